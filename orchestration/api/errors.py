@@ -1,0 +1,47 @@
+"""One JSON error shape for the whole API:
+``{"errors": [{"path": "workflows[1].dependsOn[0]", "message": "..."}]}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class DefinitionInvalid(Exception):
+    """Raised by services when a definition has problems; carries all of them."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
+    if isinstance(detail, dict):
+        out: list[dict[str, str]] = []
+        for key, value in detail.items():
+            if key in ("non_field_errors", "detail"):
+                sub = path
+            else:
+                sub = f"{path}.{key}" if path else str(key)
+            out.extend(_flatten(value, sub))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list):
+                out.extend(_flatten(value, f"{path}[{index}]"))
+            else:
+                out.extend(_flatten(value, path))
+        return out
+    return [{"path": path, "message": str(detail)}]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DefinitionInvalid):
+        return Response({"errors": exc.errors}, status=400)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        response.data = {"errors": _flatten(response.data)}
+    return response

@@ -1,0 +1,106 @@
+"""The registry of workflow kinds.
+
+A kind is a named unit of work: a JSON Schema for its config, a description of
+its output, and ``run(config, input, context) -> dict``. Built-in kinds
+register at start-up; stored step workflows are found through *providers*
+(callables that look a name up elsewhere, e.g. in the database).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from orchestration.context import RunContext
+
+RunFunction = Callable[[dict[str, Any], Any, "RunContext"], dict[str, Any]]
+
+
+class UnknownWorkflowKind(LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown workflow kind {name!r}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class WorkflowKind:
+    name: str
+    run: RunFunction
+    config_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+    output_description: str = ""
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    # Kinds that drive a browser; used for display and resource estimates.
+    needs_browser: bool = False
+
+
+_kinds: dict[str, WorkflowKind] = {}
+_aliases: dict[str, str] = {}
+_providers: list[Callable[[str], WorkflowKind | None]] = []
+_lock = threading.Lock()
+
+# Modules whose import registers the kinds that ship with the product. Apps
+# add theirs in their AppConfig.ready() through ``register``.
+BUILTIN_KIND_MODULES: list[str] = ["orchestration.kinds"]
+
+
+def register(kind: WorkflowKind) -> WorkflowKind:
+    """Register ``kind`` under its name and aliases (re-registering replaces)."""
+    with _lock:
+        _kinds[kind.name] = kind
+        for alias in kind.aliases:
+            _aliases[alias] = kind.name
+    return kind
+
+
+def add_alias(alias: str, name: str) -> None:
+    """Make ``alias`` resolve to the kind called ``name``."""
+    with _lock:
+        _aliases[alias] = name
+
+
+def add_provider(provider: Callable[[str], WorkflowKind | None]) -> None:
+    """Add a lookup used for names that no registered kind or alias has."""
+    with _lock:
+        if provider not in _providers:
+            _providers.append(provider)
+
+
+def get(name: str) -> WorkflowKind:
+    """Return the kind for ``name`` (a name or an alias) or raise UnknownWorkflowKind."""
+    kind = _kinds.get(_aliases.get(name, name))
+    if kind is not None:
+        return kind
+    for provider in list(_providers):
+        found = provider(name)
+        if found is not None:
+            return found
+    raise UnknownWorkflowKind(name)
+
+
+def exists(name: str) -> bool:
+    try:
+        get(name)
+    except UnknownWorkflowKind:
+        return False
+    return True
+
+
+def all_kinds() -> list[WorkflowKind]:
+    """Registered kinds (not provider-backed ones), sorted by name."""
+    return sorted(_kinds.values(), key=lambda k: k.name)
+
+
+def aliases() -> dict[str, str]:
+    return dict(_aliases)
+
+
+def load_builtin_kinds() -> None:
+    for module in [*BUILTIN_KIND_MODULES, *settings.WEBAUTO_EXTRA_KIND_MODULES]:
+        importlib.import_module(module)

@@ -1,0 +1,146 @@
+"""Shared fixtures: users, API clients, and real Celery workers.
+
+Integration tests use ``celery_worker`` (one real worker process on the real
+broker, talking to the test database) together with ``transactional_db`` so
+that what the test writes is committed and visible to the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+import tests.support.kinds  # noqa: F401  (registers the test kinds here too)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTRA_KINDS = "tests.support.kinds"
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser("admin", "admin@example.com", "pw-admin-123")
+
+
+@pytest.fixture
+def api_client(admin_user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "WEBAUTO_EXTRA_KIND_MODULES": EXTRA_KINDS,
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, proc: subprocess.Popen[bytes], ready_file: Path, log_file: Path) -> None:
+        self.proc = proc
+        self.ready_file = ready_file
+        self.log_file = log_file
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready_file.exists():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_file.read_text()[-4000:]}")
+            time.sleep(0.1)
+        raise TimeoutError(f"worker not ready in {timeout}s:\n{self.log_file.read_text()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once (a crash)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def worker_factory(
+    django_db_setup, django_db_blocker, tmp_path_factory
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Starts real ``celery worker`` processes against the test database."""
+    from webauto.celery import app
+
+    with app.connection_for_write() as conn:  # drop messages left by an earlier run
+        conn.default_channel.client.flushdb() if hasattr(conn.default_channel, "client") else None
+    workers: list[WorkerProcess] = []
+    base = tmp_path_factory.mktemp("workers")
+
+    def start(*, concurrency: int = 4, env: dict[str, str] | None = None, wait: bool = True) -> WorkerProcess:
+        n = len(workers)
+        ready = base / f"ready-{n}"
+        log = base / f"worker-{n}.log"
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "webauto", "worker", "-P", "prefork",
+            "-c", str(concurrency), "-n", f"test{n}-{os.getpid()}@%h", "--loglevel", "INFO",
+            "--without-mingle", "--without-gossip",
+        ]
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=worker_env({"WEBAUTO_WORKER_READY_FILE": str(ready), **(env or {})}),
+            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        worker = WorkerProcess(proc, ready, log)
+        workers.append(worker)
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(worker_factory) -> WorkerProcess:
+    """One shared real worker for integration tests (use with transactional_db)."""
+    return worker_factory()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60, interval: float = 0.2) -> object:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

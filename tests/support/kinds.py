@@ -1,0 +1,41 @@
+"""Workflow kinds used only by the tests (registered in the test process and,
+through WEBAUTO_EXTRA_KIND_MODULES, in the workers the tests start)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestration.context import RunContext, WorkflowError
+from orchestration.registry import WorkflowKind, register
+
+
+def _fail_until(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
+    """Fails on attempts before ``succeedOnAttempt`` (never succeeds when 0)."""
+    succeed_on = int(config.get("succeedOnAttempt", 0))
+    if succeed_on == 0 or context.attempt < succeed_on:
+        raise WorkflowError(config.get("message", f"planned failure on attempt {context.attempt}"))
+    return {"attempt": context.attempt}
+
+
+def _stubborn_sleep(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
+    """Sleeps without looking at cancellation: only a hard stop ends it early."""
+    time.sleep(float(config["seconds"]))
+    return {"slept": float(config["seconds"])}
+
+
+def _marker(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
+    """Appends a line to a file (to count real runs), then optionally sleeps."""
+    path = Path(config["file"])
+    with path.open("a") as fh:
+        fh.write(f"{context.execution_id}:{context.node_id}:{os.getpid()}\n")
+    if config.get("seconds"):
+        context.sleep(float(config["seconds"]))
+    return {"marked": True, "input": input}
+
+
+register(WorkflowKind(name="test-fail-until", run=_fail_until))
+register(WorkflowKind(name="test-stubborn-sleep", run=_stubborn_sleep))
+register(WorkflowKind(name="test-marker", run=_marker))

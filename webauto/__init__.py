@@ -1,0 +1,3 @@
+from webauto.celery import app as celery_app
+
+__all__ = ("celery_app",)

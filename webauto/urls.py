@@ -1,0 +1,29 @@
+"""Root URL configuration. Each app owns its paths in its own ``urls.py``
+(pages) and ``api_urls.py`` (REST API under /api/v1/)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+api_v1 = [
+    path("", include("orchestration.api.urls")),
+    path("", include("orchestration.webflows.api_urls")),
+    path("", include("orchestration.scheduling.api_urls")),
+    path("", include("orchestration.resources.api_urls")),
+    path("", include("templates_app.api_urls")),
+    path("", include("monitoring.api_urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include(api_v1)),
+    path("", include("orchestration.ui.urls")),
+    path("", include("orchestration.webflows.urls")),
+    path("", include("orchestration.scheduling.urls")),
+    path("", include("orchestration.resources.urls")),
+    path("", include("templates_app.urls")),
+    path("", include("monitoring.urls")),
+]
