@@ -224,3 +224,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Periodic jobs. DatabaseScheduler copies these entries into django-celery-beat's
+# tables at start-up; each app adds its own here.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "orchestration-maintenance": {
+        "task": "orchestration.maintenance",
+        "schedule": WEBAUTO_MAINTENANCE_INTERVAL_SECONDS,
+        "options": {"expires": WEBAUTO_MAINTENANCE_INTERVAL_SECONDS * 2},
+    },
+}

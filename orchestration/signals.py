@@ -1,0 +1,12 @@
+"""Signals other apps hook into, sent *inside* the transaction that made the
+change, so that what a receiver writes commits or rolls back with it."""
+
+from django.dispatch import Signal
+
+# Sent after a task definition was created or updated (kwargs: task, created,
+# definition). Receivers keep derived rows in step (schedules, channels) and may
+# raise orchestration.api.errors.DefinitionInvalid to reject the definition.
+task_definition_saved = Signal()
+
+# Sent before a task is deleted (kwargs: task).
+task_deleting = Signal()
