@@ -1,0 +1,302 @@
+"""A safe expression language for node conditions (never Python ``eval``).
+
+Built on simpleeval's AST walker. What an expression may use:
+
+* literals: numbers, strings, ``true``/``false``/``null`` (and Python's
+  ``True``/``False``/``None``), list, tuple and object literals;
+* comparisons (``== != < <= > >=``, ``in``, ``not in``), ``and``/``or``/``not``
+  (``&&``, ``||`` and ``!`` are accepted too), arithmetic, ``x if c else y``;
+* names: parameters and upstream node ids; ``a.b.c`` reads keys of objects,
+  ``a[0]`` / ``a["key"]`` indexes; ``node.output`` is the node's whole output;
+* functions: ``len min max abs round int float str bool lower upper``.
+
+Node ids that are not identifiers (``batch-download``) may be written as they
+are when the evaluator knows the name; ``-`` between two known names is
+otherwise subtraction.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import simpleeval
+
+_WRAPPED_RE = re.compile(r"^\s*\$\{(.*)\}\s*$", re.DOTALL)
+_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LITERALS: dict[str, Any] = {
+    "true": True,
+    "false": False,
+    "null": None,
+    "True": True,
+    "False": False,
+    "None": None,
+}
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be parsed or evaluated; the message says why."""
+
+
+def _lower(text: str) -> str:
+    return str(text).lower()
+
+
+def _upper(text: str) -> str:
+    return str(text).upper()
+
+
+FUNCTIONS: dict[str, Any] = {
+    "len": len,
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "lower": _lower,
+    "upper": _upper,
+}
+
+
+class _NodeOutput(dict):  # type: ignore[type-arg]
+    """A node's output as seen by expressions: ``node.output`` is the node itself."""
+
+
+def unwrap(expression: str) -> str:
+    """``${a == b}`` -> ``a == b``; anything else is returned as it is."""
+    match = _WRAPPED_RE.match(expression)
+    return match.group(1) if match else expression
+
+
+def _split_strings(text: str) -> list[tuple[bool, str]]:
+    """Cut ``text`` into (is_string_literal, chunk) pieces."""
+    pieces: list[tuple[bool, str]] = []
+    position = 0
+    code_start = 0
+    while position < len(text):
+        char = text[position]
+        if char in "'\"":
+            end = position + 1
+            while end < len(text) and text[end] != char:
+                end += 2 if text[end] == "\\" else 1
+            pieces.append((False, text[code_start:position]))
+            pieces.append((True, text[position : end + 1]))
+            position = end + 1
+            code_start = position
+        else:
+            position += 1
+    pieces.append((False, text[code_start:]))
+    return pieces
+
+
+def _normalise(expression: str, known: Iterable[str]) -> tuple[str, dict[str, str]]:
+    """Rewrite JavaScript-style operators and non-identifier names into Python
+    syntax. Returns the new text and a map alias -> original name."""
+    aliases: dict[str, str] = {}
+    odd_names = sorted((n for n in known if not _IDENTIFIER_RE.match(n)), key=len, reverse=True)
+    patterns = []
+    for index, name in enumerate(odd_names):
+        alias = f"ref{index}_"
+        aliases[alias] = name
+        patterns.append((re.compile(rf"(?<![\w.\-]){re.escape(name)}(?![\w\-])"), alias))
+    out: list[str] = []
+    for is_string, chunk in _split_strings(unwrap(expression)):
+        if not is_string:
+            chunk = chunk.replace("===", "==").replace("!==", "!=")
+            chunk = chunk.replace("&&", " and ").replace("||", " or ")
+            chunk = re.sub(r"!(?!=)", " not ", chunk)
+            for pattern, alias in patterns:
+                chunk = pattern.sub(alias, chunk)
+        out.append(chunk)
+    return "".join(out).strip(), aliases
+
+
+class _Evaluator(simpleeval.EvalWithCompoundTypes):
+    """simpleeval with object access that reads keys (never attributes or
+    methods of Python objects) and without comprehensions."""
+
+    def __init__(self, names: dict[str, Any]) -> None:
+        super().__init__(functions=dict(FUNCTIONS), names=names)
+        for banned in (ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp):
+            self.nodes.pop(banned, None)
+
+    def _eval_attribute(self, node: ast.Attribute) -> Any:
+        base = self._eval(node.value)
+        if isinstance(base, _NodeOutput) and node.attr == "output":
+            return base
+        if isinstance(base, Mapping):
+            if node.attr in base:
+                return base[node.attr]
+            raise ExpressionError(f"{ast.unparse(node.value)} has no field {node.attr!r}")
+        raise ExpressionError(
+            f"cannot read .{node.attr} of {ast.unparse(node.value)}: it is a {_type_name(base)}, not an object"
+        )
+
+    def _eval_subscript(self, node: ast.Subscript) -> Any:
+        base = self._eval(node.value)
+        key = self._eval(node.slice)
+        if isinstance(base, _NodeOutput) and key == "output" and "output" not in base:
+            return base
+        try:
+            return base[key]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ExpressionError(f"{ast.unparse(node.value)} has no item {key!r}") from exc
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        str: "string",
+        list: "list",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+# Parsed by ``ast`` but never evaluated: comprehensions could run for a long time.
+_FORBIDDEN_NODES = (
+    ast.Lambda,
+    ast.NamedExpr,
+    ast.ListComp,
+    ast.DictComp,
+    ast.SetComp,
+    ast.GeneratorExp,
+    ast.Await,
+    ast.Yield,
+    ast.YieldFrom,
+    ast.Starred,
+)
+
+
+def _parse(expression: str, known: Iterable[str] = ()) -> tuple[ast.expr, dict[str, str]]:
+    text, aliases = _normalise(expression, known)
+    if not text:
+        raise ExpressionError("the expression is empty")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(
+            f"invalid expression {unwrap(expression).strip()!r}: {exc.msg}"
+        ) from None
+    return tree.body, aliases
+
+
+def check_syntax(expression: str, *, known: Iterable[str] = ()) -> str | None:
+    """The reason ``expression`` cannot be parsed, or None when it can.
+
+    ``known`` lists names that may not be identifiers (node ids with ``-``)."""
+    if not isinstance(expression, str):
+        return "the expression must be a string"
+    try:
+        tree, _ = _parse(expression, known)
+    except ExpressionError as exc:
+        return str(exc)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+                return (
+                    f"function {ast.unparse(node.func)!r} is not available; "
+                    f"use one of {', '.join(sorted(FUNCTIONS))}"
+                )
+        elif isinstance(node, _FORBIDDEN_NODES):
+            return f"{type(node).__name__} is not allowed in a condition"
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            return f"field names starting with '_' are not allowed ({node.attr})"
+    return None
+
+
+def expression_names(expression: str, *, known: Iterable[str] = ()) -> set[str]:
+    """Root names the expression reads (literals and functions excluded)."""
+    tree, aliases = _parse(expression, known)
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and id(node) not in called and node.id not in LITERALS:
+            names.add(aliases.get(node.id, node.id))
+    return names
+
+
+def evaluate(expression: str, *, names: Mapping[str, Any]) -> Any:
+    """Evaluate ``expression`` over ``names``; raises ExpressionError on any problem."""
+    problem = check_syntax(expression, known=names.keys())
+    if problem:
+        raise ExpressionError(problem)
+    tree, aliases = _parse(expression, names.keys())
+    scope: dict[str, Any] = {alias: names[original] for alias, original in aliases.items()}
+    scope.update({name: value for name, value in names.items() if _IDENTIFIER_RE.match(name)})
+    scope.update(LITERALS)
+    evaluator = _Evaluator(scope)
+    evaluator.expr = unwrap(expression).strip()
+    try:
+        return evaluator._eval(tree)
+    except ExpressionError:
+        raise
+    except simpleeval.NameNotDefined as exc:
+        raise ExpressionError(f"unknown name {exc.name!r} in {evaluator.expr!r}") from None
+    except simpleeval.InvalidExpression as exc:
+        raise ExpressionError(f"cannot evaluate {evaluator.expr!r}: {exc}") from None
+    except (TypeError, ValueError, ZeroDivisionError, ArithmeticError, KeyError, IndexError) as exc:
+        raise ExpressionError(f"cannot evaluate {evaluator.expr!r}: {exc}") from None
+
+
+def evaluate_condition(
+    condition: Mapping[str, Any] | None,
+    *,
+    parameters: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    upstream: Sequence[str],
+    input_from: str | None,
+) -> tuple[bool, str]:
+    """Whether a node's condition holds, and when not, a reason a person can read.
+
+    ``outputs`` maps node ids to outputs; only the ``upstream`` nodes are
+    visible. ``input_from`` is the node's ``inputFrom`` (``node.output``)."""
+    if condition is None:
+        return True, ""
+    kind = condition.get("type")
+    if kind == "expression":
+        expression = condition.get("expression")
+        if not isinstance(expression, str):
+            raise ExpressionError("an expression condition needs an 'expression' string")
+        names: dict[str, Any] = dict(parameters)
+        for node_id in upstream:
+            if node_id in outputs:
+                output = outputs[node_id]
+                names[node_id] = _NodeOutput(output) if isinstance(output, Mapping) else output
+        result = evaluate(expression, names=names)
+        if result:
+            return True, ""
+        return False, f'condition "{unwrap(expression).strip()}" is false'
+    if kind == "content-change":
+        threshold = condition.get("threshold")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise ExpressionError("a content-change condition needs a numeric 'threshold'")
+        source, ratio = _change_ratio(outputs, upstream, input_from)
+        if ratio >= threshold:
+            return True, ""
+        return False, f"content change {ratio:.2f} of {source} is below threshold {threshold:g}"
+    raise ExpressionError(f"unknown condition type {kind!r}; use 'expression' or 'content-change'")
+
+
+def _change_ratio(
+    outputs: Mapping[str, Any], upstream: Sequence[str], input_from: str | None
+) -> tuple[str, float]:
+    candidates: list[str] = []
+    if input_from:
+        candidates.append(input_from.split(".", 1)[0])
+    candidates.extend(node_id for node_id in upstream if node_id not in candidates)
+    for node_id in candidates:
+        output = outputs.get(node_id)
+        if isinstance(output, Mapping) and "changeRatio" in output:
+            ratio = output["changeRatio"]
+            if isinstance(ratio, bool) or not isinstance(ratio, int | float):
+                raise ExpressionError(f"changeRatio of {node_id} is not a number: {ratio!r}")
+            return node_id, float(ratio)
+    where = ", ".join(candidates) or "no upstream node"
+    raise ExpressionError(f"content-change condition: no changeRatio in the output of {where}")

@@ -1,0 +1,222 @@
+"""``${...}`` references in task definitions, and keeping secrets out of output.
+
+Rules (SPEC section 3):
+
+* A string that is exactly ``${name}`` takes the referenced value with its
+  type: a number stays a number, an object stays an object.
+* ``${...}`` inside longer text is interpolated. Strings go in as they are;
+  every other value is written as JSON (``true``, ``false``, ``null``,
+  ``3``, ``0.1``, ``{"a": 1}``), so what ends up in the text is never a
+  Python repr and never silently empty.
+* A name is looked up, in this order, as a parameter, as an upstream node
+  (``node.a.b[0]`` walks into its output; ``node.output`` and
+  ``node.output.x`` are accepted too, ``output`` meaning the node's whole
+  output), and finally in the secrets store (plain names only).
+  Anything else raises :class:`UnresolvedReference`.
+
+This module is pure Python (no ORM) apart from :func:`secret_lookup_from_db`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+REFERENCE_RE = re.compile(r"\$\{([^{}]*)\}")
+REDACTED = "********"
+
+# One step of a path: ``.name`` or ``[0]`` / ``["key"]`` / ``['key']``.
+_STEP_RE = re.compile(r"""\.([^.\[\]]+)|\[\s*(?:(-?\d+)|"([^"]*)"|'([^']*)')\s*\]""")
+
+SecretLookup = Callable[[str], "str | None"]
+
+
+class UnresolvedReference(LookupError):
+    """A ``${...}`` reference that names nothing known (or a path that does not exist)."""
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        self.name = name
+        message = f"unresolvable reference ${{{name}}}"
+        if detail:
+            message = f"{message}: {detail}"
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def find_references(value: Any) -> list[str]:
+    """Every ``${...}`` inner text (stripped) in strings anywhere inside ``value``, in order."""
+    found: list[str] = []
+
+    def walk(item: Any) -> None:
+        if isinstance(item, str):
+            found.extend(match.strip() for match in REFERENCE_RE.findall(item))
+        elif isinstance(item, Mapping):
+            for child in item.values():
+                walk(child)
+        elif isinstance(item, list | tuple):
+            for child in item:
+                walk(child)
+
+    walk(value)
+    return found
+
+
+def reference_root(ref: str) -> str:
+    """The first name of a reference: ``monitoring.hasChanges`` -> ``monitoring``."""
+    ref = ref.strip()
+    end = len(ref)
+    for separator in (".", "["):
+        position = ref.find(separator)
+        if position != -1:
+            end = min(end, position)
+    return ref[:end].strip()
+
+
+def parse_path(ref: str) -> tuple[str, list[str | int]]:
+    """Split ``node.a.b[0]`` into ``("node", ["a", "b", 0])``.
+
+    Raises UnresolvedReference when the text after the root is not a path.
+    """
+    ref = ref.strip()
+    root = reference_root(ref)
+    rest = ref[len(root) :]
+    steps: list[str | int] = []
+    position = 0
+    while position < len(rest):
+        match = _STEP_RE.match(rest, position)
+        if match is None:
+            raise UnresolvedReference(ref, f"cannot read the path {rest[position:]!r}")
+        name, index, double_quoted, single_quoted = match.groups()
+        if index is not None:
+            steps.append(int(index))
+        else:
+            steps.append(next(s for s in (name, double_quoted, single_quoted) if s is not None))
+        position = match.end()
+    return root, steps
+
+
+def _walk(ref: str, value: Any, steps: list[str | int], where: str) -> Any:
+    for step in steps:
+        if isinstance(value, Mapping) and isinstance(step, str) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and isinstance(step, int) and -len(value) <= step < len(value):
+            value = value[step]
+        elif (
+            isinstance(value, list)
+            and isinstance(step, str)
+            and step.isdigit()
+            and int(step) < len(value)
+        ):
+            value = value[int(step)]
+        else:
+            raise UnresolvedReference(ref, f"{where} has no {step!r}")
+        where = f"{where}.{step}" if isinstance(step, str) else f"{where}[{step}]"
+    return value
+
+
+def lookup(
+    ref: str,
+    *,
+    parameters: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    secret_lookup: SecretLookup,
+    used_secrets: set[str] | None = None,
+) -> Any:
+    """The value one reference (the text inside ``${...}``) stands for."""
+    root, steps = parse_path(ref)
+    if not root:
+        raise UnresolvedReference(ref, "empty name")
+    if root in parameters:
+        return _walk(ref, parameters[root], steps, f"parameter {root}")
+    if root in outputs:
+        if steps and steps[0] == "output":
+            steps = steps[1:]
+        return _walk(ref, outputs[root], steps, f"the output of {root}")
+    if not steps:
+        secret = secret_lookup(root)
+        if secret is not None:
+            if used_secrets is not None:
+                used_secrets.add(secret)
+            return secret
+    raise UnresolvedReference(ref, "not a parameter, an upstream node or a stored secret")
+
+
+def to_text(value: Any) -> str:
+    """How a value is written when interpolated into a longer string."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def resolve(
+    value: Any,
+    *,
+    parameters: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    secret_lookup: SecretLookup,
+    used_secrets: set[str] | None = None,
+) -> Any:
+    """A deep copy of ``value`` with every ``${...}`` substituted (see module doc)."""
+
+    def one(ref: str) -> Any:
+        return lookup(
+            ref,
+            parameters=parameters,
+            outputs=outputs,
+            secret_lookup=secret_lookup,
+            used_secrets=used_secrets,
+        )
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            whole = REFERENCE_RE.fullmatch(item)
+            if whole is not None:
+                return copy.deepcopy(one(whole.group(1)))
+            return REFERENCE_RE.sub(lambda match: to_text(one(match.group(1))), item)
+        if isinstance(item, Mapping):
+            return {key: walk(child) for key, child in item.items()}
+        if isinstance(item, list | tuple):
+            return [walk(child) for child in item]
+        return copy.deepcopy(item)
+
+    return walk(value)
+
+
+def redact(value: Any, secrets: Iterable[str]) -> Any:
+    """A deep copy of ``value`` with every occurrence of a secret inside strings
+    (values and keys) replaced by ``********``."""
+    # Longest first, so a secret that contains another is not left half shown.
+    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not ordered:
+        return copy.deepcopy(value)
+    pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return pattern.sub(REDACTED, item)
+        if isinstance(item, Mapping):
+            return {walk(key): walk(child) for key, child in item.items()}
+        if isinstance(item, list | tuple):
+            return [walk(child) for child in item]
+        return copy.deepcopy(item)
+
+    return walk(value)
+
+
+def secret_lookup_from_db() -> SecretLookup:
+    """A lookup reading ``orchestration.models.Secret`` (each name queried once)."""
+    from orchestration.models import Secret
+
+    cache: dict[str, str | None] = {}
+
+    def lookup_secret(name: str) -> str | None:
+        if name not in cache:
+            cache[name] = Secret.objects.filter(name=name).values_list("value", flat=True).first()
+        return cache[name]
+
+    return lookup_secret
