@@ -123,6 +123,9 @@ class Execution(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Why the execution is being stopped early: "" (it is not), "cancel",
+    # "fail" (a node failed under stop-on-error), "timeout"; decides the final status.
+    stop_mode = models.CharField(max_length=20, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -178,6 +181,9 @@ class NodeRun(models.Model):
     dispatch_id = models.UUIDField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set on a running node to ask its worker to stop it: "cancel", "timeout",
+    # "fail" (stop-on-error elsewhere) or "preempt" (return it to pending).
+    stop_requested = models.CharField(max_length=20, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
