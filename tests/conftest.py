@@ -94,34 +94,54 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
-def worker_factory(
-    django_db_setup, django_db_blocker, tmp_path_factory
-) -> Iterator[Callable[..., WorkerProcess]]:
-    """Starts real ``celery worker`` processes against the test database."""
+def _worker_base(django_db_setup, tmp_path_factory) -> Path:
+    """A folder for worker logs; also drops broker messages left by an earlier run."""
     from webauto.celery import app
 
-    with app.connection_for_write() as conn:  # drop messages left by an earlier run
-        conn.default_channel.client.flushdb() if hasattr(conn.default_channel, "client") else None
-    workers: list[WorkerProcess] = []
-    base = tmp_path_factory.mktemp("workers")
+    with app.connection_for_write() as conn:
+        client = getattr(conn.default_channel, "client", None)
+        if client is not None:
+            client.flushdb()
+    return tmp_path_factory.mktemp("workers")
 
-    def start(*, concurrency: int = 4, env: dict[str, str] | None = None, wait: bool = True) -> WorkerProcess:
-        n = len(workers)
-        ready = base / f"ready-{n}"
-        log = base / f"worker-{n}.log"
-        cmd = [
-            sys.executable, "-m", "celery", "-A", "webauto", "worker", "-P", "prefork",
-            "-c", str(concurrency), "-n", f"test{n}-{os.getpid()}@%h", "--loglevel", "INFO",
-            "--without-mingle", "--without-gossip",
-        ]
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=worker_env({"WEBAUTO_WORKER_READY_FILE": str(ready), **(env or {})}),
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        worker = WorkerProcess(proc, ready, log)
+
+_worker_count = 0
+
+
+def start_worker(
+    base: Path, *, concurrency: int = 4, env: dict[str, str] | None = None, wait: bool = True
+) -> WorkerProcess:
+    """Start a real ``celery worker`` process against the test database."""
+    global _worker_count
+    _worker_count += 1
+    n = _worker_count
+    ready = base / f"ready-{n}"
+    log = base / f"worker-{n}.log"
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "webauto", "worker", "-P", "prefork",
+        "-c", str(concurrency), "-n", f"test{n}-{os.getpid()}@%h", "--loglevel", "INFO",
+        "--without-mingle", "--without-gossip",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=worker_env({"WEBAUTO_WORKER_READY_FILE": str(ready), **(env or {})}),
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    worker = WorkerProcess(proc, ready, log)
+    if wait:
+        worker.wait_ready()
+    return worker
+
+
+@pytest.fixture
+def worker_factory(_worker_base: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Starts real workers for one test (stopped when the test ends). Do not
+    combine with ``celery_worker``: workers started here should be the only
+    ones consuming while the test runs."""
+    workers: list[WorkerProcess] = []
+
+    def start(**kwargs: object) -> WorkerProcess:
+        worker = start_worker(_worker_base, **kwargs)  # type: ignore[arg-type]
         workers.append(worker)
-        if wait:
-            worker.wait_ready()
         return worker
 
     yield start
@@ -129,10 +149,12 @@ def worker_factory(
         worker.stop()
 
 
-@pytest.fixture(scope="session")
-def celery_worker(worker_factory) -> WorkerProcess:
-    """One shared real worker for integration tests (use with transactional_db)."""
-    return worker_factory()
+@pytest.fixture(scope="module")
+def celery_worker(_worker_base: Path) -> Iterator[WorkerProcess]:
+    """One real worker shared by a test module (use with ``transactional_db``)."""
+    worker = start_worker(_worker_base, env={"WEBAUTO_CANCEL_GRACE_SECONDS": "1"})
+    yield worker
+    worker.stop()
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60, interval: float = 0.2) -> object:
