@@ -1,0 +1,105 @@
+"""Writes for task definitions: create, update, delete.
+
+Each runs in one transaction: the definition is validated first, the row is
+written, ``task_definition_saved`` receivers (schedules, channels, ...) run
+inside the same transaction, and the event is recorded. A receiver raising
+DefinitionInvalid rolls everything back, so nothing is ever half-saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from orchestration import events
+from orchestration.api.errors import DefinitionInvalid
+from orchestration.definitions import (
+    definition_to_fields,
+    task_to_definition,
+    validate_task_definition,
+)
+from orchestration.models import EXECUTION_ACTIVE, Task
+from orchestration.signals import task_definition_saved, task_deleting
+
+
+class TaskInUse(Exception):
+    """The task has executions that have not finished."""
+
+
+def _taken(task_id: str) -> DefinitionInvalid:
+    return DefinitionInvalid(
+        [{"path": "taskId", "message": f'a task with taskId "{task_id}" already exists'}]
+    )
+
+
+def task_create(*, definition: dict[str, Any], user: Any = None) -> Task:
+    """Validate ``definition`` and create the task (raises DefinitionInvalid)."""
+    errors = validate_task_definition(definition)
+    if errors:
+        raise DefinitionInvalid(errors)
+    if Task.objects.filter(task_id=definition["taskId"]).exists():
+        raise _taken(definition["taskId"])
+    try:
+        with transaction.atomic():
+            task = Task.objects.create(
+                **definition_to_fields(definition),
+                created_by=user if getattr(user, "is_authenticated", False) else None,
+            )
+            task_definition_saved.send(sender=Task, task=task, created=True, definition=definition)
+            events.emit("task.created", task=task, data={"taskId": task.task_id, "name": task.name})
+    except IntegrityError:
+        # Another request created the same taskId between the check and the insert.
+        if Task.objects.filter(task_id=definition["taskId"]).exists():
+            raise _taken(definition["taskId"]) from None
+        raise
+    return task
+
+
+def task_update(*, task: Task, definition: dict[str, Any], partial: bool = False) -> Task:
+    """Replace the task's definition (``partial``: only the top-level keys given).
+
+    The taskId cannot change; it may be left out."""
+    with transaction.atomic():
+        # Row lock: two concurrent partial updates must not both merge into the
+        # same old definition and lose one another's change.
+        locked = Task.objects.select_for_update().get(pk=task.pk)
+        if partial:
+            merged = {**task_to_definition(locked), **definition}
+        else:
+            merged = {"taskId": locked.task_id, **definition}
+        if merged.get("taskId") != locked.task_id:
+            raise DefinitionInvalid(
+                [
+                    {
+                        "path": "taskId",
+                        "message": f'taskId cannot be changed (it is "{locked.task_id}")',
+                    }
+                ]
+            )
+        errors = validate_task_definition(merged)
+        if errors:
+            raise DefinitionInvalid(errors)
+        for field, value in definition_to_fields(merged).items():
+            setattr(locked, field, value)
+        locked.save()
+        task_definition_saved.send(sender=Task, task=locked, created=False, definition=merged)
+        events.emit(
+            "task.updated", task=locked, data={"taskId": locked.task_id, "name": locked.name}
+        )
+    return locked
+
+
+def task_delete(*, task: Task) -> None:
+    """Delete the task and its history. Refused while an execution is active."""
+    with transaction.atomic():
+        # Row lock: serialises the delete with a concurrent update of the same task.
+        locked = Task.objects.select_for_update().get(pk=task.pk)
+        active = locked.executions.filter(status__in=EXECUTION_ACTIVE).count()
+        if active:
+            raise TaskInUse(
+                f'task "{locked.task_id}" has {active} unfinished execution(s); cancel them first'
+            )
+        task_deleting.send(sender=Task, task=locked)
+        events.emit("task.deleted", data={"taskId": locked.task_id, "name": locked.name})
+        locked.delete()
