@@ -1,0 +1,732 @@
+"""The execution engine: persistence around the pure graph module.
+
+Every state change is a conditional update or happens under the execution's
+row lock, and is committed before anything is announced (events and Celery
+messages are sent on commit). Lock order is always execution, then node runs,
+so two workers finishing sibling nodes never deadlock and exactly one of them
+dispatches the node that joins them.
+
+Nodes run as Celery tasks (``orchestration.tasks.run_node``); when one
+finishes, ``node_finish`` advances the graph and dispatches what became ready.
+Nothing waits or polls for a node, except ``maintenance`` for timers (parked
+retries, delayed starts, deadlines) and for nodes whose worker died.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from orchestration import admission, events, expressions, graph
+from orchestration.models import (
+    EXECUTION_FINAL,
+    NODE_FINAL,
+    Execution,
+    ExecutionStatus,
+    NodeRun,
+    NodeStatus,
+    Task,
+    Trigger,
+)
+
+log = logging.getLogger(__name__)
+
+# Celery message priority per priority name. On Redis, 0 is served first.
+BROKER_PRIORITY = {"critical": 0, "high": 3, "normal": 6, "low": 9}
+ACTIVE_NODE = (NodeStatus.PENDING, NodeStatus.QUEUED, NodeStatus.RUNNING)
+
+
+class ExecutionStateError(Exception):
+    """An operation that the execution's current status does not allow."""
+
+
+# --- Definitions snapshot ---------------------------------------------------------
+
+
+def definition_snapshot(task: Task) -> dict[str, Any]:
+    """What an execution needs of its task, frozen at creation."""
+    error_handling = task.error_handling or {}
+    return {
+        "workflows": task.workflows,
+        "timeout": task.timeout_ms,
+        "maxRetries": task.max_retries if task.max_retries else error_handling.get("maxRetries", 0),
+        "retryDelay": task.retry_delay_ms if task.retry_delay_ms else error_handling.get("retryDelay", 0),
+        "errorHandling": error_handling,
+        "priority": task.priority,
+    }
+
+
+def _nodes(execution: Execution) -> dict[str, dict[str, Any]]:
+    return {n["id"]: n for n in execution.definition.get("workflows", [])}
+
+
+def _graph(execution: Execution) -> graph.Graph:
+    return graph.Graph.from_nodes(execution.definition.get("workflows", []))
+
+
+def _event_data(execution: Execution, **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "executionId": execution.pk,
+        "taskId": execution.task.task_id,
+        "status": execution.status,
+        "trigger": execution.trigger,
+        "durationSeconds": execution.duration_seconds,
+        "error": execution.error,
+    }
+    data.update(extra)
+    return data
+
+
+# --- Creating and starting executions ----------------------------------------------
+
+
+def execution_create(
+    *,
+    task: Task,
+    input: Any = None,
+    trigger: str = Trigger.API,
+    triggered_by: str = "",
+    parameters: dict[str, Any] | None = None,
+    retry_of: Execution | None = None,
+    retry_number: int = 0,
+    reuse_from: Execution | None = None,
+    not_before: datetime | None = None,
+) -> Execution:
+    """Create an execution of ``task`` with one node run per workflow node and
+    queue it (or park it until ``not_before``). With ``reuse_from``, nodes that
+    completed there and that nothing failed upstream of keep their outputs."""
+    with transaction.atomic():
+        snapshot = reuse_from.definition if reuse_from else definition_snapshot(task)
+        execution = Execution.objects.create(
+            task=task,
+            status=ExecutionStatus.PENDING,
+            trigger=trigger,
+            triggered_by=triggered_by[:200],
+            priority=task.priority,
+            input=input if input is not None else {},
+            parameters=parameters if parameters is not None else (
+                reuse_from.parameters if reuse_from else dict(task.parameters or {})
+            ),
+            definition=snapshot,
+            retry_of=retry_of,
+            retry_number=retry_number,
+            not_before=not_before,
+        )
+        reused: dict[str, NodeRun] = {}
+        if reuse_from is not None:
+            previous = {nr.node_id: nr for nr in reuse_from.node_runs.all()}
+            statuses = {node_id: nr.status for node_id, nr in previous.items()}
+            again = graph.rerun_set(_graph(reuse_from), statuses)
+            reused = {n: nr for n, nr in previous.items() if n not in again}
+        runs = []
+        for node in snapshot.get("workflows", []):
+            source = reused.get(node["id"])
+            if source is not None:
+                runs.append(
+                    NodeRun(
+                        execution=execution, node_id=node["id"], workflow=node["workflow"],
+                        status=NodeStatus.COMPLETED, output=source.output, input=source.input,
+                        reason=f"output reused from execution #{source.execution_id}",
+                        reused_from=source.reused_from or source, attempts=0,
+                        started_at=source.started_at, finished_at=source.finished_at,
+                    )
+                )
+            else:
+                runs.append(NodeRun(execution=execution, node_id=node["id"], workflow=node["workflow"]))
+        NodeRun.objects.bulk_create(runs)
+        events.emit("execution.created", execution=execution, data=_event_data(execution))
+        if not_before is None or not_before <= timezone.now():
+            _queue(execution)
+    return execution
+
+
+def _queue(execution: Execution) -> None:
+    """pending -> queued, then ask admission control whether it may start."""
+    now = timezone.now()
+    # Conditional: maintenance and a countdown message may both try to queue a
+    # delayed execution; only one moves it.
+    moved = Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING).update(
+        status=ExecutionStatus.QUEUED, queued_at=now
+    )
+    if not moved:
+        return
+    execution.status = ExecutionStatus.QUEUED
+    execution.queued_at = now
+    events.emit("execution.queued", execution=execution, data=_event_data(execution))
+    if admission.get_backend().request(execution.pk):
+        _begin_locked(Execution.objects.select_for_update().get(pk=execution.pk))
+
+
+def execution_begin(*, execution_id: int) -> bool:
+    """Start a queued execution (admission control calls this when it fits).
+    Returns False when the execution is no longer queued."""
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        if execution.status != ExecutionStatus.QUEUED:
+            return False
+        _begin_locked(execution)
+        return True
+
+
+def _begin_locked(execution: Execution) -> None:
+    now = timezone.now()
+    first_start = execution.started_at is None
+    execution.status = ExecutionStatus.RUNNING
+    execution.status_reason = ""
+    if first_start:
+        execution.started_at = now
+    timeout_ms = execution.definition.get("timeout")
+    execution.deadline_at = now + timedelta(milliseconds=timeout_ms) if timeout_ms else None
+    execution.save(update_fields=["status", "status_reason", "started_at", "deadline_at"])
+    if first_start:
+        events.emit("execution.started", execution=execution, data=_event_data(execution))
+    else:
+        events.emit("execution.resumed", execution=execution, data=_event_data(execution))
+    _advance_locked(execution)
+
+
+# --- Advancing the graph ------------------------------------------------------------
+
+
+def _advance_locked(execution: Execution) -> None:
+    """Skip what can never run, dispatch what is ready, finish when done.
+    The caller holds the execution's row lock."""
+    if execution.stop_mode:
+        _advance_cancelled(execution)
+        return
+    if execution.status != ExecutionStatus.RUNNING:
+        return
+    g = _graph(execution)
+    nodes = _nodes(execution)
+    runs = {nr.node_id: nr for nr in NodeRun.objects.select_for_update().filter(execution=execution)}
+    while True:
+        statuses = {node_id: nr.status for node_id, nr in runs.items()}
+        step = graph.next_step(g, statuses)
+        changed = False
+        for node_id, reason in step.skip.items():
+            _skip(execution, runs[node_id], reason)
+            changed = True
+        outputs = {n: nr.output for n, nr in runs.items() if nr.status == NodeStatus.COMPLETED}
+        for node_id in step.ready:
+            node = nodes[node_id]
+            try:
+                ok, reason = expressions.evaluate_condition(
+                    node.get("condition"),
+                    parameters=execution.parameters,
+                    outputs=outputs,
+                    upstream=list(g.deps[node_id]),
+                    input_from=_input_from_node(node),
+                )
+            except expressions.ExpressionError as exc:
+                _fail_unstarted(execution, runs[node_id], f"condition could not be evaluated: {exc}")
+                changed = True
+                continue
+            if not ok:
+                _skip(execution, runs[node_id], reason)
+                changed = True
+                continue
+            _dispatch(execution, runs[node_id], node)
+        if not changed:
+            break
+    _finalize_if_done(execution, runs)
+
+
+def _input_from_node(node: dict[str, Any]) -> str | None:
+    source = node.get("inputFrom")
+    if isinstance(source, str) and source:
+        return source.split(".", 1)[0]
+    return None
+
+
+def _skip(execution: Execution, run: NodeRun, reason: str) -> None:
+    run.status = NodeStatus.SKIPPED
+    run.reason = reason
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "reason", "finished_at"])
+    events.emit(
+        "workflow.skipped", execution=execution, node_id=run.node_id,
+        data={"executionId": execution.pk, "nodeId": run.node_id, "reason": reason},
+    )
+
+
+def _fail_unstarted(execution: Execution, run: NodeRun, error: str) -> None:
+    run.status = NodeStatus.FAILED
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    events.emit(
+        "workflow.failed", execution=execution, node_id=run.node_id,
+        data={"executionId": execution.pk, "nodeId": run.node_id, "error": error},
+    )
+    if _stops_on_failure(execution, run.node_id):
+        _stop_locked(execution, "fail", f"node {run.node_id!r} failed")
+
+
+def _node_priority(execution: Execution, node: dict[str, Any]) -> int:
+    name = (node.get("execution") or {}).get("priority") or execution.priority
+    return BROKER_PRIORITY.get(name, BROKER_PRIORITY["normal"])
+
+
+def _dispatch(execution: Execution, run: NodeRun, node: dict[str, Any], countdown: float = 0) -> None:
+    """Mark the node queued under a fresh dispatch id and send it on commit."""
+    run.status = NodeStatus.QUEUED
+    run.dispatch_id = uuid.uuid4()
+    run.queued_at = timezone.now()
+    run.next_attempt_at = None
+    run.save(update_fields=["status", "dispatch_id", "queued_at", "next_attempt_at"])
+    _send_on_commit(run.pk, run.dispatch_id, _node_priority(execution, node), countdown)
+
+
+def _send_on_commit(node_run_id: int, dispatch_id: uuid.UUID | None, priority: int, countdown: float = 0) -> None:
+    from orchestration.tasks import run_node
+
+    def send() -> None:
+        run_node.apply_async(args=[node_run_id, str(dispatch_id)], priority=priority, countdown=countdown or None)
+
+    transaction.on_commit(send)
+
+
+def _stops_on_failure(execution: Execution, node_id: str) -> bool:
+    node = _nodes(execution).get(node_id, {})
+    if isinstance(node.get("stopOnFailure"), bool):
+        return bool(node["stopOnFailure"])
+    return (execution.definition.get("errorHandling") or {}).get("strategy") == "stop-on-error"
+
+
+def _stop_locked(execution: Execution, mode: str, reason: str) -> None:
+    """Stop the rest of the execution: cancel nodes not yet running and ask the
+    running ones to stop. The final status follows from ``mode``."""
+    if execution.stop_mode:
+        return
+    execution.stop_mode = mode
+    execution.status_reason = reason
+    if mode == "cancel":
+        execution.cancel_requested_at = timezone.now()
+    execution.save(update_fields=["stop_mode", "status_reason", "cancel_requested_at"])
+    now = timezone.now()
+    node_reason = {"cancel": "execution cancelled", "fail": reason, "timeout": "execution timed out"}[mode]
+    NodeRun.objects.filter(
+        execution=execution, status__in=[NodeStatus.PENDING, NodeStatus.QUEUED]
+    ).update(status=NodeStatus.CANCELLED, reason=node_reason, finished_at=now, dispatch_id=None,
+             next_attempt_at=None)
+    NodeRun.objects.filter(execution=execution, status=NodeStatus.RUNNING).update(stop_requested=mode)
+
+
+def _final_status(execution: Execution, runs: dict[str, NodeRun]) -> str:
+    if execution.stop_mode == "cancel":
+        return ExecutionStatus.CANCELLED
+    if execution.stop_mode == "timeout":
+        return ExecutionStatus.TIMED_OUT
+    if execution.stop_mode == "fail":
+        return ExecutionStatus.FAILED
+    failed = [nr for nr in runs.values() if nr.status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT)]
+    if not failed:
+        return ExecutionStatus.COMPLETED
+    if not any(nr.status == NodeStatus.COMPLETED for nr in runs.values()):
+        return ExecutionStatus.FAILED
+    return ExecutionStatus.COMPLETED_WITH_ERRORS
+
+
+def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
+    if any(nr.status in ACTIVE_NODE for nr in runs.values()):
+        return
+    status = _final_status(execution, runs)
+    execution.status = status
+    execution.finished_at = timezone.now()
+    failed = [nr for nr in runs.values() if nr.status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT)]
+    if failed and not execution.error:
+        execution.error = "; ".join(f"{nr.node_id}: {nr.error or nr.status}" for nr in failed)[:4000]
+    if not execution.status_reason and failed:
+        execution.status_reason = f"{len(failed)} node(s) failed"
+    execution.save(update_fields=["status", "finished_at", "error", "status_reason"])
+    events.emit(f"execution.{status}", execution=execution, data=_event_data(execution))
+    transaction.on_commit(lambda: admission.get_backend().release(execution.pk))
+    if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):
+        _schedule_task_retry(execution)
+
+
+def _schedule_task_retry(execution: Execution) -> None:
+    """Retry a failed execution after retryDelay, up to maxRetries, re-running
+    only the failed nodes and what depends on them."""
+    max_retries = int(execution.definition.get("maxRetries") or 0)
+    if execution.retry_number >= max_retries:
+        return
+    delay_ms = int(execution.definition.get("retryDelay") or 0)
+    not_before = timezone.now() + timedelta(milliseconds=delay_ms)
+    retry = execution_create(
+        task=execution.task,
+        input=execution.input,
+        trigger=Trigger.RETRY,
+        triggered_by=f"retry of #{execution.retry_of_id or execution.pk}",
+        retry_of=execution.retry_of or execution,
+        retry_number=execution.retry_number + 1,
+        reuse_from=execution,
+        not_before=not_before if delay_ms else None,
+    )
+    events.emit(
+        "execution.retry_scheduled", execution=execution,
+        data=_event_data(execution, retryExecutionId=retry.pk, notBefore=not_before.isoformat()),
+    )
+    if delay_ms and delay_ms / 1000 <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
+        from orchestration.tasks import start_delayed_execution
+
+        transaction.on_commit(
+            lambda: start_delayed_execution.apply_async(args=[retry.pk], countdown=delay_ms / 1000)
+        )
+
+
+def execution_start_if_due(*, execution_id: int) -> bool:
+    """Queue a delayed (pending) execution whose time has come."""
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().get(pk=execution_id)
+        if execution.status != ExecutionStatus.PENDING:
+            return False
+        if execution.not_before and execution.not_before > timezone.now():
+            return False
+        _queue(execution)
+        return True
+
+
+# --- Node lifecycle (called from the worker) ----------------------------------------
+
+
+@dataclass
+class Claim:
+    node_run: NodeRun
+    execution: Execution
+    node: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | None:
+    """Take a dispatched node for running. Returns None for a duplicate or stale
+    delivery (the node already ran or was dispatched again since)."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Conditional update: two deliveries of one message race here and
+        # exactly one moves the node from queued to running.
+        claimed = NodeRun.objects.filter(
+            pk=node_run_id, status=NodeStatus.QUEUED, dispatch_id=dispatch_id
+        ).update(status=NodeStatus.RUNNING, worker=worker[:200], heartbeat_at=now, started_at=now,
+                 stop_requested="", finished_at=None)
+        if not claimed:
+            return None
+        run = NodeRun.objects.select_related("execution__task").get(pk=node_run_id)
+        run.attempts += 1
+        run.save(update_fields=["attempts"])
+        execution = run.execution
+        node = _nodes(execution)[run.node_id]
+        events.emit(
+            "workflow.started", execution=execution, node_id=run.node_id,
+            data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
+        )
+    outputs = {
+        nr.node_id: nr.output
+        for nr in NodeRun.objects.filter(execution=execution, status=NodeStatus.COMPLETED).only(
+            "node_id", "output"
+        )
+    }
+    return Claim(node_run=run, execution=execution, node=node, outputs=outputs)
+
+
+def node_heartbeat(*, node_run_id: int, dispatch_id: str) -> str | None:
+    """Record that the node's worker is alive. Returns the stop request (if any)
+    or None when the node is no longer this dispatch's to run."""
+    updated = NodeRun.objects.filter(
+        pk=node_run_id, status=NodeStatus.RUNNING, dispatch_id=dispatch_id
+    ).update(heartbeat_at=timezone.now())
+    if not updated:
+        return None
+    return NodeRun.objects.filter(pk=node_run_id).values_list("stop_requested", flat=True).first() or ""
+
+
+@dataclass
+class Outcome:
+    status: str  # completed, failed, timed_out, cancelled
+    output: Any = None
+    error: str = ""
+    retryable: bool = True
+    input: Any = None
+    logs: list[str] | None = None
+    cpu_seconds: float | None = None
+    peak_rss_bytes: int | None = None
+
+
+def _backoff_seconds(execution: Execution, retries_used: int) -> float:
+    base = (execution.definition.get("retryDelay") or 1000) / 1000
+    delay = min(base * (2**retries_used), 3600.0)
+    return delay * random.uniform(0.8, 1.2)
+
+
+def node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None:
+    """Record a node's outcome, retry it or settle it, and advance the graph."""
+    now = timezone.now()
+    with transaction.atomic():
+        execution_id = NodeRun.objects.filter(pk=node_run_id).values_list("execution_id", flat=True).first()
+        if execution_id is None:
+            return
+        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        run = NodeRun.objects.select_for_update().get(pk=node_run_id)
+        if run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
+            log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)
+            return
+        run.attempt_history = [
+            *run.attempt_history,
+            {
+                "attempt": run.attempts,
+                "startedAt": run.started_at.isoformat() if run.started_at else None,
+                "finishedAt": now.isoformat(),
+                "status": outcome.status,
+                "error": outcome.error,
+                "worker": run.worker,
+            },
+        ]
+        run.input = outcome.input
+        run.logs = (outcome.logs or [])[-500:]
+        if outcome.cpu_seconds is not None:
+            run.cpu_seconds = (run.cpu_seconds or 0) + outcome.cpu_seconds
+        if outcome.peak_rss_bytes is not None:
+            run.peak_rss_bytes = max(run.peak_rss_bytes or 0, outcome.peak_rss_bytes)
+        stop = run.stop_requested
+        run.stop_requested = ""
+        node = _nodes(execution)[run.node_id]
+
+        if stop == "preempt":
+            # Preempted: back to pending, to run again when the execution resumes.
+            run.status = NodeStatus.PENDING
+            run.dispatch_id = None
+            run.reason = "preempted"
+            run.save()
+            _advance_locked(execution)
+            return
+
+        retry_attempts = int((node.get("execution") or {}).get("retryAttempts") or 0)
+        if (
+            outcome.status == NodeStatus.FAILED
+            and outcome.retryable
+            and not stop
+            and not execution.stop_mode
+            and run.retries_used < retry_attempts
+        ):
+            delay = _backoff_seconds(execution, run.retries_used)
+            run.retries_used += 1
+            run.error = outcome.error
+            run.save()
+            _retry_node(execution, run, node, delay)
+            events.emit(
+                "workflow.retrying", execution=execution, node_id=run.node_id,
+                data={"executionId": execution.pk, "nodeId": run.node_id, "error": outcome.error,
+                      "retry": run.retries_used, "delaySeconds": round(delay, 3)},
+            )
+            return
+
+        status = outcome.status
+        if stop in ("cancel", "fail") and status != NodeStatus.COMPLETED:
+            status = NodeStatus.CANCELLED
+        elif stop == "timeout" and status != NodeStatus.COMPLETED:
+            status = NodeStatus.TIMED_OUT
+        run.status = status
+        run.finished_at = now
+        run.output = outcome.output if status == NodeStatus.COMPLETED else None
+        run.error = "" if status == NodeStatus.COMPLETED else outcome.error
+        if stop and status == NodeStatus.CANCELLED:
+            run.reason = execution.status_reason or "stopped"
+        run.save()
+        data: dict[str, Any] = {"executionId": execution.pk, "nodeId": run.node_id, "attempts": run.attempts}
+        if status == NodeStatus.COMPLETED:
+            data["output"] = run.output
+        else:
+            data["error"] = run.error
+        kind = {"completed": "completed", "failed": "failed", "timed_out": "timed_out",
+                "cancelled": "cancelled"}[status]
+        events.emit(f"workflow.{kind}", execution=execution, node_id=run.node_id, data=data)
+        if status == NodeStatus.TIMED_OUT and execution.deadline_at and execution.deadline_at <= now:
+            # The node ran into the execution's own deadline: the execution timed out.
+            _stop_locked(execution, "timeout", "execution ran past its timeout")
+        elif status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT) and _stops_on_failure(execution, run.node_id):
+            _stop_locked(execution, "fail", f"node {run.node_id!r} {status.replace('_', ' ')}")
+        _advance_locked(execution)
+
+
+def _retry_node(execution: Execution, run: NodeRun, node: dict[str, Any], delay: float) -> None:
+    if delay <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
+        _dispatch(execution, run, node, countdown=delay)
+        return
+    # A long delay must not sit in the broker (Redis would redeliver it after
+    # its visibility timeout): park it in the database for maintenance.
+    run.status = NodeStatus.QUEUED
+    run.dispatch_id = uuid.uuid4()
+    run.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    run.save(update_fields=["status", "dispatch_id", "next_attempt_at"])
+
+
+# --- Operator actions -----------------------------------------------------------------
+
+
+def execution_cancel(*, execution_id: int, reason: str = "") -> Execution:
+    """Cancel an execution: nodes not started are cancelled at once, running
+    ones are asked to stop (and stopped hard after a grace period)."""
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        if execution.status in EXECUTION_FINAL:
+            raise ExecutionStateError(f"execution #{execution.pk} already finished ({execution.status})")
+        _stop_locked(execution, "cancel", reason or "cancelled by operator")
+        _advance_cancelled(execution)
+    execution.refresh_from_db()
+    return execution
+
+
+def _advance_cancelled(execution: Execution) -> None:
+    """Finish a stopping execution once none of its nodes is active any more."""
+    runs = {nr.node_id: nr for nr in NodeRun.objects.select_for_update().filter(execution=execution)}
+    _finalize_if_done(execution, runs)
+
+
+def execution_rerun(*, execution_id: int, triggered_by: str = "") -> Execution:
+    """Run a finished execution again from its failed (and not-run) nodes,
+    reusing the outputs of the nodes that completed."""
+    execution = Execution.objects.select_related("task").get(pk=execution_id)
+    if execution.status not in EXECUTION_FINAL:
+        raise ExecutionStateError(f"execution #{execution.pk} is still {execution.status}; cancel it first")
+    return execution_create(
+        task=execution.task,
+        input=execution.input,
+        trigger=Trigger.RERUN,
+        triggered_by=triggered_by or f"re-run of #{execution.pk}",
+        retry_of=execution.retry_of or execution,
+        retry_number=execution.retry_number,
+        reuse_from=execution,
+    )
+
+
+def execution_preempt(*, execution_id: int, reason: str) -> bool:
+    """Take a running execution's capacity back: it returns to ``queued``, its
+    running nodes are stopped and go back to pending, finished nodes stay
+    finished. Returns False if it was not running."""
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        if execution.status != ExecutionStatus.RUNNING or execution.stop_mode:
+            return False
+        execution.status = ExecutionStatus.QUEUED
+        execution.status_reason = reason
+        execution.save(update_fields=["status", "status_reason"])
+        # Queued messages become stale (dispatch id cleared) and are dropped on delivery.
+        NodeRun.objects.filter(execution=execution, status=NodeStatus.QUEUED).update(
+            status=NodeStatus.PENDING, dispatch_id=None, next_attempt_at=None
+        )
+        NodeRun.objects.filter(execution=execution, status=NodeStatus.RUNNING).update(stop_requested="preempt")
+        events.emit("resource.preempted", execution=execution, data=_event_data(execution, reason=reason))
+        transaction.on_commit(lambda: admission.get_backend().release(execution.pk))
+    return True
+
+
+# --- Maintenance (timers and recovery) ---------------------------------------------------
+
+
+def maintenance() -> dict[str, int]:
+    """Start delayed executions that are due, send parked retries, time out
+    executions past their deadline and recover nodes whose worker died.
+    Safe to run concurrently: every step is a conditional update."""
+    now = timezone.now()
+    counts = {"started": 0, "retried": 0, "timed_out": 0, "recovered": 0}
+
+    for execution_id in Execution.objects.filter(
+        status=ExecutionStatus.PENDING, not_before__lte=now
+    ).values_list("pk", flat=True)[:500]:
+        counts["started"] += int(execution_start_if_due(execution_id=execution_id))
+
+    for run in NodeRun.objects.filter(status=NodeStatus.QUEUED, next_attempt_at__lte=now).select_related(
+        "execution"
+    )[:500]:
+        with transaction.atomic():
+            # Conditional: claim the parked retry so it is sent once.
+            if NodeRun.objects.filter(pk=run.pk, next_attempt_at=run.next_attempt_at).update(
+                next_attempt_at=None
+            ):
+                node = _nodes(run.execution).get(run.node_id, {})
+                _send_on_commit(run.pk, run.dispatch_id, _node_priority(run.execution, node))
+                counts["retried"] += 1
+
+    for execution_id in Execution.objects.filter(
+        status=ExecutionStatus.RUNNING, deadline_at__lte=now, stop_mode=""
+    ).values_list("pk", flat=True)[:500]:
+        with transaction.atomic():
+            execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+            if execution.status == ExecutionStatus.RUNNING and not execution.stop_mode:
+                _stop_locked(execution, "timeout", "execution ran past its timeout")
+                _advance_cancelled(execution)
+                counts["timed_out"] += 1
+
+    stale = now - timedelta(seconds=settings.WEBAUTO_NODE_STALE_SECONDS)
+    for run_id in NodeRun.objects.filter(status=NodeStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)
+    ).values_list("pk", flat=True)[:500]:
+        counts["recovered"] += int(node_recover(node_run_id=run_id, stale_before=stale))
+    return counts
+
+
+def node_recover(*, node_run_id: int, stale_before: datetime) -> bool:
+    """A running node whose heartbeat stopped: its worker died. Dispatch it
+    again (a lost worker does not use up a retry), or settle it if it had
+    been asked to stop."""
+    with transaction.atomic():
+        execution_id = NodeRun.objects.filter(pk=node_run_id).values_list("execution_id", flat=True).first()
+        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        run = NodeRun.objects.select_for_update().get(pk=node_run_id)
+        if run.status != NodeStatus.RUNNING or (run.heartbeat_at and run.heartbeat_at >= stale_before):
+            return False
+        lost = f"worker {run.worker or '?'} stopped responding"
+        run.attempt_history = [
+            *run.attempt_history,
+            {"attempt": run.attempts, "startedAt": run.started_at.isoformat() if run.started_at else None,
+             "finishedAt": timezone.now().isoformat(), "status": "lost", "error": lost, "worker": run.worker},
+        ]
+        stop = run.stop_requested
+        run.stop_requested = ""
+        if stop == "preempt":
+            run.status, run.dispatch_id = NodeStatus.PENDING, None
+            run.save()
+        elif stop:
+            run.status = NodeStatus.TIMED_OUT if stop == "timeout" else NodeStatus.CANCELLED
+            run.finished_at = timezone.now()
+            run.reason = lost
+            run.save()
+        else:
+            run.save()
+            events.emit(
+                "workflow.recovered", execution=execution, node_id=run.node_id,
+                data={"executionId": execution.pk, "nodeId": run.node_id, "reason": lost},
+            )
+            _dispatch(execution, run, _nodes(execution)[run.node_id])
+            return True
+        _advance_locked(execution)
+        return True
+
+
+def node_statuses(execution: Execution) -> dict[str, str]:
+    return dict(NodeRun.objects.filter(execution=execution).values_list("node_id", "status"))
+
+
+__all__ = [
+    "ExecutionStateError",
+    "Outcome",
+    "execution_begin",
+    "execution_cancel",
+    "execution_create",
+    "execution_preempt",
+    "execution_rerun",
+    "maintenance",
+    "node_claim",
+    "node_finish",
+    "node_heartbeat",
+    "NODE_FINAL",
+]
