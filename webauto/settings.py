@@ -155,6 +155,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tasks, executions, templates, schedules, monitoring and resources.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several components have a "status"/"priority" field; name the shared choice sets once.
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "orchestration.models.ExecutionStatus",
+        "NodeStatusEnum": "orchestration.models.NodeStatus",
+        "PriorityEnum": "orchestration.models.Priority",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------
