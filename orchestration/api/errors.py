@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -45,3 +46,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is not None:
         response.data = {"errors": _flatten(response.data)}
     return response
+
+
+def conflict(message: str, path: str = "") -> Response:
+    """409: the request is well formed but the resource's state does not allow it."""
+    return Response({"errors": [{"path": path, "message": message}]}, status=409)
+
+
+class ErrorSerializer(serializers.Serializer):
+    path = serializers.CharField(
+        help_text='JSON path of the problem, e.g. "workflows[1].dependsOn[0]".'
+    )
+    message = serializers.CharField()
+
+
+class ErrorResponseSerializer(serializers.Serializer):
+    """The body of every error response."""
+
+    errors = ErrorSerializer(many=True)

@@ -1,5 +1,13 @@
-"""Routes of the core REST API."""
+"""Routes of the core REST API (mounted under /api/v1/)."""
 
 from django.urls import URLPattern, URLResolver
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from orchestration.api import views
+
+router = SimpleRouter()
+router.register("tasks", views.TaskViewSet, basename="api-task")
+router.register("executions", views.ExecutionViewSet, basename="api-execution")
+router.register("secrets", views.SecretViewSet, basename="api-secret")
+
+urlpatterns: list[URLPattern | URLResolver] = [*router.urls]
