@@ -1,5 +1,14 @@
 """Pages of this app (mounted by webauto/urls.py)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from templates_app import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("templates/", views.gallery, name="templates-gallery"),
+    path("templates/<slug:template_id>/", views.detail, name="template-detail"),
+    path("templates/<slug:template_id>/versions/<str:version>/", views.detail, name="template-version"),
+    path("templates/<slug:template_id>/diff/", views.diff, name="template-diff"),
+    path("templates/<slug:template_id>/use/", views.use, name="template-use"),
+    path("templates/<slug:template_id>/upgrade/<str:task_id>/", views.upgrade, name="template-upgrade"),
+]

@@ -1,0 +1,207 @@
+"""Template pages: gallery, detail (parameters, graph, versions), diff, the
+"Use this template" form and the task upgrade review."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from orchestration.api.errors import DefinitionInvalid
+from orchestration.models import Task
+from templates_app import selectors, services
+from templates_app.api import diff_versions
+from templates_app.forms import UseTemplateForm
+from templates_app.models import Template
+from templates_app.parameters import (
+    MISSING,
+    coerce_form_value,
+    enum_choices,
+    validate_values,
+    value_as_text,
+)
+
+
+def _get_template(template_id: str, version: str | None = None) -> Template:
+    try:
+        if version:
+            return selectors.template_version_get(template_id=template_id, version=version)
+        return selectors.template_latest(template_id=template_id)
+    except Template.DoesNotExist:
+        raise Http404("no such template or version") from None
+
+
+@login_required
+def gallery(request: HttpRequest) -> HttpResponse:
+    filters = {
+        "category": request.GET.get("category", "").strip(),
+        "tag": request.GET.get("tag", "").strip(),
+        "search": request.GET.get("q", "").strip(),
+    }
+    templates = list(selectors.template_list(**filters))
+    counts = selectors.template_task_counts()
+    for template in templates:
+        template.task_count = counts.get(template.template_id, 0)  # type: ignore[attr-defined]
+    context = {
+        "templates": templates,
+        "filters": filters,
+        "categories": selectors.template_categories(),
+        "tags": selectors.template_tags(),
+    }
+    template_name = "templates_app/gallery.html#cards" if request.htmx else "templates_app/gallery.html"
+    return render(request, template_name, context)
+
+
+def _parameter_rows(template: Template) -> list[dict[str, object]]:
+    rows = []
+    for param in template.parameters:
+        rules = []
+        if "enum" in param:
+            rules.append("one of " + ", ".join(value_as_text(param, v) for v in param["enum"]))
+        if "minimum" in param:
+            rules.append(f"≥ {param['minimum']}")
+        if "maximum" in param:
+            rules.append(f"≤ {param['maximum']}")
+        if "pattern" in param:
+            rules.append(f"matches {param['pattern']}")
+        rows.append(
+            {
+                "name": param["name"],
+                "type": param.get("type", "string"),
+                "required": bool(param.get("required")) and "default" not in param,
+                "default": value_as_text(param, param["default"]) if "default" in param else "",
+                "has_default": "default" in param,
+                "rules": "; ".join(rules),
+                "description": param.get("description", ""),
+                "extracted": bool(param.get("extracted")),
+            }
+        )
+    return rows
+
+
+@login_required
+def detail(request: HttpRequest, template_id: str, version: str | None = None) -> HttpResponse:
+    template = _get_template(template_id, version)
+    versions = list(selectors.template_versions(template_id=template_id))
+    latest = versions[0]
+    previous = {v.version: versions[i + 1].version for i, v in enumerate(versions[:-1])}
+    tasks = selectors.template_tasks(template_id=template_id)
+    return render(
+        request,
+        "templates_app/detail.html",
+        {
+            "template": template,
+            "latest": latest,
+            "is_latest": template.pk == latest.pk,
+            "versions": versions,
+            "previous": previous,
+            "parameter_rows": _parameter_rows(template),
+            "document": template.document(),
+            "tasks": tasks,
+        },
+    )
+
+
+@login_required
+def diff(request: HttpRequest, template_id: str) -> HttpResponse:
+    versions = list(selectors.template_versions(template_id=template_id))
+    if not versions:
+        raise Http404("no such template")
+    error = ""
+    result = None
+    try:
+        result = diff_versions(template_id, request.GET.get("from"), request.GET.get("to"))
+    except DefinitionInvalid as exc:
+        error = exc.errors[0]["message"]
+    return render(
+        request,
+        "templates_app/diff.html",
+        {"template": versions[0], "versions": versions, "result": result, "error": error},
+    )
+
+
+@login_required
+def use(request: HttpRequest, template_id: str) -> HttpResponse:
+    template = _get_template(template_id, request.GET.get("version") or request.POST.get("version"))
+    form = UseTemplateForm(request.POST or None, template=template)
+    if request.method == "POST" and form.is_valid():
+        values = form.typed_parameters()
+        bad_fields = {name.removeprefix("param-") for name in form.errors}
+        _, problems = validate_values(template.parameters, values)
+        form.add_path_errors(
+            [p for p in problems if p["path"].removeprefix("parameters.").split(".")[0].split("[")[0] not in bad_fields]
+        )
+        if form.is_valid():
+            try:
+                task = services.template_instantiate(
+                    template=template,
+                    parameters=values,
+                    options=form.options(),
+                    task_id=form.cleaned_data["task_id"] or None,
+                    name=form.cleaned_data["task_name"] or None,
+                    user=request.user,
+                )
+            except DefinitionInvalid as exc:
+                form.add_path_errors(exc.errors)
+            else:
+                messages.success(request, f"Task {task.task_id} created from {template.name} {template.version}.")
+                return redirect(f"/tasks/{task.task_id}/")
+    return render(request, "templates_app/use.html", {"template": template, "form": form})
+
+
+@login_required
+def upgrade(request: HttpRequest, template_id: str, task_id: str) -> HttpResponse:
+    task = get_object_or_404(Task, task_id=task_id, template_id=template_id)
+    target = _get_template(template_id, request.GET.get("version") or request.POST.get("version"))
+    overrides: dict[str, object] = {}
+    field_errors: dict[str, str] = {}
+    if request.method == "POST":
+        for param in target.parameters:
+            key = f"param-{param['name']}"
+            if key in request.POST:
+                value, problem = coerce_form_value(param, request.POST.get(key))
+                if problem:
+                    field_errors[param["name"]] = problem
+                elif value is not MISSING:
+                    overrides[param["name"]] = value
+        if request.POST.get("confirm") and not field_errors:
+            try:
+                services.task_upgrade(
+                    task=task,
+                    template=target,
+                    parameters=overrides or None,
+                    expected_version=request.POST.get("from_version", ""),
+                    user=request.user,
+                )
+            except DefinitionInvalid as exc:
+                for error in exc.errors:
+                    field_errors.setdefault(error["path"].removeprefix("parameters."), error["message"])
+            else:
+                messages.success(request, f"Task {task.task_id} now uses {target.name} {target.version}.")
+                return redirect(f"/tasks/{task.task_id}/")
+    plan = services.task_upgrade_preview(task=task, template=target, parameters=overrides or None)
+    for error in plan.errors:
+        field_errors.setdefault(error["path"].removeprefix("parameters."), error["message"])
+    needs_input = [
+        {
+            "param": p,
+            "choices": enum_choices(p) if "enum" in p else None,
+            "value": value_as_text(p, plan.parameters.get(p["name"], MISSING)),
+            "error": field_errors.get(p["name"], ""),
+        }
+        for p in target.parameters
+        if p["name"] in field_errors or p["name"] in overrides
+    ]
+    return render(
+        request,
+        "templates_app/upgrade.html",
+        {
+            "task": task,
+            "template": target,
+            "versions": list(selectors.template_versions(template_id=template_id)),
+            "plan": plan,
+            "needs_input": needs_input,
+            "other_errors": {k: v for k, v in field_errors.items() if k not in {p["name"] for p in target.parameters}},
+        },
+    )
