@@ -1,1 +1,42 @@
-from django.contrib import admin  # noqa: F401
+from __future__ import annotations
+
+from django.contrib import admin
+
+from monitoring.models import Alert, Channel, DailyRollup, Delivery, HostSample
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "task", "source", "actions", "enabled", "failing_permanently", "last_success_at", "last_error_at"]
+    list_filter = ["kind", "source", "enabled", "failing_permanently"]
+    search_fields = ["name", "task__task_id"]
+    readonly_fields = ["last_error", "last_error_at", "last_success_at", "created_at", "updated_at"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "purpose", "channel_name", "channel_kind", "status", "attempts", "response_code", "duration_ms", "created_at"]
+    list_filter = ["status", "channel_kind", "purpose"]
+    search_fields = ["channel_name", "subject", "error"]
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["id", "rule", "task", "status", "level", "occurrences", "title", "last_seen_at"]
+    list_filter = ["rule", "status", "level"]
+    search_fields = ["title", "message", "task__task_id"]
+    readonly_fields = ["fingerprint", "first_seen_at", "last_seen_at", "acknowledged_at", "resolved_at"]
+
+
+@admin.register(DailyRollup)
+class DailyRollupAdmin(admin.ModelAdmin):
+    list_display = ["day", "task_key", "counts", "duration_count", "node_failures"]
+    list_filter = ["day"]
+    search_fields = ["task_key"]
+
+
+@admin.register(HostSample)
+class HostSampleAdmin(admin.ModelAdmin):
+    list_display = ["host", "cpu_percent", "memory_percent", "created_at"]
+    list_filter = ["host"]

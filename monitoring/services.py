@@ -1,0 +1,317 @@
+"""Writes for channels and deliveries: keeping a task's channels in step with
+its definition, queuing messages, and sending them with retries."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import EmailValidator
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from monitoring.models import Channel, ChannelKind, ChannelSource, Delivery, DeliveryStatus
+from monitoring.transports import Message, TransportError, transport_for
+from monitoring.transports.templating import redact_headers
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_METHODS = ("POST", "PUT", "PATCH")
+DEFAULT_ACTION = "notify"
+
+
+# --- Channels ---------------------------------------------------------------
+
+
+def channel_config_errors(*, kind: str, config: Any, path: str = "config") -> list[dict[str, str]]:
+    """Every problem of a channel config, each with its JSON path."""
+    errors: list[dict[str, str]] = []
+    if not isinstance(config, dict):
+        return [{"path": path, "message": "must be an object"}]
+    if kind == ChannelKind.EMAIL:
+        recipients = config.get("recipients")
+        if not isinstance(recipients, list) or not recipients:
+            errors.append({"path": f"{path}.recipients", "message": "must be a non-empty list of email addresses"})
+        else:
+            validate = EmailValidator()
+            for i, address in enumerate(recipients):
+                try:
+                    validate(str(address))
+                except Exception:
+                    errors.append({"path": f"{path}.recipients[{i}]", "message": f"{address!r} is not an email address"})
+        if "subject" in config and not isinstance(config["subject"], str):
+            errors.append({"path": f"{path}.subject", "message": "must be a string"})
+    elif kind == ChannelKind.WEBHOOK:
+        url = config.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            errors.append({"path": f"{path}.url", "message": "must be an http:// or https:// URL"})
+        method = str(config.get("method", "POST")).upper()
+        if method not in WEBHOOK_METHODS:
+            errors.append({"path": f"{path}.method", "message": f"must be one of {', '.join(WEBHOOK_METHODS)}"})
+        headers = config.get("headers", {})
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            errors.append({"path": f"{path}.headers", "message": "must be an object of header name to string value"})
+        timeout = config.get("timeout")
+        if timeout is not None and (not isinstance(timeout, int | float) or not 0 < timeout <= 300):
+            errors.append({"path": f"{path}.timeout", "message": "must be a number of seconds between 0 and 300"})
+    else:
+        errors.append({"path": "kind", "message": f"unknown channel type {kind!r}; use email or webhook"})
+    return errors
+
+
+def _actions_errors(actions: Any, path: str) -> list[dict[str, str]]:
+    if actions is None:
+        return []
+    if not isinstance(actions, list) or not all(isinstance(a, str) and a for a in actions):
+        return [{"path": path, "message": "must be a list of action names"}]
+    return []
+
+
+def channels_sync_from_definition(*, task: Any, definition: dict[str, Any]) -> list[Channel]:
+    """Make the task's definition channels match ``notificationChannels``.
+
+    Raises DefinitionInvalid listing every bad channel (the task save then
+    rolls back with it, since this runs inside its transaction).
+    """
+    from orchestration.api.errors import DefinitionInvalid
+
+    entries = definition.get("notificationChannels") or []
+    errors: list[dict[str, str]] = []
+    if not isinstance(entries, list):
+        raise DefinitionInvalid([{"path": "notificationChannels", "message": "must be a list"}])
+    for i, entry in enumerate(entries):
+        base = f"notificationChannels[{i}]"
+        if not isinstance(entry, dict):
+            errors.append({"path": base, "message": "must be an object with type and config"})
+            continue
+        kind = entry.get("type")
+        if kind not in ChannelKind.values:
+            errors.append({"path": f"{base}.type", "message": f"unknown channel type {kind!r}; use email or webhook"})
+            continue
+        errors += channel_config_errors(kind=kind, config=entry.get("config", {}), path=f"{base}.config")
+        errors += _actions_errors(entry.get("actions"), f"{base}.actions")
+    if errors:
+        raise DefinitionInvalid(errors)
+
+    existing = {c.position: c for c in Channel.objects.filter(task=task, source=ChannelSource.DEFINITION)}
+    kept: list[Channel] = []
+    for i, entry in enumerate(entries):
+        channel = existing.pop(i, None) or Channel(task=task, source=ChannelSource.DEFINITION, position=i)
+        if channel.kind != entry["type"] or channel.config != entry.get("config", {}):
+            # A changed destination gets a fresh start: old errors were about the old one.
+            channel.failing_permanently = False
+            channel.last_error = ""
+        channel.kind = entry["type"]
+        channel.config = entry.get("config", {})
+        channel.actions = entry.get("actions") or []
+        channel.name = str(entry.get("name") or f"{task.task_id} {entry['type']} #{i + 1}")[:200]
+        channel.save()
+        kept.append(channel)
+    Channel.objects.filter(pk__in=[c.pk for c in existing.values()]).delete()
+    return kept
+
+
+def channels_for_action(*, task: Any, action: str = DEFAULT_ACTION) -> list[Channel]:
+    """The enabled channels an alert action goes to.
+
+    ``notify`` (plain alerts and recoveries): the task's own channels, or the
+    shared channels that list ``notify`` when the task has none. Any other
+    action (an escalation level's ``notify-team``, ``escalate-to-manager``,
+    ...): the task's and the shared channels listing that action; when no
+    channel lists it, the task's own channels, so an escalation is never lost.
+    """
+    candidates = list(Channel.objects.filter(Q(task=task) | Q(task__isnull=True), enabled=True))
+    own = [c for c in candidates if c.task_id is not None and c.task_id == getattr(task, "pk", None)]
+    if action == DEFAULT_ACTION:
+        if own:
+            return own
+        return [c for c in candidates if c.task_id is None and c.has_action(action)]
+    listed = [c for c in candidates if c.has_action(action)]
+    if listed:
+        return listed
+    logger.warning("no channel lists action %r; sending it to the task's own channels", action)
+    return channels_for_action(task=task, action=DEFAULT_ACTION)
+
+
+# --- Deliveries ---------------------------------------------------------------
+
+
+def delivery_create(
+    *,
+    channel: Channel,
+    message: Message,
+    alert: Any = None,
+    execution_id: int | None = None,
+    node_id: str = "",
+) -> Delivery:
+    """Record a queued delivery. Call ``deliveries_enqueue`` to send it."""
+    headers = redact_headers({str(k): str(v) for k, v in (channel.config.get("headers") or {}).items()})
+    return Delivery.objects.create(
+        channel=channel,
+        channel_name=channel.name,
+        channel_kind=channel.kind,
+        alert=alert,
+        purpose=message.purpose,
+        execution_id=execution_id,
+        node_id=node_id,
+        subject=message.subject[:500],
+        text=message.text,
+        html=message.html,
+        payload=message.data,
+        headers=headers if channel.kind == ChannelKind.WEBHOOK else {},
+    )
+
+
+def deliveries_enqueue(*, delivery_ids: list[int], countdown: float = 0) -> None:
+    """Send the deliveries on a worker once the current transaction commits."""
+    from monitoring.tasks import deliver
+
+    def send() -> None:
+        for delivery_id in delivery_ids:
+            deliver.apply_async((delivery_id,), countdown=countdown or None)
+
+    if delivery_ids:
+        transaction.on_commit(send)
+
+
+def _retry_delay(attempt: int) -> float:
+    return settings.WEBAUTO_DELIVERY_RETRY_BASE_SECONDS * (3 ** (attempt - 1))
+
+
+def delivery_attempt(*, delivery_id: int, retry_in_background: bool = True) -> Delivery | None:
+    """Try to send a delivery once; return it, or None when it was not due or
+    another worker has it. A temporary failure schedules a retry unless
+    ``retry_in_background`` is off (the caller retries on its own)."""
+    now = timezone.now()
+    # Conditional claim: a redelivered Celery message and the periodic sweeper
+    # may both reach the same delivery; only the one that flips the status sends.
+    claimed = (
+        Delivery.objects.filter(pk=delivery_id, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.RETRYING])
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    )
+    if claimed != 1:
+        return None
+    delivery = Delivery.objects.select_related("channel").get(pk=delivery_id)
+    message = Message(
+        purpose=delivery.purpose, subject=delivery.subject, text=delivery.text, html=delivery.html,
+        data=delivery.payload,
+    )
+    started = time.monotonic()
+    error: TransportError | None = None
+    response_code: int | None = None
+    try:
+        if delivery.channel is None:
+            raise TransportError("the channel was deleted", permanent=True)
+        result = transport_for(delivery.channel).send(message, delivery_id=delivery.pk)
+        response_code = result.response_code
+    except TransportError as exc:
+        error = exc
+        response_code = exc.response_code
+    except Exception as exc:  # a bug in a transport must not leave the delivery "sending"
+        logger.exception("delivery %s: unexpected error", delivery_id)
+        error = TransportError(f"unexpected error: {type(exc).__name__}")
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    _record_attempt(
+        delivery, error=error, response_code=response_code, duration_ms=duration_ms, retry=retry_in_background
+    )
+    return delivery
+
+
+def _record_attempt(
+    delivery: Delivery, *, error: TransportError | None, response_code: int | None, duration_ms: float, retry: bool
+) -> None:
+    now = timezone.now()
+    delivery.response_code = response_code
+    delivery.duration_ms = duration_ms
+    delivery.claimed_at = None
+    delivery.attempt_log = [
+        *delivery.attempt_log,
+        {
+            "attempt": delivery.attempts,
+            "at": now.isoformat(),
+            "ok": error is None,
+            "responseCode": response_code,
+            "error": error.message if error else "",
+            "permanent": bool(error and error.permanent),
+            "durationMs": duration_ms,
+        },
+    ]
+    channel_qs = Channel.objects.filter(pk=delivery.channel_id)
+    if error is None:
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = now
+        delivery.error = ""
+        delivery.next_attempt_at = None
+        delivery.save()
+        channel_qs.update(last_success_at=now, failing_permanently=False)
+        return
+    delivery.error = error.message
+    delivery.permanent_error = error.permanent
+    if retry and not error.permanent and delivery.attempts < settings.WEBAUTO_DELIVERY_MAX_ATTEMPTS:
+        delay = _retry_delay(delivery.attempts)
+        delivery.status = DeliveryStatus.RETRYING
+        delivery.next_attempt_at = now + timedelta(seconds=delay)
+        delivery.save()
+        # Short waits ride on the broker; longer ones stay parked in the
+        # database for the periodic sweeper, since Redis would redeliver an
+        # unacknowledged long countdown after its visibility timeout.
+        if delay <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
+            deliveries_enqueue(delivery_ids=[delivery.pk], countdown=delay)
+    else:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+        delivery.save()
+    logger.warning(
+        "delivery %s to channel %r failed (attempt %s, %s): %s",
+        delivery.pk, delivery.channel_name, delivery.attempts,
+        "permanent" if error.permanent else "temporary", error.message,
+    )
+    updates: dict[str, Any] = {"last_error": error.message, "last_error_at": now}
+    if error.permanent:
+        updates["failing_permanently"] = True
+    channel_qs.update(**updates)
+
+
+def deliveries_process_due(*, now: Any = None) -> list[int]:
+    """Queue deliveries whose retry time has come, and take back ones whose
+    worker died mid-send. Returns the ids queued."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.WEBAUTO_WEBHOOK_TIMEOUT_SECONDS + settings.EMAIL_TIMEOUT + 60)
+    # A worker killed while sending leaves the row "sending"; hand it back.
+    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stale_before).update(
+        status=DeliveryStatus.RETRYING, next_attempt_at=now, claimed_at=None
+    )
+    # Queued rows younger than this are normally still in the broker.
+    queued_grace = now - timedelta(seconds=30)
+    due = list(
+        Delivery.objects.filter(
+            Q(status=DeliveryStatus.RETRYING, next_attempt_at__lte=now)
+            | Q(status=DeliveryStatus.QUEUED, created_at__lt=queued_grace)
+        ).values_list("pk", flat=True)[:500]
+    )
+    deliveries_enqueue(delivery_ids=due)
+    return due
+
+
+def channel_send_test(*, channel: Channel) -> Delivery:
+    """Queue a test notification to ``channel``."""
+    now = timezone.now()
+    text = (
+        f"This is a test notification from WebAuto Orchestrator for channel {channel.name!r}, "
+        f"sent at {now:%Y-%m-%d %H:%M:%S %Z}. If you can read it, the channel works."
+    )
+    message = Message(
+        purpose="test",
+        subject=f"Test notification for {channel.name}",
+        text=text,
+        data={"event": "test", "channel": channel.name, "text": text, "sentAt": now.isoformat()},
+    )
+    with transaction.atomic():
+        delivery = delivery_create(channel=channel, message=message)
+        deliveries_enqueue(delivery_ids=[delivery.pk])
+    return delivery

@@ -1,0 +1,66 @@
+"""Webhooks: an HTTP request with configured headers, a JSON body and an
+HMAC-SHA256 signature of the body."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from monitoring.transports import Message, SendResult, Transport, TransportError
+from monitoring.transports.templating import render_json, resolve_secrets
+
+SIGNATURE_HEADER = "X-WebAuto-Signature-256"
+# 4xx answers that mean "not now" rather than "never".
+TEMPORARY_4XX = frozenset({408, 409, 423, 425, 429})
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value for ``body``: ``sha256=<hex digest>``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookTransport(Transport):
+    kind = "webhook"
+
+    def body(self, message: Message) -> Any:
+        template = self.config.get("body")
+        if template is None:
+            return message.data
+        return render_json(template, {**message.data, "subject": message.subject, "text": message.text})
+
+    def send(self, message: Message, *, delivery_id: int | None = None) -> SendResult:
+        url = str(self.config.get("url") or "")
+        if not url.startswith(("http://", "https://")):
+            raise TransportError(f"webhook URL {url!r} is not an http(s) URL", permanent=True)
+        method = str(self.config.get("method") or "POST").upper()
+        configured: dict[str, str] = {str(k): str(v) for k, v in (self.config.get("headers") or {}).items()}
+        body = json.dumps(self.body(message), ensure_ascii=False, default=str).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "WebAuto-Orchestrator"}
+        if delivery_id:
+            headers["X-WebAuto-Delivery"] = str(delivery_id)
+        headers["X-WebAuto-Event"] = message.purpose
+        headers.update({name: resolve_secrets(value) for name, value in configured.items()})
+        signing_secret = str(self.config.get("signingSecret") or settings.WEBAUTO_WEBHOOK_SIGNING_SECRET)
+        if signing_secret:
+            headers[SIGNATURE_HEADER] = sign(resolve_secrets(signing_secret), body)
+        timeout = float(self.config.get("timeout") or settings.WEBAUTO_WEBHOOK_TIMEOUT_SECONDS)
+        try:
+            response = httpx.request(method, url, content=body, headers=headers, timeout=timeout)
+        except httpx.InvalidURL as exc:
+            raise TransportError(f"webhook URL {url!r} is invalid: {exc}", permanent=True) from None
+        except httpx.TimeoutException:
+            raise TransportError(f"no answer from {url} within {timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise TransportError(f"cannot reach {url}: {exc}") from None
+        code = response.status_code
+        if 200 <= code < 300:
+            return SendResult(response_code=code, detail=response.text[:500])
+        snippet = response.text[:300].strip()
+        reason = f"{url} answered {code} {response.reason_phrase}" + (f": {snippet}" if snippet else "")
+        permanent = code < 500 and code not in TEMPORARY_4XX
+        raise TransportError(reason, permanent=permanent, response_code=code)
