@@ -243,3 +243,48 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "options": {"expires": WEBAUTO_MAINTENANCE_INTERVAL_SECONDS * 2},
     },
 }
+
+# --- Monitoring and alerting (monitoring app) ---------------------------------
+# Webhook deliveries: default timeout, and the HMAC-SHA256 key used to sign
+# bodies when a channel sets no ``signingSecret`` of its own (empty: unsigned).
+WEBAUTO_WEBHOOK_TIMEOUT_SECONDS = env_float("WEBAUTO_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+WEBAUTO_WEBHOOK_SIGNING_SECRET = env_str("WEBAUTO_WEBHOOK_SIGNING_SECRET", "")
+# Deliveries failing temporarily are retried after base * 3**(attempt-1) seconds.
+WEBAUTO_DELIVERY_MAX_ATTEMPTS = env_int("WEBAUTO_DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
+WEBAUTO_DELIVERY_RETRY_BASE_SECONDS = env_float("WEBAUTO_DELIVERY_RETRY_BASE_SECONDS", 10.0, minimum=0.0)
+# Base URL used for links in notifications (e.g. https://webauto.example.com).
+WEBAUTO_BASE_URL = env_str("WEBAUTO_BASE_URL", "http://localhost:8000").rstrip("/")
+# /metrics access: a bearer token, or a client address in the allow-list (IPs or CIDRs).
+WEBAUTO_METRICS_TOKEN = env_str("WEBAUTO_METRICS_TOKEN", "")
+WEBAUTO_METRICS_ALLOWED_IPS = env_list("WEBAUTO_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+# Retention (days): executions (rolled up into daily aggregates first), events,
+# node inputs/outputs/logs, and deliveries/resolved alerts/host samples.
+WEBAUTO_RETENTION_DAYS = env_int("WEBAUTO_RETENTION_DAYS", 30, minimum=1)
+WEBAUTO_EVENT_RETENTION_DAYS = env_int("WEBAUTO_EVENT_RETENTION_DAYS", 30, minimum=1)
+WEBAUTO_NODE_OUTPUT_RETENTION_DAYS = env_int("WEBAUTO_NODE_OUTPUT_RETENTION_DAYS", 7, minimum=1)
+WEBAUTO_ALERT_RETENTION_DAYS = env_int("WEBAUTO_ALERT_RETENTION_DAYS", 90, minimum=1)
+# Stuck runs: grace past a timeout, and how long an execution may sit queued
+# while no worker is alive.
+WEBAUTO_STUCK_GRACE_SECONDS = env_float("WEBAUTO_STUCK_GRACE_SECONDS", 120.0, minimum=0.0)
+WEBAUTO_STUCK_QUEUED_SECONDS = env_float("WEBAUTO_STUCK_QUEUED_SECONDS", 600.0, minimum=1.0)
+# A run is slow past errorHandling.slowExecutionThreshold (ms) or, without it,
+# past this fraction of the task's timeout.
+WEBAUTO_ALERT_SLOW_RATIO = env_float("WEBAUTO_ALERT_SLOW_RATIO", 0.8, minimum=0.01)
+# A scheduled run that fired later than this is "late" (schedule alert).
+WEBAUTO_ALERT_SCHEDULE_LAG_SECONDS = env_float("WEBAUTO_ALERT_SCHEDULE_LAG_SECONDS", 300.0, minimum=0.0)
+WEBAUTO_MONITORING_WATCHDOG_SECONDS = env_float("WEBAUTO_MONITORING_WATCHDOG_SECONDS", 60.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["monitoring-deliveries-due"] = {
+    "task": "monitoring.deliveries_due",
+    "schedule": 15.0,
+    "options": {"expires": 30.0},
+}
+CELERY_BEAT_SCHEDULE["monitoring-watchdog"] = {
+    "task": "monitoring.watchdog",
+    "schedule": WEBAUTO_MONITORING_WATCHDOG_SECONDS,
+    "options": {"expires": WEBAUTO_MONITORING_WATCHDOG_SECONDS * 2},
+}
+CELERY_BEAT_SCHEDULE["monitoring-retention"] = {
+    "task": "monitoring.retention",
+    "schedule": 3600.0,
+    "options": {"expires": 1800.0},
+}
