@@ -4,7 +4,9 @@ Every state change is a conditional update or happens under the execution's
 row lock, and is committed before anything is announced (events and Celery
 messages are sent on commit). Lock order is always execution, then node runs,
 so two workers finishing sibling nodes never deadlock and exactly one of them
-dispatches the node that joins them.
+dispatches the node that joins them. Execution rows are locked FOR NO KEY
+UPDATE, which does not block the key-share locks taken by inserting rows that
+point at them (events, node runs).
 
 Nodes run as Celery tasks (``orchestration.tasks.run_node``); when one
 finishes, ``node_finish`` advances the graph and dispatches what became ready.
@@ -163,14 +165,14 @@ def _queue(execution: Execution) -> None:
     execution.queued_at = now
     events.emit("execution.queued", execution=execution, data=_event_data(execution))
     if admission.get_backend().request(execution.pk):
-        _begin_locked(Execution.objects.select_for_update().get(pk=execution.pk))
+        _begin_locked(Execution.objects.select_for_update(no_key=True).get(pk=execution.pk))
 
 
 def execution_begin(*, execution_id: int) -> bool:
     """Start a queued execution (admission control calls this when it fits).
     Returns False when the execution is no longer queued."""
     with transaction.atomic():
-        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
         if execution.status != ExecutionStatus.QUEUED:
             return False
         _begin_locked(execution)
@@ -387,7 +389,7 @@ def _schedule_task_retry(execution: Execution) -> None:
 def execution_start_if_due(*, execution_id: int) -> bool:
     """Queue a delayed (pending) execution whose time has come."""
     with transaction.atomic():
-        execution = Execution.objects.select_for_update().get(pk=execution_id)
+        execution = Execution.objects.select_for_update(no_key=True).get(pk=execution_id)
         if execution.status != ExecutionStatus.PENDING:
             return False
         if execution.not_before and execution.not_before > timezone.now():
@@ -474,7 +476,7 @@ def node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None
         execution_id = NodeRun.objects.filter(pk=node_run_id).values_list("execution_id", flat=True).first()
         if execution_id is None:
             return
-        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
         run = NodeRun.objects.select_for_update().get(pk=node_run_id)
         if run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)
@@ -576,7 +578,7 @@ def execution_cancel(*, execution_id: int, reason: str = "") -> Execution:
     """Cancel an execution: nodes not started are cancelled at once, running
     ones are asked to stop (and stopped hard after a grace period)."""
     with transaction.atomic():
-        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
         if execution.status in EXECUTION_FINAL:
             raise ExecutionStateError(f"execution #{execution.pk} already finished ({execution.status})")
         _stop_locked(execution, "cancel", reason or "cancelled by operator")
@@ -613,7 +615,7 @@ def execution_preempt(*, execution_id: int, reason: str) -> bool:
     running nodes are stopped and go back to pending, finished nodes stay
     finished. Returns False if it was not running."""
     with transaction.atomic():
-        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
         if execution.status != ExecutionStatus.RUNNING or execution.stop_mode:
             return False
         execution.status = ExecutionStatus.QUEUED
@@ -660,7 +662,7 @@ def maintenance() -> dict[str, int]:
         status=ExecutionStatus.RUNNING, deadline_at__lte=now, stop_mode=""
     ).values_list("pk", flat=True)[:500]:
         with transaction.atomic():
-            execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+            execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
             if execution.status == ExecutionStatus.RUNNING and not execution.stop_mode:
                 _stop_locked(execution, "timeout", "execution ran past its timeout")
                 _advance_cancelled(execution)
@@ -680,7 +682,7 @@ def node_recover(*, node_run_id: int, stale_before: datetime) -> bool:
     been asked to stop."""
     with transaction.atomic():
         execution_id = NodeRun.objects.filter(pk=node_run_id).values_list("execution_id", flat=True).first()
-        execution = Execution.objects.select_for_update().select_related("task").get(pk=execution_id)
+        execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
         run = NodeRun.objects.select_for_update().get(pk=node_run_id)
         if run.status != NodeStatus.RUNNING or (run.heartbeat_at and run.heartbeat_at >= stale_before):
             return False

@@ -150,6 +150,7 @@ def test_task_retry_reruns_only_failed_nodes_and_their_dependents(celery_worker,
         ],
         max_retries=2,
         retry_delay_ms=200,
+        error_handling={"strategy": "stop-on-error"},
     )
     first = finished(services.execution_create(task=task))
     assert first.status == "failed"
