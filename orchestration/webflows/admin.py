@@ -1,1 +1,64 @@
-from django.contrib import admin  # noqa: F401
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from orchestration.webflows.models import BrowserSession, SandboxState, Workflow
+from orchestration.webflows.sandbox.state import sandbox_advance, sandbox_reset
+from orchestration.webflows.services import workflow_definition_errors
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "step_count", "needs_browser", "session_site", "updated_at"]
+    list_filter = ["browser", "save_session", "updated_at"]
+    search_fields = ["name", "description", "session_site"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    @admin.display(description="steps")
+    def step_count(self, obj: Workflow) -> int:
+        return len(obj.steps or [])
+
+    @admin.display(boolean=True, description="browser")
+    def needs_browser(self, obj: Workflow) -> bool:
+        return obj.needs_browser
+
+    def save_model(self, request: HttpRequest, obj: Workflow, form, change: bool) -> None:
+        errors = workflow_definition_errors(obj.as_definition() | {"session": {"site": obj.session_site, "save": obj.save_session}})
+        for error in errors:
+            messages.warning(request, f"{error['path']}: {error['message']}")
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(BrowserSession)
+class BrowserSessionAdmin(admin.ModelAdmin):
+    list_display = ["site", "cookie_count", "source", "updated_at"]
+    list_filter = ["source"]
+    search_fields = ["site"]
+    # Cookie values are credentials: the admin shows names only.
+    exclude = ["cookies"]
+    readonly_fields = ["cookie_names_display", "created_at", "updated_at"]
+
+    @admin.display(description="cookies")
+    def cookie_count(self, obj: BrowserSession) -> int:
+        return len(obj.cookies or [])
+
+    @admin.display(description="cookie names")
+    def cookie_names_display(self, obj: BrowserSession) -> str:
+        return ", ".join(obj.cookie_names)
+
+
+@admin.register(SandboxState)
+class SandboxStateAdmin(admin.ModelAdmin):
+    list_display = ["id", "revision", "updated_at"]
+    actions = ["advance", "reset"]
+
+    @admin.action(description="Advance the sandbox (new post, new images, edited page)")
+    def advance(self, request: HttpRequest, queryset: QuerySet[SandboxState]) -> None:
+        messages.success(request, f"Sandbox is now at revision {sandbox_advance()}.")
+
+    @admin.action(description="Reset the sandbox to revision 0")
+    def reset(self, request: HttpRequest, queryset: QuerySet[SandboxState]) -> None:
+        sandbox_reset()
+        messages.success(request, "Sandbox reset to revision 0.")

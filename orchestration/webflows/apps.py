@@ -5,3 +5,12 @@ class WebflowsConfig(AppConfig):
     name = "orchestration.webflows"
     label = "webflows"
     verbose_name = "Web workflows"
+
+    def ready(self) -> None:
+        from orchestration import registry
+        from orchestration.webflows.kinds import builtin_kinds
+        from orchestration.webflows.provider import stored_workflow_kind
+
+        for kind in builtin_kinds():
+            registry.register(kind)
+        registry.add_provider(stored_workflow_kind)

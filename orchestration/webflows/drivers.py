@@ -1,0 +1,256 @@
+"""Where a step workflow's operations act: a plain HTTP client, or headless
+Chromium through Playwright (the system's ``/usr/bin/chromium``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+
+from orchestration.context import WorkflowError
+from orchestration.webflows import fetch, html
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str:
+    return getattr(settings, "WEBAUTO_CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+class Driver(Protocol):
+    is_browser: bool
+
+    def goto(self, url: str, *, timeout: float) -> dict[str, Any]: ...
+    def click(self, selector: str, *, timeout: float) -> None: ...
+    def fill(self, selector: str, value: str, *, timeout: float) -> None: ...
+    def scroll(self, *, selector: str | None, times: int, pixels: int | None, pause_ms: int) -> dict[str, Any]: ...
+    def wait_for(self, *, selector: str | None, state: str, url: str | None, timeout: float) -> None: ...
+    def current_url(self) -> str: ...
+    def html(self) -> str | None: ...
+    def screenshot(self, path: Path, *, full_page: bool) -> None: ...
+    def cookies(self) -> list[dict[str, Any]]: ...
+    def http_client(self, *, timeout: float) -> httpx.Client: ...
+    def close(self) -> None: ...
+
+
+def _cookie_from_httpx(cookie: Any) -> dict[str, Any]:
+    return {
+        "name": cookie.name,
+        "value": cookie.value,
+        "domain": cookie.domain,
+        "path": cookie.path or "/",
+        "expires": cookie.expires if cookie.expires else -1,
+        "httpOnly": bool(cookie.has_nonstandard_attr("HttpOnly")),
+        "secure": bool(cookie.secure),
+    }
+
+
+class HttpDriver:
+    """Runs workflows that need no browser: ``goto`` is an HTTP GET whose body
+    becomes the current page."""
+
+    is_browser = False
+
+    def __init__(self, cookies: list[dict[str, Any]]) -> None:
+        self.client = fetch.make_client(cookies=cookies)
+        self._url = ""
+        self._html: str | None = None
+
+    def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
+        response = fetch.get(self.client, url, timeout=timeout)
+        self._url = str(response.url)
+        self._html = response.text
+        title = ""
+        if "html" in response.headers.get("content-type", ""):
+            soup = html.parse(self._html)
+            title = html.text_of(soup.title) if soup.title else ""
+        return {"url": self._url, "status": response.status_code, "title": title}
+
+    def _browser_only(self, op: str) -> WorkflowError:
+        return WorkflowError(f"{op} needs a browser; this workflow runs without one", retryable=False)
+
+    def click(self, selector: str, *, timeout: float) -> None:
+        raise self._browser_only("click")
+
+    def fill(self, selector: str, value: str, *, timeout: float) -> None:
+        raise self._browser_only("fill")
+
+    def scroll(self, *, selector: str | None, times: int, pixels: int | None, pause_ms: int) -> dict[str, Any]:
+        raise self._browser_only("scroll")
+
+    def wait_for(self, *, selector: str | None, state: str, url: str | None, timeout: float) -> None:
+        raise self._browser_only("wait_for")
+
+    def screenshot(self, path: Path, *, full_page: bool) -> None:
+        raise self._browser_only("screenshot")
+
+    def current_url(self) -> str:
+        return self._url
+
+    def html(self) -> str | None:
+        return self._html
+
+    def cookies(self) -> list[dict[str, Any]]:
+        return [_cookie_from_httpx(c) for c in self.client.cookies.jar]
+
+    def http_client(self, *, timeout: float) -> httpx.Client:
+        return fetch.make_client(cookies=self.cookies(), timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def playwright_error(exc: Exception, timeout: float | None = None, target: str = "") -> WorkflowError:
+    """A clear WorkflowError from a Playwright exception (first line only:
+    Playwright appends long call logs)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = re.sub(r"^\w+(\.\w+)*: ", "", first)
+    if isinstance(exc, PlaywrightTimeout):
+        return WorkflowError(f"timed out after {timeout:g}s waiting for {target or 'the page'}")
+    if "net::ERR_" in first:
+        code = re.search(r"net::(ERR_[A-Z_]+)", first)
+        return WorkflowError(f"cannot load {target}: {code.group(1) if code else first}")
+    if "selector" in first.lower() or "unexpected token" in first.lower():
+        return WorkflowError(f"invalid selector: {first}", retryable=False)
+    return WorkflowError(first)
+
+
+class BrowserDriver:
+    """Headless Chromium through Playwright's sync API, one context per run
+    (so cookies from the stored session and captured ones stay per run)."""
+
+    is_browser = True
+
+    def __init__(self, cookies: list[dict[str, Any]]) -> None:
+        from playwright.sync_api import sync_playwright
+
+        self._pw = sync_playwright().start()
+        try:
+            self.browser = self._pw.chromium.launch(
+                executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+            )
+        except Exception as exc:
+            self._pw.stop()
+            raise WorkflowError(f"cannot start Chromium at {chromium_path()}: {exc}") from exc
+        self.context = self.browser.new_context()
+        usable = [c for c in cookies if c.get("name") and (c.get("domain") or c.get("url"))]
+        if usable:
+            self.context.add_cookies([_playwright_cookie(c) for c in usable])
+        self.page = self.context.new_page()
+
+    def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
+        from playwright.sync_api import Error
+
+        try:
+            response = self.page.goto(url, timeout=timeout * 1000, wait_until="load")
+        except Error as exc:
+            raise playwright_error(exc, timeout, url) from exc
+        status = response.status if response else 0
+        if status >= 400:
+            raise WorkflowError(f"HTTP {status} from {url}", retryable=status >= 500)
+        return {"url": self.page.url, "status": status, "title": self.page.title()}
+
+    def click(self, selector: str, *, timeout: float) -> None:
+        from playwright.sync_api import Error
+
+        try:
+            self.page.click(selector, timeout=timeout * 1000)
+            self.page.wait_for_load_state("load", timeout=timeout * 1000)
+        except Error as exc:
+            raise playwright_error(exc, timeout, f"selector {selector!r}") from exc
+
+    def fill(self, selector: str, value: str, *, timeout: float) -> None:
+        from playwright.sync_api import Error
+
+        try:
+            self.page.fill(selector, value, timeout=timeout * 1000)
+        except Error as exc:
+            raise playwright_error(exc, timeout, f"selector {selector!r}") from exc
+
+    def scroll(self, *, selector: str | None, times: int, pixels: int | None, pause_ms: int) -> dict[str, Any]:
+        from playwright.sync_api import Error
+
+        try:
+            if selector:
+                self.page.locator(selector).first.scroll_into_view_if_needed(timeout=15000)
+            else:
+                for _ in range(times):
+                    self.page.mouse.wheel(0, pixels or 800)
+                    self.page.wait_for_timeout(pause_ms)
+            return {"scrollY": self.page.evaluate("window.scrollY")}
+        except Error as exc:
+            raise playwright_error(exc, 15, f"selector {selector!r}" if selector else "scroll") from exc
+
+    def wait_for(self, *, selector: str | None, state: str, url: str | None, timeout: float) -> None:
+        from playwright.sync_api import Error
+
+        try:
+            if selector:
+                self.page.wait_for_selector(selector, state=state, timeout=timeout * 1000)
+            if url:
+                self.page.wait_for_url(url, timeout=timeout * 1000)
+        except Error as exc:
+            target = f"selector {selector!r}" if selector else f"URL {url!r}"
+            raise playwright_error(exc, timeout, target) from exc
+
+    def current_url(self) -> str:
+        url = self.page.url
+        return "" if url == "about:blank" else url
+
+    def html(self) -> str | None:
+        return self.page.content() if self.current_url() else None
+
+    def screenshot(self, path: Path, *, full_page: bool) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(path), full_page=full_page)
+
+    def cookies(self) -> list[dict[str, Any]]:
+        return [dict(c) for c in self.context.cookies()]
+
+    def http_client(self, *, timeout: float) -> httpx.Client:
+        user_agent = self.page.evaluate("navigator.userAgent")
+        return fetch.make_client(cookies=self.cookies(), timeout=timeout, headers={"User-Agent": user_agent})
+
+    def close(self) -> None:
+        try:
+            self.context.close()
+            self.browser.close()
+        finally:
+            self._pw.stop()
+
+
+def _playwright_cookie(cookie: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": cookie["name"], "value": str(cookie.get("value", ""))}
+    if cookie.get("url"):
+        out["url"] = cookie["url"]
+    else:
+        out["domain"] = cookie["domain"]
+        out["path"] = cookie.get("path") or "/"
+    expires = cookie.get("expires", cookie.get("expirationDate"))
+    if isinstance(expires, int | float) and expires > 0:
+        out["expires"] = float(expires)
+    for key in ("httpOnly", "secure"):
+        if key in cookie:
+            out[key] = bool(cookie[key])
+    same_site = str(cookie.get("sameSite") or "").capitalize()
+    if same_site in ("Strict", "Lax", "None"):
+        out["sameSite"] = same_site
+    return out
+
+
+def site_of(url: str) -> str:
+    return urlsplit(url).hostname or ""

@@ -1,0 +1,211 @@
+"""HTTP helpers shared by the built-in kinds and the step operations: one
+place that turns transport failures into messages an operator understands,
+and one downloader that never leaves a partial file behind."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import mimetypes
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from orchestration.context import WorkflowError
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_USER_AGENT = "WebAutoOrchestrator/1.0 (+https://github.com/webauto)"
+_CHUNK = 64 * 1024
+
+
+def make_client(
+    *,
+    headers: dict[str, str] | None = None,
+    cookies: Iterable[dict[str, Any]] | dict[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> httpx.Client:
+    """An httpx client that follows redirects, with cookies given either as a
+    name -> value map or as Playwright-style cookie dicts (with domain/path)."""
+    jar = httpx.Cookies()
+    if isinstance(cookies, dict):
+        for name, value in cookies.items():
+            jar.set(name, value)
+    elif cookies:
+        for cookie in cookies:
+            if cookie.get("name") and cookie.get("value") is not None:
+                jar.set(
+                    cookie["name"],
+                    str(cookie["value"]),
+                    domain=(cookie.get("domain") or "").lstrip("."),
+                    path=cookie.get("path") or "/",
+                )
+    return httpx.Client(
+        headers={"User-Agent": DEFAULT_USER_AGENT, **(headers or {})},
+        cookies=jar,
+        timeout=timeout,
+        follow_redirects=True,
+    )
+
+
+def transport_error(exc: Exception, url: str, timeout: float | None = None) -> WorkflowError:
+    """A WorkflowError with a plain-language message for an httpx failure."""
+    host = urlsplit(url).netloc or url
+    if isinstance(exc, httpx.TimeoutException):
+        limit = f" after {timeout:g}s" if timeout else ""
+        return WorkflowError(f"timed out{limit} waiting for {url}")
+    if isinstance(exc, httpx.ConnectError):
+        return WorkflowError(f"cannot reach host {host} ({exc or 'connection failed'}) for {url}")
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return WorkflowError(f"invalid URL {url!r}: {exc}", retryable=False)
+    if isinstance(exc, httpx.TooManyRedirects):
+        return WorkflowError(f"too many redirects fetching {url}", retryable=False)
+    return WorkflowError(f"HTTP request to {url} failed: {exc}")
+
+
+def status_error(response: httpx.Response) -> WorkflowError:
+    """A WorkflowError for a 4xx/5xx response (4xx other than 408/429 are not retryable)."""
+    code = response.status_code
+    retryable = code >= 500 or code in (408, 418, 429)
+    return WorkflowError(
+        f"HTTP {code} {response.reason_phrase} from {response.url}", retryable=retryable
+    )
+
+
+def get(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
+    """GET ``url``; raise a clear WorkflowError on transport failure or 4xx/5xx."""
+    try:
+        response = client.get(url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, url, _timeout_of(client)) from exc
+    if response.status_code >= 400:
+        raise status_error(response)
+    return response
+
+
+def _timeout_of(client: httpx.Client) -> float | None:
+    return client.timeout.read
+
+
+def content_type_allowed(content_type: str, allowed: list[str] | None) -> bool:
+    """``allowed`` holds patterns such as ``image/*`` or ``video/mp4``; empty allows all."""
+    if not allowed:
+        return True
+    base = content_type.split(";", 1)[0].strip().lower()
+    return any(fnmatch.fnmatch(base, pattern.lower()) for pattern in allowed)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def filename_for(url: str, content_type: str, preferred: str | None = None) -> str:
+    """A safe file name from ``preferred`` or the URL's last path segment,
+    with an extension guessed from the content type when it has none."""
+    raw = preferred or unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or "download"
+    name = _UNSAFE.sub("_", raw).strip("._") or "download"
+    if "." not in name:
+        guessed = mimetypes.guess_extension(content_type.split(";", 1)[0].strip()) or ""
+        name += guessed
+    return name[:150]
+
+
+@dataclass
+class DownloadedFile:
+    url: str
+    path: Path
+    size: int
+    sha256: str
+    content_type: str
+
+    def as_json(self, root: Path | None = None) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "path": str(self.path.relative_to(root)) if root and self.path.is_relative_to(root) else str(self.path),
+            "name": self.path.name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "contentType": self.content_type,
+        }
+
+
+class TooSmall(Exception):
+    """The file is below the minimum size: skipped, not an error."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+def download(
+    client: httpx.Client,
+    url: str,
+    dest_dir: Path,
+    *,
+    max_bytes: int | None = None,
+    min_bytes: int = 0,
+    content_types: list[str] | None = None,
+    filename: str | None = None,
+    known_checksums: dict[str, str] | None = None,
+) -> tuple[DownloadedFile, bool]:
+    """Stream ``url`` into ``dest_dir``.
+
+    The body goes to a hidden temporary file that is renamed into place only
+    once complete and accepted, so any error (size limit, content type,
+    timeout, connection drop, cancellation) leaves nothing behind. Returns the
+    file and whether it is a duplicate: when the body's sha256 is a key of
+    ``known_checksums`` the temporary file is dropped and the earlier file's
+    path (the mapped value) is returned instead.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = dest_dir / f".partial-{uuid.uuid4().hex}"
+    try:
+        with client.stream("GET", url) as response:
+            if response.status_code >= 400:
+                raise status_error(response)
+            content_type = response.headers.get("content-type", "application/octet-stream")
+            if not content_type_allowed(content_type, content_types):
+                raise WorkflowError(
+                    f"{url} has content type {content_type.split(';')[0]!r}, "
+                    f"not one of the allowed types {', '.join(content_types or [])}",
+                    retryable=False,
+                )
+            declared = response.headers.get("content-length")
+            if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
+                raise WorkflowError(
+                    f"{url} is {int(declared)} bytes, over the size limit of {max_bytes} bytes",
+                    retryable=False,
+                )
+            digest = hashlib.sha256()
+            size = 0
+            with tmp.open("wb") as fh:
+                for chunk in response.iter_bytes(_CHUNK):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise WorkflowError(
+                            f"{url} is over the size limit of {max_bytes} bytes", retryable=False
+                        )
+                    digest.update(chunk)
+                    fh.write(chunk)
+        if size < min_bytes:
+            raise TooSmall(size)
+        checksum = digest.hexdigest()
+        if known_checksums and checksum in known_checksums:
+            tmp.unlink(missing_ok=True)
+            return DownloadedFile(url, Path(known_checksums[checksum]), size, checksum, content_type), True
+        name = filename_for(url, content_type, filename)
+        target = dest_dir / name
+        if target.exists():
+            stem, dot, ext = name.partition(".")
+            target = dest_dir / f"{stem}-{checksum[:8]}{dot}{ext}"
+        os.replace(tmp, target)
+        return DownloadedFile(url, target, size, checksum, content_type), False
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, url, _timeout_of(client)) from exc
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,142 @@
+"""Page monitor: fetches a page (HTTP, or Chromium for JavaScript pages),
+narrowed by a CSS selector, and compares it with the snapshot of the last
+successful run of the same task node."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestration.context import RunContext, WorkflowError
+from orchestration.registry import WorkflowKind
+from orchestration.webflows import fetch, html
+from orchestration.webflows.drivers import BrowserDriver
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "minLength": 1, "description": "Page to watch."},
+        "targetUrl": {"type": "string", "minLength": 1, "description": "Same as url (the seed's name)."},
+        "selector": {"type": "string", "description": "CSS selector narrowing the watched region."},
+        "itemSelector": {
+            "type": "string",
+            "description": "CSS selector of the items compared (default: block elements' text).",
+        },
+        "mode": {"enum": ["http", "browser"], "description": "browser renders JavaScript (default http)."},
+        "waitFor": {"type": "string", "description": "In browser mode, wait for this selector first."},
+        "changeThreshold": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "hasChanges only when changeRatio reaches this (default 0: any change).",
+        },
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+    },
+    "anyOf": [{"required": ["url"]}, {"required": ["targetUrl"]}],
+    "additionalProperties": False,
+}
+
+OUTPUT_DESCRIPTION = (
+    "{url, finalUrl, title, hasChanges, changeRatio (0..1), firstRun, itemCount, items, added, removed, "
+    "links: [{url, text}], media: [{type, url, alt}], newLinks, newMedia, contentHash, checkedAt, text}"
+)
+MAX_ITEMS = 2000
+
+
+def _fetch_http(url: str, config: dict[str, Any]) -> tuple[str, str]:
+    with fetch.make_client(headers=config.get("headers"), timeout=float(config.get("timeout", 30))) as client:
+        response = fetch.get(client, url)
+    return str(response.url), response.text
+
+
+def _fetch_browser(url: str, config: dict[str, Any]) -> tuple[str, str]:
+    timeout = float(config.get("timeout", 30))
+    driver = BrowserDriver([])
+    try:
+        driver.goto(url, timeout=timeout)
+        if config.get("waitFor"):
+            driver.wait_for(selector=config["waitFor"], state="attached", url=None, timeout=timeout)
+        return driver.current_url(), driver.html() or ""
+    finally:
+        driver.close()
+
+
+def compare(old: list[str], new: list[str]) -> tuple[float, list[str], list[str]]:
+    """(change ratio, added, removed) between two item lists (order-aware ratio)."""
+    ratio = 1.0 - difflib.SequenceMatcher(None, old, new, autojunk=False).ratio()
+    old_count, new_count = Counter(old), Counter(new)
+    added = list((new_count - old_count).elements())
+    removed = list((old_count - new_count).elements())
+    return round(ratio, 4), added, removed
+
+
+def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
+    url = str(config.get("url") or config.get("targetUrl"))
+    mode = config.get("mode", "http")
+    final_url, page = _fetch_browser(url, config) if mode == "browser" else _fetch_http(url, config)
+    soup = html.parse(page)
+    title = html.text_of(soup.title) if soup.title else ""
+    html.strip_noise(soup)
+    region: Any = soup
+    if config.get("selector"):
+        matches = html.select(soup, config["selector"])
+        if not matches:
+            raise WorkflowError(f"no element matches selector {config['selector']!r} on {final_url}", retryable=False)
+        region = matches[0]
+    items = html.items_of(region, config.get("itemSelector"))[:MAX_ITEMS]
+    links = html.links_of(region, final_url)
+    media = html.media_of(region, final_url)
+
+    previous = context.state_get("snapshot")
+    first_run = previous is None
+    if first_run:
+        ratio, added, removed = 1.0, list(items), []
+        new_links, new_media = links, media
+    else:
+        ratio, added, removed = compare(list(previous.get("items") or []), items)
+        old_links = set(previous.get("links") or [])
+        old_media = set(previous.get("media") or [])
+        new_links = [link for link in links if link["url"] not in old_links]
+        new_media = [m for m in media if m["url"] not in old_media]
+    threshold = float(config.get("changeThreshold", 0))
+    has_changes = first_run or (ratio > 0 and ratio >= threshold)
+    digest = hashlib.sha256("\n".join(items).encode("utf-8")).hexdigest()
+    context.state_set(
+        "snapshot",
+        {"items": items, "links": [link["url"] for link in links], "media": [m["url"] for m in media], "hash": digest},
+    )
+    return {
+        "url": url,
+        "finalUrl": final_url,
+        "title": title,
+        "hasChanges": has_changes,
+        "changeRatio": ratio,
+        "firstRun": first_run,
+        "itemCount": len(items),
+        "items": items,
+        "added": added,
+        "removed": removed,
+        "links": links,
+        "media": media,
+        "newLinks": new_links,
+        "newMedia": new_media,
+        "contentHash": digest,
+        "checkedAt": datetime.now(UTC).isoformat(),
+        "text": "\n".join(items),
+    }
+
+
+KIND = WorkflowKind(
+    name="page-monitor",
+    run=run,
+    config_schema=CONFIG_SCHEMA,
+    output_description=OUTPUT_DESCRIPTION,
+    description="Watches a page (optionally narrowed by a CSS selector) and reports what changed since the "
+    "last run: hasChanges, changeRatio, added/removed items, links and media.",
+    aliases=("website-change-monitor",),
+    needs_browser=False,
+)

@@ -1,0 +1,51 @@
+"""Pages: the workflows catalogue (built-in web kinds and stored step workflows)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from orchestration import registry
+from orchestration.webflows import selectors
+from orchestration.webflows.models import BrowserSession, Workflow
+from orchestration.webflows.operations import OPERATIONS
+from orchestration.webflows.sandbox.state import sandbox_revision
+
+
+@login_required
+def workflow_list(request: HttpRequest) -> HttpResponse:
+    aliases = registry.aliases()
+    kinds = [
+        {
+            "kind": kind,
+            "aliases": sorted(a for a, target in aliases.items() if target == kind.name),
+            "schema": json.dumps(kind.config_schema, indent=2, ensure_ascii=False),
+        }
+        for kind in selectors.builtin_web_kinds()
+    ]
+    context = {
+        "kinds": kinds,
+        "workflows": Workflow.objects.all(),
+        "sessions": [selectors.browser_session_detail(s) for s in BrowserSession.objects.all()],
+        "operations": [
+            {"name": name, "description": schema.get("description", "")} for name, schema in sorted(OPERATIONS.items())
+        ],
+        "sandbox_revision": sandbox_revision(),
+    }
+    return render(request, "webflows/workflow_list.html", context)
+
+
+@login_required
+def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
+    workflow = selectors.workflow_get(name=name)
+    return render(
+        request,
+        "webflows/workflow_detail.html",
+        {
+            "workflow": workflow,
+            "definition": json.dumps(workflow.as_definition(), indent=2, ensure_ascii=False),
+        },
+    )
