@@ -1,0 +1,74 @@
+"""Crashes and timers: a killed worker, parked retries, delayed task retries."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from orchestration import engine, services
+from orchestration.models import EXECUTION_FINAL, NodeStatus
+from tests.conftest import wait_for
+from tests.orchestration.conftest import node_map
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_worker_killed_mid_node_loses_nothing(worker_factory, make_task, tmp_path):
+    marks = tmp_path / "marks.txt"
+    fast_beat = {"WEBAUTO_NODE_HEARTBEAT_SECONDS": "0.3", "WEBAUTO_NODE_STALE_SECONDS": "2"}
+    first_worker = worker_factory(env=fast_beat)
+    task = make_task(
+        "crashy",
+        [
+            {"id": "work", "workflow": "test-marker", "config": {"file": str(marks), "seconds": 4}},
+            {"id": "after", "workflow": "test-marker", "dependsOn": ["work"], "config": {"file": str(marks)}},
+        ],
+    )
+    execution = services.execution_create(task=task)
+    wait_for(lambda: marks.exists() and ":work:" in marks.read_text(), timeout=30)
+
+    first_worker.kill()
+    time.sleep(2.5)  # let the dead worker's heartbeat go stale
+    worker_factory(env=fast_beat)
+
+    def done():
+        execution.refresh_from_db()
+        return execution.status in EXECUTION_FINAL
+
+    wait_for(done, timeout=60)
+    assert execution.status == "completed"
+    nodes = node_map(execution)
+    assert nodes["work"].attempts == 2
+    assert [a["status"] for a in nodes["work"].attempt_history] == ["lost", "completed"]
+    lines = marks.read_text().splitlines()
+    assert sum(":work:" in line for line in lines) == 2
+    assert sum(":after:" in line for line in lines) == 1
+
+
+def test_long_retry_delays_wait_in_the_database_not_the_broker(worker_factory, make_task, settings):
+    settings.WEBAUTO_MAX_COUNTDOWN_SECONDS = 0
+    worker_factory(env={"WEBAUTO_MAX_COUNTDOWN_SECONDS": "0"})
+    task = make_task(
+        "parked",
+        [{"id": "flaky", "workflow": "test-fail-until", "config": {"succeedOnAttempt": 2},
+          "execution": {"retryAttempts": 1}}],
+        retry_delay_ms=300,
+    )
+    execution = services.execution_create(task=task)
+
+    def parked():
+        run = node_map(execution)["flaky"]
+        return run if run.status == NodeStatus.QUEUED and run.next_attempt_at else None
+
+    run = wait_for(parked, timeout=30)
+    assert run.attempts == 1 and run.retries_used == 1
+
+    def finished_after_maintenance():
+        engine.maintenance()
+        execution.refresh_from_db()
+        return execution.status in EXECUTION_FINAL
+
+    wait_for(finished_after_maintenance, timeout=30, interval=0.5)
+    assert execution.status == "completed"
+    assert node_map(execution)["flaky"].attempts == 2
