@@ -1,0 +1,106 @@
+"""Django admin for the core orchestration models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from orchestration.models import Event, Execution, NodeRun, NodeState, Secret, Task
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ("task_id", "name", "category", "priority", "enabled", "template_id", "updated_at")
+    list_filter = ("enabled", "priority", "category")
+    search_fields = ("task_id", "name", "description", "template_id")
+    readonly_fields = ("created_at", "updated_at", "created_by")
+    list_editable = ("enabled",)
+    date_hierarchy = "created_at"
+
+
+class NodeRunInline(admin.TabularInline):
+    model = NodeRun
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("node_id", "workflow", "status", "attempts", "started_at", "finished_at", "reason")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Node runs are created by the engine with their execution, never by hand.
+        return False
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = ("id", "task", "status", "trigger", "triggered_by", "priority", "created_at", "started_at", "finished_at")
+    list_filter = ("status", "trigger", "priority")
+    search_fields = ("task__task_id", "task__name", "triggered_by", "error", "status_reason")
+    list_select_related = ("task",)
+    raw_id_fields = ("task", "retry_of")
+    date_hierarchy = "created_at"
+    inlines = [NodeRunInline]
+    readonly_fields = ("created_at",)
+
+
+@admin.register(NodeRun)
+class NodeRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "execution", "node_id", "workflow", "status", "attempts", "worker", "started_at", "finished_at")
+    list_filter = ("status", "workflow")
+    search_fields = ("node_id", "workflow", "execution__task__task_id", "error", "reason")
+    list_select_related = ("execution__task",)
+    raw_id_fields = ("execution", "reused_from")
+
+
+class SecretForm(forms.ModelForm):
+    """The value is write-only: the field is never filled from the database, and
+    leaving it blank on an existing secret keeps the stored value."""
+
+    value = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only. Leave blank to keep the current value.",
+    )
+
+    class Meta:
+        model = Secret
+        fields = ("name", "value", "description")
+
+    def clean_value(self) -> str:
+        value = self.cleaned_data.get("value", "")
+        if not value:
+            if self.instance.pk is None:
+                raise forms.ValidationError("A new secret needs a value.")
+            return self.instance.value
+        return value
+
+
+@admin.register(Secret)
+class SecretAdmin(admin.ModelAdmin):
+    form = SecretForm
+    list_display = ("name", "description", "updated_at")
+    search_fields = ("name", "description")
+    readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "type", "task", "execution", "node_id", "source")
+    list_filter = ("type", "source")
+    search_fields = ("type", "node_id", "task__task_id")
+    list_select_related = ("task", "execution")
+    raw_id_fields = ("task", "execution")
+    date_hierarchy = "created_at"
+
+
+@admin.register(NodeState)
+class NodeStateAdmin(admin.ModelAdmin):
+    list_display = ("task", "node_id", "key", "updated_at")
+    list_filter = ("key",)
+    search_fields = ("task__task_id", "node_id", "key")
+    list_select_related = ("task",)
+    raw_id_fields = ("task",)

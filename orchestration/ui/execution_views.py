@@ -1,0 +1,157 @@
+"""Executions: the filtered list and the live detail page (progress, node
+timeline, outputs, errors, cancel and re-run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+
+from orchestration import services
+from orchestration.models import Execution, Task
+from orchestration.ui import selectors
+from orchestration.ui.common import graph_data, render_page, username
+from orchestration.ui.forms import ExecutionFilterForm
+
+PAGE_SIZE = 50
+EVENTS_SHOWN = 100
+
+
+@login_required
+@require_GET
+def execution_list(request: HttpRequest) -> HttpResponse:
+    form = ExecutionFilterForm(request.GET or None)
+    page = Paginator(selectors.execution_list(**form.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
+    executions = list(page.object_list)
+    progress = selectors.node_progress(executions)
+    for execution in executions:
+        execution.nodes_done, execution.nodes_total = progress.get(execution.pk, (0, 0))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "executions": executions,
+        "task_ids": list(Task.objects.values_list("task_id", flat=True)),
+        "any_active": any(not e.is_final for e in executions),
+        "querystring": query.urlencode(),
+    }
+    return render_page(request, "orchestration/execution_list.html", context, partial="execution-table")
+
+
+def _node_view(node: Any, secrets: list[str]) -> dict[str, Any]:
+    """What the page shows of a node run, with stored secrets masked."""
+    return {
+        "run": node,
+        "output_json": selectors.pretty_json(selectors.masked(node.output, secrets)) if node.output is not None else "",
+        "input_json": selectors.pretty_json(selectors.masked(node.input, secrets)) if node.input is not None else "",
+        "error": selectors.masked(node.error, secrets),
+        "reason": selectors.masked(node.reason, secrets),
+        "logs": selectors.masked(list(node.logs or []), secrets),
+        "attempts": [
+            selectors.masked(attempt, secrets) if isinstance(attempt, dict) else {"detail": selectors.masked(attempt, secrets)}
+            for attempt in (node.attempt_history or [])
+        ],
+    }
+
+
+def _live_context(execution: Execution) -> dict[str, Any]:
+    secrets = selectors.secret_values()
+    node_runs = list(execution.node_runs.order_by("id"))
+    definition = execution.definition if isinstance(execution.definition, dict) else {}
+    order = {str(w.get("id")): i for i, w in enumerate(definition.get("workflows") or []) if isinstance(w, dict)}
+    node_runs.sort(key=lambda n: (order.get(n.node_id, len(order)), n.pk))
+    done = sum(1 for n in node_runs if n.is_final)
+    now = timezone.now()
+    return {
+        "execution": execution,
+        "nodes": [_node_view(n, secrets) for n in node_runs],
+        "statuses": {n.node_id: n.status for n in node_runs},
+        "timeline": selectors.execution_timeline(execution, node_runs, now=now),
+        "done": done,
+        "total": len(node_runs),
+        "percent": round(100 * done / len(node_runs)) if node_runs else (100 if execution.is_final else 0),
+        "error": selectors.masked(execution.error, secrets),
+        "status_reason": selectors.masked(execution.status_reason, secrets),
+        "events": [
+            {"event": e, "data_json": selectors.pretty_json(selectors.masked(e.data, secrets))}
+            for e in execution.events.order_by("created_at", "id")[:EVENTS_SHOWN]
+        ],
+        "elapsed": (execution.finished_at or now) - execution.started_at if execution.started_at else None,
+        "polling": not execution.is_final,
+    }
+
+
+def _get_execution(pk: int) -> Execution:
+    return get_object_or_404(Execution.objects.select_related("task", "retry_of"), pk=pk)
+
+
+@login_required
+@require_GET
+def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    execution = _get_execution(pk)
+    secrets = selectors.secret_values()
+    context = _live_context(execution)
+    context.update(
+        {
+            "graph": graph_data((execution.definition or {}).get("workflows") if isinstance(execution.definition, dict) else []),
+            "parameters_json": selectors.pretty_json(selectors.masked(execution.parameters, secrets)),
+            "input_json": selectors.pretty_json(selectors.masked(execution.input, secrets)),
+            "retries": list(execution.retries.order_by("created_at")),
+        }
+    )
+    return render(request, "orchestration/execution_detail.html", context)
+
+
+def _live_response(request: HttpRequest, execution: Execution) -> HttpResponse:
+    context = {**_live_context(execution), "oob": True}
+    response = render(request, "orchestration/execution_detail.html#live-response", context)
+    if not context["polling"]:
+        # 286 tells htmx to stop polling; the final state is still swapped in.
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@login_required
+@require_GET
+def execution_live(request: HttpRequest, pk: int) -> HttpResponse:
+    return _live_response(request, _get_execution(pk))
+
+
+@login_required
+@require_POST
+def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    execution = _get_execution(pk)
+    try:
+        services.execution_cancel(execution_id=execution.pk, reason=f"cancelled by {username(request)}")
+    except services.ExecutionStateError as exc:
+        messages.info(request, str(exc))
+    execution.refresh_from_db()
+    if request.htmx:
+        return _live_response(request, execution)
+    return redirect(reverse("ui:execution-detail", args=[execution.pk]))
+
+
+@login_required
+@require_POST
+def execution_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    execution = _get_execution(pk)
+    try:
+        rerun = services.execution_rerun(execution_id=execution.pk, triggered_by=username(request))
+    except services.ExecutionStateError as exc:
+        messages.error(request, str(exc))
+        url = reverse("ui:execution-detail", args=[execution.pk])
+    else:
+        messages.success(request, f"Re-running execution #{execution.pk} as #{rerun.pk}.")
+        url = reverse("ui:execution-detail", args=[rerun.pk])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)

@@ -1,0 +1,45 @@
+"""Filter forms of the list pages (GET forms; an invalid value just filters nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from orchestration.models import ExecutionStatus, Trigger
+from orchestration.ui import selectors
+
+
+class TaskFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    category = forms.ChoiceField(required=False)
+    tag = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, label="Last run")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [("", "All categories")] + [
+            (c, c) for c in selectors.task_categories()
+        ]
+        self.fields["tag"].choices = [("", "All tags")] + [(t, t) for t in selectors.task_tags()]
+        self.fields["status"].choices = [
+            ("", "Any last run"),
+            *ExecutionStatus.choices,
+            (selectors.NEVER_RUN, "Never run"),
+        ]
+
+    def filters(self) -> dict[str, str]:
+        if not self.is_valid():
+            return {}
+        return {key: value for key, value in self.cleaned_data.items() if value}
+
+
+class ExecutionFilterForm(forms.Form):
+    task = forms.CharField(required=False, label="Task")
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *ExecutionStatus.choices])
+    trigger = forms.ChoiceField(required=False, choices=[("", "Any trigger"), *Trigger.choices])
+
+    def filters(self) -> dict[str, str]:
+        if not self.is_valid():
+            return {}
+        return {key: value for key, value in self.cleaned_data.items() if value}

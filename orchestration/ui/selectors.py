@@ -1,0 +1,194 @@
+"""Reads behind the operator pages: filtered lists, the latest execution of each
+task, next scheduled runs, an execution's node timeline, and masking of secrets
+before anything reaches a page."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.apps import apps
+from django.db import connection
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from orchestration.models import Execution, NodeRun, Secret, Task
+from orchestration.references import redact
+
+NEVER_RUN = "never"
+
+# Names the scheduling app may give the "next fire time" of a schedule; the
+# column is shown when one exists and left out otherwise.
+_NEXT_FIRE_FIELDS = ("next_fire_at", "next_run_at", "next_fire_time", "next_run")
+
+
+def task_list(
+    *, q: str = "", category: str = "", tag: str = "", status: str = ""
+) -> QuerySet[Task]:
+    """Tasks matching the filters, annotated with their latest execution
+    (``last_execution_id``, ``last_status``, ``last_created_at``)."""
+    latest = Execution.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id")
+    tasks = Task.objects.annotate(
+        last_execution_id=Subquery(latest.values("id")[:1]),
+        last_status=Subquery(latest.values("status")[:1]),
+        last_created_at=Subquery(latest.values("created_at")[:1]),
+    )
+    if q:
+        tasks = tasks.filter(
+            Q(task_id__icontains=q) | Q(name__icontains=q) | Q(description__icontains=q)
+        )
+    if category:
+        tasks = tasks.filter(category=category)
+    if tag:
+        tasks = _with_tag(tasks, tag)
+    if status == NEVER_RUN:
+        tasks = tasks.filter(last_status__isnull=True)
+    elif status:
+        tasks = tasks.filter(last_status=status)
+    return tasks.order_by("task_id")
+
+
+def _with_tag(tasks: QuerySet[Task], tag: str) -> QuerySet[Task]:
+    if connection.vendor == "postgresql":
+        return tasks.filter(tags__contains=[tag])
+    # SQLite has no JSON containment lookup; the task table is small enough to scan.
+    ids = [pk for pk, tags in Task.objects.values_list("pk", "tags") if tag in (tags or [])]
+    return tasks.filter(pk__in=ids)
+
+
+def task_categories() -> list[str]:
+    return list(
+        Task.objects.exclude(category="").order_by("category").values_list("category", flat=True).distinct()
+    )
+
+
+def task_tags() -> list[str]:
+    tags: set[str] = set()
+    for row in Task.objects.values_list("tags", flat=True):
+        tags.update(str(t) for t in (row or []))
+    return sorted(tags)
+
+
+def next_runs(task_pks: list[int]) -> dict[int, datetime] | None:
+    """The next scheduled fire time per task, or None when the scheduling app
+    keeps no such field (the page then leaves the column out)."""
+    try:
+        schedule_model = apps.get_model("scheduling", "Schedule")
+    except LookupError:
+        return None
+    field_names = {f.name for f in schedule_model._meta.get_fields()}
+    fire_field = next((name for name in _NEXT_FIRE_FIELDS if name in field_names), None)
+    if fire_field is None or "task" not in field_names:
+        return None
+    filters: dict[str, Any] = {"task_id__in": task_pks, f"{fire_field}__isnull": False}
+    for flag in ("enabled", "is_active"):
+        if flag in field_names:
+            filters[flag] = True
+    result: dict[int, datetime] = {}
+    for task_pk, fire_at in schedule_model.objects.filter(**filters).values_list("task_id", fire_field):
+        if task_pk not in result or fire_at < result[task_pk]:
+            result[task_pk] = fire_at
+    return result
+
+
+def execution_list(*, task: str = "", status: str = "", trigger: str = "") -> QuerySet[Execution]:
+    executions = Execution.objects.select_related("task")
+    if task:
+        executions = executions.filter(task__task_id=task)
+    if status:
+        executions = executions.filter(status=status)
+    if trigger:
+        executions = executions.filter(trigger=trigger)
+    return executions.order_by("-created_at", "-id")
+
+
+def node_progress(executions: list[Execution]) -> dict[int, tuple[int, int]]:
+    """(finished nodes, all nodes) per execution id, in one query."""
+    from django.db.models import Count
+
+    from orchestration.models import NODE_FINAL
+
+    rows = (
+        NodeRun.objects.filter(execution__in=executions)
+        .values("execution_id")
+        .annotate(total=Count("id"), done=Count("id", filter=Q(status__in=NODE_FINAL)))
+    )
+    return {row["execution_id"]: (row["done"], row["total"]) for row in rows}
+
+
+def secret_values() -> list[str]:
+    return [v for v in Secret.objects.values_list("value", flat=True) if v]
+
+
+def masked(value: Any, secrets: list[str]) -> Any:
+    """``value`` with every stored secret's value replaced; ``${name}`` references
+    are left as written because they hold a name, not the secret."""
+    return redact(value, secrets)
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@dataclass
+class TimelineRow:
+    node: NodeRun
+    wait_left: float
+    wait_width: float
+    left: float
+    width: float
+
+
+@dataclass
+class Timeline:
+    start: datetime | None
+    end: datetime | None
+    rows: list[TimelineRow]
+
+    @property
+    def span_seconds(self) -> float:
+        if self.start and self.end:
+            return max((self.end - self.start).total_seconds(), 0.0)
+        return 0.0
+
+
+def execution_timeline(execution: Execution, nodes: list[NodeRun], *, now: datetime | None = None) -> Timeline:
+    """Start/end bars of each node as percentages of the execution's span. A node
+    still running reaches up to ``now``; the queued wait is its own lighter bar."""
+    now = now or timezone.now()
+    starts = [n.queued_at or n.started_at for n in nodes if n.queued_at or n.started_at]
+    if execution.started_at:
+        starts.append(execution.started_at)
+    if not starts:
+        return Timeline(start=None, end=None, rows=[TimelineRow(n, 0, 0, 0, 0) for n in nodes])
+    start = min(starts)
+    ends = [n.finished_at for n in nodes if n.finished_at]
+    if execution.finished_at:
+        end = execution.finished_at
+    elif execution.is_final:
+        end = max([*ends, start])
+    else:
+        end = now
+    end = max([end, *ends])
+    span = max((end - start).total_seconds(), 0.001)
+
+    def pct(moment: datetime) -> float:
+        return round(min(max((moment - start).total_seconds() / span, 0.0), 1.0) * 100, 2)
+
+    rows = []
+    for node in nodes:
+        if node.started_at:
+            left = pct(node.started_at)
+            right = pct(node.finished_at or (now if not node.is_final else node.started_at))
+            width = max(right - left, 0.6)
+        else:
+            left = width = 0.0
+        wait_left = wait_width = 0.0
+        if node.queued_at:
+            wait_left = pct(node.queued_at)
+            wait_end = pct(node.started_at or node.finished_at or now)
+            wait_width = max(wait_end - wait_left, 0.0)
+        rows.append(TimelineRow(node, wait_left, wait_width, left, width))
+    return Timeline(start=start, end=end, rows=rows)

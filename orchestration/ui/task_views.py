@@ -1,0 +1,187 @@
+"""Tasks: the list (search, filters, enable toggle, run now) and the detail page
+with the live DAG."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+
+from orchestration import services
+from orchestration.api.errors import DefinitionInvalid
+from orchestration.definitions import task_to_definition
+from orchestration.models import Execution, ExecutionStatus, Task, Trigger
+from orchestration.ui import selectors
+from orchestration.ui.common import graph_data, render_page, username
+from orchestration.ui.forms import TaskFilterForm
+
+PAGE_SIZE = 50
+HISTORY_SIZE = 25
+
+
+@login_required
+@require_GET
+def task_list(request: HttpRequest) -> HttpResponse:
+    form = TaskFilterForm(request.GET or None)
+    page = Paginator(selectors.task_list(**form.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
+    tasks = list(page.object_list)
+    next_runs = selectors.next_runs([t.pk for t in tasks])
+    for task in tasks:
+        _decorate(task, next_runs)
+    context = {
+        "form": form,
+        "page": page,
+        "tasks": tasks,
+        "show_next_run": next_runs is not None,
+        "querystring": _without_page(request),
+    }
+    return render_page(request, "orchestration/task_list.html", context, partial="task-table")
+
+
+def _decorate(task: Task, next_runs: dict[int, Any] | None) -> None:
+    task.next_run = (next_runs or {}).get(task.pk)
+    task.last_status_label = ExecutionStatus(task.last_status).label if task.last_status else ""
+
+
+def _without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def _row(request: HttpRequest, task: Task) -> HttpResponse:
+    annotated = selectors.task_list().get(pk=task.pk)
+    next_runs = selectors.next_runs([task.pk])
+    _decorate(annotated, next_runs)
+    return render(
+        request,
+        "orchestration/task_list.html#task-row",
+        {"task": annotated, "show_next_run": next_runs is not None},
+    )
+
+
+@login_required
+@require_POST
+def task_toggle(request: HttpRequest, task_id: str) -> HttpResponse:
+    task = get_object_or_404(Task, task_id=task_id)
+    # The list's switch sends the state it shows; a plain button just flips it.
+    enabled = request.POST.get("enabled") == "on" if "set" in request.POST else not task.enabled
+    try:
+        # Through the definition, so schedules and other listeners follow the change.
+        task = services.task_update(task=task, definition={"enabled": enabled}, partial=True)
+    except DefinitionInvalid as exc:
+        problems = "; ".join(f"{e['path']}: {e['message']}" for e in exc.errors)
+        messages.error(request, f"{task.task_id} cannot be changed until its definition is fixed: {problems}")
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("ui:task-edit", args=[task.task_id]))
+    else:
+        if request.htmx:
+            return _row(request, task)
+        messages.success(request, f"{task.task_id} is now {'enabled' if task.enabled else 'disabled'}.")
+    return redirect(reverse("ui:task-detail", args=[task.task_id]))
+
+
+@login_required
+@require_POST
+def task_run(request: HttpRequest, task_id: str) -> HttpResponse:
+    task = get_object_or_404(Task, task_id=task_id)
+    execution = services.execution_create(task=task, trigger=Trigger.MANUAL, triggered_by=username(request))
+    url = reverse("ui:execution-detail", args=[execution.pk])
+    if request.htmx and request.POST.get("stay"):
+        response = _row(request, task)
+        response["HX-Trigger"] = "webauto:execution-started"
+        return response
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _selected_execution(request: HttpRequest, task: Task) -> Execution | None:
+    wanted = request.GET.get("execution")
+    if wanted and wanted.isdigit():
+        return get_object_or_404(Execution, pk=int(wanted), task=task)
+    return task.executions.order_by("-created_at", "-id").first()
+
+
+def _live_context(request: HttpRequest, task: Task) -> dict[str, object]:
+    selected = _selected_execution(request, task)
+    node_runs = list(selected.node_runs.order_by("id")) if selected else []
+    history = list(task.executions.order_by("-created_at", "-id")[:HISTORY_SIZE])
+    progress = selectors.node_progress(history)
+    for execution in history:
+        execution.nodes_done, execution.nodes_total = progress.get(execution.pk, (0, 0))
+    return {
+        "task": task,
+        "selected": selected,
+        "node_runs": {n.node_id: n for n in node_runs},
+        "statuses": {n.node_id: n.status for n in node_runs},
+        "history": history,
+        "polling": bool(selected and not selected.is_final),
+    }
+
+
+@login_required
+@require_GET
+def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
+    task = get_object_or_404(Task, task_id=task_id)
+    context = _live_context(request, task)
+    secrets = selectors.secret_values()
+    definition = selectors.masked(task_to_definition(task), secrets)
+    selected = context["selected"]
+    # The graph of the selected run is the definition that run used, so that an
+    # edit since then does not colour the wrong nodes.
+    workflows = (
+        selected.definition.get("workflows")
+        if isinstance(selected, Execution) and isinstance(selected.definition, dict) and selected.definition.get("workflows")
+        else definition.get("workflows", [])
+    )
+    node_runs = context["node_runs"]
+    context.update(
+        {
+            "definition": definition,
+            "definition_json": selectors.pretty_json(definition),
+            "graph": graph_data(workflows),
+            "nodes": [
+                {
+                    "node": node,
+                    "condition_json": selectors.pretty_json(node["condition"]) if node.get("condition") else "",
+                    "run": node_runs.get(str(node.get("id"))) if isinstance(node_runs, dict) else None,
+                }
+                for node in definition.get("workflows", [])
+                if isinstance(node, dict)
+            ],
+            "parameters": [
+                (name, selectors.pretty_json(value)) for name, value in (definition.get("parameters") or {}).items()
+            ],
+        }
+    )
+    return render(request, "orchestration/task_detail.html", context)
+
+
+@login_required
+@require_GET
+def task_live(request: HttpRequest, task_id: str) -> HttpResponse:
+    """The polled part of the task page: run status, node colours and history."""
+    task = get_object_or_404(Task, task_id=task_id)
+    context = _live_context(request, task)
+    response = render(request, "orchestration/task_detail.html#live", context)
+    if not context["polling"]:
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@login_required
+@require_GET
+def task_export(request: HttpRequest, task_id: str) -> JsonResponse:
+    """The task's definition as a JSON file, the same document the API exports."""
+    task = get_object_or_404(Task, task_id=task_id)
+    response = JsonResponse(task_to_definition(task), json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="{task.task_id}.json"'
+    return response
