@@ -288,3 +288,58 @@ CELERY_BEAT_SCHEDULE["monitoring-retention"] = {
     "schedule": 3600.0,
     "options": {"expires": 1800.0},
 }
+
+# --- Resource manager (orchestration.resources) --------------------------------
+# Capacity per worker host: cores x CPU overcommit (web work mostly waits on the
+# network), total memory x memory overcommit, free disk, and this much network.
+WEBAUTO_RESOURCES_CPU_OVERCOMMIT = env_float("WEBAUTO_RESOURCES_CPU_OVERCOMMIT", 4.0, minimum=0.01)
+WEBAUTO_RESOURCES_MEMORY_OVERCOMMIT = env_float("WEBAUTO_RESOURCES_MEMORY_OVERCOMMIT", 1.0, minimum=0.01)
+WEBAUTO_RESOURCES_HOST_NETWORK = env_str("WEBAUTO_RESOURCES_HOST_NETWORK", "1GB/s")
+# A critical/high execution that does not fit may stop lower-priority ones.
+WEBAUTO_RESOURCES_PREEMPTION = env_bool("WEBAUTO_RESOURCES_PREEMPTION", True)
+# Waiting this long raises a queued execution's priority by one step (0: never).
+WEBAUTO_RESOURCES_AGEING_SECONDS = env_float("WEBAUTO_RESOURCES_AGEING_SECONDS", 300.0, minimum=0.0)
+WEBAUTO_RESOURCES_RECONCILE_SECONDS = env_float("WEBAUTO_RESOURCES_RECONCILE_SECONDS", 5.0, minimum=0.5)
+WEBAUTO_RESOURCES_SAMPLE_SECONDS = env_float("WEBAUTO_RESOURCES_SAMPLE_SECONDS", 30.0, minimum=1.0)
+WEBAUTO_RESOURCES_SAMPLE_RETENTION_DAYS = env_int("WEBAUTO_RESOURCES_SAMPLE_RETENTION_DAYS", 30, minimum=1)
+# Worker heartbeats, and the silence after which a worker is lost.
+WEBAUTO_WORKER_HEARTBEAT_SECONDS = env_float("WEBAUTO_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
+WEBAUTO_WORKER_LOST_SECONDS = env_float("WEBAUTO_WORKER_LOST_SECONDS", 30.0, minimum=1.0)
+# What this worker offers when it should use less than its machine (empty: all).
+WEBAUTO_WORKER_CPU_LIMIT = env_str("WEBAUTO_WORKER_CPU_LIMIT", "")
+WEBAUTO_WORKER_MEMORY_LIMIT = env_str("WEBAUTO_WORKER_MEMORY_LIMIT", "")
+
+
+from orchestration.units import parse_rate as _parse_rate  # noqa: E402  (pure module, no Django)
+from orchestration.units import parse_size as _parse_size  # noqa: E402
+
+try:
+    WEBAUTO_RESOURCES_HOST_NETWORK_BYTES = _parse_rate(WEBAUTO_RESOURCES_HOST_NETWORK)
+    WEBAUTO_WORKER_MEMORY_LIMIT_BYTES = _parse_size(WEBAUTO_WORKER_MEMORY_LIMIT) if WEBAUTO_WORKER_MEMORY_LIMIT else None
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"WEBAUTO_RESOURCES_HOST_NETWORK / WEBAUTO_WORKER_MEMORY_LIMIT: {_exc}") from None
+WEBAUTO_WORKER_CPU_LIMIT_MILLICORES = (
+    round(env_float("WEBAUTO_WORKER_CPU_LIMIT", 0.0, minimum=0.001) * 1000) if WEBAUTO_WORKER_CPU_LIMIT else None
+)
+CELERY_BEAT_SCHEDULE["resources-reconcile"] = {
+    "task": "resources.reconcile",
+    "schedule": WEBAUTO_RESOURCES_RECONCILE_SECONDS,
+    "options": {"expires": WEBAUTO_RESOURCES_RECONCILE_SECONDS * 2},
+}
+CELERY_BEAT_SCHEDULE["resources-sample-system"] = {
+    "task": "resources.sample_system",
+    "schedule": WEBAUTO_RESOURCES_SAMPLE_SECONDS,
+    "options": {"expires": WEBAUTO_RESOURCES_SAMPLE_SECONDS * 2},
+}
+
+# --- Scheduling ---------------------------------------------------------------
+# Longest beat sleeps between looks at its table: a schedule re-armed by a
+# worker is seen within this time (django-celery-beat's default is 5 s).
+CELERY_BEAT_MAX_LOOP_INTERVAL = env_float("WEBAUTO_BEAT_MAX_LOOP_INTERVAL", 1.0, minimum=0.1)
+# Safety net that fires schedules beat missed and tidies fired beat entries.
+WEBAUTO_SCHEDULE_WATCHDOG_SECONDS = env_float("WEBAUTO_SCHEDULE_WATCHDOG_SECONDS", 15.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["scheduling-watchdog"] = {
+    "task": "scheduling.watchdog",
+    "schedule": WEBAUTO_SCHEDULE_WATCHDOG_SECONDS,
+    "options": {"expires": WEBAUTO_SCHEDULE_WATCHDOG_SECONDS * 2},
+}
