@@ -830,6 +830,88 @@ def definition_to_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Key orders of the seed's nested objects. PostgreSQL's jsonb does not keep the
+# order of keys, so exports put known keys back in the seed's order (keys of
+# free-form objects such as parameters and config come back in jsonb's order).
+NODE_KEYS = (
+    "id",
+    "name",
+    "description",
+    "workflow",
+    "dependsOn",
+    "condition",
+    "inputFrom",
+    "config",
+    "execution",
+    "stopOnFailure",
+)
+SCHEDULE_KEYS = (
+    "type",
+    "expression",
+    "interval",
+    "unit",
+    "event",
+    "filter",
+    "trigger",
+    "timezone",
+    "startDate",
+    "endDate",
+    "maxRuns",
+    "concurrent",
+    "enabled",
+)
+CONDITION_KEYS = ("type", "expression", "threshold")
+EXECUTION_KEYS = ("timeout", "priority", "retryAttempts", "retryDelay")
+CHANNEL_KEYS = ("type", "config")
+CHANNEL_CONFIG_KEYS = ("recipients", "subject", "url", "method", "headers")
+ERROR_HANDLING_KEYS = (
+    "strategy",
+    "maxRetries",
+    "retryDelay",
+    "notificationOnFailure",
+    "escalationPolicy",
+)
+LEVEL_KEYS = ("threshold", "action")
+
+
+def _ordered(value: Any, keys: tuple[str, ...]) -> Any:
+    """``value`` with ``keys`` first, in that order, then its other keys."""
+    if not isinstance(value, Mapping):
+        return value
+    out = {key: value[key] for key in keys if key in value}
+    out.update((key, child) for key, child in value.items() if key not in out)
+    return out
+
+
+def _ordered_node(node: Any) -> Any:
+    node = _ordered(node, NODE_KEYS)
+    if isinstance(node, dict):
+        if "condition" in node:
+            node["condition"] = _ordered(node["condition"], CONDITION_KEYS)
+        if "execution" in node:
+            node["execution"] = _ordered(node["execution"], EXECUTION_KEYS)
+    return node
+
+
+def _ordered_channel(channel: Any) -> Any:
+    channel = _ordered(channel, CHANNEL_KEYS)
+    if isinstance(channel, dict) and "config" in channel:
+        channel["config"] = _ordered(channel["config"], CHANNEL_CONFIG_KEYS)
+    return channel
+
+
+def _ordered_error_handling(handling: Any) -> Any:
+    handling = _ordered(handling, ERROR_HANDLING_KEYS)
+    policy = handling.get("escalationPolicy") if isinstance(handling, dict) else None
+    if isinstance(policy, Mapping):
+        handling["escalationPolicy"] = {
+            name: _ordered(level, LEVEL_KEYS) for name, level in policy.items()
+        }
+    elif isinstance(policy, list):
+        handling["escalationPolicy"] = [_ordered(level, LEVEL_KEYS) for level in policy]
+    return handling
+
+
 def task_to_definition(task: Task) -> dict[str, Any]:
     """The task as a definition document in the seed's camelCase and key order.
 
@@ -857,13 +939,13 @@ def task_to_definition(task: Task) -> dict[str, Any]:
     if not task.enabled:
         doc["enabled"] = False
     if task.schedule is not None:
-        doc["schedule"] = task.schedule
+        doc["schedule"] = _ordered(task.schedule, SCHEDULE_KEYS)
     doc["parameters"] = task.parameters
-    doc["workflows"] = task.workflows
-    doc["notificationChannels"] = task.notification_channels
+    doc["workflows"] = [_ordered_node(node) for node in task.workflows]
+    doc["notificationChannels"] = [_ordered_channel(c) for c in task.notification_channels]
     if task.resource_requirements is not None:
-        doc["resourceRequirements"] = task.resource_requirements
+        doc["resourceRequirements"] = _ordered(task.resource_requirements, RESOURCE_KEYS)
     if task.error_handling is not None:
-        doc["errorHandling"] = task.error_handling
+        doc["errorHandling"] = _ordered_error_handling(task.error_handling)
     doc.update(task.extra or {})
     return doc
