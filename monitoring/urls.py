@@ -1,5 +1,15 @@
 """Pages of this app (mounted by webauto/urls.py)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from monitoring import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.dashboard, name="dashboard"),
+    path("alerts/", views.alerts_page, name="alerts"),
+    path("alerts/<int:pk>/<str:action>/", views.alert_action, name="alert-action"),
+    path("channels/", views.channels_page, name="channels"),
+    path("channels/<int:pk>/test/", views.channel_test, name="channel-test"),
+    path("deliveries/<int:pk>/status/", views.delivery_status, name="delivery-status"),
+    path("metrics", views.prometheus_metrics, name="prometheus-metrics"),
+]

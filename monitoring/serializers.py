@@ -1,0 +1,136 @@
+"""JSON shapes of the monitoring API (camelCase like the rest of the API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from monitoring.models import Alert, Channel, ChannelKind, Delivery
+from monitoring.services import channel_config_errors
+from monitoring.transports.templating import MASK, SECRET_REF, SENSITIVE_HEADER
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    taskId = serializers.SerializerMethodField()
+    executionId = serializers.IntegerField(source="execution_id", allow_null=True)
+    nodeId = serializers.CharField(source="node_id")
+    source = serializers.CharField()
+    data = serializers.JSONField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def get_taskId(self, event: Any) -> str | None:
+        return event.task.task_id if event.task_id else None
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    taskId = serializers.SerializerMethodField()
+    executionId = serializers.IntegerField(source="last_execution_id", read_only=True, allow_null=True)
+    firstSeenAt = serializers.DateTimeField(source="first_seen_at", read_only=True)
+    lastSeenAt = serializers.DateTimeField(source="last_seen_at", read_only=True)
+    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", read_only=True)
+    resolvedAt = serializers.DateTimeField(source="resolved_at", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id", "rule", "taskId", "status", "title", "message", "details", "level", "occurrences",
+            "executionId", "firstSeenAt", "lastSeenAt", "acknowledgedAt", "resolvedAt", "resolution",
+        ]
+        read_only_fields = fields
+
+    def get_taskId(self, alert: Alert) -> str | None:
+        return alert.task.task_id if alert.task_id else None
+
+
+def _mask_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Literal credentials in a channel config are never shown back."""
+    out = dict(config)
+    if isinstance(out.get("headers"), dict):
+        out["headers"] = {
+            k: (MASK if SENSITIVE_HEADER.search(k) and not SECRET_REF.search(str(v)) else v)
+            for k, v in out["headers"].items()
+        }
+    if out.get("signingSecret") and not SECRET_REF.search(str(out["signingSecret"])):
+        out["signingSecret"] = MASK
+    return out
+
+
+def _unmask_config(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """Masked values sent back unchanged keep their stored value."""
+    merged = dict(new)
+    if isinstance(merged.get("headers"), dict):
+        old_headers = old.get("headers") or {}
+        merged["headers"] = {
+            k: (old_headers.get(k, v) if v == MASK else v) for k, v in merged["headers"].items()
+        }
+    if merged.get("signingSecret") == MASK:
+        merged["signingSecret"] = old.get("signingSecret", "")
+    return merged
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    taskId = serializers.SerializerMethodField()
+    failingPermanently = serializers.BooleanField(source="failing_permanently", read_only=True)
+    lastError = serializers.CharField(source="last_error", read_only=True)
+    lastErrorAt = serializers.DateTimeField(source="last_error_at", read_only=True)
+    lastSuccessAt = serializers.DateTimeField(source="last_success_at", read_only=True)
+    type = serializers.ChoiceField(source="kind", choices=ChannelKind.choices)
+    actions = serializers.ListField(child=serializers.CharField(), required=False)
+
+    class Meta:
+        model = Channel
+        fields = [
+            "id", "name", "type", "taskId", "source", "config", "actions", "enabled", "failingPermanently",
+            "lastError", "lastErrorAt", "lastSuccessAt",
+        ]
+        read_only_fields = ["source"]
+
+    def get_taskId(self, channel: Channel) -> str | None:
+        return channel.task.task_id if channel.task_id else None
+
+    def to_representation(self, instance: Channel) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["config"] = _mask_config(instance.config or {})
+        return data
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and self.instance.source == "definition":
+            raise serializers.ValidationError(
+                "this channel comes from its task's definition; edit notificationChannels there"
+            )
+        kind = attrs.get("kind", getattr(self.instance, "kind", None))
+        config = attrs.get("config", getattr(self.instance, "config", {}))
+        if self.instance is not None:
+            config = _unmask_config(config, self.instance.config or {})
+            attrs["config"] = config
+        errors = channel_config_errors(kind=kind or "", config=config)
+        if errors:
+            raise serializers.ValidationError({e["path"]: e["message"] for e in errors})
+        return attrs
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    channelId = serializers.IntegerField(source="channel_id", read_only=True, allow_null=True)
+    channel = serializers.CharField(source="channel_name", read_only=True)
+    type = serializers.CharField(source="channel_kind", read_only=True)
+    alertId = serializers.IntegerField(source="alert_id", read_only=True, allow_null=True)
+    executionId = serializers.IntegerField(source="execution_id", read_only=True, allow_null=True)
+    responseCode = serializers.IntegerField(source="response_code", read_only=True, allow_null=True)
+    permanentError = serializers.BooleanField(source="permanent_error", read_only=True)
+    durationMs = serializers.FloatField(source="duration_ms", read_only=True, allow_null=True)
+    attemptLog = serializers.JSONField(source="attempt_log", read_only=True)
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    sentAt = serializers.DateTimeField(source="sent_at", read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id", "channelId", "channel", "type", "alertId", "executionId", "purpose", "subject", "status",
+            "attempts", "responseCode", "error", "permanentError", "durationMs", "headers", "attemptLog",
+            "nextAttemptAt", "createdAt", "sentAt",
+        ]
+        read_only_fields = fields

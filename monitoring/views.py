@@ -1,0 +1,144 @@
+"""Operator pages: the dashboard (home page), alerts and channels; and the
+Prometheus endpoint."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from monitoring import selectors
+from monitoring.alerting import alert_acknowledge, alert_resolve
+from monitoring.models import Alert, AlertRule, AlertStatus, Channel, Delivery
+from monitoring.prometheus import metrics_text
+from monitoring.services import channel_send_test
+
+DASHBOARD_PARTIALS = ("summary", "running", "failures", "alerts")
+
+
+def _range_key(request: HttpRequest) -> str:
+    key = request.GET.get("range") or "24h"
+    return key if key in selectors.RANGES else "24h"
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    range_key = _range_key(request)
+    since = timezone.now() - selectors.RANGES[range_key].span
+    context = {
+        "range": range_key,
+        "ranges": list(selectors.RANGES),
+        "summary": selectors.metrics_summary(range_key=range_key),
+        "running": selectors.executions_running(),
+        "failures": selectors.executions_recent_failures(since=since),
+        "alerts": selectors.alerts_active(limit=10),
+    }
+    partial = request.GET.get("partial")
+    if request.htmx and partial in DASHBOARD_PARTIALS:
+        return render(request, f"monitoring/dashboard.html#{partial}", context)
+    return render(request, "monitoring/dashboard.html", context)
+
+
+@login_required
+@require_GET
+def alerts_page(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status") or "active"
+    alerts = Alert.objects.select_related("task").order_by("-last_seen_at", "-id")
+    if status == "active":
+        alerts = alerts.exclude(status=AlertStatus.RESOLVED)
+    elif status in AlertStatus.values:
+        alerts = alerts.filter(status=status)
+    rule = request.GET.get("rule") or ""
+    if rule in AlertRule.values:
+        alerts = alerts.filter(rule=rule)
+    context = {
+        "alerts": alerts[:200],
+        "status": status,
+        "statuses": ["active", *AlertStatus.values, "all"],
+        "rule": rule,
+        "rules": AlertRule.choices,
+        "selected": request.GET.get("alert"),
+    }
+    if request.htmx and request.GET.get("partial") == "rows":
+        return render(request, "monitoring/alerts.html#rows", context)
+    return render(request, "monitoring/alerts.html", context)
+
+
+@login_required
+@require_POST
+def alert_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=pk)
+    if action == "ack":
+        alert = alert_acknowledge(alert_id=alert.pk, user=request.user)
+    elif action == "resolve":
+        alert = alert_resolve(alert_id=alert.pk, user=request.user, resolution=f"Resolved by {request.user}")
+    else:
+        return HttpResponseBadRequest("unknown action")
+    template = "monitoring/_alert_row.html"
+    return render(request, template, {"alert": alert, "compact": request.POST.get("compact") == "1"})
+
+
+@login_required
+@require_GET
+def channels_page(request: HttpRequest) -> HttpResponse:
+    context = {
+        "channels": Channel.objects.select_related("task").order_by("task__task_id", "position", "name"),
+        "deliveries": Delivery.objects.order_by("-created_at", "-id")[:30],
+    }
+    return render(request, "monitoring/channels.html", context)
+
+
+@login_required
+@require_POST
+def channel_test(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = channel_send_test(channel=get_object_or_404(Channel, pk=pk))
+    return render(request, "monitoring/channels.html#delivery-status", {"delivery": delivery})
+
+
+@login_required
+@require_GET
+def delivery_status(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = get_object_or_404(Delivery, pk=pk)
+    response = render(request, "monitoring/channels.html#delivery-status", {"delivery": delivery})
+    if delivery.is_final:
+        # 286 tells htmx to stop polling: the delivery will not change any more.
+        stop = HttpResponseStopPolling()
+        stop.content = response.content
+        return stop
+    return response
+
+
+def _metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.WEBAUTO_METRICS_TOKEN
+    if token:
+        header = request.headers.get("Authorization", "")
+        given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        if given and hmac.compare_digest(given, token):
+            return True
+    try:
+        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    for entry in settings.WEBAUTO_METRICS_ALLOWED_IPS:
+        try:
+            if client in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+@require_GET
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    if not _metrics_allowed(request):
+        return HttpResponse("forbidden: metrics need a token or an allowed address\n", status=403,
+                            content_type="text/plain")
+    return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
