@@ -40,3 +40,9 @@ def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     ready_file = os.environ.get("WEBAUTO_WORKER_READY_FILE")
     if ready_file:
         Path(ready_file).write_text(str(os.getpid()))
+
+
+@shared_task(name="orchestration.ping")
+def ping(value: Any = None) -> Any:
+    """Returns its argument: a health check, and the no-op of the benchmark's Celery canvases."""
+    return value
