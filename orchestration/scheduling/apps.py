@@ -5,3 +5,13 @@ class SchedulingConfig(AppConfig):
     name = "orchestration.scheduling"
     label = "scheduling"
     verbose_name = "Scheduling"
+
+    def ready(self) -> None:
+        from orchestration.events import event_recorded
+        from orchestration.models import Event, Task
+        from orchestration.scheduling import receivers
+        from orchestration.signals import task_definition_saved, task_deleting
+
+        task_definition_saved.connect(receivers.on_task_definition_saved, sender=Task, dispatch_uid="scheduling-definition")
+        task_deleting.connect(receivers.on_task_deleting, sender=Task, dispatch_uid="scheduling-task-deleting")
+        event_recorded.connect(receivers.on_event_recorded, sender=Event, dispatch_uid="scheduling-events")

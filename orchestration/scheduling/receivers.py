@@ -1,0 +1,52 @@
+"""Signal receivers: task definitions carry a schedule block, and events start
+event schedules. Receivers stay quick and hand slow work to Celery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestration.models import Event, Task
+
+EXECUTION_FINAL_EVENTS = frozenset(
+    {
+        "execution.completed",
+        "execution.completed_with_errors",
+        "execution.failed",
+        "execution.cancelled",
+        "execution.timed_out",
+    }
+)
+SCHEDULED_TRIGGERS = frozenset({"schedule", "event", "webhook", "api", "retry"})
+
+
+def on_task_definition_saved(sender: Any, *, task: Task, created: bool, definition: dict[str, Any], **kwargs: Any) -> None:
+    from orchestration.scheduling import services
+
+    services.schedule_sync_from_definition(task=task, definition=definition)
+
+
+def on_task_deleting(sender: Any, *, task: Task, **kwargs: Any) -> None:
+    from orchestration.scheduling import services
+
+    services.schedules_release_for_task(task=task)
+
+
+def on_event_recorded(sender: Any, *, event: Event, **kwargs: Any) -> None:
+    """Runs after the event's transaction committed."""
+    from fnmatch import fnmatchcase
+
+    from orchestration.scheduling import filters, tasks
+    from orchestration.scheduling.models import Schedule, ScheduleKind
+
+    data = event.data if isinstance(event.data, dict) else {}
+    if event.type in EXECUTION_FINAL_EVENTS and event.execution_id and data.get("trigger") in SCHEDULED_TRIGGERS:
+        tasks.execution_finished.delay(event.execution_id)
+    # Matching is cheap and done here, so that only matching events cost a message.
+    candidates = Schedule.objects.filter(kind=ScheduleKind.EVENT, enabled=True, finished_at__isnull=True).values_list(
+        "pk", "task_id", "event_name", "event_filter"
+    )
+    for pk, task_id, pattern, spec in candidates:
+        if event.task_id is not None and event.task_id == task_id:
+            continue
+        if fnmatchcase(event.type, pattern) and filters.matches(spec, data):
+            tasks.event_fire.delay(pk, event.pk)
