@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils.text import slugify
 
-from orchestration.definitions import validate_nodes
+from orchestration.definitions import secret_exists_in_db, validate_channels, validate_nodes
 from templates_app.parameters import NAME_RE, Error, check_declarations
 from templates_app.substitution import extract_parameters
 from templates_app.versions import Version, VersionError, parse_version
@@ -35,6 +35,7 @@ class CheckedTemplate:
     extracted: list[dict[str, Any]]
     secrets: list[str]
     workflows: list[dict[str, Any]]
+    notification_channels: list[dict[str, Any]] | None
     document: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,10 +104,22 @@ def check_template(doc: Any, *, version_required: bool = False) -> tuple[Checked
         if secret in declared:
             errors.append({"path": f"secrets[{index}]", "message": f"{secret!r} is also declared as a parameter"})
 
-    extracted = extract_parameters(workflows, declared=declared, secrets=set(secrets))
+    channels = doc.get("notificationChannels")
+    extracted = extract_parameters(workflows, declared=declared, secrets=set(secrets), channels=channels)
+    names = declared | {p["name"] for p in extracted} | set(secrets)
+    secret_exists = secret_exists_in_db()
     if workflows:
-        names = declared | {p["name"] for p in extracted} | set(secrets)
-        errors.extend(validate_nodes(workflows, parameter_names=names, path="workflows"))
+        errors.extend(
+            validate_nodes(workflows, parameter_names=names, path="workflows", secret_exists=secret_exists)
+        )
+    if channels is not None:
+        # Default channels of the tasks made from this template (an extension
+        # of the seed's format; instantiate options replace them).
+        errors.extend(
+            validate_channels(
+                channels, "notificationChannels", parameter_names=names, secret_exists=secret_exists
+            )
+        )
 
     if errors:
         return None, errors
@@ -122,6 +135,7 @@ def check_template(doc: Any, *, version_required: bool = False) -> tuple[Checked
             extracted=extracted,
             secrets=list(secrets),
             workflows=workflows,
+            notification_channels=channels,
             document=doc,
         ),
         [],

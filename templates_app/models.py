@@ -52,6 +52,8 @@ class Template(models.Model):
     extracted_parameters = models.JSONField(default=list, blank=True)
     secrets = models.JSONField(default=list, blank=True)
     workflows = models.JSONField(default=list)
+    # Default notificationChannels of the tasks made from this version.
+    notification_channels = models.JSONField(null=True, blank=True)
     # The document exactly as submitted (plus the version it was stored as).
     definition = models.JSONField(default=dict)
     created_by = models.ForeignKey(
@@ -98,6 +100,8 @@ class Template(models.Model):
             "parameters": self.parameters,
             "workflows": self.workflows,
         }
+        if self.notification_channels is not None:
+            doc["notificationChannels"] = self.notification_channels
         if self.secrets:
             doc["secrets"] = list(self.secrets)
         return doc

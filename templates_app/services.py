@@ -51,6 +51,7 @@ def _store(checked: CheckedTemplate, *, user: Any) -> Template:
         extracted_parameters=[p["name"] for p in checked.extracted],
         secrets=checked.secrets,
         workflows=checked.workflows,
+        notification_channels=checked.notification_channels,
         definition=definition,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
@@ -179,9 +180,14 @@ def template_task_definition(
         errors.append({"path": "name", "message": "must be text"})
     if errors:
         raise DefinitionInvalid(errors)
-    workflows, errors = substitute(
-        template.workflows, values=values, parameter_names=set(template.parameter_names)
-    )
+    names = set(template.parameter_names)
+    workflows, errors = substitute(template.workflows, values=values, parameter_names=names)
+    channels = None
+    if template.notification_channels is not None and "notificationChannels" not in picked:
+        channels, channel_errors = substitute(
+            template.notification_channels, values=values, parameter_names=names, root="notificationChannels"
+        )
+        errors.extend(channel_errors)
     if errors:
         raise DefinitionInvalid(errors)
     definition: dict[str, Any] = {
@@ -195,6 +201,8 @@ def template_task_definition(
         "parameters": values,
         "workflows": workflows,
     }
+    if channels is not None:
+        definition["notificationChannels"] = channels
     definition.update(copy.deepcopy(picked))
     return definition
 

@@ -36,13 +36,13 @@ def _is_expression_slot(path: tuple[str | int, ...]) -> bool:
     return len(path) == 3 and path[1] == "condition" and path[2] == "expression"
 
 
-def _strings(nodes: Sequence[Any]) -> Iterator[tuple[str, str]]:
-    """``(json path, text)`` of every string in the nodes, expression slots excluded."""
+def _strings(value: Any, root: str) -> Iterator[tuple[str, str]]:
+    """``(json path, text)`` of every string in ``value``, expression slots excluded."""
 
     def walk(item: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, str]]:
         if isinstance(item, str):
-            if not _is_expression_slot(path):
-                yield _path_text(path), item
+            if not (root == "workflows" and _is_expression_slot(path)):
+                yield _path_text(path, root), item
         elif isinstance(item, Mapping):
             for key, child in item.items():
                 yield from walk(child, (*path, str(key)))
@@ -50,8 +50,7 @@ def _strings(nodes: Sequence[Any]) -> Iterator[tuple[str, str]]:
             for index, child in enumerate(item):
                 yield from walk(child, (*path, index))
 
-    for index, node in enumerate(nodes):
-        yield from walk(node, (index,))
+    yield from walk(value, ())
 
 
 def _path_text(path: tuple[str | int, ...], root: str = "workflows") -> str:
@@ -68,16 +67,16 @@ def node_ids(nodes: Any) -> set[str]:
 
 
 def extract_parameters(
-    nodes: Any, *, declared: set[str], secrets: set[str]
+    nodes: Any, *, declared: set[str], secrets: set[str], channels: Any = None
 ) -> list[dict[str, Any]]:
-    """Names used as ``${name}`` that are neither declared parameters, node ids
-    nor declared secrets, as required string parameters (the seed's
-    ``extractParameters``), each saying where it was found first."""
-    if not isinstance(nodes, list):
-        return []
+    """Names used as ``${name}`` (in the nodes and the template's notification
+    channels) that are neither declared parameters, node ids nor declared
+    secrets, as required string parameters (the seed's ``extractParameters``),
+    each saying where it was found first."""
     known = declared | secrets | node_ids(nodes)
     found: dict[str, dict[str, Any]] = {}
-    for path, text in _strings(nodes):
+    places = [*_strings(nodes, "workflows"), *_strings(channels, "notificationChannels")]
+    for path, text in places:
         for match in REFERENCE_RE.finditer(text):
             root = plain_reference_root(match.group(1))
             if root is None or root in known or root in found:
@@ -93,9 +92,14 @@ def extract_parameters(
 
 
 def substitute(
-    nodes: Sequence[Any], *, values: Mapping[str, Any], parameter_names: set[str]
+    nodes: Sequence[Any],
+    *,
+    values: Mapping[str, Any],
+    parameter_names: set[str],
+    root: str = "workflows",
 ) -> tuple[list[Any], list[Error]]:
-    """A copy of ``nodes`` with every template parameter reference replaced.
+    """A copy of ``nodes`` (or of the list at ``root``, such as the template's
+    notificationChannels) with every template parameter reference replaced.
 
     ``"${name}"`` alone takes the value with its type; inside longer text the
     value is interpolated. A declared parameter with no value (optional, no
@@ -106,16 +110,16 @@ def substitute(
     parameters = {k: v for k, v in values.items() if k in parameter_names}
 
     def one(ref: str, path: tuple[str | int, ...]) -> Any:
-        root = plain_reference_root(ref)
-        if root is None or root not in parameter_names:
+        name = plain_reference_root(ref)
+        if name is None or name not in parameter_names:
             return None
-        if root not in parameters:
+        if name not in parameters:
             return _REMOVE
         try:
             found = lookup(ref, parameters=parameters, outputs={}, secret_lookup=lambda _name: None)
             return copy.deepcopy(found)
         except UnresolvedReference as exc:
-            errors.append({"path": _path_text(path), "message": str(exc)})
+            errors.append({"path": _path_text(path, root), "message": str(exc)})
             return _REMOVE
 
     def text(item: str, path: tuple[str | int, ...]) -> Any:
@@ -134,7 +138,7 @@ def substitute(
 
     def walk(item: Any, path: tuple[str | int, ...]) -> Any:
         if isinstance(item, str):
-            return item if _is_expression_slot(path) else text(item, path)
+            return item if root == "workflows" and _is_expression_slot(path) else text(item, path)
         if isinstance(item, Mapping):
             out = {}
             for key, child in item.items():
