@@ -46,10 +46,13 @@ class Driver(Protocol):
 
 
 def _cookie_from_httpx(cookie: Any) -> dict[str, Any]:
+    domain = cookie.domain
+    if domain.endswith(".local") and "." not in domain[: -len(".local")].lstrip("."):
+        domain = domain[: -len(".local")]  # undo http.cookiejar's naming of dotless hosts
     return {
         "name": cookie.name,
         "value": cookie.value,
-        "domain": cookie.domain,
+        "domain": domain,
         "path": cookie.path or "/",
         "expires": cookie.expires if cookie.expires else -1,
         "httpOnly": bool(cookie.has_nonstandard_attr("HttpOnly")),

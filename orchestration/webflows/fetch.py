@@ -40,12 +40,11 @@ def make_client(
     elif cookies:
         for cookie in cookies:
             if cookie.get("name") and cookie.get("value") is not None:
-                jar.set(
-                    cookie["name"],
-                    str(cookie["value"]),
-                    domain=(cookie.get("domain") or "").lstrip("."),
-                    path=cookie.get("path") or "/",
-                )
+                domain = (cookie.get("domain") or "").lstrip(".")
+                if domain and "." not in domain:
+                    # http.cookiejar matches a dotless host (localhost) as "<host>.local".
+                    domain = f"{domain}.local"
+                jar.set(cookie["name"], str(cookie["value"]), domain=domain, path=cookie.get("path") or "/")
     return httpx.Client(
         headers={"User-Agent": DEFAULT_USER_AGENT, **(headers or {})},
         cookies=jar,
