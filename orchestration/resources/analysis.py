@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Max, Sum
+from django.db.models import Max, Sum
 
 from orchestration.models import EXECUTION_FINAL, Execution, NodeRun
 from orchestration.resources.models import Allocation, Preemption, ResourceRequest, SystemSample

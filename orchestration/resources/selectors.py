@@ -12,9 +12,15 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from orchestration.resources.capacity import Amount, Ledger
-from orchestration.resources.models import Allocation, Preemption, ResourcePool, ResourceRequest, Worker
+from orchestration.resources.models import (
+    Allocation,
+    Preemption,
+    ResourcePool,
+    ResourceRequest,
+    Worker,
+)
 from orchestration.resources.ordering import effective_rank
-from orchestration.resources.services import ordered_waiting, build_ledger, live_workers
+from orchestration.resources.services import build_ledger, live_workers, ordered_waiting
 
 
 def _ledger(now: datetime) -> Ledger:
