@@ -298,8 +298,12 @@ def validate_nodes(
             )
         )
 
+    first_seen: dict[str, int] = {}
     for index, node in enumerate(nodes):
         if isinstance(node, Mapping):
+            node_id = node.get("id")
+            if isinstance(node_id, str):
+                first_seen.setdefault(node_id, index)
             problems.extend(
                 _validate_node(
                     node,
@@ -309,6 +313,7 @@ def validate_nodes(
                     parameter_names=parameter_names,
                     parameter_values=parameter_values,
                     secret_exists=secret_exists,
+                    duplicate=isinstance(node_id, str) and first_seen[node_id] != index,
                 )
             )
     return problems
@@ -323,7 +328,10 @@ def _validate_node(
     parameter_names: set[str],
     parameter_values: Mapping[str, Any] | None,
     secret_exists: SecretExists,
+    duplicate: bool,
 ) -> list[Problem]:
+    """Problems with one node. A node whose id repeats an earlier one gets no
+    checks of its links: which node its id means is ambiguous until it is fixed."""
     problems: list[Problem] = []
     node_id = node.get("id") if isinstance(node.get("id"), str) else None
     label = node_id or path
@@ -346,6 +354,70 @@ def _validate_node(
                 _problem(_join(path, "workflow"), f'unknown workflow kind "{workflow}"')
             )
 
+    if not duplicate:
+        problems.extend(
+            _check_links(
+                node,
+                path,
+                label=label,
+                ancestors=ancestors,
+                known_ids=known_ids,
+                parameter_names=parameter_names,
+            )
+        )
+
+    execution = node.get("execution")
+    if execution is not None:
+        if not isinstance(execution, Mapping):
+            problems.append(_problem(_join(path, "execution"), "execution must be an object"))
+        else:
+            for key in ("timeout", "retryAttempts", "retryDelay"):
+                _check_non_negative_int(execution, key, _join(path, "execution"), problems)
+            if "priority" in execution:
+                _check_priority(
+                    execution["priority"], _join(_join(path, "execution"), "priority"), problems
+                )
+    if "stopOnFailure" in node and not isinstance(node["stopOnFailure"], bool):
+        problems.append(
+            _problem(_join(path, "stopOnFailure"), "stopOnFailure must be true or false")
+        )
+
+    config = node.get("config", {})
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        problems.append(_problem(_join(path, "config"), "config must be an object"))
+        return problems
+    if not duplicate:
+        problems.extend(
+            _check_references(
+                config,
+                _join(path, "config"),
+                label=label,
+                ancestors=ancestors,
+                known_ids=known_ids,
+                parameter_names=parameter_names,
+                secret_exists=secret_exists,
+            )
+        )
+    if kind is not None:
+        problems.extend(
+            _check_schema(config, kind.config_schema, _join(path, "config"), parameter_values)
+        )
+    return problems
+
+
+def _check_links(
+    node: Mapping[str, Any],
+    path: str,
+    *,
+    label: str,
+    ancestors: set[str],
+    known_ids: set[str],
+    parameter_names: set[str],
+) -> list[Problem]:
+    """Problems with how a node refers to others: dependsOn, inputFrom, condition."""
+    problems: list[Problem] = []
     depends = node.get("dependsOn", [])
     if depends is None:
         depends = []
@@ -396,44 +468,6 @@ def _validate_node(
                 known_ids=known_ids,
                 parameter_names=parameter_names,
             )
-        )
-
-    execution = node.get("execution")
-    if execution is not None:
-        if not isinstance(execution, Mapping):
-            problems.append(_problem(_join(path, "execution"), "execution must be an object"))
-        else:
-            for key in ("timeout", "retryAttempts", "retryDelay"):
-                _check_non_negative_int(execution, key, _join(path, "execution"), problems)
-            if "priority" in execution:
-                _check_priority(
-                    execution["priority"], _join(_join(path, "execution"), "priority"), problems
-                )
-    if "stopOnFailure" in node and not isinstance(node["stopOnFailure"], bool):
-        problems.append(
-            _problem(_join(path, "stopOnFailure"), "stopOnFailure must be true or false")
-        )
-
-    config = node.get("config", {})
-    if config is None:
-        config = {}
-    if not isinstance(config, Mapping):
-        problems.append(_problem(_join(path, "config"), "config must be an object"))
-        return problems
-    problems.extend(
-        _check_references(
-            config,
-            _join(path, "config"),
-            label=label,
-            ancestors=ancestors,
-            known_ids=known_ids,
-            parameter_names=parameter_names,
-            secret_exists=secret_exists,
-        )
-    )
-    if kind is not None:
-        problems.extend(
-            _check_schema(config, kind.config_schema, _join(path, "config"), parameter_values)
         )
     return problems
 

@@ -148,6 +148,8 @@ class TaskViewSet(viewsets.GenericViewSet):
             trigger="api",
             triggered_by=request.user.get_username(),
         )
+        # Admission may have started it already, after the instance was loaded.
+        execution.refresh_from_db(fields=["status"])
         return Response(
             {"executionId": execution.pk, "status": execution.status},
             status=status.HTTP_202_ACCEPTED,

@@ -1,0 +1,20 @@
+"""API tests run against a URL configuration holding only the core API and its
+schema (same paths as the real one), plus the definition fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.definitions.conftest import (  # noqa: F401  (fixtures)
+    make_definition,
+    seed,
+    seed_kinds,
+    seed_ready,
+    seed_text,
+    webhook_secret,
+)
+
+
+@pytest.fixture(autouse=True)
+def core_api_urls(settings):
+    settings.ROOT_URLCONF = "tests.api.urls"
