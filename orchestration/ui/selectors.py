@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
 from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -18,11 +17,6 @@ from orchestration.models import Execution, NodeRun, Secret, Task
 from orchestration.references import redact
 
 NEVER_RUN = "never"
-
-# Names the scheduling app may give the "next fire time" of a schedule; the
-# column is shown when one exists and left out otherwise.
-_NEXT_FIRE_FIELDS = ("next_fire_at", "next_run_at", "next_fire_time", "next_run")
-
 
 def task_list(
     *, q: str = "", category: str = "", tag: str = "", status: str = ""
@@ -60,7 +54,10 @@ def _with_tag(tasks: QuerySet[Task], tag: str) -> QuerySet[Task]:
 
 def task_categories() -> list[str]:
     return list(
-        Task.objects.exclude(category="").order_by("category").values_list("category", flat=True).distinct()
+        Task.objects.exclude(category="")
+        .order_by("category")
+        .values_list("category", flat=True)
+        .distinct()
     )
 
 
@@ -71,23 +68,13 @@ def task_tags() -> list[str]:
     return sorted(tags)
 
 
-def next_runs(task_pks: list[int]) -> dict[int, datetime] | None:
-    """The next scheduled fire time per task, or None when the scheduling app
-    keeps no such field (the page then leaves the column out)."""
-    try:
-        schedule_model = apps.get_model("scheduling", "Schedule")
-    except LookupError:
-        return None
-    field_names = {f.name for f in schedule_model._meta.get_fields()}
-    fire_field = next((name for name in _NEXT_FIRE_FIELDS if name in field_names), None)
-    if fire_field is None or "task" not in field_names:
-        return None
-    filters: dict[str, Any] = {"task_id__in": task_pks, f"{fire_field}__isnull": False}
-    for flag in ("enabled", "is_active"):
-        if flag in field_names:
-            filters[flag] = True
+def next_runs(task_pks: list[int]) -> dict[int, datetime]:
+    """The soonest next fire time of each task's enabled schedules."""
+    from orchestration.scheduling.models import Schedule
+
     result: dict[int, datetime] = {}
-    for task_pk, fire_at in schedule_model.objects.filter(**filters).values_list("task_id", fire_field):
+    rows = Schedule.objects.filter(task_id__in=task_pks, enabled=True, next_fire_at__isnull=False)
+    for task_pk, fire_at in rows.values_list("task_id", "next_fire_at"):
         if task_pk not in result or fire_at < result[task_pk]:
             result[task_pk] = fire_at
     return result
@@ -154,7 +141,9 @@ class Timeline:
         return 0.0
 
 
-def execution_timeline(execution: Execution, nodes: list[NodeRun], *, now: datetime | None = None) -> Timeline:
+def execution_timeline(
+    execution: Execution, nodes: list[NodeRun], *, now: datetime | None = None
+) -> Timeline:
     """Start/end bars of each node as percentages of the execution's span. A node
     still running reaches up to ``now``; the queued wait is its own lighter bar."""
     now = now or timezone.now()

@@ -30,7 +30,9 @@ HISTORY_SIZE = 25
 @require_GET
 def task_list(request: HttpRequest) -> HttpResponse:
     form = TaskFilterForm(request.GET or None)
-    page = Paginator(selectors.task_list(**form.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.task_list(**form.filters()), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     tasks = list(page.object_list)
     next_runs = selectors.next_runs([t.pk for t in tasks])
     for task in tasks:
@@ -39,14 +41,13 @@ def task_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "tasks": tasks,
-        "show_next_run": next_runs is not None,
         "querystring": _without_page(request),
     }
     return render_page(request, "orchestration/task_list.html", context, partial="task-table")
 
 
-def _decorate(task: Task, next_runs: dict[int, Any] | None) -> None:
-    task.next_run = (next_runs or {}).get(task.pk)
+def _decorate(task: Task, next_runs: dict[int, Any]) -> None:
+    task.next_run = next_runs.get(task.pk)
     task.last_status_label = ExecutionStatus(task.last_status).label if task.last_status else ""
 
 
@@ -60,11 +61,7 @@ def _row(request: HttpRequest, task: Task) -> HttpResponse:
     annotated = selectors.task_list().get(pk=task.pk)
     next_runs = selectors.next_runs([task.pk])
     _decorate(annotated, next_runs)
-    return render(
-        request,
-        "orchestration/task_list.html#task-row",
-        {"task": annotated, "show_next_run": next_runs is not None},
-    )
+    return render(request, "orchestration/task_list.html#task-row", {"task": annotated})
 
 
 @login_required
@@ -78,13 +75,17 @@ def task_toggle(request: HttpRequest, task_id: str) -> HttpResponse:
         task = services.task_update(task=task, definition={"enabled": enabled}, partial=True)
     except DefinitionInvalid as exc:
         problems = "; ".join(f"{e['path']}: {e['message']}" for e in exc.errors)
-        messages.error(request, f"{task.task_id} cannot be changed until its definition is fixed: {problems}")
+        messages.error(
+            request, f"{task.task_id} cannot be changed until its definition is fixed: {problems}"
+        )
         if request.htmx:
             return HttpResponseClientRedirect(reverse("ui:task-edit", args=[task.task_id]))
     else:
         if request.htmx:
             return _row(request, task)
-        messages.success(request, f"{task.task_id} is now {'enabled' if task.enabled else 'disabled'}.")
+        messages.success(
+            request, f"{task.task_id} is now {'enabled' if task.enabled else 'disabled'}."
+        )
     return redirect(reverse("ui:task-detail", args=[task.task_id]))
 
 
@@ -92,7 +93,9 @@ def task_toggle(request: HttpRequest, task_id: str) -> HttpResponse:
 @require_POST
 def task_run(request: HttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
-    execution = services.execution_create(task=task, trigger=Trigger.MANUAL, triggered_by=username(request))
+    execution = services.execution_create(
+        task=task, trigger=Trigger.MANUAL, triggered_by=username(request)
+    )
     url = reverse("ui:execution-detail", args=[execution.pk])
     if request.htmx and request.POST.get("stay"):
         response = _row(request, task)
@@ -139,7 +142,9 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     # edit since then does not colour the wrong nodes.
     workflows = (
         selected.definition.get("workflows")
-        if isinstance(selected, Execution) and isinstance(selected.definition, dict) and selected.definition.get("workflows")
+        if isinstance(selected, Execution)
+        and isinstance(selected.definition, dict)
+        and selected.definition.get("workflows")
         else definition.get("workflows", [])
     )
     node_runs = context["node_runs"]
@@ -147,18 +152,24 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
         {
             "definition": definition,
             "definition_json": selectors.pretty_json(definition),
+            "next_run": selectors.next_runs([task.pk]).get(task.pk),
             "graph": graph_data(workflows),
             "nodes": [
                 {
                     "node": node,
-                    "condition_json": selectors.pretty_json(node["condition"]) if node.get("condition") else "",
-                    "run": node_runs.get(str(node.get("id"))) if isinstance(node_runs, dict) else None,
+                    "condition_json": selectors.pretty_json(node["condition"])
+                    if node.get("condition")
+                    else "",
+                    "run": node_runs.get(str(node.get("id")))
+                    if isinstance(node_runs, dict)
+                    else None,
                 }
                 for node in definition.get("workflows", [])
                 if isinstance(node, dict)
             ],
             "parameters": [
-                (name, selectors.pretty_json(value)) for name, value in (definition.get("parameters") or {}).items()
+                (name, selectors.pretty_json(value))
+                for name, value in (definition.get("parameters") or {}).items()
             ],
         }
     )
@@ -182,6 +193,8 @@ def task_live(request: HttpRequest, task_id: str) -> HttpResponse:
 def task_export(request: HttpRequest, task_id: str) -> JsonResponse:
     """The task's definition as a JSON file, the same document the API exports."""
     task = get_object_or_404(Task, task_id=task_id)
-    response = JsonResponse(task_to_definition(task), json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response = JsonResponse(
+        task_to_definition(task), json_dumps_params={"indent": 2, "ensure_ascii": False}
+    )
     response["Content-Disposition"] = f'attachment; filename="{task.task_id}.json"'
     return response

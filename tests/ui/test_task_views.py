@@ -166,3 +166,14 @@ def test_export_downloads_the_definition(user_client, chain_task):
 def test_an_unknown_task_is_a_404(user_client, db):
     assert user_client.get(reverse("ui:task-detail", args=["nope"])).status_code == 404
     assert Task.objects.count() == 0
+
+
+def test_a_scheduled_task_shows_its_next_run(user_client, db):
+    services.task_create(
+        definition=chain_definition("every-5m", schedule={"type": "interval", "interval": 5, "unit": "m"})
+    )
+    html = user_client.get(reverse("ui:task-list")).content.decode()
+    row = html.split('class="task-row')[1]
+    assert "in 4\xa0minutes" in row or "in 5\xa0minutes" in row
+    detail = user_client.get(reverse("ui:task-detail", args=["every-5m"])).content.decode()
+    assert "next run" in detail
