@@ -11,6 +11,8 @@ plain value (equality) or an object of operators::
 
 Operators: ``eq``, ``ne``, ``gt``, ``gte``, ``lt``, ``lte``, ``in``, ``nin``,
 ``exists``. All conditions must hold. Paths may step into lists by index.
+An object value is always read as operators (``{"eq": {...}}`` compares with
+an object).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def filter_errors(spec: Any, path: str) -> list[dict[str, str]]:
             continue
         if not _is_operator_object(condition):
             continue
+        if not condition:
+            errors.append({"path": where, "message": "an empty condition; give a value or operators like {\"gt\": 3}"})
         for op, value in condition.items():
             if op not in OPERATORS:
                 errors.append(
@@ -50,10 +54,8 @@ def filter_errors(spec: Any, path: str) -> list[dict[str, str]]:
 
 
 def _is_operator_object(condition: Any) -> bool:
-    # An object with an operator key is a condition (its other keys are then
-    # reported as unknown operators); any other object is a literal compared
-    # for equality.
-    return isinstance(condition, dict) and any(key in OPERATORS for key in condition)
+    # Any object is a set of operators; compare with an object literal through {"eq": {...}}.
+    return isinstance(condition, dict)
 
 
 def lookup(data: Any, path: str) -> Any:

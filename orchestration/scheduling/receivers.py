@@ -19,7 +19,9 @@ EXECUTION_FINAL_EVENTS = frozenset(
 SCHEDULED_TRIGGERS = frozenset({"schedule", "event", "webhook", "api", "retry"})
 
 
-def on_task_definition_saved(sender: Any, *, task: Task, created: bool, definition: dict[str, Any], **kwargs: Any) -> None:
+def on_task_definition_saved(
+    sender: Any, *, task: Task, created: bool, definition: dict[str, Any], **kwargs: Any
+) -> None:
     from orchestration.scheduling import services
 
     services.schedule_sync_from_definition(task=task, definition=definition)
@@ -33,20 +35,22 @@ def on_task_deleting(sender: Any, *, task: Task, **kwargs: Any) -> None:
 
 def on_event_recorded(sender: Any, *, event: Event, **kwargs: Any) -> None:
     """Runs after the event's transaction committed."""
-    from fnmatch import fnmatchcase
-
-    from orchestration.scheduling import filters, tasks
+    from orchestration.scheduling import services, tasks
     from orchestration.scheduling.models import Schedule, ScheduleKind
 
     data = event.data if isinstance(event.data, dict) else {}
-    if event.type in EXECUTION_FINAL_EVENTS and event.execution_id and data.get("trigger") in SCHEDULED_TRIGGERS:
+    if (
+        event.type in EXECUTION_FINAL_EVENTS
+        and event.execution_id
+        and data.get("trigger") in SCHEDULED_TRIGGERS
+    ):
         tasks.execution_finished.delay(event.execution_id)
     # Matching is cheap and done here, so that only matching events cost a message.
-    candidates = Schedule.objects.filter(kind=ScheduleKind.EVENT, enabled=True, finished_at__isnull=True).values_list(
-        "pk", "task_id", "event_name", "event_filter"
-    )
+    candidates = Schedule.objects.filter(
+        kind=ScheduleKind.EVENT, enabled=True, finished_at__isnull=True
+    ).values_list("pk", "task_id", "event_name", "event_filter")
     for pk, task_id, pattern, spec in candidates:
-        if event.task_id is not None and event.task_id == task_id:
-            continue
-        if fnmatchcase(event.type, pattern) and filters.matches(spec, data):
+        if services.event_matches(
+            pattern=pattern, spec=spec, schedule_task_id=task_id, event=event
+        ):
             tasks.event_fire.delay(pk, event.pk)

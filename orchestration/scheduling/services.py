@@ -87,7 +87,9 @@ def _instants(schedule: Schedule, first: datetime) -> Iterator[datetime]:
         current = _next_instant(schedule, current)
 
 
-def next_fire_times(schedule: Schedule, count: int, after: datetime | None = None) -> list[datetime]:
+def next_fire_times(
+    schedule: Schedule, count: int, after: datetime | None = None
+) -> list[datetime]:
     """The next ``count`` fire instants (a preview; does not touch the cursor)."""
     out: list[datetime] = []
     current = after or timezone.now()
@@ -98,6 +100,14 @@ def next_fire_times(schedule: Schedule, count: int, after: datetime | None = Non
         out.append(nxt)
         current = nxt
     return out
+
+
+def preview_cron(
+    *, expression: str, tz_name: str, count: int, after: datetime | None = None
+) -> list[datetime]:
+    """The next ``count`` fire instants of a cron expression in ``tz_name`` (no schedule needed)."""
+    instants = timing.cron_instants(expression, tz_name, after or timezone.now())
+    return [next(instants) for _ in range(count)]
 
 
 def _activate(schedule: Schedule, now: datetime) -> None:
@@ -117,7 +127,9 @@ def _finish(schedule: Schedule, reason: str, now: datetime) -> None:
     schedule.finished_reason = reason
     schedule.save(update_fields=["finished_at", "finished_reason", "updated_at"])
     arming.arm(schedule, None)
-    events.emit("schedule.finished", task=schedule.task, data={"scheduleId": schedule.pk, "reason": reason})
+    events.emit(
+        "schedule.finished", task=schedule.task, data={"scheduleId": schedule.pk, "reason": reason}
+    )
 
 
 # --- Create, edit, pause, resume, delete -------------------------------------------------
@@ -169,7 +181,8 @@ def schedule_create(
         schedule.save()
         _activate(schedule, now)
         events.emit(
-            "schedule.created", task=task,
+            "schedule.created",
+            task=task,
             data={"scheduleId": schedule.pk, "taskId": task.task_id, "type": schedule.kind},
         )
     return schedule
@@ -182,9 +195,21 @@ def schedule_update(*, schedule: Schedule, block: dict[str, Any], prefix: str = 
     with transaction.atomic():
         # Row lock: an edit must not interleave with a fire advancing the cursor.
         locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
-        timing_before = (locked.kind, locked.expression, locked.timezone, locked.interval_ms, locked.start_at)
+        timing_before = (
+            locked.kind,
+            locked.expression,
+            locked.timezone,
+            locked.interval_ms,
+            locked.start_at,
+        )
         _apply(locked, parsed)
-        if (locked.kind, locked.expression, locked.timezone, locked.interval_ms, locked.start_at) != timing_before:
+        if (
+            locked.kind,
+            locked.expression,
+            locked.timezone,
+            locked.interval_ms,
+            locked.start_at,
+        ) != timing_before:
             locked.anchor_at = locked.start_at or now
         if locked.origin == Origin.DEFINITION and prefix == "schedule":
             locked.definition_block = block
@@ -218,7 +243,11 @@ def schedule_pause(*, schedule: Schedule, reason: str = "paused by operator") ->
         locked.paused_reason = reason[:300]
         locked.save(update_fields=["enabled", "paused_reason", "updated_at"])
         arming.arm(locked, None)
-        events.emit("schedule.paused", task=locked.task, data={"scheduleId": locked.pk, "reason": locked.paused_reason})
+        events.emit(
+            "schedule.paused",
+            task=locked.task,
+            data={"scheduleId": locked.pk, "reason": locked.paused_reason},
+        )
     return locked
 
 
@@ -230,7 +259,12 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
         if locked.finished_at:
             if not _can_run_again(locked, now):
                 raise DefinitionInvalid(
-                    [{"path": "", "message": f"schedule finished ({locked.finished_reason}); raise maxRuns or move endDate to resume it"}]
+                    [
+                        {
+                            "path": "",
+                            "message": f"schedule finished ({locked.finished_reason}); raise maxRuns or move endDate to resume it",
+                        }
+                    ]
                 )
             locked.finished_at = None
             locked.finished_reason = ""
@@ -247,14 +281,20 @@ def schedule_delete(*, schedule: Schedule) -> None:
     with transaction.atomic():
         locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
         arming.release(locked)
-        events.emit("schedule.deleted", task=locked.task, data={"scheduleId": locked.pk, "taskId": locked.task.task_id})
+        events.emit(
+            "schedule.deleted",
+            task=locked.task,
+            data={"scheduleId": locked.pk, "taskId": locked.task.task_id},
+        )
         locked.delete()
 
 
 def schedule_rotate_webhook_token(*, schedule: Schedule) -> str:
     """A new secret webhook URL token (the old one stops working at once)."""
     if not (schedule.kind == ScheduleKind.MANUAL and schedule.manual_trigger == "webhook"):
-        raise DefinitionInvalid([{"path": "trigger", "message": "only webhook schedules have a webhook URL"}])
+        raise DefinitionInvalid(
+            [{"path": "trigger", "message": "only webhook schedules have a webhook URL"}]
+        )
     with transaction.atomic():
         locked = Schedule.objects.select_for_update().get(pk=schedule.pk)
         token = _new_webhook_token(locked)
@@ -313,9 +353,11 @@ def _record(schedule: Schedule, **fields: Any) -> Fire | None:
 
 
 def _trigger_name(source: str) -> str:
-    return {FireSource.CLOCK: "schedule", FireSource.EVENT: "event", FireSource.WEBHOOK: "webhook"}.get(
-        source, "api"
-    )
+    return {
+        FireSource.CLOCK: "schedule",
+        FireSource.EVENT: "event",
+        FireSource.WEBHOOK: "webhook",
+    }.get(source, "api")
 
 
 def _fire(
@@ -329,15 +371,40 @@ def _fire(
     catch_up: bool = False,
 ) -> Fire | None:
     """Start one run of a locked schedule, or record why not. Caller holds the row lock."""
-    base = {"source": source, "scheduled_at": scheduled_at, "dedup_key": dedup_key, "event": event, "catch_up": catch_up}
-    if (schedule.start_at and scheduled_at < schedule.start_at) or (schedule.end_at and scheduled_at > schedule.end_at):
-        fire = _record(schedule, outcome=FireOutcome.SKIPPED_WINDOW, detail="outside startDate/endDate", **base)
+    base = {
+        "source": source,
+        "scheduled_at": scheduled_at,
+        "dedup_key": dedup_key,
+        "event": event,
+        "catch_up": catch_up,
+    }
+    if (schedule.start_at and scheduled_at < schedule.start_at) or (
+        schedule.end_at and scheduled_at > schedule.end_at
+    ):
+        fire = _record(
+            schedule, outcome=FireOutcome.SKIPPED_WINDOW, detail="outside startDate/endDate", **base
+        )
         if fire:
             events.emit("schedule.skipped", task=schedule.task, data=_event_data(schedule, fire))
         return fire
 
+    if not schedule.task.enabled:
+        fire = _record(
+            schedule,
+            outcome=FireOutcome.FAILED_TO_START,
+            detail=f'task "{schedule.task.task_id}" is disabled',
+            **base,
+        )
+        if fire:
+            events.emit(
+                "schedule.failed_to_start", task=schedule.task, data=_event_data(schedule, fire)
+            )
+        return fire
+
     active = list(
-        Execution.objects.filter(task=schedule.task, status__in=EXECUTION_ACTIVE).values_list("pk", flat=True)
+        Execution.objects.filter(task=schedule.task, status__in=EXECUTION_ACTIVE).values_list(
+            "pk", flat=True
+        )
     )
     if active and schedule.overlap == Overlap.FORBID:
         detail = f"execution #{active[0]} is still active"
@@ -377,7 +444,9 @@ def _fire(
         fire.outcome = FireOutcome.FAILED_TO_START
         fire.detail = f"{type(exc).__name__}: {exc}"[:2000]
         fire.save(update_fields=["outcome", "detail"])
-        events.emit("schedule.failed_to_start", task=schedule.task, data=_event_data(schedule, fire))
+        events.emit(
+            "schedule.failed_to_start", task=schedule.task, data=_event_data(schedule, fire)
+        )
         _count_failure(schedule, f"fire at {scheduled_at.isoformat()} failed to start")
         return fire
     now = timezone.now()
@@ -387,7 +456,9 @@ def _fire(
     if replaced:
         fire.detail = "replaced " + ", ".join(f"#{pk}" for pk in replaced)
     fire.save(update_fields=["execution", "fired_at", "lag_ms", "detail"])
-    events.emit("schedule.fired", task=schedule.task, execution=execution, data=_event_data(schedule, fire))
+    events.emit(
+        "schedule.fired", task=schedule.task, execution=execution, data=_event_data(schedule, fire)
+    )
     if schedule.max_runs is not None and _started_count(schedule) >= schedule.max_runs:
         _finish(schedule, f"maxRuns ({schedule.max_runs}) reached", now)
     return fire
@@ -399,13 +470,20 @@ def _count_failure(schedule: Schedule, what: str) -> None:
     limit = schedule.pause_after_failures
     if limit and schedule.consecutive_failures >= limit and schedule.enabled:
         schedule.enabled = False
-        schedule.paused_reason = f"auto-paused after {schedule.consecutive_failures} consecutive failed runs (last: {what})"[:300]
+        schedule.paused_reason = f"auto-paused after {schedule.consecutive_failures} consecutive failed runs (last: {what})"[
+            :300
+        ]
         schedule.save(update_fields=["enabled", "paused_reason", "updated_at"])
         arming.arm(schedule, None)
         events.emit(
-            "schedule.paused", task=schedule.task,
-            data={"scheduleId": schedule.pk, "reason": schedule.paused_reason, "auto": True,
-                  "consecutiveFailures": schedule.consecutive_failures},
+            "schedule.paused",
+            task=schedule.task,
+            data={
+                "scheduleId": schedule.pk,
+                "reason": schedule.paused_reason,
+                "auto": True,
+                "consecutiveFailures": schedule.consecutive_failures,
+            },
         )
 
 
@@ -448,8 +526,18 @@ def schedule_fire_due(*, schedule_id: int) -> list[Fire]:
     with transaction.atomic():
         # Row lock: concurrent deliveries for the same schedule serialise here;
         # the second one finds the cursor already moved and does nothing.
-        schedule = Schedule.objects.select_for_update().select_related("task").filter(pk=schedule_id).first()
-        if schedule is None or not schedule.is_clock or not schedule.enabled or schedule.finished_at:
+        schedule = (
+            Schedule.objects.select_for_update()
+            .select_related("task")
+            .filter(pk=schedule_id)
+            .first()
+        )
+        if (
+            schedule is None
+            or not schedule.is_clock
+            or not schedule.enabled
+            or schedule.finished_at
+        ):
             return []
         now = timezone.now()
         if schedule.next_fire_at is None:
@@ -466,14 +554,17 @@ def schedule_fire_due(*, schedule_id: int) -> list[Fire]:
         elif schedule.misfire_policy == MisfirePolicy.RUN_ONCE:
             catch_up = [] if on_time else late[-1:]
         else:
-            catch_up = late[-schedule.misfire_max_runs:]
+            catch_up = late[-schedule.misfire_max_runs :]
         catch_up_set = set(catch_up)
         missed = [t for t in late if t not in catch_up_set]
 
         fires: list[Fire] = []
         for instant in missed:
             fire = _record(
-                schedule, source=FireSource.CLOCK, scheduled_at=instant, dedup_key=instant.isoformat(),
+                schedule,
+                source=FireSource.CLOCK,
+                scheduled_at=instant,
+                dedup_key=instant.isoformat(),
                 outcome=FireOutcome.MISSED,
                 detail=f"late by {(now - instant).total_seconds():.0f} s (grace {schedule.misfire_grace_seconds} s, policy {schedule.misfire_policy})",
             )
@@ -481,9 +572,11 @@ def schedule_fire_due(*, schedule_id: int) -> list[Fire]:
                 fires.append(fire)
         if missed or due.older:
             events.emit(
-                "schedule.missed", task=schedule.task,
+                "schedule.missed",
+                task=schedule.task,
                 data={
-                    "scheduleId": schedule.pk, "taskId": schedule.task.task_id,
+                    "scheduleId": schedule.pk,
+                    "taskId": schedule.task.task_id,
                     "count": len(missed) + due.older,
                     "first": missed[0].isoformat() if missed else None,
                     "last": missed[-1].isoformat() if missed else None,
@@ -494,8 +587,12 @@ def schedule_fire_due(*, schedule_id: int) -> list[Fire]:
             if not schedule.enabled or schedule.finished_at:
                 break  # auto-paused or maxRuns reached within this batch
             fire = _fire(
-                schedule, scheduled_at=instant, source=FireSource.CLOCK, dedup_key=instant.isoformat(),
-                input=schedule.input, catch_up=instant in catch_up_set,
+                schedule,
+                scheduled_at=instant,
+                source=FireSource.CLOCK,
+                dedup_key=instant.isoformat(),
+                input=schedule.input,
+                catch_up=instant in catch_up_set,
             )
             if fire:
                 fires.append(fire)
@@ -518,33 +615,59 @@ def _event_input(event: Event) -> dict[str, Any]:
     }
 
 
-def event_schedule_matches(schedule: Schedule, event: Event) -> bool:
+def event_matches(
+    *, pattern: str, spec: dict[str, Any] | None, schedule_task_id: int, event: Event
+) -> bool:
+    """True when ``event`` should start an event schedule (name pattern + data filter)."""
     from fnmatch import fnmatchcase
 
     from orchestration.scheduling import filters
 
-    if event.task_id is not None and event.task_id == schedule.task_id:
+    if event.task_id is not None and event.task_id == schedule_task_id:
         return False  # a task never triggers itself through its own events (no loops)
-    return fnmatchcase(event.type, schedule.event_name) and filters.matches(schedule.event_filter, event.data)
+    data = event.data if isinstance(event.data, dict) else {}
+    return fnmatchcase(event.type, pattern) and filters.matches(spec, data)
 
 
 def schedule_fire_event(*, schedule_id: int, event_id: int) -> Fire | None:
     """Start an event schedule's task for ``event`` (once per event)."""
     with transaction.atomic():
-        schedule = Schedule.objects.select_for_update().select_related("task").filter(pk=schedule_id).first()
+        schedule = (
+            Schedule.objects.select_for_update()
+            .select_related("task")
+            .filter(pk=schedule_id)
+            .first()
+        )
         event = Event.objects.select_related("task").filter(pk=event_id).first()
         if schedule is None or event is None or schedule.kind != ScheduleKind.EVENT:
             return None
-        if not schedule.enabled or schedule.finished_at or not event_schedule_matches(schedule, event):
+        if (
+            not schedule.enabled
+            or schedule.finished_at
+            or not event_matches(
+                pattern=schedule.event_name,
+                spec=schedule.event_filter,
+                schedule_task_id=schedule.task_id,
+                event=event,
+            )
+        ):
             return None
         return _fire(
-            schedule, scheduled_at=event.created_at, source=FireSource.EVENT,
-            dedup_key=f"event:{event.pk}", input=_event_input(event), event=event,
+            schedule,
+            scheduled_at=event.created_at,
+            source=FireSource.EVENT,
+            dedup_key=f"event:{event.pk}",
+            input=_event_input(event),
+            event=event,
         )
 
 
 def schedule_trigger(
-    *, schedule: Schedule, input: dict[str, Any], source: str = FireSource.API, idempotency_key: str = ""
+    *,
+    schedule: Schedule,
+    input: dict[str, Any],
+    source: str = FireSource.API,
+    idempotency_key: str = "",
 ) -> Fire:
     """Run a manual schedule now (API call or webhook). Replaying the same
     ``idempotency_key`` returns the first fire instead of starting again."""
@@ -561,12 +684,16 @@ def schedule_trigger(
             # Counted under the row lock, so concurrent requests cannot both slip under the limit.
             window_start = now - timedelta(seconds=60)
             recent = list(
-                Fire.objects.filter(schedule=locked, source=FireSource.WEBHOOK, created_at__gte=window_start)
+                Fire.objects.filter(
+                    schedule=locked, source=FireSource.WEBHOOK, created_at__gte=window_start
+                )
                 .order_by("created_at")
                 .values_list("created_at", flat=True)[: locked.rate_limit_per_minute]
             )
             if len(recent) >= locked.rate_limit_per_minute:
-                retry_after = max(1, int((recent[0] + timedelta(seconds=60) - now).total_seconds()) + 1)
+                retry_after = max(
+                    1, int((recent[0] + timedelta(seconds=60) - now).total_seconds()) + 1
+                )
                 raise RateLimited(retry_after)
         fire = _fire(locked, scheduled_at=now, source=source, dedup_key=key[:200], input=input)
         assert fire is not None  # a fresh key cannot collide
@@ -576,7 +703,11 @@ def schedule_trigger(
 def webhook_lookup(token: str) -> Schedule | None:
     return (
         Schedule.objects.select_related("task")
-        .filter(webhook_token_hash=_hash_token(token), kind=ScheduleKind.MANUAL, manual_trigger="webhook")
+        .filter(
+            webhook_token_hash=_hash_token(token),
+            kind=ScheduleKind.MANUAL,
+            manual_trigger="webhook",
+        )
         .first()
     )
 
@@ -586,8 +717,33 @@ def webhook_signature_valid(schedule: Schedule, body: bytes, header: str) -> boo
     expected = hmac.new(schedule.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
     given = header.strip()
     if given.startswith("sha256="):
-        given = given[len("sha256="):]
+        given = given[len("sha256=") :]
     return hmac.compare_digest(expected, given.lower())
+
+
+EVENT_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
+
+
+def event_ingest_errors(body: dict[str, Any]) -> list[dict[str, str]]:
+    """Problems with an external event document ``{"type", "data", "source"}``."""
+    errors = []
+    kind = body.get("type")
+    if not isinstance(kind, str) or not 1 <= len(kind) <= 100 or not set(kind) <= EVENT_TYPE_CHARS:
+        errors.append(
+            {
+                "path": "type",
+                "message": "type must be 1-100 characters of letters, digits, '.', '_', ':' or '-'",
+            }
+        )
+    if "data" in body and not isinstance(body["data"], dict):
+        errors.append({"path": "data", "message": "data must be an object"})
+    if "source" in body and (not isinstance(body["source"], str) or len(body["source"]) > 50):
+        errors.append(
+            {"path": "source", "message": "source must be a string of at most 50 characters"}
+        )
+    unknown = set(body) - {"type", "data", "source"}
+    errors.extend({"path": key, "message": f"unknown field '{key}'"} for key in sorted(unknown))
+    return errors
 
 
 def event_ingest(*, type: str, data: dict[str, Any], source: str = "api") -> Event:
@@ -613,9 +769,13 @@ def schedule_execution_finished(*, execution_id: int) -> None:
     if fire is None:
         return
     with transaction.atomic():
-        schedule = Schedule.objects.select_for_update().select_related("task").get(pk=fire.schedule_id)
+        schedule = (
+            Schedule.objects.select_for_update().select_related("task").get(pk=fire.schedule_id)
+        )
         # Conditional: a redelivered event must not count the same run twice.
-        if not Fire.objects.filter(pk=fire.pk, execution_status="").update(execution_status=execution.status):
+        if not Fire.objects.filter(pk=fire.pk, execution_status="").update(
+            execution_status=execution.status
+        ):
             return
         if execution.status in FAILED_STATUSES:
             _count_failure(schedule, f"execution #{execution.pk} {execution.status}")
@@ -627,7 +787,9 @@ def schedule_execution_finished(*, execution_id: int) -> None:
 # --- Watchdog ------------------------------------------------------------------------------
 
 
-def schedules_watchdog(*, late_after_seconds: float = 10.0, horizon_seconds: float = 120.0) -> dict[str, int]:
+def schedules_watchdog(
+    *, late_after_seconds: float = 10.0, horizon_seconds: float = 120.0
+) -> dict[str, int]:
     """Safety net run by beat every few seconds: fire schedules whose beat entry
     did not (beat was down, or the entry was lost), make beat load entries it
     skipped as too far ahead, and delete fired entries."""
@@ -637,7 +799,11 @@ def schedules_watchdog(*, late_after_seconds: float = 10.0, horizon_seconds: flo
     clock = Schedule.objects.filter(
         enabled=True, finished_at__isnull=True, kind__in=[ScheduleKind.CRON, ScheduleKind.INTERVAL]
     )
-    overdue = list(clock.filter(next_fire_at__lte=now - timedelta(seconds=late_after_seconds)).values_list("pk", flat=True))
+    overdue = list(
+        clock.filter(next_fire_at__lte=now - timedelta(seconds=late_after_seconds)).values_list(
+            "pk", flat=True
+        )
+    )
     unarmed = list(clock.filter(next_fire_at__isnull=True).values_list("pk", flat=True))
     for pk in overdue + unarmed:
         schedule_fire_due(schedule_id=pk)
@@ -652,4 +818,9 @@ def schedules_watchdog(*, late_after_seconds: float = 10.0, horizon_seconds: flo
     if soon:
         PeriodicTasks.update_changed()
     collected = arming.collect_garbage(now)
-    return {"overdue": len(overdue), "unarmed": len(unarmed), "notified": int(soon), "collected": collected}
+    return {
+        "overdue": len(overdue),
+        "unarmed": len(unarmed),
+        "notified": int(soon),
+        "collected": collected,
+    }

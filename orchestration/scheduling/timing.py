@@ -59,7 +59,7 @@ def cron_error(expression: object) -> str | None:
 def timezone_error(name: object) -> str | None:
     if not isinstance(name, str) or not name:
         return "must be an IANA timezone name such as 'Asia/Shanghai'"
-    if name not in _zone_names():
+    if name not in timezone_names():
         return f"unknown timezone '{name}'"
     try:
         ZoneInfo(name)
@@ -71,7 +71,7 @@ def timezone_error(name: object) -> str | None:
 _ZONES: set[str] | None = None
 
 
-def _zone_names() -> set[str]:
+def timezone_names() -> set[str]:
     global _ZONES
     if _ZONES is None:
         _ZONES = set(available_timezones()) | {"UTC"}
@@ -130,7 +130,7 @@ def describe_cron(expression: str) -> str:
 
     options = Options()
     options.use_24hour_time_format = True
-    options.verbose = True
+    options.verbose = False
     return str(get_description(normalize_cron(expression), options))
 
 

@@ -91,5 +91,5 @@ def test_bad_cron_expressions_are_explained(expr, message):
 
 def test_macros_are_accepted_and_described():
     assert timing.cron_error("@hourly") is None
-    assert timing.describe_cron("0 */2 * * *") == "Every 2 hours, every day"
+    assert timing.describe_cron("0 */2 * * *") == "Every 2 hours"
     assert timing.timezone_error("Mars/Olympus") == "unknown timezone 'Mars/Olympus'"

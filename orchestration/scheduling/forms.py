@@ -1,0 +1,95 @@
+"""The schedule form of the pages: flat form fields <-> a schedule block."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.http import QueryDict
+from django.utils.dateparse import parse_datetime
+
+from orchestration.scheduling import spec
+
+JSON_FIELDS = {"filter": "event filter", "input": "input"}
+
+
+def block_from_form(data: QueryDict) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The schedule block a submitted form describes, and any JSON problems in it."""
+    kind = data.get("type", "")
+    errors: list[dict[str, str]] = []
+    block: dict[str, Any] = {"type": kind, "timezone": data.get("timezone") or "UTC"}
+    if data.get("name"):
+        block["name"] = data["name"]
+    if kind == "cron":
+        block["expression"] = data.get("expression", "")
+    elif kind == "interval":
+        raw = data.get("interval", "")
+        block["interval"] = int(raw) if raw.strip().isdigit() else raw
+        block["unit"] = data.get("unit", "s")
+    elif kind == "event":
+        block["event"] = data.get("event", "")
+    elif kind == "manual":
+        block["trigger"] = data.get("trigger", "api")
+        if data.get("rateLimitPerMinute", "").strip():
+            raw = data["rateLimitPerMinute"].strip()
+            block["rateLimitPerMinute"] = int(raw) if raw.isdigit() else raw
+        if data.get("webhookSecret"):
+            block["webhookSecret"] = data["webhookSecret"]
+    for key in ("startDate", "endDate"):
+        if data.get(key):
+            block[key] = data[key]
+    for key in ("maxRuns", "pauseAfterFailures", "misfireGraceSeconds", "misfireMaxRuns"):
+        raw = data.get(key, "").strip()
+        if raw:
+            block[key] = int(raw) if raw.isdigit() else raw
+    block["enabled"] = data.get("enabled") == "on"
+    if data.get("concurrent"):
+        block["concurrent"] = data["concurrent"]
+    if data.get("misfirePolicy"):
+        block["misfirePolicy"] = data["misfirePolicy"]
+    for key, label in JSON_FIELDS.items():
+        raw = data.get(key, "").strip()
+        if not raw or (key == "filter" and kind != "event"):
+            continue
+        try:
+            block[key] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            errors.append(
+                {
+                    "path": key,
+                    "message": f"{label} is not valid JSON: {exc.msg} (line {exc.lineno})",
+                }
+            )
+    return block, errors
+
+
+def initial_from_block(block: dict[str, Any]) -> dict[str, Any]:
+    """Form values for an existing schedule's block (dates as local wall time
+    of the schedule's timezone, as a datetime-local input shows them)."""
+    values: dict[str, Any] = {key: value for key, value in block.items() if key not in JSON_FIELDS}
+    for key in JSON_FIELDS:
+        if block.get(key):
+            values[key] = json.dumps(block[key], indent=2, ensure_ascii=False)
+    tz = ZoneInfo(block.get("timezone") or "UTC")
+    for key in ("startDate", "endDate"):
+        parsed = parse_datetime(block.get(key) or "")
+        values[key] = parsed.astimezone(tz).strftime("%Y-%m-%dT%H:%M") if parsed else ""
+    return values
+
+
+CHOICES = {
+    "types": spec.KINDS,
+    "units": ("s", "m", "h", "ms"),
+    "overlaps": (
+        ("forbid", "Forbid: skip while a run is active"),
+        ("allow", "Allow: run concurrently"),
+        ("replace", "Replace: cancel the active run"),
+    ),
+    "misfires": (
+        ("run-once", "Run once (one catch-up run)"),
+        ("skip", "Skip missed fires"),
+        ("run-all", "Run all (up to the bound)"),
+    ),
+    "triggers": (("api", "API call"), ("webhook", "Webhook URL")),
+}

@@ -1,0 +1,51 @@
+"""Reads of the scheduling app."""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from orchestration.scheduling.models import Fire, Schedule
+
+
+def schedule_list(*, task_id: str = "", kind: str = "", state: str = "") -> QuerySet[Schedule]:
+    """Schedules with their task and the outcome/time of their latest fire annotated."""
+    latest = Fire.objects.filter(schedule=OuterRef("pk")).order_by("-scheduled_at", "-id")
+    qs = (
+        Schedule.objects.select_related("task")
+        .annotate(
+            last_outcome=Subquery(latest.values("outcome")[:1]),
+            last_scheduled_at=Subquery(latest.values("scheduled_at")[:1]),
+            last_lag_ms=Subquery(latest.values("lag_ms")[:1]),
+        )
+        .order_by("task__task_id", "id")
+    )
+    if task_id:
+        qs = qs.filter(task__task_id=task_id)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if state == "finished":
+        qs = qs.filter(finished_at__isnull=False)
+    elif state == "paused":
+        qs = qs.filter(finished_at__isnull=True, enabled=False)
+    elif state == "active":
+        qs = qs.filter(finished_at__isnull=True, enabled=True)
+    return qs
+
+
+def schedule_history(*, schedule: Schedule, outcome: str = "") -> QuerySet[Fire]:
+    qs = (
+        Fire.objects.filter(schedule=schedule)
+        .select_related("execution")
+        .order_by("-scheduled_at", "-id")
+    )
+    if outcome:
+        qs = qs.filter(outcome=outcome)
+    return qs
+
+
+def schedule_last_fire(schedule: Schedule) -> Fire | None:
+    return Fire.objects.filter(schedule=schedule).order_by("-scheduled_at", "-id").first()
+
+
+def schedule_run_count(schedule: Schedule) -> int:
+    return Fire.objects.filter(schedule=schedule, outcome="started").count()

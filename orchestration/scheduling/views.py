@@ -1,0 +1,315 @@
+"""Schedule pages (list, form with live cron preview, history) and the public
+webhook endpoint. Views stay thin: look up, call one service, render."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from orchestration.api.errors import DefinitionInvalid
+from orchestration.models import Task
+from orchestration.scheduling import forms, presenters, selectors, services, spec, timing
+from orchestration.scheduling.models import FireOutcome, FireSource, Schedule
+
+PAGE_SIZE = 50
+PREVIEW_COUNT = 5
+MAX_WEBHOOK_BODY = 1024 * 1024
+
+
+def _decorate(schedule: Schedule) -> Schedule:
+    schedule.description = presenters.describe(schedule)  # type: ignore[attr-defined]
+    if schedule.next_fire_at:
+        schedule.next_local = schedule.next_fire_at.astimezone(ZoneInfo(schedule.timezone))  # type: ignore[attr-defined]
+    return schedule
+
+
+@login_required
+@require_GET
+def schedule_list(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    kind = request.GET.get("type", "")
+    page = Paginator(
+        selectors.schedule_list(state=state, kind=kind, task_id=request.GET.get("task", "")),
+        PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "schedules": [_decorate(s) for s in page.object_list],
+        "state": state,
+        "kind": kind,
+        "kinds": spec.KINDS,
+        "now": timezone.now(),
+    }
+    if getattr(request, "htmx", None) and not request.htmx.boosted:
+        return render(request, "scheduling/schedule_list.html#schedule-table", context)
+    return render(request, "scheduling/schedule_list.html", context)
+
+
+@login_required
+@require_POST
+def schedule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = get_object_or_404(Schedule, pk=pk)
+    enable = request.POST.get("enabled") == "on" if "set" in request.POST else not schedule.enabled
+    try:
+        if enable:
+            services.schedule_resume(schedule=schedule)
+        else:
+            services.schedule_pause(
+                schedule=schedule, reason=f"paused by {request.user.get_username()}"
+            )
+    except DefinitionInvalid as exc:
+        messages.error(request, "; ".join(e["message"] for e in exc.errors))
+    if getattr(request, "htmx", None):
+        row = _decorate(selectors.schedule_list().get(pk=pk))
+        return render(
+            request,
+            "scheduling/schedule_list.html#schedule-row",
+            {"schedule": row, "now": timezone.now()},
+        )
+    return redirect(request.POST.get("next") or reverse("scheduling:schedule-list"))
+
+
+def _form_context(
+    request: HttpRequest,
+    values: dict[str, Any],
+    errors: list[dict[str, str]],
+    schedule: Schedule | None,
+) -> dict[str, Any]:
+    return {
+        "values": values,
+        "errors": errors,
+        "schedule": schedule,
+        "tasks": Task.objects.order_by("task_id").values_list("task_id", "name"),
+        "choices": forms.CHOICES,
+        "timezones": sorted(timing.timezone_names()),
+        "default_timezone": settings.TIME_ZONE,
+    }
+
+
+@login_required
+def schedule_create(request: HttpRequest) -> HttpResponse:
+    values: dict[str, Any] = {
+        "type": "cron",
+        "timezone": "UTC",
+        "enabled": True,
+        "expression": "0 * * * *",
+        "concurrent": "forbid",
+        "misfirePolicy": "run-once",
+        "taskId": request.GET.get("task", ""),
+    }
+    errors: list[dict[str, str]] = []
+    if request.method == "POST":
+        block, errors = forms.block_from_form(request.POST)
+        values = {**request.POST.dict(), "enabled": request.POST.get("enabled") == "on"}
+        task = Task.objects.filter(task_id=request.POST.get("taskId", "")).first()
+        if task is None:
+            errors.append({"path": "taskId", "message": "choose a task"})
+        if not errors and task is not None:
+            try:
+                schedule = services.schedule_create(task=task, block=block)
+            except DefinitionInvalid as exc:
+                errors = exc.errors
+            else:
+                _announce_webhook(request, schedule)
+                return redirect("scheduling:schedule-detail", pk=schedule.pk)
+    return render(
+        request, "scheduling/schedule_form.html", _form_context(request, values, errors, None)
+    )
+
+
+@login_required
+def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = get_object_or_404(Schedule.objects.select_related("task"), pk=pk)
+    values = {**forms.initial_from_block(spec.to_block(schedule)), "taskId": schedule.task.task_id}
+    errors: list[dict[str, str]] = []
+    if request.method == "POST":
+        block, errors = forms.block_from_form(request.POST)
+        values = {
+            **request.POST.dict(),
+            "enabled": request.POST.get("enabled") == "on",
+            "taskId": schedule.task.task_id,
+        }
+        if not errors:
+            try:
+                schedule = services.schedule_update(schedule=schedule, block=block)
+            except DefinitionInvalid as exc:
+                errors = exc.errors
+            else:
+                _announce_webhook(request, schedule)
+                messages.success(request, "Schedule saved; it takes effect at once.")
+                return redirect("scheduling:schedule-detail", pk=schedule.pk)
+    return render(
+        request, "scheduling/schedule_form.html", _form_context(request, values, errors, schedule)
+    )
+
+
+def _announce_webhook(request: HttpRequest, schedule: Schedule) -> None:
+    token = getattr(schedule, "new_webhook_token", None)
+    if token:
+        url = request.build_absolute_uri(reverse("scheduling:webhook", args=[token]))
+        messages.warning(request, f"Webhook URL (shown only now, keep it secret): {url}")
+
+
+@login_required
+@require_GET
+def schedule_preview(request: HttpRequest) -> HttpResponse:
+    """The form's live preview: what the cron means and its next fire times."""
+    expression = request.GET.get("expression", "")
+    tz = request.GET.get("timezone") or "UTC"
+    context: dict[str, Any] = {"expression": expression, "timezone": tz}
+    problem = timing.cron_error(expression) or timing.timezone_error(tz)
+    if problem:
+        context["problem"] = problem
+    else:
+        context["description"] = timing.describe_cron(expression)
+        zone = ZoneInfo(tz)
+        context["times"] = [
+            (t.astimezone(zone), t)
+            for t in services.preview_cron(expression=expression, tz_name=tz, count=PREVIEW_COUNT)
+        ]
+    return render(request, "scheduling/_preview.html", context)
+
+
+@login_required
+@require_GET
+def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = _decorate(
+        get_object_or_404(Schedule.objects.select_related("task", "periodic_task"), pk=pk)
+    )
+    outcome = request.GET.get("outcome", "")
+    if outcome not in FireOutcome.values:
+        outcome = ""
+    page = Paginator(
+        selectors.schedule_history(schedule=schedule, outcome=outcome), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    zone = ZoneInfo(schedule.timezone)
+    context = {
+        "schedule": schedule,
+        "page": page,
+        "fires": [(f, f.scheduled_at.astimezone(zone)) for f in page.object_list],
+        "outcome": outcome,
+        "outcomes": FireOutcome.choices,
+        "run_count": selectors.schedule_run_count(schedule),
+        "upcoming": [t.astimezone(zone) for t in services.next_fire_times(schedule, PREVIEW_COUNT)]
+        if schedule.is_clock and schedule.enabled
+        else [],
+        "block": json.dumps(spec.to_block(schedule), indent=2, ensure_ascii=False),
+    }
+    if getattr(request, "htmx", None) and not request.htmx.boosted:
+        return render(request, "scheduling/schedule_detail.html#history", context)
+    return render(request, "scheduling/schedule_detail.html", context)
+
+
+@login_required
+@require_POST
+def schedule_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
+    schedule = get_object_or_404(Schedule, pk=int(pk))
+    try:
+        if action == "pause":
+            services.schedule_pause(
+                schedule=schedule, reason=f"paused by {request.user.get_username()}"
+            )
+        elif action == "resume":
+            services.schedule_resume(schedule=schedule)
+        elif action == "run":
+            fire = services.schedule_trigger(
+                schedule=schedule, input=schedule.input, source=FireSource.API
+            )
+            messages.info(request, f"Fired now: {fire.get_outcome_display()}.")
+        elif action == "rotate":
+            token = services.schedule_rotate_webhook_token(schedule=schedule)
+            url = request.build_absolute_uri(reverse("scheduling:webhook", args=[token]))
+            messages.warning(request, f"New webhook URL (shown only now, keep it secret): {url}")
+        elif action == "delete":
+            services.schedule_delete(schedule=schedule)
+            messages.success(request, "Schedule deleted.")
+            return redirect("scheduling:schedule-list")
+    except (DefinitionInvalid, services.ScheduleInactive) as exc:
+        errors = exc.errors if isinstance(exc, DefinitionInvalid) else [{"message": str(exc)}]
+        messages.error(request, "; ".join(e["message"] for e in errors))
+    return redirect("scheduling:schedule-detail", pk=pk)
+
+
+def _error(status: int, path: str, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"errors": [{"path": path, "message": message}]}, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _webhook_input(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+    body = request.body
+    if not body:
+        return {}
+    content_type = request.content_type or ""
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            parsed = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return _error(400, "body", f"the body is not valid JSON: {exc}")
+        return parsed if isinstance(parsed, dict) else {"body": parsed}
+    if content_type == "application/x-www-form-urlencoded":
+        return {
+            key: values[0] if len(values) == 1 else values for key, values in request.POST.lists()
+        }
+    return {"body": body.decode("utf-8", errors="replace"), "contentType": content_type}
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest, token: str) -> HttpResponse:
+    """``POST /hooks/{token}/``: the body becomes the execution's input."""
+    schedule = services.webhook_lookup(token)
+    if schedule is None:
+        return _error(404, "token", "unknown webhook URL")
+    if int(request.headers.get("Content-Length") or 0) > MAX_WEBHOOK_BODY:
+        return _error(413, "body", f"the body is larger than {MAX_WEBHOOK_BODY} bytes")
+    if schedule.webhook_secret:
+        signature = (
+            request.headers.get("X-Webauto-Signature")
+            or request.headers.get("X-Hub-Signature-256")
+            or ""
+        )
+        if not signature:
+            return _error(
+                401,
+                "headers.X-Webauto-Signature",
+                "signature missing: send X-Webauto-Signature: sha256=<hex HMAC-SHA256 of the raw body with the webhook secret>",
+            )
+        if not services.webhook_signature_valid(schedule, request.body, signature):
+            return _error(403, "headers.X-Webauto-Signature", "signature does not match the body")
+    payload = _webhook_input(request)
+    if isinstance(payload, JsonResponse):
+        return payload
+    try:
+        fire = services.schedule_trigger(
+            schedule=schedule,
+            input=payload,
+            source=FireSource.WEBHOOK,
+            idempotency_key=request.headers.get("Idempotency-Key", "")[:150],
+        )
+    except services.ScheduleInactive as exc:
+        return _error(409, "", str(exc))
+    except services.RateLimited as exc:
+        return _error(429, "", str(exc), **{"Retry-After": str(exc.retry_after)})
+    return JsonResponse(
+        {
+            "fireId": fire.pk,
+            "outcome": fire.outcome,
+            "executionId": fire.execution_id,
+            "detail": fire.detail,
+        },
+        status=202,
+    )
