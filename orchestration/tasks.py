@@ -42,7 +42,7 @@ def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
         Path(ready_file).write_text(str(os.getpid()))
 
 
-@shared_task(name="orchestration.ping")
+@shared_task(name="orchestration.ping", ignore_result=False)
 def ping(value: Any = None) -> Any:
     """Returns its argument: a health check, and the no-op of the benchmark's Celery canvases."""
     return value
