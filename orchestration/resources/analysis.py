@@ -38,6 +38,10 @@ class TaskWaste:
     average_cores: float | None
 
     @property
+    def requested_cores(self) -> float:
+        return self.requested_cpu_millicores / 1000
+
+    @property
     def wasted_memory_bytes(self) -> int | None:
         if self.peak_rss_bytes is None:
             return None

@@ -35,6 +35,10 @@ class Amount:
             self.network_bytes_per_second - other.network_bytes_per_second,
         )
 
+    @property
+    def cores(self) -> float:
+        return self.cpu_millicores / 1000
+
     def covers(self, need: Amount) -> bool:
         return (
             self.cpu_millicores >= need.cpu_millicores

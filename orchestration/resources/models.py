@@ -95,6 +95,10 @@ class ResourceRequest(models.Model):
     def __str__(self) -> str:
         return f"request for execution #{self.execution_id}"
 
+    @property
+    def cores(self) -> float:
+        return self.cpu_millicores / 1000
+
 
 class ReleaseReason(models.TextChoices):
     FINISHED = "finished", "Execution finished"
@@ -132,6 +136,10 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"allocation #{self.pk} for execution #{self.execution_id}"
+
+    @property
+    def cores(self) -> float:
+        return self.cpu_millicores / 1000
 
     @property
     def is_open(self) -> bool:

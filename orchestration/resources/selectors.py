@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from orchestration.models import PRIORITY_RANK
 from orchestration.resources.capacity import Amount, Ledger
 from orchestration.resources.models import (
     Allocation,
@@ -21,6 +22,8 @@ from orchestration.resources.models import (
 )
 from orchestration.resources.ordering import effective_rank
 from orchestration.resources.services import build_ledger, live_workers, ordered_waiting
+
+RANK_NAMES = {rank: name for name, rank in PRIORITY_RANK.items()}
 
 
 def _ledger(now: datetime) -> Ledger:
@@ -86,6 +89,10 @@ class QueueEntry:
     request: ResourceRequest
     waited_seconds: float
     effective_priority: int
+
+    @property
+    def effective_priority_name(self) -> str:
+        return RANK_NAMES[self.effective_priority]
 
 
 def queue_entries(*, now: datetime | None = None, limit: int = 200) -> list[QueueEntry]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -43,6 +44,7 @@ from orchestration.resources.requirements import (
     Requirements,
     RequirementsInvalid,
     derive_requirements,
+    format_bytes,
     graph_complexity,
     requirements_for,
 )
@@ -84,20 +86,34 @@ def live_workers(now: datetime | None = None):  # -> QuerySet[Worker]
 
 
 def _amount(row: ResourceRequest | Allocation) -> Amount:
-    return Amount(row.cpu_millicores, row.memory_bytes, row.disk_bytes, row.network_bytes_per_second)
+    return Amount(
+        row.cpu_millicores, row.memory_bytes, row.disk_bytes, row.network_bytes_per_second
+    )
 
 
 def build_ledger(pool: ResourcePool, now: datetime) -> Ledger:
     workers = [
         WorkerFigures(
-            id=w.pk, host=w.host, cores=w.cores, memory_total_bytes=w.memory_total_bytes,
-            disk_free_bytes=w.disk_free_bytes, cpu_limit_millicores=w.cpu_limit_millicores,
+            id=w.pk,
+            host=w.host,
+            cores=w.cores,
+            memory_total_bytes=w.memory_total_bytes,
+            disk_free_bytes=w.disk_free_bytes,
+            cpu_limit_millicores=w.cpu_limit_millicores,
             memory_limit_bytes=w.memory_limit_bytes,
         )
         for w in live_workers(now)
     ]
     open_allocations = [
-        (a["worker_id"], Amount(a["cpu_millicores"], a["memory_bytes"], a["disk_bytes"], a["network_bytes_per_second"]))
+        (
+            a["worker_id"],
+            Amount(
+                a["cpu_millicores"],
+                a["memory_bytes"],
+                a["disk_bytes"],
+                a["network_bytes_per_second"],
+            ),
+        )
         for a in Allocation.objects.filter(released_at__isnull=True).values(
             "worker_id", "cpu_millicores", "memory_bytes", "disk_bytes", "network_bytes_per_second"
         )
@@ -127,7 +143,9 @@ def execution_requirements(execution: Execution) -> Requirements:
         # Definitions are validated when saved; this only happens to a task saved
         # before validation got stricter. Run it with the derived figures.
         log.warning("execution %s: ignoring invalid resourceRequirements (%s)", execution.pk, exc)
-        return derive_requirements(graph_complexity(definition.get("workflows") or [], browser_kinds=browser))
+        return derive_requirements(
+            graph_complexity(definition.get("workflows") or [], browser_kinds=browser)
+        )
 
 
 def describe_need(amount: Amount) -> str:
@@ -146,7 +164,9 @@ def _never_fits_reason(need: Amount, ledger: Ledger) -> str:
 def _set_reason(request_id: int, execution_id: int, reason: str) -> None:
     ResourceRequest.objects.filter(pk=request_id).update(reason=reason[:300])
     # Only while queued: the engine owns the reason once it runs.
-    Execution.objects.filter(pk=execution_id, status=ExecutionStatus.QUEUED).update(status_reason=reason)
+    Execution.objects.filter(pk=execution_id, status=ExecutionStatus.QUEUED).update(
+        status_reason=reason
+    )
 
 
 def _ensure_request(execution: Execution, now: datetime) -> ResourceRequest:
@@ -155,10 +175,16 @@ def _ensure_request(execution: Execution, now: datetime) -> ResourceRequest:
     if request is None:
         need = execution_requirements(execution)
         request = ResourceRequest.objects.create(
-            execution=execution, priority=execution.priority, cpu_millicores=need.cpu_millicores,
-            memory_bytes=need.memory_bytes, disk_bytes=need.disk_bytes,
-            network_bytes_per_second=need.network_bytes_per_second, source=need.source,
-            complexity=need.complexity, first_requested_at=now, waiting_since=now,
+            execution=execution,
+            priority=execution.priority,
+            cpu_millicores=need.cpu_millicores,
+            memory_bytes=need.memory_bytes,
+            disk_bytes=need.disk_bytes,
+            network_bytes_per_second=need.network_bytes_per_second,
+            source=need.source,
+            complexity=need.complexity,
+            first_requested_at=now,
+            waiting_since=now,
         )
     elif request.waiting_since is None:
         request.waiting_since = now
@@ -175,7 +201,8 @@ def ordered_waiting(now: datetime) -> list[ResourceRequest]:
     }
     order = queue_order(
         [Waiting(r.pk, r.execution_id, r.priority, r.first_requested_at) for r in rows.values()],
-        now=now, ageing_seconds=settings.WEBAUTO_RESOURCES_AGEING_SECONDS,
+        now=now,
+        ageing_seconds=settings.WEBAUTO_RESOURCES_AGEING_SECONDS,
     )
     return [rows[item.request_id] for item in order]
 
@@ -185,23 +212,37 @@ def _rank_now(request: ResourceRequest, now: datetime) -> int:
     return effective_rank(request.priority, waited, settings.WEBAUTO_RESOURCES_AGEING_SECONDS)
 
 
-def _grant(request: ResourceRequest, worker_id: int | None, ledger: Ledger, now: datetime) -> Allocation:
+def _grant(
+    request: ResourceRequest, worker_id: int | None, ledger: Ledger, now: datetime
+) -> Allocation:
     need = _amount(request)
     allocation = Allocation.objects.create(
-        execution_id=request.execution_id, worker_id=worker_id, priority=request.priority,
+        execution_id=request.execution_id,
+        worker_id=worker_id,
+        priority=request.priority,
         rank=_rank_now(request, now),
-        cpu_millicores=need.cpu_millicores, memory_bytes=need.memory_bytes, disk_bytes=need.disk_bytes,
+        cpu_millicores=need.cpu_millicores,
+        memory_bytes=need.memory_bytes,
+        disk_bytes=need.disk_bytes,
         network_bytes_per_second=need.network_bytes_per_second,
-        requested_at=request.waiting_since or now, allocated_at=now,
+        requested_at=request.waiting_since or now,
+        allocated_at=now,
     )
     ledger.take(worker_id, need)
-    ResourceRequest.objects.filter(pk=request.pk).update(waiting_since=None, reason="", admissions=F("admissions") + 1)
-    Preemption.objects.filter(victim_id=request.execution_id, resumed_at__isnull=True).update(resumed_at=now)
+    ResourceRequest.objects.filter(pk=request.pk).update(
+        waiting_since=None, reason="", admissions=F("admissions") + 1
+    )
+    Preemption.objects.filter(victim_id=request.execution_id, resumed_at__isnull=True).update(
+        resumed_at=now
+    )
     return allocation
 
 
 def _may_preempt(request: ResourceRequest) -> bool:
-    return settings.WEBAUTO_RESOURCES_PREEMPTION and PRIORITY_RANK.get(request.priority, 0) >= PREEMPTING_RANK
+    return (
+        settings.WEBAUTO_RESOURCES_PREEMPTION
+        and PRIORITY_RANK.get(request.priority, 0) >= PREEMPTING_RANK
+    )
 
 
 @dataclass(frozen=True)
@@ -223,11 +264,19 @@ def _preempt_for(request: ResourceRequest, ledger: Ledger, now: datetime) -> int
     need = _amount(request)
     # Victims are judged by the rank they were admitted with: work that got in
     # through ageing is not thrown out again by the next high request.
-    rows = Allocation.objects.filter(
-        released_at__isnull=True, execution__status=ExecutionStatus.RUNNING, execution__stop_mode="",
-        rank__lt=rank,
-    ).exclude(execution_id=request.execution_id).order_by("rank", "-allocated_at", "-id")
-    candidates = [_Victim(a.pk, a.execution_id, a.worker_id, a.priority, a.rank, _amount(a)) for a in rows]
+    rows = (
+        Allocation.objects.filter(
+            released_at__isnull=True,
+            execution__status=ExecutionStatus.RUNNING,
+            execution__stop_mode="",
+            rank__lt=rank,
+        )
+        .exclude(execution_id=request.execution_id)
+        .order_by("rank", "-allocated_at", "-id")
+    )
+    candidates = [
+        _Victim(a.pk, a.execution_id, a.worker_id, a.priority, a.rank, _amount(a)) for a in rows
+    ]
     trial = ledger.clone()
     chosen: list[_Victim] = []
     for victim in candidates:
@@ -258,16 +307,21 @@ def _preempt_for(request: ResourceRequest, ledger: Ledger, now: datetime) -> int
         )
         ledger.give_back(victim.worker_id, victim.amount)
         Preemption.objects.create(
-            victim_id=victim.execution_id, beneficiary_id=request.execution_id,
-            victim_priority=victim.priority, beneficiary_priority=request.priority,
-            freed_cpu_millicores=victim.amount.cpu_millicores, freed_memory_bytes=victim.amount.memory_bytes,
+            victim_id=victim.execution_id,
+            beneficiary_id=request.execution_id,
+            victim_priority=victim.priority,
+            beneficiary_priority=request.priority,
+            freed_cpu_millicores=victim.amount.cpu_millicores,
+            freed_memory_bytes=victim.amount.memory_bytes,
             reason=reason,
         )
         ResourceRequest.objects.filter(execution_id=victim.execution_id).update(
             waiting_since=now, reason=reason, preemptions=F("preemptions") + 1
         )
         services.execution_preempt(execution_id=victim.execution_id, reason=reason)
-        log.info("execution %s preempted for execution %s", victim.execution_id, request.execution_id)
+        log.info(
+            "execution %s preempted for execution %s", victim.execution_id, request.execution_id
+        )
     return ledger.place(need)
 
 
@@ -277,7 +331,12 @@ def _dispatch_soon() -> None:
     def send() -> None:
         from orchestration.resources.tasks import dispatch
 
-        seq = ResourcePool.objects.filter(name="default").values_list("dispatch_seq", flat=True).first() or 0
+        seq = (
+            ResourcePool.objects.filter(name="default")
+            .values_list("dispatch_seq", flat=True)
+            .first()
+            or 0
+        )
         # Served first on Redis (0 is the highest priority): it is what starts queued work.
         dispatch.apply_async(kwargs={"seen_seq": seq}, priority=0)
 
@@ -315,7 +374,9 @@ def admission_request(*, execution_id: int) -> bool:
         if ahead:
             if ledger.place(_amount(ahead[0])) is not None:
                 _dispatch_soon()  # the head fits: a dispatch was missed (e.g. a worker joined)
-            _set_reason(request.pk, execution_id, f"{describe_need(need)}; {len(ahead)} ahead in queue")
+            _set_reason(
+                request.pk, execution_id, f"{describe_need(need)}; {len(ahead)} ahead in queue"
+            )
             return False
         worker_id = ledger.place(need)
         if worker_id is None and _may_preempt(request):
@@ -333,18 +394,22 @@ def admission_release(*, execution_id: int) -> None:
     now = timezone.now()
     with transaction.atomic():
         status = Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first()
-        reason = ReleaseReason.PREEMPTED if status == ExecutionStatus.QUEUED else ReleaseReason.FINISHED
-        # Conditional update: a release racing reconciliation frees the row once.
-        freed = Allocation.objects.filter(execution_id=execution_id, released_at__isnull=True).update(
-            released_at=now, release_reason=reason
+        reason = (
+            ReleaseReason.PREEMPTED if status == ExecutionStatus.QUEUED else ReleaseReason.FINISHED
         )
+        # Conditional update: a release racing reconciliation frees the row once.
+        freed = Allocation.objects.filter(
+            execution_id=execution_id, released_at__isnull=True
+        ).update(released_at=now, release_reason=reason)
         if status is None or status in EXECUTION_FINAL:
-            ResourceRequest.objects.filter(execution_id=execution_id).update(waiting_since=None, reason="")
+            ResourceRequest.objects.filter(execution_id=execution_id).update(
+                waiting_since=None, reason=""
+            )
         elif status == ExecutionStatus.QUEUED:
             # Preempted by someone other than us: it waits for capacity again.
-            ResourceRequest.objects.filter(execution_id=execution_id, waiting_since__isnull=True).update(
-                waiting_since=now
-            )
+            ResourceRequest.objects.filter(
+                execution_id=execution_id, waiting_since__isnull=True
+            ).update(waiting_since=now)
         if freed:
             _dispatch_soon()
     if freed:
@@ -407,7 +472,9 @@ def _mark_waiting(queue: list[ResourceRequest], reason: str | None) -> None:
     """Give waiting requests a reason where theirs is missing or stale."""
     for request in queue:
         text = reason or describe_need(_amount(request))
-        if request.reason != text and not (reason is None and request.reason.startswith("preempted")):
+        if request.reason != text and not (
+            reason is None and request.reason.startswith("preempted")
+        ):
             _set_reason(request.pk, request.execution_id, text)
 
 
@@ -416,7 +483,9 @@ def _place_unplaced(ledger: Ledger) -> None:
     move to a live one, so per-worker free capacity stays honest."""
     for allocation in Allocation.objects.filter(released_at__isnull=True, worker__isnull=True):
         need = _amount(allocation)
-        target = ledger.place(need) or max(ledger.capacity, key=lambda wid: ledger.free(wid).memory_bytes)
+        target = ledger.place(need) or max(
+            ledger.capacity, key=lambda wid: ledger.free(wid).memory_bytes
+        )
         ledger.give_back(None, need)
         ledger.take(target, need)
         Allocation.objects.filter(pk=allocation.pk).update(worker_id=target)
@@ -427,9 +496,9 @@ def _reclaim_from_workers(worker_ids: list[int], now: datetime, ledger: Ledger |
     still active keeps being accounted for: it gets a fresh allocation on a
     live worker (or none in particular until one appears)."""
     reclaimed = 0
-    for allocation in Allocation.objects.filter(released_at__isnull=True, worker_id__in=worker_ids).select_related(
-        "execution"
-    ):
+    for allocation in Allocation.objects.filter(
+        released_at__isnull=True, worker_id__in=worker_ids
+    ).select_related("execution"):
         if not Allocation.objects.filter(pk=allocation.pk, released_at__isnull=True).update(
             released_at=now, release_reason=ReleaseReason.WORKER_LOST
         ):
@@ -443,10 +512,16 @@ def _reclaim_from_workers(worker_ids: list[int], now: datetime, ledger: Ledger |
             ledger.give_back(allocation.worker_id, need)
             ledger.take(target, need)
         Allocation.objects.create(
-            execution_id=allocation.execution_id, worker_id=target, priority=allocation.priority,
-            rank=allocation.rank, cpu_millicores=need.cpu_millicores, memory_bytes=need.memory_bytes, disk_bytes=need.disk_bytes,
+            execution_id=allocation.execution_id,
+            worker_id=target,
+            priority=allocation.priority,
+            rank=allocation.rank,
+            cpu_millicores=need.cpu_millicores,
+            memory_bytes=need.memory_bytes,
+            disk_bytes=need.disk_bytes,
             network_bytes_per_second=need.network_bytes_per_second,
-            requested_at=allocation.requested_at, allocated_at=now,
+            requested_at=allocation.requested_at,
+            allocated_at=now,
         )
     return reclaimed
 
@@ -462,24 +537,32 @@ def admission_reconcile() -> dict[str, int]:
         pool = _lock_pool()
         # Conditional: a heartbeat arriving now keeps the worker alive.
         silent = list(
-            Worker.objects.filter(status=WorkerStatus.ALIVE, last_heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+            Worker.objects.filter(
+                status=WorkerStatus.ALIVE, last_heartbeat_at__lt=cutoff
+            ).values_list("pk", flat=True)
         )
-        counts["workers_lost"] = Worker.objects.filter(pk__in=silent, last_heartbeat_at__lt=cutoff).update(
-            status=WorkerStatus.LOST, lost_at=now
-        )
+        counts["workers_lost"] = Worker.objects.filter(
+            pk__in=silent, last_heartbeat_at__lt=cutoff
+        ).update(status=WorkerStatus.LOST, lost_at=now)
         gone = list(Worker.objects.exclude(status=WorkerStatus.ALIVE).values_list("pk", flat=True))
         counts["reclaimed"] = _reclaim_from_workers(gone, now, build_ledger(pool, now))
         counts["released"] = Allocation.objects.filter(
             released_at__isnull=True, execution__status__in=list(EXECUTION_FINAL)
         ).update(released_at=now, release_reason=ReleaseReason.RECONCILED)
-        counts["cleared"] = ResourceRequest.objects.filter(waiting_since__isnull=False).exclude(
-            execution__status=ExecutionStatus.QUEUED
-        ).update(waiting_since=None, reason="")
+        counts["cleared"] = (
+            ResourceRequest.objects.filter(waiting_since__isnull=False)
+            .exclude(execution__status=ExecutionStatus.QUEUED)
+            .update(waiting_since=None, reason="")
+        )
         holds = Allocation.objects.filter(execution=OuterRef("pk"), released_at__isnull=True)
-        waits = ResourceRequest.objects.filter(execution=OuterRef("pk"), waiting_since__isnull=False)
-        orphans = Execution.objects.filter(status=ExecutionStatus.QUEUED).filter(
-            ~Exists(holds), ~Exists(waits)
-        ).select_related("task")
+        waits = ResourceRequest.objects.filter(
+            execution=OuterRef("pk"), waiting_since__isnull=False
+        )
+        orphans = (
+            Execution.objects.filter(status=ExecutionStatus.QUEUED)
+            .filter(~Exists(holds), ~Exists(waits))
+            .select_related("task")
+        )
         for execution in orphans:
             _ensure_request(execution, now)
             counts["requeued"] += 1
@@ -518,12 +601,21 @@ def worker_heartbeat(*, beat: Heartbeat) -> Worker:
         worker, _ = Worker.objects.update_or_create(
             name=beat.name,
             defaults={
-                "host": beat.host, "pid": beat.pid, "slots": beat.slots, "cores": beat.cores,
-                "cpu_percent": beat.cpu_percent, "load_1m": beat.load_1m,
-                "memory_total_bytes": beat.memory_total_bytes, "memory_available_bytes": beat.memory_available_bytes,
-                "disk_free_bytes": beat.disk_free_bytes, "rss_bytes": beat.rss_bytes,
-                "cpu_limit_millicores": beat.cpu_limit_millicores, "memory_limit_bytes": beat.memory_limit_bytes,
-                "status": WorkerStatus.ALIVE, "last_heartbeat_at": now, "lost_at": None,
+                "host": beat.host,
+                "pid": beat.pid,
+                "slots": beat.slots,
+                "cores": beat.cores,
+                "cpu_percent": beat.cpu_percent,
+                "load_1m": beat.load_1m,
+                "memory_total_bytes": beat.memory_total_bytes,
+                "memory_available_bytes": beat.memory_available_bytes,
+                "disk_free_bytes": beat.disk_free_bytes,
+                "rss_bytes": beat.rss_bytes,
+                "cpu_limit_millicores": beat.cpu_limit_millicores,
+                "memory_limit_bytes": beat.memory_limit_bytes,
+                "status": WorkerStatus.ALIVE,
+                "last_heartbeat_at": now,
+                "lost_at": None,
             },
         )
         if not was_alive:
@@ -541,6 +633,56 @@ def worker_stop(*, name: str) -> None:
         _reclaim_from_workers(ids, now, build_ledger(pool, now))
 
 
+# --- Cluster limits ----------------------------------------------------------------------
+
+
+def pool_limits() -> dict[str, Any]:
+    pool = ResourcePool.objects.filter(name="default").first() or ResourcePool(name="default")
+    return {
+        "cpuLimit": pool.cpu_limit_millicores / 1000 if pool.cpu_limit_millicores is not None else None,
+        "memoryLimit": format_bytes(pool.memory_limit_bytes) if pool.memory_limit_bytes is not None else None,
+        "memoryLimitBytes": pool.memory_limit_bytes,
+    }
+
+
+def pool_update(*, changes: dict[str, Any]) -> list[dict[str, str]]:
+    """Set or clear (``None``) ``cpuLimit`` (cores) and ``memoryLimit``
+    ("4GB"). Returns the problems; nothing is changed when there are any."""
+    from orchestration.units import parse_size
+
+    errors: list[dict[str, str]] = []
+    fields: dict[str, int | None] = {}
+    for key in changes:
+        if key not in ("cpuLimit", "memoryLimit"):
+            errors.append({"path": key, "message": "unknown field; expected cpuLimit or memoryLimit"})
+    if "cpuLimit" in changes:
+        cpu = changes["cpuLimit"]
+        if cpu is None:
+            fields["cpu_limit_millicores"] = None
+        elif isinstance(cpu, bool) or not isinstance(cpu, int | float) or cpu <= 0:
+            errors.append({"path": "cpuLimit", "message": f"must be a number of cores above 0, or null, not {cpu!r}"})
+        else:
+            fields["cpu_limit_millicores"] = max(1, round(cpu * 1000))
+    if "memoryLimit" in changes:
+        memory = changes["memoryLimit"]
+        if memory is None:
+            fields["memory_limit_bytes"] = None
+        else:
+            try:
+                fields["memory_limit_bytes"] = parse_size(memory)
+            except ValueError as exc:
+                errors.append({"path": "memoryLimit", "message": str(exc)})
+    if errors:
+        return errors
+    with transaction.atomic():
+        pool = _lock_pool()
+        for name, value in fields.items():
+            setattr(pool, name, value)
+        pool.save(update_fields=list(fields) or None)
+        _dispatch_soon()  # a raised limit may let waiting work in
+    return []
+
+
 __all__ = [
     "NO_LIVE_WORKER",
     "Heartbeat",
@@ -552,6 +694,8 @@ __all__ = [
     "describe_need",
     "execution_requirements",
     "live_workers",
+    "pool_limits",
+    "pool_update",
     "worker_heartbeat",
     "worker_stop",
 ]

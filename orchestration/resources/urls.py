@@ -1,5 +1,9 @@
 """Pages of this app (mounted by webauto/urls.py)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from orchestration.resources import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("resources/", views.resources_page, name="resources"),
+]

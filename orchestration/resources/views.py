@@ -1,0 +1,43 @@
+"""The Resources page: worker cards, capacity, the admission queue, open
+allocations, usage charts and the analysis. Parts refresh through htmx."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from orchestration.resources import selectors
+from orchestration.resources.analysis import resource_analysis
+
+RANGES = {"6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
+PARTIALS = ("summary", "workers", "queue", "allocations", "analysis")
+
+
+@login_required
+def resources_page(request: HttpRequest) -> HttpResponse:
+    range_name = request.GET.get("range", "24h")
+    if range_name not in RANGES:
+        range_name = "24h"
+    partial = request.GET.get("partial", "")
+    wanted = partial if request.htmx and partial in PARTIALS else ""
+    context: dict[str, Any] = {"range": range_name, "ranges": list(RANGES), "hours": RANGES[range_name]}
+    if wanted in ("", "summary"):
+        context["summary"] = selectors.capacity_summary()
+    if wanted in ("", "workers"):
+        context["workers"] = selectors.worker_views()
+    if wanted in ("", "queue"):
+        context["queue"] = selectors.queue_entries(limit=100)
+    if wanted in ("", "allocations"):
+        context["allocations"] = selectors.allocations()[:100]
+        context["preemptions"] = selectors.preemptions()[:10]
+    if wanted in ("", "analysis"):
+        end = timezone.now()
+        context["analysis"] = resource_analysis(start=end - timedelta(hours=RANGES[range_name]), end=end)
+    if wanted:
+        return render(request, f"resources/index.html#{wanted}", context)
+    return render(request, "resources/index.html", context)
