@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 
 class Change(TypedDict, total=False):
     path: str
-    op: str  # added | removed | changed
+    op: str  # added | removed | changed | reordered
     old: Any
     new: Any
 

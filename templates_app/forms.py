@@ -85,6 +85,9 @@ class UseTemplateForm(forms.Form):
         self.template = template
         for param in template.parameters:
             self.fields[PARAM_PREFIX + param["name"]] = _field_for(param)
+        if template.notification_channels:
+            note = "Leave both empty to use the template's own channels; filling one in replaces them."
+            self.fields["notify_emails"].help_text = f"Comma-separated. {note}"
 
     def parameter_fields(self) -> list[forms.BoundField]:
         return [self[PARAM_PREFIX + p["name"]] for p in self.template.parameters]

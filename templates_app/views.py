@@ -10,8 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Task
+from orchestration.references import to_text
 from templates_app import selectors, services
 from templates_app.api import diff_versions
+from templates_app.diff import Change
 from templates_app.forms import UseTemplateForm
 from templates_app.models import Template
 from templates_app.parameters import (
@@ -21,6 +23,19 @@ from templates_app.parameters import (
     validate_values,
     value_as_text,
 )
+
+
+def _shown_changes(changes: list[Change]) -> list[dict[str, str]]:
+    """Changes with their values written as JSON, for tables."""
+    return [
+        {
+            "path": c["path"],
+            "op": c["op"],
+            "old": to_text(c["old"]) if "old" in c else "",
+            "new": to_text(c["new"]) if "new" in c else "",
+        }
+        for c in changes
+    ]
 
 
 def _get_template(template_id: str, version: str | None = None) -> Template:
@@ -112,6 +127,7 @@ def diff(request: HttpRequest, template_id: str) -> HttpResponse:
     result = None
     try:
         result = diff_versions(template_id, request.GET.get("from"), request.GET.get("to"))
+        result["changes"] = _shown_changes(result["changes"])
     except DefinitionInvalid as exc:
         error = exc.errors[0]["message"]
     return render(
@@ -201,6 +217,7 @@ def upgrade(request: HttpRequest, template_id: str, task_id: str) -> HttpRespons
             "template": target,
             "versions": list(selectors.template_versions(template_id=template_id)),
             "plan": plan,
+            "changes": _shown_changes(plan.changes),
             "needs_input": needs_input,
             "other_errors": {k: v for k, v in field_errors.items() if k not in {p["name"] for p in target.parameters}},
         },
