@@ -11,7 +11,15 @@ import jsonschema
 from django.db import transaction
 
 from orchestration.context import NodeCancelled, RunContext, WorkflowError
-from orchestration.references import UnresolvedReference, redact, resolve, secret_lookup_from_db
+from orchestration.references import (
+    SecretLookup,
+    UnresolvedReference,
+    find_references,
+    redact,
+    reference_root,
+    resolve,
+    secret_lookup_from_db,
+)
 from orchestration.webflows import html
 from orchestration.webflows.drivers import BrowserDriver, Driver, HttpDriver
 from orchestration.webflows.models import BrowserSession, Workflow
@@ -77,7 +85,7 @@ def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context
     output is ``${input...}``). Returns the steps' results and files."""
     parameters = validate_input(workflow.input_schema or {}, dict(config or {}))
     parameters.setdefault("input", input)
-    secret_lookup = secret_lookup_from_db()
+    secret_lookup = _prefetch_secrets(workflow, parameters)
     used_secrets: set[str] = set()
     folder = context.workdir / context.node_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,11 +140,14 @@ def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context
             results[name] = result
             steps_out.append({"index": index, "id": name, "op": op, "result": result})
             context.log(f"{label} done")
-        if workflow.save_session and workflow.session_site:
-            _save_cookies(workflow.session_site, driver.cookies())
+        captured = driver.cookies()
         final_url = driver.current_url()
     finally:
         driver.close()
+    # Saved only after the browser is closed: Playwright's sync API runs an event
+    # loop in this thread, and Django refuses database calls while one runs.
+    if workflow.save_session and workflow.session_site:
+        _save_cookies(workflow.session_site, captured)
 
     output = {
         "workflow": workflow.name,
@@ -149,6 +160,17 @@ def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context
         "folder": str(folder),
     }
     return redact(output, used_secrets)
+
+
+def _prefetch_secrets(workflow: Workflow, parameters: dict[str, Any]) -> SecretLookup:
+    """Look up, before any browser starts, the secrets the steps may reference
+    (names that are neither input fields nor steps): no database calls can be
+    made while Playwright's event loop runs."""
+    steps = {step_name(step, i) for i, step in enumerate(workflow.steps, start=1) if isinstance(step, dict)}
+    names = {reference_root(ref) for ref in find_references(workflow.steps)} - steps - set(parameters)
+    from_db = secret_lookup_from_db()
+    values = {name: from_db(name) for name in names if name}
+    return values.get
 
 
 def _failure_screenshot(driver: Driver, ctx: StepContext, index: int) -> str | None:

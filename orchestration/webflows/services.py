@@ -9,13 +9,22 @@ import jsonschema
 from django.db import transaction
 
 from orchestration.api.errors import DefinitionInvalid
-from orchestration.references import UnresolvedReference, find_references, parse_path
+from orchestration.references import REFERENCE_RE, UnresolvedReference, find_references, parse_path
 from orchestration.webflows.models import BrowserSession, Workflow
 from orchestration.webflows.operations import OPERATIONS
 
 Error = dict[str, str]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-DEFINITION_KEYS = {"name", "version", "description", "inputSchema", "steps", "loginCheck", "session", "browser"}
+DEFINITION_KEYS = {
+    "name",
+    "version",
+    "description",
+    "inputSchema",
+    "steps",
+    "loginCheck",
+    "session",
+    "browser",
+}
 
 
 def _json_path(base: str, parts: Any) -> str:
@@ -31,7 +40,12 @@ def workflow_definition_errors(doc: Any) -> list[Error]:
         return [{"path": "", "message": "a workflow definition is a JSON object"}]
     errors: list[Error] = []
     for key in sorted(set(doc) - DEFINITION_KEYS):
-        errors.append({"path": key, "message": f"unknown field (allowed: {', '.join(sorted(DEFINITION_KEYS))})"})
+        errors.append(
+            {
+                "path": key,
+                "message": f"unknown field (allowed: {', '.join(sorted(DEFINITION_KEYS))})",
+            }
+        )
     name = doc.get("name")
     if not isinstance(name, str) or not _SLUG.match(name):
         errors.append({"path": "name", "message": "required: lowercase letters, digits and dashes"})
@@ -47,7 +61,9 @@ def workflow_definition_errors(doc: Any) -> list[Error]:
             jsonschema.Draft202012Validator.check_schema(schema)
             params = set((schema.get("properties") or {}).keys())
         except jsonschema.SchemaError as exc:
-            errors.append({"path": _json_path("inputSchema", exc.absolute_path), "message": exc.message})
+            errors.append(
+                {"path": _json_path("inputSchema", exc.absolute_path), "message": exc.message}
+            )
     errors.extend(_step_errors(doc.get("steps"), params))
     check = doc.get("loginCheck")
     if check is not None:
@@ -57,10 +73,16 @@ def workflow_definition_errors(doc: Any) -> list[Error]:
             try:
                 re.compile(str(check["urlPattern"]))
             except re.error as exc:
-                errors.append({"path": "loginCheck.urlPattern", "message": f"not a regular expression: {exc}"})
+                errors.append(
+                    {"path": "loginCheck.urlPattern", "message": f"not a regular expression: {exc}"}
+                )
     session = doc.get("session")
-    if session is not None and (not isinstance(session, dict) or not isinstance(session.get("site"), str)):
-        errors.append({"path": "session", "message": 'must be {"site": "<name>", "save": true|false}'})
+    if session is not None and (
+        not isinstance(session, dict) or not isinstance(session.get("site"), str)
+    ):
+        errors.append(
+            {"path": "session", "message": 'must be {"site": "<name>", "save": true|false}'}
+        )
     if "browser" in doc and not isinstance(doc["browser"], bool):
         errors.append({"path": "browser", "message": "must be true or false"})
     return errors
@@ -78,10 +100,17 @@ def _step_errors(steps: Any, params: set[str]) -> list[Error]:
             continue
         op = step.get("op")
         if op not in OPERATIONS:
-            errors.append({"path": f"{path}.op", "message": f"unknown operation {op!r} (known: {', '.join(sorted(OPERATIONS))})"})
+            errors.append(
+                {
+                    "path": f"{path}.op",
+                    "message": f"unknown operation {op!r} (known: {', '.join(sorted(OPERATIONS))})",
+                }
+            )
             continue
         validator = jsonschema.Draft202012Validator(OPERATIONS[op])
         for error in sorted(validator.iter_errors(step), key=lambda e: list(e.absolute_path)):
+            if isinstance(error.instance, str) and REFERENCE_RE.fullmatch(error.instance):
+                continue  # a whole-string ${...} takes its value's type at run time
             errors.append({"path": _json_path(path, error.absolute_path), "message": error.message})
         for ref in find_references(step):
             try:
@@ -91,7 +120,10 @@ def _step_errors(steps: Any, params: set[str]) -> list[Error]:
                 continue
             if parts and root not in earlier and root not in params and root != "input":
                 errors.append(
-                    {"path": path, "message": f"${{{ref}}} names no earlier step, input field or 'input'"}
+                    {
+                        "path": path,
+                        "message": f"${{{ref}}} names no earlier step, input field or 'input'",
+                    }
                 )
         name = str(step.get("id") or f"step{index + 1}")
         if name in earlier:
@@ -118,7 +150,9 @@ def _apply(workflow: Workflow, doc: dict[str, Any]) -> Workflow:
 def workflow_create(*, definition: dict[str, Any]) -> Workflow:
     errors = workflow_definition_errors(definition)
     if not errors and Workflow.objects.filter(name=definition["name"]).exists():
-        errors.append({"path": "name", "message": f"a workflow named {definition['name']!r} already exists"})
+        errors.append(
+            {"path": "name", "message": f"a workflow named {definition['name']!r} already exists"}
+        )
     if errors:
         raise DefinitionInvalid(errors)
     with transaction.atomic():
@@ -127,8 +161,14 @@ def workflow_create(*, definition: dict[str, Any]) -> Workflow:
 
 def workflow_update(*, workflow: Workflow, definition: dict[str, Any]) -> Workflow:
     errors = workflow_definition_errors(definition)
-    if not errors and definition["name"] != workflow.name and Workflow.objects.filter(name=definition["name"]).exists():
-        errors.append({"path": "name", "message": f"a workflow named {definition['name']!r} already exists"})
+    if (
+        not errors
+        and definition["name"] != workflow.name
+        and Workflow.objects.filter(name=definition["name"]).exists()
+    ):
+        errors.append(
+            {"path": "name", "message": f"a workflow named {definition['name']!r} already exists"}
+        )
     if errors:
         raise DefinitionInvalid(errors)
     with transaction.atomic():
@@ -137,7 +177,11 @@ def workflow_update(*, workflow: Workflow, definition: dict[str, Any]) -> Workfl
 
 def workflow_import(*, definition: dict[str, Any]) -> tuple[Workflow, bool]:
     """Create or replace the workflow named in ``definition``; (workflow, created)."""
-    existing = Workflow.objects.filter(name=definition.get("name")).first() if isinstance(definition, dict) else None
+    existing = (
+        Workflow.objects.filter(name=definition.get("name")).first()
+        if isinstance(definition, dict)
+        else None
+    )
     if existing is not None:
         return workflow_update(workflow=existing, definition=definition), False
     return workflow_create(definition=definition), True
@@ -151,11 +195,23 @@ def parse_cookie_export(data: Any, *, default_domain: str = "") -> list[dict[str
         data = data["cookies"]
     if isinstance(data, str):
         if not default_domain:
-            raise DefinitionInvalid([{"path": "domain", "message": "a Cookie header string needs a domain"}])
+            raise DefinitionInvalid(
+                [{"path": "domain", "message": "a Cookie header string needs a domain"}]
+            )
         pairs = [p.strip().split("=", 1) for p in data.split(";") if "=" in p]
-        return [{"name": k.strip(), "value": v.strip(), "domain": default_domain, "path": "/"} for k, v in pairs]
+        return [
+            {"name": k.strip(), "value": v.strip(), "domain": default_domain, "path": "/"}
+            for k, v in pairs
+        ]
     if not isinstance(data, list):
-        raise DefinitionInvalid([{"path": "cookies", "message": "expected a list of cookies, a storage state or a Cookie header"}])
+        raise DefinitionInvalid(
+            [
+                {
+                    "path": "cookies",
+                    "message": "expected a list of cookies, a storage state or a Cookie header",
+                }
+            ]
+        )
     cookies: list[dict[str, Any]] = []
     errors: list[Error] = []
     for index, cookie in enumerate(data):
@@ -164,7 +220,9 @@ def parse_cookie_export(data: Any, *, default_domain: str = "") -> list[dict[str
             continue
         domain = cookie.get("domain") or cookie.get("host") or default_domain
         if not domain and not cookie.get("url"):
-            errors.append({"path": f"cookies[{index}].domain", "message": "a cookie needs a domain (or url)"})
+            errors.append(
+                {"path": f"cookies[{index}].domain", "message": "a cookie needs a domain (or url)"}
+            )
             continue
         cookies.append(
             {
@@ -187,5 +245,7 @@ def browser_session_import(*, site: str, cookies: Any, domain: str = "") -> Brow
     if not site:
         raise DefinitionInvalid([{"path": "site", "message": "required"}])
     parsed = parse_cookie_export(cookies, default_domain=domain)
-    session, _ = BrowserSession.objects.update_or_create(site=site, defaults={"cookies": parsed, "source": "import"})
+    session, _ = BrowserSession.objects.update_or_create(
+        site=site, defaults={"cookies": parsed, "source": "import"}
+    )
     return session

@@ -4,6 +4,7 @@ temporary media root."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,13 @@ def make_context(task_row: Task, media_root: Path) -> Callable[..., RunContext]:
 def sandbox(live_server) -> str:
     """Base URL of the sandbox site (…/sandbox) on a real local server."""
     return f"{live_server.url}/sandbox"
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound and released; Chromium refuses well-known ones like 9)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def files_in(folder: Path) -> list[Path]:
