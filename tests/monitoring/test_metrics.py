@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitoring.selectors import metrics_series, metrics_summary, percentile
 from tests.monitoring.factories import execution
 
-NOW = datetime(2026, 11, 27, 12, 0, 30, tzinfo=dt_timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, 30, tzinfo=UTC)
 
 
 def test_percentiles_interpolate_between_ranks():

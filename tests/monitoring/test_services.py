@@ -6,7 +6,12 @@ import pytest
 from django.utils import timezone
 
 from monitoring.models import Channel, Delivery
-from monitoring.services import channels_sync_from_definition, deliveries_process_due, delivery_attempt, delivery_create
+from monitoring.services import (
+    channels_sync_from_definition,
+    deliveries_process_due,
+    delivery_attempt,
+    delivery_create,
+)
 from monitoring.transports import Message
 
 
