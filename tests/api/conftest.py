@@ -18,3 +18,5 @@ from tests.definitions.conftest import (  # noqa: F401  (fixtures)
 @pytest.fixture(autouse=True)
 def core_api_urls(settings):
     settings.ROOT_URLCONF = "tests.api.urls"
+    # Logins are not what these tests measure; PBKDF2 costs most of their time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
