@@ -64,6 +64,7 @@ class TemplateListCreateAPI(GenericAPIView):
             OpenApiParameter("search", str, description="text in id, name, description, category or tags"),
         ],
         responses=OpenApiTypes.OBJECT,
+        operation_id="templates_list",
     )
     def get(self, request: Request) -> Response:
         templates = selectors.template_list(
@@ -71,10 +72,10 @@ class TemplateListCreateAPI(GenericAPIView):
             tag=request.query_params.get("tag", "").strip(),
             search=(request.query_params.get("search") or request.query_params.get("q") or "").strip(),
         )
-        page = self.paginate_queryset(templates)
+        page = self.paginate_queryset(templates) or []
         return self.get_paginated_response([template_json(t) for t in page])
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT}, operation_id="templates_create")
     def post(self, request: Request) -> Response:
         template = services.template_create(document=request.data, user=request.user)
         return Response(template_json(template), status=status.HTTP_201_CREATED)
@@ -83,11 +84,13 @@ class TemplateListCreateAPI(GenericAPIView):
 class TemplateDetailAPI(APIView):
     """``GET``: the latest version. ``PUT``: a new version from the given fields."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="templates_latest")
     def get(self, request: Request, template_id: str) -> Response:
         return Response(template_json(_latest(template_id)))
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT}, operation_id="templates_new_version"
+    )
     def put(self, request: Request, template_id: str) -> Response:
         try:
             template = services.template_version_create(
@@ -99,7 +102,7 @@ class TemplateDetailAPI(APIView):
 
 
 class TemplateVersionsAPI(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="templates_versions_list")
     def get(self, request: Request, template_id: str) -> Response:
         versions = list(selectors.template_versions(template_id=template_id))
         if not versions:
@@ -122,7 +125,7 @@ class TemplateVersionsAPI(APIView):
 
 
 class TemplateVersionAPI(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="templates_version_retrieve")
     def get(self, request: Request, template_id: str, version: str) -> Response:
         return Response(template_json(_version(template_id, version)))
 
@@ -159,6 +162,7 @@ class TemplateDiffAPI(APIView):
             OpenApiParameter("to", str, description="newer version (default: the latest)"),
         ],
         responses=OpenApiTypes.OBJECT,
+        operation_id="templates_diff",
     )
     def get(self, request: Request, template_id: str) -> Response:
         return Response(
@@ -170,7 +174,9 @@ class TemplateInstantiateAPI(APIView):
     """Create a task: ``{"parameters", "options": {"schedule", "priority",
     "notificationChannels", ...}, "taskId", "name", "version"}``."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT}, operation_id="templates_instantiate"
+    )
     def post(self, request: Request, template_id: str) -> Response:
         body = _body(request)
         version = body.get("version")
@@ -204,7 +210,7 @@ class TemplateUpgradeTaskAPI(APIView):
     previews (kept/dropped parameters, changes and diff); with ``"confirm":
     true`` it applies, refusing if the task moved away from ``fromVersion``."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, operation_id="templates_upgrade_task")
     def post(self, request: Request, template_id: str) -> Response:
         body = _body(request)
         task_id = body.get("taskId")

@@ -8,7 +8,7 @@ import copy
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -30,9 +30,8 @@ _KEYS_BY_TYPE: dict[str, set[str]] = {
 }
 
 
-class Error(TypedDict):
-    path: str
-    message: str
+# ``{"path": "parameters.maxPosts", "message": "..."}``, the API's error shape.
+Error = dict[str, str]
 
 
 def json_type(value: Any) -> str:
@@ -188,7 +187,7 @@ def _a(kind: Any) -> str:
         "object": "an object",
     }
     if isinstance(kind, list):
-        return " or ".join(names.get(k, k) for k in kind)
+        return " or ".join(names.get(str(k), str(k)) for k in kind)
     return names.get(kind, str(kind))
 
 

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django_htmx.middleware import HtmxDetails
 
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Task
@@ -47,8 +48,12 @@ def _get_template(template_id: str, version: str | None = None) -> Template:
         raise Http404("no such template or version") from None
 
 
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
 @login_required
-def gallery(request: HttpRequest) -> HttpResponse:
+def gallery(request: HtmxHttpRequest) -> HttpResponse:
     filters = {
         "category": request.GET.get("category", "").strip(),
         "tag": request.GET.get("tag", "").strip(),
