@@ -74,3 +74,48 @@ def queued() -> Callable[..., Execution]:
         return execution
 
     return make
+
+
+@pytest.fixture(scope="module")
+def resource_worker(_worker_base):
+    """A real worker (one per test module) whose engine admits through the
+    resource manager and which reports its capacity every half second."""
+    from tests.conftest import start_worker
+
+    worker = start_worker(
+        _worker_base,
+        concurrency=4,
+        env={"WEBAUTO_ADMISSION_BACKEND": BACKEND, "WEBAUTO_WORKER_HEARTBEAT_SECONDS": "0.5"},
+    )
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def live_cluster(resource_worker, resource_backend, transactional_db):
+    """Waits until a worker's heartbeat is in the (freshly emptied) database."""
+    from orchestration.resources.services import live_workers
+    from tests.conftest import wait_for
+
+    wait_for(lambda: live_workers().exists(), timeout=30)
+    return resource_worker
+
+
+def settle(predicate: Callable[[], object], timeout: float = 90) -> object:
+    """Wait for ``predicate``, running reconciliation now and then as beat
+    would (a worker of another test module may use a different backend)."""
+    import time
+
+    from orchestration.resources.services import admission_reconcile
+
+    deadline = time.monotonic() + timeout
+    last_reconcile = time.monotonic()
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() - last_reconcile > 2:
+            admission_reconcile()
+            last_reconcile = time.monotonic()
+        time.sleep(0.2)
+    raise AssertionError(f"condition not met within {timeout}s")
