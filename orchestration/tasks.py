@@ -10,7 +10,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
-from orchestration import engine, runner
+from orchestration import engine, recovery, runner
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def start_delayed_execution(execution_id: int) -> None:
 
 @shared_task(name="orchestration.maintenance", ignore_result=True)
 def maintenance() -> dict[str, int]:
-    counts = engine.maintenance()
+    counts = recovery.maintenance()
     if any(counts.values()):
         log.info("maintenance: %s", counts)
     return counts

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from orchestration import engine, services
+from orchestration import recovery, services
 from orchestration.models import EXECUTION_FINAL, NodeStatus
 from tests.conftest import wait_for
 from tests.orchestration.conftest import node_map
@@ -65,7 +65,7 @@ def test_long_retry_delays_wait_in_the_database_not_the_broker(worker_factory, m
     assert run.attempts == 1 and run.retries_used == 1
 
     def finished_after_maintenance():
-        engine.maintenance()
+        recovery.maintenance()
         execution.refresh_from_db()
         return execution.status in EXECUTION_FINAL
 
