@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
@@ -30,8 +29,6 @@ MAX_WEBHOOK_BODY = 1024 * 1024
 
 def _decorate(schedule: Schedule) -> Schedule:
     schedule.description = presenters.describe(schedule)  # type: ignore[attr-defined]
-    if schedule.next_fire_at:
-        schedule.next_local = schedule.next_fire_at.astimezone(ZoneInfo(schedule.timezone))  # type: ignore[attr-defined]
     return schedule
 
 
@@ -174,11 +171,7 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
         context["problem"] = problem
     else:
         context["description"] = timing.describe_cron(expression)
-        zone = ZoneInfo(tz)
-        context["times"] = [
-            (t.astimezone(zone), t)
-            for t in services.preview_cron(expression=expression, tz_name=tz, count=PREVIEW_COUNT)
-        ]
+        context["times"] = services.preview_cron(expression=expression, tz_name=tz, count=PREVIEW_COUNT)
     return render(request, "scheduling/_preview.html", context)
 
 
@@ -194,17 +187,14 @@ def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(
         selectors.schedule_history(schedule=schedule, outcome=outcome), PAGE_SIZE
     ).get_page(request.GET.get("page"))
-    zone = ZoneInfo(schedule.timezone)
     context = {
         "schedule": schedule,
         "page": page,
-        "fires": [(f, f.scheduled_at.astimezone(zone)) for f in page.object_list],
+        "fires": page.object_list,
         "outcome": outcome,
         "outcomes": FireOutcome.choices,
         "run_count": selectors.schedule_run_count(schedule),
-        "upcoming": [t.astimezone(zone) for t in services.next_fire_times(schedule, PREVIEW_COUNT)]
-        if schedule.is_clock and schedule.enabled
-        else [],
+        "upcoming": services.next_fire_times(schedule, PREVIEW_COUNT) if schedule.is_clock and schedule.enabled else [],
         "block": json.dumps(spec.to_block(schedule), indent=2, ensure_ascii=False),
     }
     if getattr(request, "htmx", None) and not request.htmx.boosted:

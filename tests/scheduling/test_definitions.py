@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orchestration import services as core
+from orchestration.api.errors import DefinitionInvalid
+from orchestration.models import Secret, Task
+from orchestration.scheduling import services
+from orchestration.scheduling.models import Schedule
+from tests.scheduling.conftest import task_definition
+
+pytestmark = pytest.mark.django_db
+
+SEED = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples" / "task-definition.json"
+
+
+def test_the_seed_task_definition_creates_its_cron_schedule(clock):
+    clock.at(datetime(2026, 6, 1, 3, 10, tzinfo=UTC))  # 11:10 in Shanghai
+    definition = json.loads(SEED.read_text())
+    Secret.objects.create(name="webhookToken", value="not-shown")
+    task = core.task_create(definition=definition)
+    schedule = Schedule.objects.get(task=task)
+    assert (schedule.kind, schedule.expression, schedule.timezone, schedule.origin) == (
+        "cron", "0 */2 * * *", "Asia/Shanghai", "definition",
+    )
+    assert schedule.next_fire_at == datetime(2026, 6, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
+    assert schedule.periodic_task.enabled
+
+
+def test_updating_the_block_updates_the_schedule_and_removing_it_unschedules(make_task):
+    task = make_task("defined", schedule={"type": "interval", "interval": 30, "unit": "m"})
+    schedule = Schedule.objects.get(task=task)
+    armed = schedule.periodic_task_id
+    core.task_update(task=task, definition=task_definition("defined", schedule={"type": "interval", "interval": 5, "unit": "m"}))
+    schedule.refresh_from_db()
+    assert schedule.interval_ms == 300_000 and schedule.periodic_task_id != armed
+    core.task_update(task=task, definition=task_definition("defined"))
+    assert not Schedule.objects.filter(task=task).exists()
+
+
+def test_an_unchanged_block_keeps_a_pause_made_since(make_task):
+    block = {"type": "cron", "expression": "0 * * * *"}
+    task = make_task("kept", schedule=block)
+    services.schedule_pause(schedule=Schedule.objects.get(task=task))
+    core.task_update(task=task, definition=task_definition("kept", schedule=copy.deepcopy(block), description="new words"))
+    assert Schedule.objects.get(task=task).state == "paused"
+
+
+def test_a_deeper_schedule_problem_rejects_the_whole_definition():
+    definition = task_definition("rejected", schedule={"type": "interval", "interval": 10, "unit": "ms"})
+    with pytest.raises(DefinitionInvalid) as caught:
+        core.task_create(definition=definition)
+    assert {"path": "schedule.interval", "message": "interval must be at least 1 second"} in caught.value.errors
+    assert not Task.objects.filter(task_id="rejected").exists()
+    assert not Schedule.objects.exists()
+
+
+def test_deleting_the_task_disables_its_beat_entries(make_task):
+    task = make_task("gone", schedule={"type": "cron", "expression": "0 * * * *"})
+    entry = Schedule.objects.get(task=task).periodic_task
+    core.task_delete(task=task)
+    entry.refresh_from_db()
+    assert not entry.enabled
