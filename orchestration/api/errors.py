@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -60,7 +61,8 @@ class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class ErrorResponseSerializer(serializers.Serializer):
-    """The body of every error response."""
-
-    errors = ErrorSerializer(many=True)
+# The body of every error response (a declared field named "errors" would
+# shadow Serializer.errors, hence the inline serializer).
+ErrorResponseSerializer = inline_serializer(
+    name="ErrorResponse", fields={"errors": ErrorSerializer(many=True)}
+)

@@ -227,9 +227,9 @@ class ExecutionDetailSerializer(ExecutionSerializer):
         return self._clean(execution.input)
 
     @extend_schema_field(NodeRunSerializer(many=True))
-    def get_nodes(self, execution: Execution) -> list[dict[str, Any]]:
+    def get_nodes(self, execution: Execution) -> list[Any]:
         runs = execution.node_runs.order_by("id")
-        return NodeRunSerializer(runs, many=True, context=self.context).data
+        return list(NodeRunSerializer(runs, many=True, context=self.context).data)
 
 
 # --- Secrets -----------------------------------------------------------------------
