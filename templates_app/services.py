@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from orchestration import events
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Task
 from templates_app.definition import CheckedTemplate, check_template
@@ -60,6 +61,16 @@ def _store(checked: CheckedTemplate, *, user: Any) -> Template:
         # constraint decides, and the loser gets a clear error, not a 500.
         with transaction.atomic():
             template.save()
+            events.emit(
+                "template.created",
+                data={
+                    "templateId": template.template_id,
+                    "version": template.version,
+                    "name": template.name,
+                    "createdBy": template.created_by.get_username() if template.created_by else "system",
+                },
+                source="templates",
+            )
     except IntegrityError:
         raise DefinitionInvalid(
             [{"path": "version", "message": f"version {checked.version} of {checked.template_id} already exists"}]

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from orchestration.definitions import task_to_definition, validate_task_definition
-from orchestration.models import Task
+from orchestration.models import Event, Task
 from templates_app.models import ImmutableVersionError, Template
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +30,10 @@ def test_the_seed_template_is_accepted_verbatim(created, seed_template):
     assert created["extractedParameters"] == []
     stored = Template.objects.get(template_id="weibo-monitoring-template")
     assert stored.definition == seed_template
+    event = Event.objects.get(type="template.created")
+    assert event.data == {
+        "templateId": "weibo-monitoring-template", "version": "1.0.0", "name": "微博监控模板", "createdBy": "admin",
+    }
 
 
 def test_instantiating_the_seed_template_with_the_seed_parameters(api_client, created, seed_task_parameters):

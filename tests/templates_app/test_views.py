@@ -136,3 +136,12 @@ def test_upgrade_page_previews_and_confirms(ui, seed_task_parameters):
     assert response.status_code == 302 and response["Location"] == "/tasks/t1/"
     task = Task.objects.get(task_id="t1")
     assert task.template_version == "1.0.1" and task.parameters["region"] == "cn"
+
+
+def test_admin_shows_versions_read_only(ui):
+    version = Template.objects.get(template_id="weibo-monitoring-template")
+    listing = ui.get("/admin/templates_app/template/?q=weibo").content.decode()
+    assert "weibo-monitoring-template" in listing
+    page = ui.get(f"/admin/templates_app/template/{version.pk}/change/").content.decode()
+    assert "微博监控模板" in page and 'name="_save"' not in page
+    assert ui.get("/admin/templates_app/template/add/").status_code == 403
