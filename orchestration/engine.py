@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from orchestration import admission, events, expressions, graph
@@ -208,7 +209,9 @@ def _advance_locked(execution: Execution) -> None:
         return
     g = _graph(execution)
     nodes = _nodes(execution)
-    runs = {nr.node_id: nr for nr in NodeRun.objects.select_for_update().filter(execution=execution)}
+    # The execution's lock serialises every change to pending nodes; node rows
+    # need no lock of their own here (claims only move queued -> running).
+    runs = {nr.node_id: nr for nr in NodeRun.objects.filter(execution=execution)}
     while True:
         statuses = {node_id: nr.status for node_id, nr in runs.items()}
         step = graph.next_step(g, statuses)
@@ -418,12 +421,10 @@ def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | No
         claimed = NodeRun.objects.filter(
             pk=node_run_id, status=NodeStatus.QUEUED, dispatch_id=dispatch_id
         ).update(status=NodeStatus.RUNNING, worker=worker[:200], heartbeat_at=now, started_at=now,
-                 stop_requested="", finished_at=None)
+                 stop_requested="", finished_at=None, attempts=F("attempts") + 1)
         if not claimed:
             return None
         run = NodeRun.objects.select_related("execution__task").get(pk=node_run_id)
-        run.attempts += 1
-        run.save(update_fields=["attempts"])
         execution = run.execution
         node = _nodes(execution)[run.node_id]
         events.emit(
