@@ -6,6 +6,8 @@ Decisions worth knowing:
 * ``inputFrom`` is ``<node>.output`` where ``<node>`` is upstream of the node,
   directly or through other nodes: every ancestor has completed by the time a
   node starts, so its output is there to pass on.
+* An ``expression`` condition may read parameters and the outputs of the
+  node's direct dependencies (what the engine shows it), nothing further up.
 * ``${...}`` in a node's config may name a parameter, an upstream node (again
   directly or transitively) or a stored secret. In ``notificationChannels``
   only parameters and secrets make sense (no node output exists there).
@@ -375,6 +377,7 @@ def _check_links(
                 join(path, "condition"),
                 label=label,
                 ancestors=ancestors,
+                direct=seen_deps,
                 known_ids=known_ids,
                 parameter_names=parameter_names,
             )
@@ -388,6 +391,7 @@ def _validate_condition(
     *,
     label: str,
     ancestors: set[str],
+    direct: set[str],
     known_ids: set[str],
     parameter_names: set[str],
 ) -> list[Problem]:
@@ -405,10 +409,13 @@ def _validate_condition(
             return [problem(expr_path, syntax_error)]
         problems: list[Problem] = []
         for name in sorted(expression_names(expression, known=known)):
-            if name in parameter_names or name in ancestors:
+            if name in parameter_names or name in direct:
                 continue
             if name in known_ids:
-                message = f'condition reads "{name}", which is not upstream of {label}; add it to dependsOn'
+                message = (
+                    f'condition reads "{name}", which is not a direct dependency of {label}; '
+                    "add it to dependsOn"
+                )
             else:
                 message = f'condition reads "{name}", which is not a parameter or an upstream node of {label}'
             problems.append(problem(expr_path, message))

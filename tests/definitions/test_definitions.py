@@ -239,7 +239,7 @@ def test_expression_conditions_are_checked(make_definition):
         ),
         problem(
             "workflows[1].condition.expression",
-            'condition reads "third", which is not upstream of second; add it to dependsOn',
+            'condition reads "third", which is not a direct dependency of second; add it to dependsOn',
         ),
     ]
     doc["workflows"][1]["condition"]["expression"] = "first.ok =="
@@ -296,6 +296,24 @@ def test_bad_conditions(make_definition, condition, expected):
     doc = make_definition()
     doc["workflows"][1]["condition"] = condition
     assert validate_task_definition(doc) == expected
+
+
+def test_expression_conditions_read_direct_dependencies_only(make_definition):
+    doc = make_definition()
+    doc["workflows"].append(
+        {
+            "id": "third",
+            "workflow": "echo",
+            "dependsOn": ["second"],
+            "condition": {"type": "expression", "expression": "second.ok and first.ok"},
+        }
+    )
+    assert validate_task_definition(doc) == [
+        problem(
+            "workflows[2].condition.expression",
+            'condition reads "first", which is not a direct dependency of third; add it to dependsOn',
+        )
+    ]
 
 
 def test_content_change_needs_an_upstream_node(make_definition):
