@@ -11,6 +11,12 @@ import pytest
 PREDEFINED = Path(__file__).resolve().parents[2] / "templates_app" / "predefined"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """Users are made in most tests here; real password hashing would dominate their time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def seed_template() -> dict[str, Any]:
     """The seed's template-definition.json (shipped verbatim as a predefined template)."""
