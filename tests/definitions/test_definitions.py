@@ -4,6 +4,8 @@ import copy
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestration.definitions import (
     definition_to_fields,
@@ -11,6 +13,7 @@ from orchestration.definitions import (
     validate_nodes,
     validate_task_definition,
 )
+from orchestration.graph import Graph
 from orchestration.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -644,3 +647,48 @@ def test_defaults_are_filled_in_on_import(make_definition):
     exported = task_to_definition(task)
     assert "timeout" not in exported and "schedule" not in exported and "enabled" not in exported
     assert exported["priority"] == "normal"
+
+
+def test_node_ids_with_hyphens_work_in_conditions_and_references(make_definition):
+    doc = make_definition()
+    doc["workflows"] = [
+        {"id": "batch-download", "workflow": "echo"},
+        {
+            "id": "report",
+            "workflow": "echo",
+            "dependsOn": ["batch-download"],
+            "inputFrom": "batch-download.output",
+            "condition": {"type": "expression", "expression": "batch-download.count > limit - 1"},
+            "config": {"output": {"n": "${batch-download.count}"}},
+        },
+    ]
+    assert validate_task_definition(doc) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 7).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=12),
+        )
+    )
+)
+def test_a_cycle_is_reported_exactly_when_the_graph_has_one(graph):
+    size, edges = graph
+    deps: dict[str, list[str]] = {f"n{i}": [] for i in range(size)}
+    for a, b in edges:
+        if f"n{b}" not in deps[f"n{a}"]:
+            deps[f"n{a}"].append(f"n{b}")
+    nodes = [{"id": node_id, "workflow": "echo", "dependsOn": d} for node_id, d in deps.items()]
+    errors = validate_nodes(nodes, parameter_names=set(), secret_exists=lambda name: False)
+    cycle_errors = [e for e in errors if e["message"].startswith("dependency cycle: ")]
+    assert errors == cycle_errors
+    if Graph.from_nodes(nodes).find_cycle() is None:
+        assert cycle_errors == []
+    else:
+        assert len(cycle_errors) == 1
+        names = cycle_errors[0]["message"].removeprefix("dependency cycle: ").split(" -> ")
+        assert names[0] == names[-1]
+        for node_id, dependency in zip(names, names[1:], strict=False):
+            assert dependency in deps[node_id]
