@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -47,6 +48,23 @@ def execution_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "orchestration/execution_list.html", context, partial="execution-table")
 
 
+def _attempt_view(attempt: Any, secrets: list[str]) -> dict[str, Any]:
+    """One entry of a node's attempt history as table cells."""
+    if not isinstance(attempt, dict):
+        return {"error": selectors.masked(str(attempt), secrets)}
+    started = parse_datetime(str(attempt.get("startedAt") or ""))
+    finished = parse_datetime(str(attempt.get("finishedAt") or ""))
+    return {
+        "number": attempt.get("attempt"),
+        "status": str(attempt.get("status") or ""),
+        "worker": str(attempt.get("worker") or ""),
+        "started": started,
+        "finished": finished,
+        "seconds": (finished - started).total_seconds() if started and finished else None,
+        "error": selectors.masked(str(attempt.get("error") or ""), secrets),
+    }
+
+
 def _node_view(node: Any, secrets: list[str]) -> dict[str, Any]:
     """What the page shows of a node run, with stored secrets masked."""
     return {
@@ -56,10 +74,7 @@ def _node_view(node: Any, secrets: list[str]) -> dict[str, Any]:
         "error": selectors.masked(node.error, secrets),
         "reason": selectors.masked(node.reason, secrets),
         "logs": selectors.masked(list(node.logs or []), secrets),
-        "attempts": [
-            selectors.masked(attempt, secrets) if isinstance(attempt, dict) else {"detail": selectors.masked(attempt, secrets)}
-            for attempt in (node.attempt_history or [])
-        ],
+        "attempts": [_attempt_view(attempt, secrets) for attempt in (node.attempt_history or [])],
     }
 
 

@@ -215,7 +215,10 @@
       advanced.appendChild(field(spec[1], jsonArea(doc[spec[0]], function (v) { setKey(doc, spec[0], v); commit(); },
         { placeholder: spec[2], "data-path": spec[0] }), null, spec[0]));
     });
-    if (doc.schedule || doc.notificationChannels || doc.resourceRequirements) advanced.open = true;
+    advanced.open = ["schedule", "notificationChannels", "resourceRequirements"].some(function (key) {
+      var v = doc[key];
+      return v !== undefined && v !== null && !(Array.isArray(v) && !v.length) && !(isObject(v) && !Object.keys(v).length);
+    });
     taskFields.appendChild(advanced);
   }
 
@@ -271,9 +274,9 @@
       h("span", { "class": "node-num", text: String(index + 1) }),
       h("strong", { "class": "node-title", text: node.name && node.name !== id ? node.name + " (" + id + ")" : id }),
       h("span", { "class": "mono small muted", text: node.workflow || "no kind yet" }),
-      nodeErrors[id] ? h("span", { "class": "badge status-failed", text: "problem", title: nodeErrors[id] }) : null,
+      h("span", { "class": "badge status-failed problem-badge", text: "problem", title: nodeErrors[id] || "", hidden: !nodeErrors[id] }),
       h("span", { "class": "spacer" }),
-      h("button", { type: "button", "class": "btn small danger remove-node", text: "Remove", title: "Remove this node",
+      h("button", { type: "button", "class": "btn small secondary remove-node", text: "Remove", title: "Remove this node",
         onclick: function (ev) { ev.preventDefault(); removeNode(index); } })
     ]);
     card.appendChild(summary);
@@ -526,7 +529,10 @@
     });
     nodeEditors.querySelectorAll(".node-editor").forEach(function (card) {
       var index = Number(card.getAttribute("data-node-index"));
-      card.classList.toggle("has-problem", !!nodeErrors[nodeId(nodes()[index], index)]);
+      var message = nodeErrors[nodeId(nodes()[index], index)];
+      card.classList.toggle("has-problem", !!message);
+      var badge = card.querySelector(".problem-badge");
+      if (badge) { badge.hidden = !message; badge.title = message || ""; }
     });
     drawGraph();
   }
