@@ -105,7 +105,8 @@ def detail(request: HttpRequest, template_id: str, version: str | None = None) -
     template = _get_template(template_id, version)
     versions = list(selectors.template_versions(template_id=template_id))
     latest = versions[0]
-    previous = {v.version: versions[i + 1].version for i, v in enumerate(versions[:-1])}
+    # Each version with the one before it, for its "diff" link.
+    version_rows = [(v, versions[i + 1].version if i + 1 < len(versions) else None) for i, v in enumerate(versions)]
     tasks = selectors.template_tasks(template_id=template_id)
     return render(
         request,
@@ -114,8 +115,7 @@ def detail(request: HttpRequest, template_id: str, version: str | None = None) -
             "template": template,
             "latest": latest,
             "is_latest": template.pk == latest.pk,
-            "versions": versions,
-            "previous": previous,
+            "version_rows": version_rows,
             "parameter_rows": _parameter_rows(template),
             "document": template.document(),
             "tasks": tasks,
