@@ -157,6 +157,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tasks, executions, templates, schedules, monitoring and resources.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc files come from the sidecar package, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several components have a "status"/"priority" field; name the shared choice sets once.
     "ENUM_NAME_OVERRIDES": {
         "ExecutionStatusEnum": "orchestration.models.ExecutionStatus",
