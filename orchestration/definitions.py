@@ -58,6 +58,8 @@ __all__ = [
     "validate_task_definition",
 ]
 
+# Names the API uses in /api/v1/tasks/<name>/ for actions on the collection.
+RESERVED_TASK_IDS = frozenset({"validate"})
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,199}$")
 PARAMETER_NAME_RE = re.compile(r"^[^.\[\]{}$\s]+$")
@@ -85,6 +87,8 @@ def validate_task_definition(
                     f"taskId must be 1-200 letters, digits, '-' or '_', starting with a letter or digit (got {task_id!r})",
                 )
             )
+        elif task_id in RESERVED_TASK_IDS:
+            problems.append(problem("taskId", f'taskId "{task_id}" is reserved; choose another'))
     if "name" in doc or not partial:
         name = doc.get("name")
         if not isinstance(name, str) or not name.strip():

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from orchestration.models import Execution, NodeRun, Priority, Secret, Task
@@ -111,6 +111,18 @@ class TaskSummarySerializer(serializers.ModelSerializer):
 
     def get_workflowCount(self, task: Task) -> int:
         return len(task.workflows or [])
+
+
+class ProblemSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    message = serializers.CharField()
+
+
+# inline: a declared field named "errors" would shadow Serializer.errors.
+ValidationResultSerializer = inline_serializer(
+    name="ValidationResult",
+    fields={"valid": serializers.BooleanField(), "errors": ProblemSerializer(many=True)},
+)
 
 
 class ExecuteRequestSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +17,7 @@ from orchestration import secret_services, selectors, services, task_services
 from orchestration.api import serializers as s
 from orchestration.api.errors import DefinitionInvalid, ErrorResponseSerializer, conflict
 from orchestration.api.filters import ExecutionFilter, TaskFilter
-from orchestration.definitions import task_to_definition
+from orchestration.definitions import task_to_definition, validate_task_definition
 from orchestration.models import Execution, Secret, Task
 
 # Keys a task's detail response adds to the definition; ignored when a client
@@ -40,11 +41,12 @@ def _definition_body(request: Request) -> dict[str, Any]:
 
 def task_detail(task: Task) -> dict[str, Any]:
     """The task's definition plus its state (what GET /tasks/{taskId}/ returns)."""
+    timestamp = drf_serializers.DateTimeField()
     return {
         **task_to_definition(task),
         "enabled": task.enabled,
-        "createdAt": task.created_at.isoformat(),
-        "updatedAt": task.updated_at.isoformat(),
+        "createdAt": timestamp.to_representation(task.created_at),
+        "updatedAt": timestamp.to_representation(task.updated_at),
     }
 
 
@@ -116,6 +118,16 @@ class TaskViewSet(viewsets.GenericViewSet):
         except task_services.TaskInUse as exc:
             return conflict(str(exc))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Check a definition without saving it",
+        request=s.TaskDefinitionSerializer,
+        responses=s.ValidationResultSerializer,
+    )
+    @action(detail=False, methods=["post"])
+    def validate(self, request: Request) -> Response:
+        errors = validate_task_definition(request.data)
+        return Response({"valid": not errors, "errors": errors})
 
     @extend_schema(
         summary="Export the task's definition document",

@@ -366,3 +366,26 @@ def test_a_disabled_task_is_not_executed(api_client, make_definition):
         {"path": "", "message": 'task "small-task" is disabled; enable it to run it'}
     ]
     assert Execution.objects.count() == 0
+
+
+def test_validate_checks_without_saving(api_client, seed_ready, seed):
+    response = post_json(api_client, f"{TASKS}validate/", seed)
+    assert response.status_code == 200
+    assert response.json() == {"valid": True, "errors": []}
+    response = post_json(
+        api_client, f"{TASKS}validate/", broken(seed, lambda d: d.update(priority="asap"))
+    )
+    assert response.json() == {
+        "valid": False,
+        "errors": [
+            {
+                "path": "priority",
+                "message": "priority must be one of low, normal, high, critical (got 'asap')",
+            }
+        ],
+    }
+    assert Task.objects.count() == 0
+    reserved = post_json(api_client, TASKS, broken(seed, lambda d: d.update(taskId="validate")))
+    assert reserved.json()["errors"] == [
+        {"path": "taskId", "message": 'taskId "validate" is reserved; choose another'}
+    ]
