@@ -427,6 +427,10 @@ def admission_dispatch(*, seen_seq: int | None = None) -> int:
 
     now = timezone.now()
     started = 0
+    if seen_seq is not None and not ResourceRequest.objects.filter(
+        waiting_since__isnull=False, execution__status=ExecutionStatus.QUEUED
+    ).exists():
+        return 0  # sent for freed capacity, but nobody is waiting for it
     with transaction.atomic():
         pool = _lock_pool()
         if seen_seq is not None and pool.dispatch_seq >= seen_seq + 2:

@@ -102,20 +102,8 @@ def live_cluster(resource_worker, resource_backend, transactional_db):
 
 
 def settle(predicate: Callable[[], object], timeout: float = 90) -> object:
-    """Wait for ``predicate``, running reconciliation now and then as beat
-    would (a worker of another test module may use a different backend)."""
-    import time
+    """Wait for ``predicate`` (no reconciliation runs meanwhile: beat is not
+    running in tests, so what is asserted is done by release and dispatch)."""
+    from tests.conftest import wait_for
 
-    from orchestration.resources.services import admission_reconcile
-
-    deadline = time.monotonic() + timeout
-    last_reconcile = time.monotonic()
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() - last_reconcile > 2:
-            admission_reconcile()
-            last_reconcile = time.monotonic()
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout}s")
+    return wait_for(predicate, timeout=timeout)
