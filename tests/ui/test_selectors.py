@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from orchestration.models import Execution, NodeRun
+from orchestration.ui import selectors
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_running_node_reaches_up_to_now_and_a_pending_one_has_no_bar(running_execution):
+    now = timezone.now()
+    nodes = list(NodeRun.objects.filter(execution=running_execution).order_by("id"))
+    timeline = selectors.execution_timeline(running_execution, nodes, now=now)
+    fetch, wait, report = timeline.rows
+    assert timeline.end == now
+    assert fetch.left == 0 and fetch.left + fetch.width == pytest.approx(100)
+    assert (wait.width, report.width) == (0, 0)
+
+
+def test_the_queued_wait_is_a_separate_bar_before_the_run(chain_task):
+    start = timezone.now() - timedelta(seconds=10)
+    execution = Execution.objects.create(
+        task=chain_task, status="completed", started_at=start, finished_at=start + timedelta(seconds=10)
+    )
+    node = NodeRun.objects.create(
+        execution=execution, node_id="fetch", workflow="echo", status="completed",
+        queued_at=start, started_at=start + timedelta(seconds=5), finished_at=start + timedelta(seconds=10),
+    )
+    row = selectors.execution_timeline(execution, [node]).rows[0]
+    assert (row.wait_left, row.wait_width) == (0, 50)
+    assert (row.left, row.width) == (50, 50)
+
+
+def test_an_execution_that_never_started_has_an_empty_timeline(chain_task):
+    execution = Execution.objects.create(task=chain_task, status="queued")
+    node = NodeRun.objects.create(execution=execution, node_id="fetch", workflow="echo")
+    timeline = selectors.execution_timeline(execution, [node])
+    assert timeline.start is None and timeline.span_seconds == 0
+
+
+def test_node_progress_counts_finished_nodes_per_execution(finished_execution, running_execution):
+    progress = selectors.node_progress([finished_execution, running_execution])
+    assert progress == {finished_execution.pk: (3, 3), running_execution.pk: (0, 3)}
+
+
+def test_masking_replaces_secret_values_and_keeps_references():
+    value = {"auth": "Bearer ${token}", "leak": "x-abc123-y", "list": ["abc123"]}
+    assert selectors.masked(value, ["abc123"]) == {
+        "auth": "Bearer ${token}", "leak": "x-********-y", "list": ["********"]
+    }
