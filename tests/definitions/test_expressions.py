@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestration.expressions import (
@@ -221,6 +221,7 @@ def test_bad_conditions_raise(condition, fragment):
         evaluate_condition(condition, parameters={}, outputs={}, upstream=[], input_from=None)
 
 
+@settings(deadline=None)
 @given(st.integers(-1000, 1000), st.integers(-1000, 1000))
 def test_arithmetic_and_comparison_match_python(a, b):
     names = {"a": a, "b": b}
@@ -229,6 +230,7 @@ def test_arithmetic_and_comparison_match_python(a, b):
     assert evaluate("a >= b || a == 0", names=names) == (a >= b or a == 0)
 
 
+@settings(deadline=None)
 @given(st.floats(0, 1), st.floats(0, 1))
 def test_content_change_is_true_exactly_when_ratio_reaches_threshold(ratio, threshold):
     result, reason = evaluate_condition(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestration.references import (
@@ -192,6 +192,7 @@ json_values = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(json_values)
 def test_a_whole_string_reference_round_trips_any_json_value(value):
     assert (
@@ -199,6 +200,7 @@ def test_a_whole_string_reference_round_trips_any_json_value(value):
     )
 
 
+@settings(deadline=None)
 @given(json_values)
 def test_interpolation_writes_json_for_non_strings(value):
     result = resolve("<${p}>", parameters={"p": value}, outputs={}, secret_lookup=lambda n: None)
@@ -209,6 +211,7 @@ def test_interpolation_writes_json_for_non_strings(value):
         assert json.loads(inner) == value
 
 
+@settings(deadline=None)
 @given(json_values)
 def test_values_without_references_come_back_equal(value):
     if find_references(value):
@@ -228,6 +231,7 @@ def _strings(value):
             yield from _strings(child)
 
 
+@settings(deadline=None)
 @given(
     st.text(alphabet=st.characters(blacklist_characters="*"), min_size=1, max_size=12), json_values
 )
