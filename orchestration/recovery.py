@@ -73,6 +73,8 @@ def node_recover(*, node_run_id: int, stale_before: datetime) -> bool:
     been asked to stop."""
     with transaction.atomic():
         execution_id = NodeRun.objects.filter(pk=node_run_id).values_list("execution_id", flat=True).first()
+        if execution_id is None:  # pruned meanwhile
+            return False
         execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
         run = NodeRun.objects.select_for_update().get(pk=node_run_id)
         if run.status != NodeStatus.RUNNING or (run.heartbeat_at and run.heartbeat_at >= stale_before):
