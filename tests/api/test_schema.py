@@ -40,3 +40,15 @@ def test_the_schema_endpoint_documents_the_core_api(api_client):
     list_params = {p["name"] for p in paths["/api/v1/executions/"]["get"]["parameters"]}
     assert {"task", "status", "page"} <= list_params
 
+
+
+def test_the_project_urls_mount_the_core_api():
+    from django.urls import resolve
+
+    for path, view in (
+        ("/api/v1/tasks/", "TaskViewSet"),
+        ("/api/v1/tasks/weibo-complete-monitoring-task/definition/", "TaskViewSet"),
+        ("/api/v1/executions/7/cancel/", "ExecutionViewSet"),
+        ("/api/v1/secrets/webhookToken/", "SecretViewSet"),
+    ):
+        assert resolve(path, urlconf="webauto.urls").func.__name__ == view
