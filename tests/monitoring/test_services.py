@@ -163,3 +163,22 @@ def test_a_task_with_a_bad_channel_is_not_saved():
     with pytest.raises(DefinitionInvalid):
         task_create(definition=task_definition("bad", channels=[{"type": "webhook", "config": {"url": "nope"}}]))
     assert not Task.objects.filter(task_id="bad").exists()
+
+
+@pytest.mark.django_db
+def test_the_seed_definition_creates_its_email_and_webhook_channels():
+    import json
+    from pathlib import Path
+
+    from orchestration.models import Secret
+    from orchestration.services import task_create
+
+    seed = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples" / "task-definition.json"
+    Secret.objects.create(name="webhookToken", value="t0ken")
+    task = task_create(definition=json.loads(seed.read_text()))
+    email, webhook = Channel.objects.filter(task=task).order_by("position")
+    assert (email.kind, email.config["recipients"], email.config["subject"]) == (
+        "email", ["admin@example.com"], "微博监控任务通知"
+    )
+    assert webhook.kind == "webhook"
+    assert webhook.config["headers"] == {"Authorization": "Bearer ${webhookToken}"}
