@@ -35,6 +35,18 @@ DEFINITION_KEYS = (
 )
 
 
+# Keys of the schedule block that carry a secret value (a webhook's signing
+# secret). The scheduling app keeps them from the ``definition`` of the saved
+# signal; the task row never stores them, so no export or page can show them.
+WRITE_ONLY_SCHEDULE_KEYS = ("webhookSecret",)
+
+
+def _without_write_only(schedule: Any) -> Any:
+    if not isinstance(schedule, Mapping):
+        return schedule
+    return {key: value for key, value in schedule.items() if key not in WRITE_ONLY_SCHEDULE_KEYS}
+
+
 def definition_to_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Task model field values for a (valid) definition; unknown top-level keys go to ``extra``."""
     return {
@@ -51,7 +63,7 @@ def definition_to_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
         "max_retries": doc.get("maxRetries") or 0,
         "retry_delay_ms": doc.get("retryDelay") or 0,
         "enabled": doc.get("enabled", True),
-        "schedule": doc.get("schedule"),
+        "schedule": _without_write_only(doc.get("schedule")),
         "parameters": dict(doc.get("parameters") or {}),
         "workflows": list(doc["workflows"]),
         "notification_channels": list(doc.get("notificationChannels") or []),

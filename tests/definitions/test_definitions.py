@@ -692,3 +692,12 @@ def test_a_cycle_is_reported_exactly_when_the_graph_has_one(graph):
         assert names[0] == names[-1]
         for node_id, dependency in zip(names, names[1:], strict=False):
             assert dependency in deps[node_id]
+
+
+def test_a_webhook_secret_in_the_schedule_is_never_stored_or_exported(make_definition):
+    doc = make_definition(
+        schedule={"type": "manual", "trigger": "webhook", "webhookSecret": "hush-123"}
+    )
+    task = Task.objects.create(**definition_to_fields(doc))
+    assert task.schedule == {"type": "manual", "trigger": "webhook"}
+    assert "hush-123" not in json.dumps(task_to_definition(task))
