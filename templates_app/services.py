@@ -79,13 +79,22 @@ def _store(checked: CheckedTemplate, *, user: Any) -> Template:
 
 
 def _locked_versions(template_id: str) -> list[Template]:
-    # Locks every version row of this template: two concurrent updates would
-    # otherwise both compute the same "next" version from the same latest one.
-    return list(
+    """Every version of the template, newest first, read under a lock.
+
+    Two concurrent updates would otherwise both compute the same "next"
+    version from the same latest one. They queue on the lock of the first
+    version row (which no update changes); the versions are then read by a new
+    statement, which on PostgreSQL's READ COMMITTED sees what the previous
+    lock holder committed (a locking read alone would not see new rows)."""
+    first = (
         Template.objects.select_for_update()
         .filter(template_id=template_id)
-        .order_by("-major", "-minor", "-patch")
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1]
     )
+    if not list(first):
+        return []
+    return list(Template.objects.filter(template_id=template_id).order_by("-major", "-minor", "-patch"))
 
 
 def template_create(*, document: Any, user: Any = None) -> Template:
