@@ -251,7 +251,6 @@ class SecretViewSet(
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
     queryset = Secret.objects.order_by("name")
-    filterset_fields: list[str] = []
 
     def create(self, request: Request) -> Response:
         serializer = s.SecretSerializer(data=request.data)

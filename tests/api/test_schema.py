@@ -41,7 +41,6 @@ def test_the_schema_endpoint_documents_the_core_api(api_client):
     assert {"task", "status", "page"} <= list_params
 
 
-
 def test_the_project_urls_mount_the_core_api():
     from django.urls import resolve
 
