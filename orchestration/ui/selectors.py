@@ -83,7 +83,7 @@ def next_runs(task_pks: list[int]) -> dict[int, datetime]:
 def execution_list(*, task: str = "", status: str = "", trigger: str = "") -> QuerySet[Execution]:
     executions = Execution.objects.select_related("task")
     if task:
-        executions = executions.filter(task__task_id=task)
+        executions = executions.filter(Q(task__task_id__icontains=task) | Q(task__name__icontains=task))
     if status:
         executions = executions.filter(status=status)
     if trigger:

@@ -3,6 +3,7 @@ builder, run it and watch it finish live, cancel a long run from the page."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,3 +158,38 @@ def test_an_operator_cancels_a_long_running_execution_from_its_page(page, live_s
     assert execution.status == ExecutionStatus.CANCELLED
     assert page.locator("#rerun-execution").count() == 1
     shot(page, "execution-cancelled")
+
+
+def test_the_builder_stays_in_sync_with_imported_and_hand_edited_json(page, live_server, transactional_db, tmp_path):
+    from orchestration.models import Secret
+
+    Secret.objects.create(name="webhookToken", value="t0ken-value")
+    seed = Path(__file__).resolve().parent.parent / "definitions/seed/task-definition.json"
+    page.goto(live_server.url + reverse("ui:task-create"))
+    page.set_input_files("#import-file", str(seed))
+    page.locator('#builder-dag g.dag-node[data-node-id="notification"]').wait_for()
+    assert page.locator(".node-editor").count() == 4
+    assert page.input_value("#field-taskId") == "weibo-complete-monitoring-task"
+    page.locator("#validation-result[data-valid=true]").wait_for()
+
+    # A form edit lands in the JSON definition ...
+    page.click('.node-editor[data-node-index="1"] > summary')
+    node(page, 1, ".node-condition").select_option("expression")
+    set_field(node(page, 1, ".node-expression"), "monitoring.hasChanges")
+    definition = json.loads(page.input_value("#definition-json"))
+    assert definition["workflows"][1]["condition"] == {"type": "expression", "expression": "monitoring.hasChanges"}
+
+    # ... and a hand edit of the JSON lands in the form and the graph.
+    definition["workflows"].append({"id": "archive", "workflow": "echo", "dependsOn": ["analysis"]})
+    page.click("#json-panel > summary")
+    page.fill("#definition-json", json.dumps(definition, ensure_ascii=False, indent=2))
+    page.locator('#builder-dag g.dag-node[data-node-id="archive"]').wait_for()
+    assert page.locator(".node-editor").count() == 5
+    page.locator("#validation-result[data-valid=true]").wait_for()
+
+    with page.expect_download() as download_info:
+        page.click("#export-json")
+    exported = tmp_path / "exported.json"
+    download_info.value.save_as(exported)
+    assert download_info.value.suggested_filename == "weibo-complete-monitoring-task.json"
+    assert json.loads(exported.read_text()) == definition

@@ -29,6 +29,7 @@ def test_the_execution_list_filters_by_task_status_and_trigger(user_client, fini
     assert shown(status="completed") == {finished_execution.pk}
     assert shown(trigger="api") == {running_execution.pk}
     assert shown(task="ui-chain") == {finished_execution.pk, running_execution.pk}
+    assert shown(task="CHAIN") == {finished_execution.pk, running_execution.pk}
     assert shown(task="nothing") == set()
 
 
