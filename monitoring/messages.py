@@ -63,6 +63,7 @@ def report_message(*, template: str, context: dict[str, Any], subject: str = "")
         text = render_to_string(f"monitoring/reports/{template}.txt", context)
     except TemplateDoesNotExist:
         raise ReportTemplateMissing(f"there is no report template called {template!r}") from None
+    html: str
     try:
         html = render_to_string(f"monitoring/reports/{template}.html", context)
     except TemplateDoesNotExist:

@@ -43,6 +43,7 @@ class OrchestratorCollector:
             for started, finished in Execution.objects.filter(
                 status__in=FINAL, started_at__isnull=False, finished_at__isnull=False
             ).values_list("started_at", "finished_at")
+            if started is not None and finished is not None
         ]
         buckets.update(histogram_buckets(durations))
         duration_sum += sum(durations)

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from monitoring.models import Alert, AlertStatus, HostSample
@@ -55,7 +55,7 @@ def metric_range(key: str | None) -> MetricRange:
         raise ValueError(f"range must be one of {', '.join(RANGES)}") from None
 
 
-def optional_model(label: str, name: str) -> type[Model] | None:
+def optional_model(label: str, name: str) -> Any:
     """A model of another app, or None when that app does not provide it."""
     try:
         return apps.get_model(label, name)

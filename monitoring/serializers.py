@@ -17,12 +17,14 @@ class EventSerializer(serializers.Serializer):
     taskId = serializers.SerializerMethodField()
     executionId = serializers.IntegerField(source="execution_id", allow_null=True)
     nodeId = serializers.CharField(source="node_id")
-    source = serializers.CharField()
-    data = serializers.JSONField()
+    # The metaclass pops declared fields, so these names do not shadow
+    # Field.source or Serializer.data at run time.
+    source = serializers.CharField()  # type: ignore[assignment]
+    data = serializers.JSONField()  # type: ignore[assignment]
     createdAt = serializers.DateTimeField(source="created_at")
 
     def get_taskId(self, event: Any) -> str | None:
-        return event.task.task_id if event.task_id else None
+        return event.task.task_id if event.task else None
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -42,7 +44,7 @@ class AlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_taskId(self, alert: Alert) -> str | None:
-        return alert.task.task_id if alert.task_id else None
+        return alert.task.task_id if alert.task else None
 
 
 def _mask_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +91,7 @@ class ChannelSerializer(serializers.ModelSerializer):
         read_only_fields = ["source"]
 
     def get_taskId(self, channel: Channel) -> str | None:
-        return channel.task.task_id if channel.task_id else None
+        return channel.task.task_id if channel.task else None
 
     def to_representation(self, instance: Channel) -> dict[str, Any]:
         data = super().to_representation(instance)

@@ -241,7 +241,7 @@ def _record_attempt(
             "durationMs": duration_ms,
         },
     ]
-    channel_qs = Channel.objects.filter(pk=delivery.channel_id)
+    channel_qs = Channel.objects.filter(pk=delivery.channel_id or 0)
     if error is None:
         delivery.status = DeliveryStatus.SENT
         delivery.sent_at = now

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -13,6 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
+from django_htmx.middleware import HtmxDetails
 
 from monitoring import selectors
 from monitoring.alerting import alert_acknowledge, alert_resolve
@@ -23,14 +27,35 @@ from monitoring.services import channel_send_test
 DASHBOARD_PARTIALS = ("summary", "running", "failures", "alerts")
 
 
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def login_required_polling(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``login_required``; but a live table polling from a session that has
+    expired gets 286 (stop polling) and a full reload to the login page,
+    instead of the login page swapped into the table every few seconds."""
+    protected = login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.htmx and not request.user.is_authenticated:
+            response = HttpResponseStopPolling()
+            response["HX-Refresh"] = "true"
+            return response
+        return protected(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _range_key(request: HttpRequest) -> str:
     key = request.GET.get("range") or "24h"
     return key if key in selectors.RANGES else "24h"
 
 
-@login_required
+@login_required_polling
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     range_key = _range_key(request)
     since = timezone.now() - selectors.RANGES[range_key].span
     context = {
@@ -49,7 +74,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def alerts_page(request: HttpRequest) -> HttpResponse:
+def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
     status = request.GET.get("status") or "active"
     alerts = Alert.objects.select_related("task").order_by("-last_seen_at", "-id")
     if status == "active":
@@ -103,7 +128,7 @@ def channel_test(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "monitoring/channels.html#delivery-status", {"delivery": delivery})
 
 
-@login_required
+@login_required_polling
 @require_GET
 def delivery_status(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = get_object_or_404(Delivery, pk=pk)

@@ -41,12 +41,14 @@ def stuck_runs_find(*, now: datetime | None = None) -> dict[int, list[str]]:
     grace = timedelta(seconds=settings.WEBAUTO_STUCK_GRACE_SECONDS)
     found: dict[int, dict[int, str]] = defaultdict(dict)
     for execution in Execution.objects.filter(status="running", deadline_at__lt=now - grace):
+        late = (now - execution.deadline_at).total_seconds() if execution.deadline_at else 0.0
         found[execution.task_id][execution.pk] = (
-            f"execution #{execution.pk} is still running {(now - execution.deadline_at).total_seconds():.0f}s past its timeout"
+            f"execution #{execution.pk} is still running {late:.0f}s past its timeout"
         )
     for node in NodeRun.objects.filter(status="running", started_at__isnull=False).select_related("execution"):
         timeout = _node_timeout_seconds(node.execution.definition or {}, node.node_id)
-        if timeout is not None and node.started_at + timedelta(seconds=timeout) + grace < now:
+        started = node.started_at
+        if timeout is not None and started is not None and started + timedelta(seconds=timeout) + grace < now:
             found[node.execution.task_id].setdefault(
                 node.execution_id,
                 f"node {node.node_id!r} of execution #{node.execution_id} is running past its {timeout:g}s timeout",

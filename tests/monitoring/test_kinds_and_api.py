@@ -139,3 +139,10 @@ def test_a_finished_test_delivery_stops_the_polling_with_286(client, admin_user)
     assert client.get(f"/deliveries/{delivery.pk}/status/").status_code == 200
     Delivery.objects.filter(pk=delivery.pk).update(status="sent")
     assert client.get(f"/deliveries/{delivery.pk}/status/").status_code == 286
+
+
+@pytest.mark.django_db
+def test_a_live_table_polling_without_a_session_is_told_to_stop(client):
+    response = client.get("/?partial=running", HTTP_HX_REQUEST="true")
+    assert response.status_code == 286 and response["HX-Refresh"] == "true"
+    assert client.get("/").status_code == 302
