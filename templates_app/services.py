@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from orchestration import events
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Task
+from orchestration.services import task_create, task_update
 from templates_app.definition import CheckedTemplate, check_template
 from templates_app.models import Template
 from templates_app.parameters import Error, validate_values
@@ -227,17 +228,14 @@ def template_task_definition(
     return definition
 
 
-# Task definition fields an instantiation's options set, and where a problem
-# with them is reported to the caller.
-_OPTION_PATHS = {f: f"options.{f}" for f in OPTION_FIELDS}
-
-
-def _option_paths(errors: list[dict[str, str]]) -> list[dict[str, str]]:
+def _option_paths(errors: list[Error]) -> list[Error]:
+    """Task validation reports ``schedule.expression``; the caller gave it as
+    ``options.schedule.expression``."""
     out = []
     for error in errors:
         path = error.get("path", "")
         head = path.split(".", 1)[0].split("[", 1)[0]
-        if head in _OPTION_PATHS:
+        if head in OPTION_FIELDS:
             path = "options." + path
         out.append({**error, "path": path})
     return out
@@ -255,8 +253,6 @@ def template_instantiate(
     """Create a task from ``template``: parameters validated (defaults applied),
     substituted with their types, options applied. The task records the
     template's id and version."""
-    from orchestration.services import task_create
-
     definition = template_task_definition(
         template=template, parameters=parameters, options=options, task_id=task_id, name=name
     )
@@ -285,8 +281,6 @@ def task_upgrade(
     that still validate. ``expected_version`` is the version the preview was
     made from; a task changed since then is refused rather than surprising
     the operator with changes they did not see."""
-    from orchestration.services import task_update
-
     with transaction.atomic():
         # Locked so two confirmations (or an edit and a confirmation) do not
         # both build on the same old definition.
