@@ -30,6 +30,13 @@ def chain_definition(task_id: str = "ui-chain", **extra: Any) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The default hasher spends most of a second per password; these tests
+    are about pages, not about hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def user_client(client, admin_user):
     client.force_login(admin_user)
