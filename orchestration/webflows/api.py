@@ -28,7 +28,7 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 class WorkflowListView(APIView):
-    @extend_schema(summary="List step workflows", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="List step workflows", operation_id="workflows_list", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         return Response([selectors.workflow_detail(w) for w in Workflow.objects.all()])
 
@@ -64,7 +64,9 @@ class WorkflowDetailView(APIView):
 
 
 class BrowserSessionListView(APIView):
-    @extend_schema(summary="Stored browser sessions (cookie names only)", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        summary="Stored browser sessions (cookie names only)", operation_id="browser_sessions_list", responses=OpenApiTypes.OBJECT
+    )
     def get(self, request: Request) -> Response:
         return Response([selectors.browser_session_detail(s) for s in BrowserSession.objects.all()])
 

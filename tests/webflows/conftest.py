@@ -23,7 +23,7 @@ def media_root(settings, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def task_row(transactional_db) -> Task:
+def task_row(db) -> Task:
     return Task.objects.create(task_id="webflows-test-task", name="webflows test", workflows=[])
 
 
@@ -46,7 +46,8 @@ def make_context(task_row: Task, media_root: Path) -> Callable[..., RunContext]:
 
 @pytest.fixture
 def sandbox(live_server) -> str:
-    """Base URL of the sandbox site (…/sandbox) on a real local server."""
+    """Base URL of the sandbox site (…/sandbox) on a real local server (the
+    live server makes the test's database transactional, so its thread sees our rows)."""
     return f"{live_server.url}/sandbox"
 
 
