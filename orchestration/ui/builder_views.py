@@ -40,11 +40,18 @@ _NODE_PATH = re.compile(r"^workflows\[(\d+)\]")
 
 
 def kinds_catalogue() -> list[dict[str, Any]]:
-    """Every registered kind with its config schema, for the kind picker and the
-    generated config forms."""
+    """Every kind a node can use, with its config schema, for the kind picker and
+    the generated config forms: the registered kinds, then the stored step
+    workflows (found through the registry's providers)."""
+    from orchestration.webflows.models import Workflow
+
     aliases: dict[str, list[str]] = {}
     for alias, name in registry.aliases().items():
         aliases.setdefault(name, []).append(alias)
+    kinds = list(registry.all_kinds())
+    registered = {kind.name for kind in kinds}
+    for name in Workflow.objects.exclude(name__in=registered).values_list("name", flat=True):
+        kinds.append(registry.get(name))
     return [
         {
             "name": kind.name,
@@ -53,7 +60,7 @@ def kinds_catalogue() -> list[dict[str, Any]]:
             "schema": kind.config_schema,
             "aliases": sorted(set(kind.aliases) | set(aliases.get(kind.name, []))),
         }
-        for kind in registry.all_kinds()
+        for kind in kinds
     ]
 
 

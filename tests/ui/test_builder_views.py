@@ -136,3 +136,12 @@ def test_the_seed_example_is_valid_in_the_builder_once_its_secret_exists(user_cl
     html = validate(user_client, seed).content.decode()
     assert script_json(html, "validation-errors") == []
     assert 'data-valid="true"' in html
+
+
+def test_stored_step_workflows_are_offered_with_their_input_schema(user_client):
+    from orchestration.webflows.models import Workflow
+
+    schema = {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]}
+    Workflow.objects.create(name="grab-title", input_schema=schema, steps=[{"op": "http_request", "url": "${url}"}])
+    kinds = {k["name"]: k for k in user_client.get(reverse("ui:task-create")).context["kinds"]}
+    assert kinds["grab-title"]["schema"] == schema
