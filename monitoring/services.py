@@ -4,6 +4,7 @@ its definition, queuing messages, and sending them with retries."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from monitoring.models import Channel, ChannelKind, ChannelSource, Delivery, DeliveryStatus
 from monitoring.transports import Message, TransportError, transport_for
-from monitoring.transports.templating import redact_headers
+from monitoring.transports.templating import SECRET_REF, redact_headers
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def channel_config_errors(*, kind: str, config: Any, path: str = "config") -> li
         else:
             validate = EmailValidator()
             for i, address in enumerate(recipients):
+                if isinstance(address, str) and SECRET_REF.fullmatch(address):
+                    continue  # a secret, resolved at delivery time
                 try:
                     validate(str(address))
                 except Exception:
@@ -47,7 +50,7 @@ def channel_config_errors(*, kind: str, config: Any, path: str = "config") -> li
             errors.append({"path": f"{path}.subject", "message": "must be a string"})
     elif kind == ChannelKind.WEBHOOK:
         url = config.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        if not isinstance(url, str) or not url.startswith(("http://", "https://", "${")):
             errors.append({"path": f"{path}.url", "message": "must be an http:// or https:// URL"})
         method = str(config.get("method", "POST")).upper()
         if method not in WEBHOOK_METHODS:
@@ -61,6 +64,44 @@ def channel_config_errors(*, kind: str, config: Any, path: str = "config") -> li
     else:
         errors.append({"path": "kind", "message": f"unknown channel type {kind!r}; use email or webhook"})
     return errors
+
+
+def _with_parameters(value: Any, parameters: dict[str, Any]) -> Any:
+    """``value`` with ``${param}`` references to the task's parameters
+    substituted (typed when whole-string); other references (secrets) stay,
+    to be resolved at delivery time."""
+    from orchestration import references
+
+    def one(match: re.Match[str]) -> Any:
+        ref = match.group(1).strip()
+        if references.reference_root(ref) not in parameters:
+            return None
+        return references.lookup(ref, parameters=parameters, outputs={}, secret_lookup=lambda name: None)
+
+    if isinstance(value, str):
+        whole = references.REFERENCE_RE.fullmatch(value)
+        if whole is not None:
+            found = one(whole)
+            return value if found is None else found
+        return references.REFERENCE_RE.sub(
+            lambda m: m.group(0) if (found := one(m)) is None else references.to_text(found), value
+        )
+    if isinstance(value, dict):
+        return {k: _with_parameters(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_parameters(v, parameters) for v in value]
+    return value
+
+
+def _channel_config(entry: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    config = _with_parameters(entry.get("config") or {}, parameters)
+    if isinstance(config.get("recipients"), list):
+        # ``["${adminEmails}"]`` with a list parameter becomes that list.
+        flat: list[Any] = []
+        for item in config["recipients"]:
+            flat.extend(item if isinstance(item, list) else [item])
+        config["recipients"] = flat
+    return config
 
 
 def _actions_errors(actions: Any, path: str) -> list[dict[str, str]]:
@@ -83,6 +124,8 @@ def channels_sync_from_definition(*, task: Any, definition: dict[str, Any]) -> l
     errors: list[dict[str, str]] = []
     if not isinstance(entries, list):
         raise DefinitionInvalid([{"path": "notificationChannels", "message": "must be a list"}])
+    parameters = definition.get("parameters") if isinstance(definition.get("parameters"), dict) else {}
+    configs: dict[int, dict[str, Any]] = {}
     for i, entry in enumerate(entries):
         base = f"notificationChannels[{i}]"
         if not isinstance(entry, dict):
@@ -92,7 +135,12 @@ def channels_sync_from_definition(*, task: Any, definition: dict[str, Any]) -> l
         if kind not in ChannelKind.values:
             errors.append({"path": f"{base}.type", "message": f"unknown channel type {kind!r}; use email or webhook"})
             continue
-        errors += channel_config_errors(kind=kind, config=entry.get("config", {}), path=f"{base}.config")
+        try:
+            configs[i] = _channel_config(entry, parameters or {})
+        except LookupError as exc:
+            errors.append({"path": f"{base}.config", "message": str(exc)})
+            continue
+        errors += channel_config_errors(kind=kind, config=configs[i], path=f"{base}.config")
         errors += _actions_errors(entry.get("actions"), f"{base}.actions")
     if errors:
         raise DefinitionInvalid(errors)
@@ -101,12 +149,12 @@ def channels_sync_from_definition(*, task: Any, definition: dict[str, Any]) -> l
     kept: list[Channel] = []
     for i, entry in enumerate(entries):
         channel = existing.pop(i, None) or Channel(task=task, source=ChannelSource.DEFINITION, position=i)
-        if channel.kind != entry["type"] or channel.config != entry.get("config", {}):
+        if channel.kind != entry["type"] or channel.config != configs[i]:
             # A changed destination gets a fresh start: old errors were about the old one.
             channel.failing_permanently = False
             channel.last_error = ""
         channel.kind = entry["type"]
-        channel.config = entry.get("config", {})
+        channel.config = configs[i]
         channel.actions = entry.get("actions") or []
         channel.name = str(entry.get("name") or f"{task.task_id} {entry['type']} #{i + 1}")[:200]
         channel.save()

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
 from monitoring.transports import Message, SendResult, Transport, TransportError
-from monitoring.transports.templating import render_text
+from monitoring.transports.templating import render_text, resolve_secrets
 
 
 def _smtp_error(exc: smtplib.SMTPException) -> TransportError:
@@ -39,7 +39,7 @@ class EmailTransport(Transport):
         return f"{template}: {message.subject}"
 
     def send(self, message: Message, *, delivery_id: int | None = None) -> SendResult:
-        recipients = [str(r) for r in self.config.get("recipients") or []]
+        recipients = [resolve_secrets(str(r)) for r in self.config.get("recipients") or []]
         if not recipients:
             raise TransportError("the channel has no recipients", permanent=True)
         email = EmailMultiAlternatives(

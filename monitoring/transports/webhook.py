@@ -34,9 +34,11 @@ class WebhookTransport(Transport):
         return render_json(template, {**message.data, "subject": message.subject, "text": message.text})
 
     def send(self, message: Message, *, delivery_id: int | None = None) -> SendResult:
-        url = str(self.config.get("url") or "")
+        # Messages name the URL as configured: a ${secret} in it stays hidden.
+        shown = str(self.config.get("url") or "")
+        url = resolve_secrets(shown)
         if not url.startswith(("http://", "https://")):
-            raise TransportError(f"webhook URL {url!r} is not an http(s) URL", permanent=True)
+            raise TransportError(f"webhook URL {shown!r} is not an http(s) URL", permanent=True)
         method = str(self.config.get("method") or "POST").upper()
         configured: dict[str, str] = {str(k): str(v) for k, v in (self.config.get("headers") or {}).items()}
         body = json.dumps(self.body(message), ensure_ascii=False, default=str).encode()
@@ -52,15 +54,15 @@ class WebhookTransport(Transport):
         try:
             response = httpx.request(method, url, content=body, headers=headers, timeout=timeout)
         except httpx.InvalidURL as exc:
-            raise TransportError(f"webhook URL {url!r} is invalid: {exc}", permanent=True) from None
+            raise TransportError(f"webhook URL {shown!r} is invalid: {exc}", permanent=True) from None
         except httpx.TimeoutException:
-            raise TransportError(f"no answer from {url} within {timeout:g}s") from None
+            raise TransportError(f"no answer from {shown} within {timeout:g}s") from None
         except httpx.HTTPError as exc:
-            raise TransportError(f"cannot reach {url}: {exc}") from None
+            raise TransportError(f"cannot reach {shown}: {str(exc).replace(url, shown)}") from None
         code = response.status_code
         if 200 <= code < 300:
             return SendResult(response_code=code, detail=response.text[:500])
         snippet = response.text[:300].strip()
-        reason = f"{url} answered {code} {response.reason_phrase}" + (f": {snippet}" if snippet else "")
+        reason = f"{shown} answered {code} {response.reason_phrase}" + (f": {snippet}" if snippet else "")
         permanent = code < 500 and code not in TEMPORARY_4XX
         raise TransportError(reason, permanent=permanent, response_code=code)

@@ -182,3 +182,38 @@ def test_the_seed_definition_creates_its_email_and_webhook_channels():
     )
     assert webhook.kind == "webhook"
     assert webhook.config["headers"] == {"Authorization": "Bearer ${webhookToken}"}
+
+
+@pytest.mark.django_db
+def test_channel_configs_take_the_task_parameters_and_keep_secret_references(make_task):
+    from orchestration.models import Secret
+
+    Secret.objects.create(name="tok", value="hidden")
+    task = make_task(
+        "params",
+        parameters={"admins": ["a@example.com", "b@example.com"], "hookBase": "https://hooks.example.com"},
+        channels=[
+            {"type": "email", "config": {"recipients": ["${admins}"], "subject": "Report"}},
+            {"type": "webhook", "config": {"url": "${hookBase}/t", "headers": {"Authorization": "Bearer ${tok}"}}},
+        ],
+    )
+    email, webhook = Channel.objects.filter(task=task).order_by("position")
+    assert email.config["recipients"] == ["a@example.com", "b@example.com"]
+    assert webhook.config["url"] == "https://hooks.example.com/t"
+    assert webhook.config["headers"] == {"Authorization": "Bearer ${tok}"}
+
+
+@pytest.mark.django_db
+def test_a_secret_in_the_webhook_url_is_resolved_but_never_recorded(http_receiver):
+    from orchestration.models import Secret
+
+    Secret.objects.create(name="hookPath", value="s3cr3t-path")
+    channel = Channel.objects.create(name="hook", kind="webhook", config={"url": http_receiver.base + "/${hookPath}"})
+    http_receiver.plan("/s3cr3t-path", 500)
+    delivery = _queue(channel)
+    delivery_attempt(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert len(http_receiver.at("/s3cr3t-path")) == 1
+    assert "s3cr3t-path" not in delivery.error and "${hookPath}" in delivery.error
+    channel.refresh_from_db()
+    assert "s3cr3t-path" not in channel.last_error
