@@ -222,3 +222,16 @@ def test_sandbox_login_sets_a_cookie_and_members_need_it(client):
     assert client.get("/sandbox/members/files/report.csv").content.startswith(b"month,visits")
     evil = client.post("/sandbox/login/", {"username": "demo", "password": "demo-password", "next": "https://evil.example/"})
     assert evil["Location"] == "/sandbox/members/"
+
+
+def test_load_demo_creates_the_demo_workflow_and_tasks_once():
+    from orchestration.models import Task
+
+    out = io.StringIO()
+    call_command("load_demo", "--base-url", "http://127.0.0.1:8123", stdout=out)
+    call_command("load_demo", "--base-url", "http://127.0.0.1:8123", stdout=out)
+    assert Workflow.objects.get(name="sandbox-members-files").needs_browser
+    task = Task.objects.get(task_id="sandbox-weibo-demo")
+    assert task.parameters["targetUrl"] == "http://127.0.0.1:8123/sandbox/weibo/u/1671109627"
+    assert Task.objects.filter(task_id="sandbox-news-demo").exists()
+    assert "Demo task sandbox-weibo-demo exists already" in out.getvalue()
