@@ -14,11 +14,23 @@ from django.conf import settings
 
 from orchestration.models import Priority
 from templates_app.models import Template
-from templates_app.parameters import MISSING, coerce_form_value, enum_choices, value_as_text
+from templates_app.parameters import (
+    MISSING,
+    coerce_form_value,
+    enum_choices,
+    validate_values,
+    value_as_text,
+)
 
 PARAM_PREFIX = "param-"
 SCHEDULE_TYPES = [("", "No schedule (run by hand)"), ("cron", "Cron"), ("interval", "Every …"), ("manual", "Manual / webhook")]
 INTERVAL_UNITS = [("m", "minutes"), ("h", "hours"), ("s", "seconds")]
+
+
+def _parameter_of(path: str) -> str:
+    """``parameters.urls[0]`` -> ``urls``; "" for paths outside the parameters."""
+    head, _, rest = path.partition(".")
+    return rest.split(".", 1)[0].split("[", 1)[0] if head == "parameters" else ""
 
 
 def _field_for(param: dict[str, Any]) -> forms.Field:
@@ -93,17 +105,23 @@ class UseTemplateForm(forms.Form):
         return [self[PARAM_PREFIX + p["name"]] for p in self.template.parameters]
 
     def typed_parameters(self) -> dict[str, Any]:
-        """The parameter values as typed values; text that cannot be its
-        parameter's type becomes an error on that field."""
+        """The parameter values as typed values. Text that cannot be its
+        parameter's type, and every rule a value breaks (required, enum,
+        range, ...), become errors on the parameter's field."""
         values: dict[str, Any] = {}
+        unreadable: set[str] = set()
         for param in self.template.parameters:
             key = PARAM_PREFIX + param["name"]
             raw = self.data.get(key) if param.get("type") != "boolean" else (self.data.get(key) or None)
             value, problem = coerce_form_value(param, raw)
             if problem:
                 self.add_error(key, problem)
+                unreadable.add(param["name"])
             elif value is not MISSING:
                 values[param["name"]] = value
+        _, problems = validate_values(self.template.parameters, values)
+        # A field whose text could not be read is also "missing"; one message is enough.
+        self.add_path_errors([p for p in problems if _parameter_of(p["path"]) not in unreadable])
         return values
 
     def options(self) -> dict[str, Any]:
@@ -146,9 +164,8 @@ class UseTemplateForm(forms.Form):
             self.add_error(field, message)
 
     def _field_for_path(self, path: str) -> str | None:
-        head, _, rest = path.partition(".")
-        if head == "parameters" and rest:
-            name = rest.split(".", 1)[0].split("[", 1)[0]
+        name = _parameter_of(path)
+        if name:
             key = PARAM_PREFIX + name
             return key if key in self.fields else None
         if path == "taskId":

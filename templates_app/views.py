@@ -21,7 +21,6 @@ from templates_app.parameters import (
     MISSING,
     coerce_form_value,
     enum_choices,
-    validate_values,
     value_as_text,
 )
 
@@ -148,11 +147,6 @@ def use(request: HttpRequest, template_id: str) -> HttpResponse:
     form = UseTemplateForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         values = form.typed_parameters()
-        bad_fields = {name.removeprefix("param-") for name in form.errors}
-        _, problems = validate_values(template.parameters, values)
-        form.add_path_errors(
-            [p for p in problems if p["path"].removeprefix("parameters.").split(".")[0].split("[")[0] not in bad_fields]
-        )
         if form.is_valid():
             try:
                 task = services.template_instantiate(
