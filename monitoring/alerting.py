@@ -236,7 +236,11 @@ def _failure(task: Any, execution: Any) -> None:
     notify = _notify_on_failure(task)
     if not notify and not levels:
         return
-    streak = max(consecutive_failures(task=task), 1)
+    streak = consecutive_failures(task=task)
+    if streak == 0:
+        # A later run already succeeded (its evaluation ran first, on another
+        # worker) or a retry superseded this run: nothing is failing now.
+        return
     name = task.name or task.task_id
     title = f"{name} failed {streak} time{'s' if streak != 1 else ''} in a row"
     reason = execution.error or execution.status_reason or execution.status

@@ -81,7 +81,7 @@ def history_prune(*, now: datetime | None = None) -> dict[str, int]:
     while True:
         with transaction.atomic():
             batch = list(
-                Execution.objects.select_for_update(skip_locked=True)
+                Execution.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(created_at__lt=cutoff, status__in=FINAL)
                 .select_related("task")
                 .order_by("id")[:BATCH]

@@ -202,3 +202,20 @@ def test_missed_and_late_schedules_raise_a_schedule_alert_that_an_on_time_fire_r
     alert_evaluate_event(event_id=on_time.pk)
     alert.refresh_from_db()
     assert alert.status == "resolved"
+
+
+def test_a_failure_evaluated_after_a_later_success_opens_no_alert(escalating_task):
+    failed = execution(escalating_task, "failed")
+    ok = execution(escalating_task, "completed")
+    alert_evaluate_execution(execution_id=ok.pk)
+    alert_evaluate_execution(execution_id=failed.pk)
+    assert not Alert.objects.exists()
+
+
+def test_a_run_superseded_by_a_task_level_retry_counts_once(escalating_task):
+    from orchestration.models import Execution
+
+    first = execution(escalating_task, "failed")
+    retry = execution(escalating_task, "failed")
+    Execution.objects.filter(pk=retry.pk).update(retry_of=first, retry_number=1)
+    assert consecutive_failures(task=escalating_task) == 1
