@@ -18,7 +18,8 @@ from templates_app.substitution import extract_parameters
 from templates_app.versions import Version, VersionError, parse_version
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")
-DEFAULT_VERSION = "1.0.0"
+# Ids that would clash with page addresses (/templates/new/).
+RESERVED_IDS = frozenset({"new"})
 
 
 @dataclass
@@ -64,6 +65,8 @@ def check_template(doc: Any, *, version_required: bool = False) -> tuple[Checked
         errors.append(
             {"path": "id", "message": "must be a slug of letters, digits, - and _ (at most 200 characters)"}
         )
+    elif template_id in RESERVED_IDS:
+        errors.append({"path": "id", "message": f"{template_id!r} is reserved; choose another id"})
 
     version = Version(1, 0, 0)
     if "version" in doc or version_required:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -221,3 +223,67 @@ def upgrade(request: HttpRequest, template_id: str, task_id: str) -> HttpRespons
             "other_errors": {k: v for k, v in field_errors.items() if k not in {p["name"] for p in target.parameters}},
         },
     )
+
+
+def _json_errors(text: str) -> tuple[object, list[dict[str, str]]]:
+    try:
+        return json.loads(text), []
+    except json.JSONDecodeError as exc:
+        return None, [{"path": "", "message": f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"}]
+
+
+@login_required
+def create(request: HttpRequest) -> HttpResponse:
+    """A new template from its JSON document."""
+    text = request.POST.get("document", "")
+    errors: list[dict[str, str]] = []
+    if request.method == "POST":
+        document, errors = _json_errors(text)
+        if not errors:
+            try:
+                template = services.template_create(document=document, user=request.user)
+            except DefinitionInvalid as exc:
+                errors = exc.errors
+            else:
+                messages.success(request, f"Template {template.template_id} {template.version} created.")
+                return redirect("template-detail", template_id=template.template_id)
+    return render(
+        request,
+        "templates_app/edit.html",
+        {"template": None, "text": text or json.dumps(NEW_TEMPLATE, ensure_ascii=False, indent=2), "errors": errors},
+    )
+
+
+@login_required
+def new_version(request: HttpRequest, template_id: str) -> HttpResponse:
+    """A new version from the edited JSON of the latest one (versions are never changed in place)."""
+    latest = _get_template(template_id)
+    errors: list[dict[str, str]] = []
+    if request.method == "POST":
+        text = request.POST.get("document", "")
+        changes, errors = _json_errors(text)
+        if not errors:
+            try:
+                template = services.template_version_create(template_id=template_id, changes=changes, user=request.user)
+            except DefinitionInvalid as exc:
+                errors = exc.errors
+            else:
+                messages.success(request, f"Version {template.version} of {template.template_id} created.")
+                return redirect("template-detail", template_id=template_id)
+    else:
+        document = {k: v for k, v in latest.definition.items() if k != "version"}
+        text = json.dumps(document, ensure_ascii=False, indent=2)
+    return render(request, "templates_app/edit.html", {"template": latest, "text": text, "errors": errors})
+
+
+# What the "New template" page starts from.
+NEW_TEMPLATE = {
+    "id": "my-template",
+    "name": "My template",
+    "description": "",
+    "version": "1.0.0",
+    "category": "web",
+    "tags": [],
+    "parameters": [{"name": "url", "type": "string", "required": True, "description": "Page to analyse"}],
+    "workflows": [{"id": "analysis", "workflow": "content-analysis", "config": {"url": "${url}"}}],
+}

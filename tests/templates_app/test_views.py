@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import call_command
 
@@ -145,3 +147,32 @@ def test_admin_shows_versions_read_only(ui):
     page = ui.get(f"/admin/templates_app/template/{version.pk}/change/").content.decode()
     assert "微博监控模板" in page and 'name="_save"' not in page
     assert ui.get("/admin/templates_app/template/add/").status_code == 403
+
+
+def test_a_template_is_created_from_json_on_its_page(ui, seed_template):
+    page = ui.get("/templates/new/").content.decode()
+    assert "my-template" in page
+    response = ui.post("/templates/new/", {"document": "{not json"})
+    assert "not valid JSON" in response.content.decode()
+    doc = {**seed_template, "id": "new"}
+    html = ui.post("/templates/new/", {"document": json.dumps(doc)}).content.decode()
+    assert "<code>id</code>: &#x27;new&#x27; is reserved" in html
+    doc["id"] = "copy-of-weibo"
+    response = ui.post("/templates/new/", {"document": json.dumps(doc)})
+    assert response.status_code == 302 and response["Location"] == "/templates/copy-of-weibo/"
+    assert Template.objects.filter(template_id="copy-of-weibo", version="1.0.0").exists()
+
+
+def test_a_new_version_is_made_from_the_edited_latest(ui):
+    page = ui.get("/templates/content-analysis-template/new-version/").content.decode()
+    assert "content-analysis-template" in page and "&quot;version&quot;" not in page
+    doc = Template.objects.get(template_id="content-analysis-template").definition
+    doc = {k: v for k, v in doc.items() if k != "version"}
+    doc["parameters"][2]["default"] = 999
+    html = ui.post("/templates/content-analysis-template/new-version/", {"document": json.dumps(doc)}).content.decode()
+    assert "<code>parameters[2].default</code>: must be at most 500 (got 999)" in html
+    doc["parameters"][2]["default"] = 30
+    response = ui.post("/templates/content-analysis-template/new-version/", {"document": json.dumps(doc)})
+    assert response.status_code == 302
+    latest = Template.objects.filter(template_id="content-analysis-template").order_by("-patch").first()
+    assert latest.version == "1.0.1" and latest.parameters[2]["default"] == 30
