@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
+from monitoring.alerting import alert_acknowledge, alert_resolve
 from monitoring.models import Alert, Channel, DailyRollup, Delivery, HostSample
+from monitoring.services import channel_send_test
 
 
 @admin.register(Channel)
@@ -11,6 +15,13 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["kind", "source", "enabled", "failing_permanently"]
     search_fields = ["name", "task__task_id"]
     readonly_fields = ["last_error", "last_error_at", "last_success_at", "created_at", "updated_at"]
+    actions = ["send_test"]
+
+    @admin.action(description="Send a test notification")
+    def send_test(self, request: Any, queryset: Any) -> None:
+        for channel in queryset:
+            channel_send_test(channel=channel)
+        self.message_user(request, f"Queued {queryset.count()} test notification(s).")
 
 
 @admin.register(Delivery)
@@ -27,6 +38,17 @@ class AlertAdmin(admin.ModelAdmin):
     list_filter = ["rule", "status", "level"]
     search_fields = ["title", "message", "task__task_id"]
     readonly_fields = ["fingerprint", "first_seen_at", "last_seen_at", "acknowledged_at", "resolved_at"]
+    actions = ["acknowledge", "resolve"]
+
+    @admin.action(description="Acknowledge")
+    def acknowledge(self, request: Any, queryset: Any) -> None:
+        for alert in queryset:
+            alert_acknowledge(alert_id=alert.pk, user=request.user)
+
+    @admin.action(description="Resolve (sends recovery messages)")
+    def resolve(self, request: Any, queryset: Any) -> None:
+        for alert in queryset:
+            alert_resolve(alert_id=alert.pk, user=request.user)
 
 
 @admin.register(DailyRollup)

@@ -146,3 +146,18 @@ def test_a_live_table_polling_without_a_session_is_told_to_stop(client):
     response = client.get("/?partial=running", HTTP_HX_REQUEST="true")
     assert response.status_code == 286 and response["HX-Refresh"] == "true"
     assert client.get("/").status_code == 302
+
+
+def test_admin_lists_and_acts_on_monitoring_models(client, admin_user, make_task):
+    task = make_task("adm")
+    alert = Alert.objects.create(rule="failure", task=task, fingerprint="adm", title="Admin alert")
+    channel = Channel.objects.create(name="c", kind="webhook", config={"url": "https://x"})
+    client.force_login(admin_user)
+    for url in ("/admin/monitoring/alert/", "/admin/monitoring/channel/", "/admin/monitoring/delivery/",
+                "/admin/monitoring/dailyrollup/", "/admin/monitoring/hostsample/"):
+        assert client.get(url).status_code == 200, url
+    client.post("/admin/monitoring/alert/", {"action": "acknowledge", "_selected_action": [alert.pk]})
+    alert.refresh_from_db()
+    assert alert.status == "acknowledged"
+    client.post("/admin/monitoring/channel/", {"action": "send_test", "_selected_action": [channel.pk]})
+    assert Delivery.objects.filter(channel=channel, purpose="test").exists()
