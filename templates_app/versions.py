@@ -34,10 +34,3 @@ def parse_version(text: object) -> Version:
     major, minor, patch = (int(part) for part in text.split("."))
     return Version(major, minor, patch)
 
-
-def is_version(text: object) -> bool:
-    try:
-        parse_version(text)
-    except VersionError:
-        return False
-    return True

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from templates_app.diff import json_diff, text_diff
-from templates_app.versions import Version, is_version, parse_version
+from templates_app.versions import Version, VersionError, parse_version
 
 
 def test_nodes_are_compared_by_id_not_position():
@@ -43,4 +45,6 @@ def test_text_diff_is_a_unified_diff():
 def test_versions_parse_and_order():
     assert parse_version("1.10.0") > parse_version("1.9.9")
     assert str(Version(1, 0, 0).next_patch()) == "1.0.1"
-    assert not is_version("1.0") and not is_version("01.0.0") and not is_version("1.0.0-beta")
+    for text in ("1.0", "01.0.0", "1.0.0-beta", 1):
+        with pytest.raises(VersionError):
+            parse_version(text)
