@@ -29,7 +29,7 @@
       options: {
         responsive: true, maintainAspectRatio: false, animation: false, spanGaps: true,
         interaction: { mode: "index", intersect: false },
-        scales: { y: Object.assign({ beginAtZero: true }, yOptions || {}) },
+        scales: { x: { ticks: { maxTicksLimit: 8 } }, y: Object.assign({ beginAtZero: true }, yOptions || {}) },
         elements: { point: { radius: 0 } },
       },
     });
@@ -44,7 +44,10 @@
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
         interaction: { mode: "index", intersect: false },
-        scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
+        scales: {
+          x: { stacked: true, ticks: { maxTicksLimit: 12 } },
+          y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } },
+        },
       },
     });
     charts.success = lineChart("chart-success",
