@@ -113,6 +113,7 @@
       errors: nodeErrors,
       selected: selectedNode,
       emptyText: "Add a node to start the graph.",
+      direction: "auto",
       onNodeClick: function (id) {
         var index = nodes().findIndex(function (n, i) { return nodeId(n, i) === id; });
         if (index >= 0) focusNode(index);
@@ -291,10 +292,11 @@
 
     var listId = "kinds-list";
     var kindInput = textInput(node.workflow, function () {}, { list: listId, "class": "node-kind", placeholder: "choose a workflow kind" });
-    var kindHelp = h("div", { "class": "help" });
+    var kindHelp = h("div", { "class": "help kind-help" });
     function describeKind() {
       var k = kindByName[node.workflow];
-      kindHelp.textContent = k ? (k.description || "") + (k.output ? " Output: " + k.output : "") : (node.workflow ? "Not a built-in kind; it must be a stored step workflow." : "");
+      kindHelp.textContent = k ? (k.description || "") : (node.workflow ? "Not a known kind: pick one from the list." : "");
+      if (k && k.output) kindHelp.title = "Output: " + k.output;
     }
     kindInput.addEventListener("change", function () {
       setKey(node, "workflow", kindInput.value.trim());
@@ -304,9 +306,8 @@
       renderNodes();
     });
     describeKind();
-    var kindField = field("Workflow kind *", kindInput, null, base + ".workflow");
-    kindField.appendChild(kindHelp);
-    grid.appendChild(kindField);
+    grid.appendChild(field("Workflow kind *", kindInput, null, base + ".workflow"));
+    grid.appendChild(kindHelp);
     body.appendChild(grid);
 
     body.appendChild(dependsEditor(node, index, base));

@@ -1,11 +1,14 @@
-/* WebautoDag: draws a task's workflow graph as an SVG, layered left to right.
+/* WebautoDag: draws a task's workflow graph as an SVG, in layers (left to right
+ * or top to bottom).
  *
  *   WebautoDag.render(target, nodes, edges, statuses, options)
  *     target   an <svg>, a container element (an <svg> is created inside) or a selector
  *     nodes    [{id, label, kind, href}]      (label/kind/href optional)
  *     edges    [{from, to}] or [[from, to]]   (dependency -> dependent)
  *     statuses {nodeId: "completed" | "running" | ...}  (optional)
- *     options  {onNodeClick(id), selected: id, errors: {nodeId: message}, emptyText}
+ *     options  {onNodeClick(id), selected: id, errors: {nodeId: message}, emptyText,
+ *               minScale (how far the drawing may shrink to fit, default 0.65),
+ *               direction: "LR" (default), "TB", or "auto" (TB when LR is too wide for the container)}
  *   WebautoDag.fromDefinition(doc) -> {nodes, edges}   (from a task/template definition)
  *   WebautoDag.setStatuses(target, statuses)            (recolour without a new layout)
  *
@@ -159,19 +162,42 @@
     var lay = layers(ids, preds);
     var cols = order(ids, lay.rank, preds, succs);
     var tallest = Math.max.apply(null, cols.map(function (c) { return c.length; }));
-    var height = tallest * NODE_H + (tallest - 1) * GAP_Y + 2 * PAD;
-    var width = cols.length * NODE_W + (cols.length - 1) * GAP_X + 2 * PAD;
-    var at = {};
-    cols.forEach(function (col, c) {
-      var colHeight = col.length * NODE_H + (col.length - 1) * GAP_Y;
-      var top = (height - colHeight) / 2;
-      col.forEach(function (id, k) { at[id] = { x: PAD + c * (NODE_W + GAP_X), y: top + k * (NODE_H + GAP_Y) }; });
-    });
+    // Left to right, or top to bottom when that fits the container better
+    // (a long chain in a narrow column).
+    var lrWidth = cols.length * NODE_W + (cols.length - 1) * GAP_X + 2 * PAD;
+    var tbWidth = tallest * NODE_W + (tallest - 1) * GAP_Y + 2 * PAD;
+    var direction = options.direction || "LR";
+    if (direction === "auto") {
+      var room = (svg.parentNode && svg.parentNode.clientWidth) || lrWidth;
+      direction = lrWidth > room && tbWidth < lrWidth ? "TB" : "LR";
+    }
+    var vertical = direction === "TB";
+    var width, height, at = {};
+    if (vertical) {
+      width = tbWidth;
+      height = cols.length * NODE_H + (cols.length - 1) * GAP_X * 0.7 + 2 * PAD;
+      cols.forEach(function (col, c) {
+        var rowWidth = col.length * NODE_W + (col.length - 1) * GAP_Y;
+        var left = (width - rowWidth) / 2;
+        col.forEach(function (id, k) { at[id] = { x: left + k * (NODE_W + GAP_Y), y: PAD + c * (NODE_H + GAP_X * 0.7) }; });
+      });
+    } else {
+      width = lrWidth;
+      height = tallest * NODE_H + (tallest - 1) * GAP_Y + 2 * PAD;
+      cols.forEach(function (col, c) {
+        var colHeight = col.length * NODE_H + (col.length - 1) * GAP_Y;
+        var top = (height - colHeight) / 2;
+        col.forEach(function (id, k) { at[id] = { x: PAD + c * (NODE_W + GAP_X), y: top + k * (NODE_H + GAP_Y) }; });
+      });
+    }
+    svg.setAttribute("data-direction", direction);
 
     svg.setAttribute("viewBox", "0 0 " + width + " " + height);
     svg.setAttribute("width", "100%");
     svg.setAttribute("height", String(height));
     svg.style.maxWidth = width + "px";
+    // Shrink to fit, but not below a readable size: past that the container scrolls.
+    svg.style.minWidth = Math.round(width * (options.minScale || 0.65)) + "px";
     svg.setAttribute("aria-label", "Workflow graph with " + ids.length + " nodes");
 
     var defs = el("defs");
@@ -187,15 +213,27 @@
       var a = at[e.from], b = at[e.to];
       var back = !!lay.backEdges[e.from + "->" + e.to];
       var bad = back || byId[e.from].missing || byId[e.to].missing;
-      var x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
       var d;
-      if (x2 > x1) {
-        var mid = (x2 - x1) / 2;
-        d = "M " + x1 + " " + y1 + " C " + (x1 + mid) + " " + y1 + ", " + (x2 - mid) + " " + y2 + ", " + x2 + " " + y2;
+      if (vertical) {
+        var vx1 = a.x + NODE_W / 2, vy1 = a.y + NODE_H, vx2 = b.x + NODE_W / 2, vy2 = b.y;
+        if (vy2 > vy1) {
+          var vmid = (vy2 - vy1) / 2;
+          d = "M " + vx1 + " " + vy1 + " C " + vx1 + " " + (vy1 + vmid) + ", " + vx2 + " " + (vy2 - vmid) + ", " + vx2 + " " + vy2;
+        } else {
+          // A cycle edge runs backwards: loop it beside the nodes.
+          var side = Math.max(a.x, b.x) + NODE_W + GAP_Y * 0.8;
+          d = "M " + vx1 + " " + vy1 + " C " + side + " " + (vy1 + 40) + ", " + side + " " + (vy2 - 40) + ", " + vx2 + " " + vy2;
+        }
       } else {
-        // A cycle edge runs backwards: loop it under the nodes.
-        var low = Math.max(a.y, b.y) + NODE_H + GAP_Y * 0.8;
-        d = "M " + x1 + " " + y1 + " C " + (x1 + 40) + " " + low + ", " + (x2 - 40) + " " + low + ", " + x2 + " " + y2;
+        var x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
+        if (x2 > x1) {
+          var mid = (x2 - x1) / 2;
+          d = "M " + x1 + " " + y1 + " C " + (x1 + mid) + " " + y1 + ", " + (x2 - mid) + " " + y2 + ", " + x2 + " " + y2;
+        } else {
+          // A cycle edge runs backwards: loop it under the nodes.
+          var low = Math.max(a.y, b.y) + NODE_H + GAP_Y * 0.8;
+          d = "M " + x1 + " " + y1 + " C " + (x1 + 40) + " " + low + ", " + (x2 - 40) + " " + low + ", " + x2 + " " + y2;
+        }
       }
       var path = el("path", {
         d: d, fill: "none", stroke: bad ? "#d64545" : "#8d99b0", "stroke-width": 1.6,

@@ -15,7 +15,7 @@
     setTimeout(function () { card.classList.remove("flash"); }, 900);
   }
 
-  WebautoDag.render(box, graph.nodes, graph.edges, WebautoUi.jsonData("dag-statuses", {}), { onNodeClick: openNode });
+  WebautoDag.render(box, graph.nodes, graph.edges, WebautoUi.jsonData("dag-statuses", {}), { onNodeClick: openNode, direction: "auto" });
 
   document.body.addEventListener("htmx:afterSettle", function () {
     WebautoDag.setStatuses(box, WebautoUi.jsonData("dag-statuses", {}));

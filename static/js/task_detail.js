@@ -10,6 +10,7 @@
   }
 
   WebautoDag.render(box, graph.nodes, graph.edges, WebautoUi.jsonData("dag-statuses", {}), {
+    direction: "auto",
     onNodeClick: function (id) {
       var found = rows(id);
       if (!found.length) return;
