@@ -98,6 +98,8 @@ def test_posting_the_form_shows_errors_per_field_then_creates_the_task(ui):
     assert task.workflows[1]["config"] == {"maxPosts": 30, "mediaQuality": "medium"}
     assert task.priority == "high"
     assert task.schedule == {"type": "cron", "enabled": True, "timezone": "Asia/Shanghai", "expression": "0 */2 * * *"}
+    schedule = task.schedules.get()  # made from the definition's schedule block by the scheduler
+    assert (schedule.kind, schedule.expression, schedule.timezone) == ("cron", "0 */2 * * *", "Asia/Shanghai")
     assert task.notification_channels[0]["config"]["recipients"] == ["a@example.com", "b@example.com"]
 
 
