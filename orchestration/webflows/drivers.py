@@ -152,7 +152,7 @@ class BrowserDriver:
         self.context = self.browser.new_context()
         usable = [c for c in cookies if c.get("name") and (c.get("domain") or c.get("url"))]
         if usable:
-            self.context.add_cookies([_playwright_cookie(c) for c in usable])
+            self.context.add_cookies([_playwright_cookie(c) for c in usable])  # type: ignore[misc]
         self.page = self.context.new_page()
 
     def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
@@ -203,7 +203,7 @@ class BrowserDriver:
 
         try:
             if selector:
-                self.page.wait_for_selector(selector, state=state, timeout=timeout * 1000)
+                self.page.wait_for_selector(selector, state=state, timeout=timeout * 1000)  # type: ignore[arg-type]
             if url:
                 self.page.wait_for_url(url, timeout=timeout * 1000)
         except Error as exc:

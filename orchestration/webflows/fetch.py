@@ -198,11 +198,18 @@ def download(
             tmp.unlink(missing_ok=True)
             return DownloadedFile(url, Path(known_checksums[checksum]), size, checksum, content_type), True
         name = filename_for(url, content_type, filename)
-        target = dest_dir / name
-        if target.exists():
-            stem, dot, ext = name.partition(".")
-            target = dest_dir / f"{stem}-{checksum[:8]}{dot}{ext}"
-        os.replace(tmp, target)
+        stem, dot, ext = name.partition(".")
+        suffix = 0
+        while True:
+            tag = "" if suffix == 0 else f"-{checksum[:8]}" + (f"-{suffix}" if suffix > 1 else "")
+            target = dest_dir / f"{stem}{tag}{dot}{ext}"
+            try:
+                # A hard link claims the name atomically: parallel downloads
+                # never overwrite each other's files.
+                os.link(tmp, target)
+                break
+            except FileExistsError:
+                suffix += 1
         return DownloadedFile(url, target, size, checksum, content_type), False
     except httpx.HTTPError as exc:
         raise transport_error(exc, url, _timeout_of(client)) from exc

@@ -122,3 +122,10 @@ def test_page_monitor_media_is_a_valid_input(sandbox, make_context):
     page_output = {"media": [{"type": "image", "url": f"{sandbox}/images/news-1.png"}], "links": []}
     output = batch_download.run({}, page_output, make_context())
     assert output["downloaded"] == 1 and output["files"][0]["contentType"] == "image/png"
+
+
+def test_same_bytes_twice_in_one_run_are_stored_once(sandbox, make_context, media_root):
+    urls = [f"{sandbox}/images/news-2.png?n={n}" for n in range(4)]
+    output = batch_download.run({"urls": urls, "concurrency": 4}, None, make_context())
+    assert output["downloaded"] == 1 and output["deduplicated"] == 3
+    assert len([p for p in files_in(media_root) if p.suffix == ".png"]) == 1

@@ -135,3 +135,34 @@ def test_a_stored_session_supplies_the_cookie(sandbox, make_context):
 def test_an_unreachable_api_is_a_clear_error(make_context):
     with pytest.raises(WorkflowError, match="cannot reach host 127.0.0.1:9"):
         weibo.run({"targetUrl": "http://127.0.0.1:9/weibo/u/1671109627", "timeout": 3}, None, make_context())
+
+
+def test_video_and_repost_media_are_parsed_with_quality_variants():
+    from orchestration.webflows.kinds.batch_download import plan_items
+
+    mblog = {
+        "idstr": "42",
+        "text": '转发 <a href="/n/x">@x</a>',
+        "created_at": "刚刚",
+        "page_info": {
+            "type": "video",
+            "page_pic": {"url": "http://v/poster.jpg"},
+            "urls": {"mp4_720p_mp4": "http://v/720.mp4", "mp4_hd_mp4": "http://v/hd.mp4", "mp4_ld_mp4": "http://v/ld.mp4"},
+        },
+        "retweeted_status": {
+            "id": 41,
+            "text": "原文",
+            "pics": [{"pid": "p1", "url": "http://img/orj360/p1.jpg", "large": {"url": "http://img/large/p1.jpg"}}],
+        },
+    }
+    data = {"cards": [{"card_type": 11, "card_group": [{"card_type": 9, "mblog": mblog}]}]}
+    post = weibo.parse_post(weibo._cards(data)[0])
+    assert post["id"] == "42" and post["text"] == "转发 @x" and post["createdAt"]
+    assert post["media"][0]["variants"] == {
+        "thumbnail": "http://v/ld.mp4", "medium": "http://v/hd.mp4", "original": "http://v/720.mp4"
+    }
+    assert post["retweeted"]["media"][0]["variants"]["thumbnail"] == "http://img/thumbnail/p1.jpg"
+    originals = plan_items({"mediaQuality": "original"}, {"posts": [post]})
+    assert [i.url for i in originals.items] == ["http://v/720.mp4", "http://img/large/p1.jpg"]
+    mediums = plan_items({"mediaQuality": "medium"}, {"posts": [post]})
+    assert [i.url for i in mediums.items] == ["http://v/hd.mp4", "http://img/orj360/p1.jpg"]

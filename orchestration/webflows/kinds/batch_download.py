@@ -226,6 +226,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
         context.check_cancelled()
         comment_errors = _attach_comments(config, input, plan, client, context)
 
+    _drop_same_run_duplicates(outcomes)
     files = [o.file for o in outcomes if o.file and not o.duplicate]
     for outcome in outcomes:
         if outcome.file:
@@ -273,6 +274,21 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
         "posts": posts,
         "text": "\n".join(str(p.get("text") or "") for p in posts) or str(data.get("text") or ""),
     }
+
+
+def _drop_same_run_duplicates(outcomes: list[Outcome]) -> None:
+    """Parallel downloads of the same bytes under different URLs cannot see
+    each other's checksum in time: keep the first file, drop the others."""
+    first_by_sha: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        if not outcome.file or outcome.duplicate:
+            continue
+        kept = first_by_sha.setdefault(outcome.file["sha256"], outcome.file)
+        if kept is not outcome.file:
+            if outcome.file["path"] != kept["path"]:
+                Path(outcome.file["path"]).unlink(missing_ok=True)
+            outcome.file = {**outcome.file, "path": kept["path"], "name": kept["name"]}
+            outcome.duplicate = True
 
 
 def _attach_comments(

@@ -93,6 +93,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
 
     previous = context.state_get("snapshot")
     first_run = previous is None
+    removed: list[str]
     if first_run:
         ratio, added, removed = 1.0, list(items), []
         new_links, new_media = links, media

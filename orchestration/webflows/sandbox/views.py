@@ -157,7 +157,7 @@ def member_file(request: HttpRequest, name: str) -> HttpResponse:
 # --- files for error handling ------------------------------------------------
 
 
-def big_file(request: HttpRequest) -> HttpResponse:
+def big_file(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """``?bytes=N`` of data; ``?declared=0`` streams without a Content-Length
     (so only counting the body can enforce a size limit)."""
     size = min(int(request.GET.get("bytes", "1048576")), 50 * 1024 * 1024)
