@@ -343,7 +343,7 @@ CELERY_BEAT_SCHEDULE["resources-sample-system"] = {
 # --- Scheduling ---------------------------------------------------------------
 # Longest beat sleeps between looks at its table: a schedule re-armed by a
 # worker is seen within this time (django-celery-beat's default is 5 s).
-CELERY_BEAT_MAX_LOOP_INTERVAL = env_float("WEBAUTO_BEAT_MAX_LOOP_INTERVAL", 1.0, minimum=0.1)
+CELERY_BEAT_MAX_LOOP_INTERVAL = env_float("WEBAUTO_BEAT_MAX_LOOP_INTERVAL", 0.25, minimum=0.05)
 # Safety net that fires schedules beat missed and tidies fired beat entries.
 WEBAUTO_SCHEDULE_WATCHDOG_SECONDS = env_float("WEBAUTO_SCHEDULE_WATCHDOG_SECONDS", 15.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE["scheduling-watchdog"] = {

@@ -54,13 +54,3 @@ def finish(execution: Execution, status: str = ExecutionStatus.COMPLETED) -> Non
     """Mark an execution finished (the engine's workers are not part of these tests)."""
     Execution.objects.filter(pk=execution.pk).update(status=status)
 
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    """Run Celery tasks in-process as they are sent (receivers enqueue them)."""
-    from webauto.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
