@@ -39,7 +39,7 @@ SUCCESS_STATUSES = frozenset({"completed", "completed_with_errors"})
 EXECUTION_FINAL_EVENTS = frozenset(
     {"execution.completed", "execution.completed_with_errors", "execution.failed", "execution.timed_out"}
 )
-EVALUATED_EVENTS = EXECUTION_FINAL_EVENTS | {"schedule.missed", "schedule.fired"}
+EVALUATED_EVENTS = EXECUTION_FINAL_EVENTS | {"schedule.missed", "schedule.failed_to_start", "schedule.fired"}
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def alert_evaluate_event(*, event_id: int) -> None:
         return
     if event.type in EXECUTION_FINAL_EVENTS and event.execution_id:
         alert_evaluate_execution(execution_id=event.execution_id)
-    elif event.type == "schedule.missed" and event.task_id:
+    elif event.type in ("schedule.missed", "schedule.failed_to_start") and event.task_id:
         _schedule_missed(event)
     elif event.type == "schedule.fired" and event.task_id:
         _schedule_fired(event)
@@ -293,22 +293,36 @@ def _slow(task: Any, execution: Any) -> None:
 
 
 def _lag_seconds(data: dict[str, Any]) -> float | None:
-    for key in ("lagSeconds", "lag_seconds", "lag"):
-        value = data.get(key)
-        if isinstance(value, int | float):
-            return float(value)
+    """The fire's lag: the scheduler sends ``lagMs``; ``lagSeconds`` is accepted too."""
+    if isinstance(data.get("lagMs"), int | float):
+        return float(data["lagMs"]) / 1000
+    if isinstance(data.get("lagSeconds"), int | float):
+        return float(data["lagSeconds"])
     return None
 
 
 def _schedule_missed(event: Any) -> None:
+    """``schedule.missed`` (fires the scheduler could not make in time: data
+    count, first, last, policy) or ``schedule.failed_to_start`` (data
+    scheduledTime, detail)."""
     task = event.task
-    when = event.data.get("scheduledFor") or event.data.get("scheduledAt") or event.data.get("scheduled_time")
-    reason = event.data.get("reason") or "the scheduler did not start it"
+    data = event.data or {}
+    name = task.name or task.task_id
+    if event.type == "schedule.failed_to_start":
+        when = data.get("scheduledTime")
+        title = f"Scheduled run of {name} failed to start"
+        message = f"The run due at {when or 'an earlier time'} did not start: {data.get('detail') or 'unknown error'}"
+    else:
+        count = data.get("count") or 1
+        when = data.get("last") or data.get("first")
+        title = f"{count} scheduled run{'s' if count != 1 else ''} of {name} missed"
+        message = (
+            f"Runs due from {data.get('first') or '?'} to {data.get('last') or '?'} were missed "
+            f"(misfire policy {data.get('policy') or '?'})."
+        )
     alert_trigger(
-        rule=AlertRule.SCHEDULE, task=task, notify=_notify_on_failure(task),
-        title=f"Scheduled run of {task.name or task.task_id} was missed",
-        message=f"Run due at {when or 'an earlier time'} was missed: {reason}",
-        details={"missedAt": when, "eventId": event.pk},
+        rule=AlertRule.SCHEDULE, task=task, notify=_notify_on_failure(task), title=title, message=message,
+        details={"missedAt": when, "eventId": event.pk, "eventType": event.type},
     )
 
 

@@ -190,15 +190,18 @@ def test_missed_and_late_schedules_raise_a_schedule_alert_that_an_on_time_fire_r
     from orchestration.events import emit
 
     task = make_task("sched", error_handling={"notificationOnFailure": True})
-    missed = emit("schedule.missed", task=task, data={"scheduledFor": "2026-01-01T00:00:00Z", "reason": "beat down"})
+    missed = emit("schedule.missed", task=task, data={
+        "count": 2, "first": "2026-01-01T00:00:00+00:00", "last": "2026-01-01T02:00:00+00:00", "policy": "skip",
+    })
     alert_evaluate_event(event_id=missed.pk)
     alert = Alert.objects.get(task=task, rule="schedule")
-    assert "beat down" in alert.message
-    late = emit("schedule.fired", task=task, data={"lagSeconds": 900})
+    assert alert.title == "2 scheduled runs of Task sched missed"
+    assert "2026-01-01T02:00:00+00:00" in alert.message and "skip" in alert.message
+    late = emit("schedule.fired", task=task, data={"lagMs": 900_000})
     alert_evaluate_event(event_id=late.pk)
     alert.refresh_from_db()
     assert alert.occurrences == 2
-    on_time = emit("schedule.fired", task=task, data={"lagSeconds": 0.4})
+    on_time = emit("schedule.fired", task=task, data={"lagMs": 400})
     alert_evaluate_event(event_id=on_time.pk)
     alert.refresh_from_db()
     assert alert.status == "resolved"
