@@ -149,6 +149,30 @@ def worker_factory(_worker_base: Path) -> Iterator[Callable[..., WorkerProcess]]
         worker.stop()
 
 
+@pytest.fixture(autouse=True)
+def _quiesce_worker_activity(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For tests that use real workers: before the test database is flushed,
+    cancel what is still active and wait until no node is running, so the
+    flush's TRUNCATE never deadlocks with a worker still writing."""
+    if not {"celery_worker", "worker_factory"} & set(request.fixturenames):
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up first, so torn down after us
+    yield
+    from orchestration import services
+    from orchestration.models import EXECUTION_ACTIVE, Execution, NodeRun, NodeStatus
+
+    for execution_id in Execution.objects.filter(status__in=EXECUTION_ACTIVE).values_list("pk", flat=True):
+        try:
+            services.execution_cancel(execution_id=execution_id, reason="test finished")
+        except services.ExecutionStateError:
+            pass
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and NodeRun.objects.filter(status=NodeStatus.RUNNING).exists():
+        time.sleep(0.2)
+    time.sleep(0.3)  # let the last writes (events, follow-up messages) land
+
+
 @pytest.fixture(scope="module")
 def celery_worker(_worker_base: Path) -> Iterator[WorkerProcess]:
     """One real worker shared by a test module (use with ``transactional_db``)."""
