@@ -151,10 +151,11 @@ def worker_factory(_worker_base: Path) -> Iterator[Callable[..., WorkerProcess]]
 
 @pytest.fixture(autouse=True)
 def _quiesce_worker_activity(request: pytest.FixtureRequest) -> Iterator[None]:
-    """For tests that use real workers: before the test database is flushed,
-    cancel what is still active and wait until no node is running, so the
-    flush's TRUNCATE never deadlocks with a worker still writing."""
-    if not {"celery_worker", "worker_factory"} & set(request.fixturenames):
+    """For tests that share the module's worker: before the test database is
+    flushed, cancel what is still active and wait until no node is running, so
+    the flush's TRUNCATE never deadlocks with a worker still writing. (Workers
+    from ``worker_factory`` are stopped before the flush anyway.)"""
+    if "celery_worker" not in request.fixturenames:
         yield
         return
     request.getfixturevalue("transactional_db")  # set up first, so torn down after us
