@@ -5,13 +5,15 @@ before anything reaches a page."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from orchestration.models import Execution, NodeRun, Secret, Task
 from orchestration.references import redact
@@ -120,12 +122,21 @@ def pretty_json(value: Any) -> str:
 
 
 @dataclass
+class TimelineSegment:
+    left: float
+    width: float
+    status: str
+
+
+@dataclass
 class TimelineRow:
     node: NodeRun
     wait_left: float
     wait_width: float
     left: float
     width: float
+    # Attempts before the current one (failed tries the node was retried after).
+    earlier: list[TimelineSegment] = field(default_factory=list)
 
 
 @dataclass
@@ -148,6 +159,7 @@ def execution_timeline(
     still running reaches up to ``now``; the queued wait is its own lighter bar."""
     now = now or timezone.now()
     starts = [n.queued_at or n.started_at for n in nodes if n.queued_at or n.started_at]
+    starts += [moment for n in nodes for moment, _, _ in _attempt_times(n)]
     if execution.started_at:
         starts.append(execution.started_at)
     if not starts:
@@ -179,5 +191,26 @@ def execution_timeline(
             wait_left = pct(node.queued_at)
             wait_end = pct(node.started_at or node.finished_at or now)
             wait_width = max(wait_end - wait_left, 0.0)
-        rows.append(TimelineRow(node, wait_left, wait_width, left, width))
+        rows.append(TimelineRow(node, wait_left, wait_width, left, width, _earlier_attempts(node, pct)))
     return Timeline(start=start, end=end, rows=rows)
+
+
+def _attempt_times(node: NodeRun) -> list[tuple[datetime, datetime, str]]:
+    """(start, end, status) of each finished attempt before the node's current one."""
+    times = []
+    for attempt in node.attempt_history or []:
+        if not isinstance(attempt, dict):
+            continue
+        started = parse_datetime(str(attempt.get("startedAt") or ""))
+        finished = parse_datetime(str(attempt.get("finishedAt") or ""))
+        if started and finished and (node.started_at is None or started < node.started_at):
+            times.append((started, finished, str(attempt.get("status") or "failed")))
+    return times
+
+
+def _earlier_attempts(node: NodeRun, pct: Callable[[datetime], float]) -> list[TimelineSegment]:
+    segments = []
+    for started, finished, status in _attempt_times(node):
+        left = pct(started)
+        segments.append(TimelineSegment(left, max(pct(finished) - left, 0.6), status))
+    return segments

@@ -52,3 +52,22 @@ def test_masking_replaces_secret_values_and_keeps_references():
     assert selectors.masked(value, ["abc123"]) == {
         "auth": "Bearer ${token}", "leak": "x-********-y", "list": ["********"]
     }
+
+
+def test_earlier_attempts_of_a_retried_node_get_their_own_bars(chain_task):
+    start = timezone.now() - timedelta(seconds=10)
+    execution = Execution.objects.create(
+        task=chain_task, status="failed", started_at=start, finished_at=start + timedelta(seconds=10)
+    )
+    first = {"attempt": 1, "status": "failed", "startedAt": start.isoformat(),
+             "finishedAt": (start + timedelta(seconds=2)).isoformat()}
+    last = {"attempt": 2, "status": "failed", "startedAt": (start + timedelta(seconds=8)).isoformat(),
+            "finishedAt": (start + timedelta(seconds=10)).isoformat()}
+    node = NodeRun.objects.create(
+        execution=execution, node_id="fetch", workflow="echo", status="failed", attempts=2,
+        started_at=start + timedelta(seconds=8), finished_at=start + timedelta(seconds=10),
+        attempt_history=[first, last],
+    )
+    row = selectors.execution_timeline(execution, [node]).rows[0]
+    assert [(s.left, s.width, s.status) for s in row.earlier] == [(0, 20, "failed")]
+    assert (row.left, row.width) == (80, 20)
