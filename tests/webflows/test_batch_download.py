@@ -129,3 +129,12 @@ def test_same_bytes_twice_in_one_run_are_stored_once(sandbox, make_context, medi
     output = batch_download.run({"urls": urls, "concurrency": 4}, None, make_context())
     assert output["downloaded"] == 1 and output["deduplicated"] == 3
     assert len([p for p in files_in(media_root) if p.suffix == ".png"]) == 1
+
+
+def test_links_are_downloaded_only_when_asked(sandbox, make_context):
+    page_output = {"media": [], "links": [{"url": f"{sandbox}/news/welcome/", "text": "Welcome"}]}
+    assert batch_download.run({}, page_output, make_context())["total"] == 0
+    pages = batch_download.run(
+        {"includeLinks": True, "contentTypes": ["text/html"]}, page_output, make_context("pages")
+    )
+    assert pages["downloaded"] == 1 and pages["files"][0]["name"] == "welcome.html"

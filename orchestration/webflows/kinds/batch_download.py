@@ -41,6 +41,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "description": "Also fetch each post's comments from the Weibo API (default false).",
         },
         "onlyNewPosts": {"type": "boolean", "description": "Use the input's newPosts instead of all posts."},
+        "includeLinks": {
+            "type": "boolean",
+            "description": "Also download the pages in the input's links (a page monitor's); set contentTypes "
+            "to allow text/html (default false: media only).",
+        },
         "concurrency": {"type": "integer", "minimum": 1, "maximum": 16, "description": "Parallel downloads (default 4)."},
         "maxBytes": {"type": "integer", "minimum": 1, "description": "Size limit per file (default 50 MB)."},
         "minBytes": {"type": "integer", "minimum": 0, "description": "Smaller files are skipped (default 0)."},
@@ -129,7 +134,7 @@ def plan_items(config: dict[str, Any], input: Any) -> Plan:
                 variants = media.get("variants") or {}
                 url = next((variants[q] for q in QUALITY_ORDER[quality] if variants.get(q)), None) or _url_of(media)
                 add(url, str(post.get("id") or "") or None)
-    for key in ("media", "urls", "links"):
+    for key in ("media", "urls", "links") if config.get("includeLinks") else ("media", "urls"):
         for value in data.get(key) or []:
             add(_url_of(value))
     for value in data.get("files") or []:

@@ -1,0 +1,53 @@
+"""The quick start's sandbox demo on a real worker: a page monitor, a step
+workflow in headless Chromium and a conditional download."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from orchestration import services
+from orchestration.models import Task
+from orchestration.webflows.sandbox.state import sandbox_advance
+from tests.webflows.test_seed_end_to_end import _finished, _nodes
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def test_the_news_demo_watches_signs_in_and_downloads_on_a_worker(live_server, celery_worker):
+    call_command("load_demo", "--base-url", live_server.url)
+    task = Task.objects.get(task_id="sandbox-news-demo")
+    task_dir = Path(settings.MEDIA_ROOT) / "tasks" / task.task_id
+    shutil.rmtree(task_dir, ignore_errors=True)
+    try:
+        _run_twice(task, task_dir)
+    finally:
+        shutil.rmtree(task_dir, ignore_errors=True)
+
+
+def _run_twice(task: Task, task_dir: Path) -> None:
+    first = _finished(services.execution_create(task=task))
+    nodes = _nodes(first)
+    assert first.status == "completed", {k: (n.status, n.error) for k, n in nodes.items()}
+    assert nodes["news"].output["firstRun"] is True
+    members = nodes["members"].output
+    assert {f["name"] for f in members["results"]["downloaded"]["files"]} == {"photo-1.png", "photo-2.png", "report.csv"}
+    assert (task_dir / "members" / "members.png").exists()
+    assert nodes["pictures"].output["downloaded"] == 3  # the banner and two pictures
+
+    sandbox_advance()
+    second = _finished(services.execution_create(task=task))
+    nodes = _nodes(second)
+    assert nodes["news"].output["added"] == ["Sandbox update number 1"]
+    pictures = nodes["pictures"].output
+    assert (pictures["downloaded"], pictures["skipped"]) == (1, 2)
+    assert pictures["files"][0]["url"].endswith("/sandbox/images/banner.png?r=1")
