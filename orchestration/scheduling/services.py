@@ -401,11 +401,13 @@ def _fire(
             )
         return fire
 
-    active = list(
-        Execution.objects.filter(task=schedule.task, status__in=EXECUTION_ACTIVE).values_list(
-            "pk", flat=True
+    active: list[int] = []
+    if schedule.overlap != Overlap.ALLOW:
+        active = list(
+            Execution.objects.filter(task=schedule.task, status__in=EXECUTION_ACTIVE).values_list(
+                "pk", flat=True
+            )
         )
-    )
     if active and schedule.overlap == Overlap.FORBID:
         detail = f"execution #{active[0]} is still active"
         fire = _record(schedule, outcome=FireOutcome.SKIPPED_OVERLAP, detail=detail, **base)

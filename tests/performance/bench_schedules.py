@@ -1,0 +1,234 @@
+"""Scheduling benchmark: many interval schedules fired by the real beat.
+
+Starts one ``celery beat`` (DatabaseScheduler) and one Celery worker on Redis +
+PostgreSQL, creates ``--schedules`` interval schedules of ``--interval``
+seconds (each on its own one-node task, all on the same grid so they fire
+together: the harsh case), lets them run for ``--duration`` seconds, pauses
+them, waits for what is in flight, and prints:
+
+- lag from scheduled time to execution enqueue, and to the first node start
+  (p50 / p95 / p99 / max);
+- the on-time fraction (enqueue lag < 1 s);
+- duplicates (more than one run for a schedule and instant) and misses
+  (instants in the window with no run, or recorded as missed).
+
+    .venv/bin/python tests/performance/bench_schedules.py [--schedules 200] [--duration 120]
+
+Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/webauto_bench_sched),
+REDIS_URL (default redis://127.0.0.1:6379/11). The database is created and
+migrated if needed; the Redis database is flushed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/webauto_bench_sched")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
+os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webauto.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+PREFIX = "bench-sched-"
+
+
+def ensure_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                         dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def spread(label: str, values_ms: list[float]) -> str:
+    return (
+        f"{label:<28} n={len(values_ms):<6} p50={percentile(values_ms, 50):8.1f} ms  "
+        f"p95={percentile(values_ms, 95):8.1f} ms  p99={percentile(values_ms, 99):8.1f} ms  "
+        f"max={max(values_ms, default=float('nan')):8.1f} ms"
+    )
+
+
+def machine() -> str:
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{cpu}, {psutil.cpu_count()} logical CPUs, {memory:.1f} GiB RAM, Python {platform.python_version()}"
+
+
+def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--schedules", type=int, default=200, help="interval schedules (default 200)")
+    parser.add_argument("--interval", type=int, default=1, help="seconds between fires (default 1)")
+    parser.add_argument("--duration", type=float, default=120, help="seconds to let them run (default 120)")
+    parser.add_argument("--concurrency", type=int, default=8, help="worker processes (default 8)")
+    parser.add_argument("--settle", type=float, default=30, help="max seconds to wait for in-flight fires")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark's tasks and history")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    ensure_database()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    from django.db.models import Min
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTasks
+
+    from orchestration import services as core
+    from orchestration.models import Execution, NodeRun, Task
+    from orchestration.scheduling import arming, services
+    from orchestration.scheduling.models import Fire, Schedule
+    from webauto.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
+    Task.objects.filter(task_id__startswith=PREFIX).delete()
+    arming.collect_garbage(timezone.now() + timedelta(days=1))
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-schedules-"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    worker = start(
+        [sys.executable, "-m", "celery", "-A", "webauto", "worker", "-P", "prefork", "-c", str(args.concurrency),
+         "-n", f"bench-sched-{os.getpid()}@%h", "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
+        folder / "worker.log", env,
+    )
+
+    print(f"creating {args.schedules} tasks with an interval schedule of {args.interval} s ...", flush=True)
+    # All on one grid, starting a few seconds from now: every tick fires them all at once.
+    anchor = (timezone.now() + timedelta(seconds=8)).replace(microsecond=0)
+    schedules = []
+    for n in range(args.schedules):
+        task = core.task_create(definition={
+            "taskId": f"{PREFIX}{n:04d}", "name": f"bench schedule {n}",
+            "workflows": [{"id": "only", "name": "only", "workflow": "echo", "config": {"output": {"n": n}}}],
+        })
+        schedules.append(services.schedule_create(task=task, block={
+            "type": "interval", "interval": args.interval, "unit": "s", "concurrent": "allow",
+            "startDate": anchor.isoformat(),
+        }))
+    PeriodicTasks.update_changed()
+    beat = start(
+        [sys.executable, "-m", "celery", "-A", "webauto", "beat", "--loglevel", "WARNING",
+         "--pidfile", str(folder / "beat.pid"), "--schedule", str(folder / "beat-schedule")],
+        folder / "beat.log", env,
+    )
+    wait = (anchor - timezone.now()).total_seconds()
+    print(f"beat + worker started; first fire in {wait:.1f} s; running for {args.duration:.0f} s ...", flush=True)
+    time.sleep(max(0.0, wait) + args.duration)
+    window_end = timezone.now()
+    pks = [s.pk for s in schedules]
+    for schedule in schedules:
+        services.schedule_pause(schedule=schedule, reason="benchmark over")
+    # Let fires already sent (and their first nodes) land before counting.
+    deadline = time.monotonic() + args.settle
+    previous = -1
+    while time.monotonic() < deadline:
+        count = Fire.objects.filter(schedule_id__in=pks).count()
+        if count == previous:
+            break
+        previous = count
+        time.sleep(3)
+    time.sleep(3)
+    stop(beat)
+    stop(worker)
+
+    step = timedelta(seconds=args.interval)
+    expected_per_schedule = int((window_end - anchor) / step) + 1  # instants anchor .. window_end
+    fires = list(
+        Fire.objects.filter(schedule_id__in=pks, scheduled_at__lte=window_end)
+        .values("schedule_id", "scheduled_at", "outcome", "lag_ms", "execution_id")
+    )
+    started = [f for f in fires if f["outcome"] == "started"]
+    execution_ids = [f["execution_id"] for f in started]
+    first_node = dict(
+        NodeRun.objects.filter(execution_id__in=execution_ids)
+        .values("execution_id").annotate(first=Min("started_at")).values_list("execution_id", "first")
+    )
+    node_lag = [
+        (first_node[f["execution_id"]] - f["scheduled_at"]).total_seconds() * 1000
+        for f in started if first_node.get(f["execution_id"])
+    ]
+    enqueue_lag = [f["lag_ms"] for f in started if f["lag_ms"] is not None]
+    per_instant = Counter(
+        Execution.objects.filter(pk__in=execution_ids).values_list("schedule_fires__schedule_id", "schedule_fires__scheduled_at")
+    )
+    duplicates = sum(n - 1 for n in per_instant.values() if n > 1)
+    expected = expected_per_schedule * len(pks)
+    recorded = {(f["schedule_id"], f["scheduled_at"]) for f in fires}
+    never_recorded = expected - len(recorded)
+    missed = sum(1 for f in fires if f["outcome"] == "missed")
+    other = Counter(f["outcome"] for f in fires if f["outcome"] not in ("started", "missed"))
+    on_time = sum(1 for lag in enqueue_lag if lag < 1000)
+
+    print()
+    print(f"machine: {machine()}")
+    print(f"schedules={len(pks)} interval={args.interval}s window={(window_end - anchor).total_seconds():.0f}s "
+          f"worker concurrency={args.concurrency} beat max loop interval={app.conf.beat_max_loop_interval}s")
+    print(f"expected instants: {expected}; fires recorded: {len(fires)}; runs started: {len(started)}")
+    print(spread("lag to enqueue", enqueue_lag))
+    print(spread("lag to first node start", node_lag))
+    print(f"on time (enqueue lag < 1 s): {on_time}/{len(enqueue_lag)} = {on_time / max(1, len(enqueue_lag)):.4%}")
+    print(f"duplicates: {duplicates}")
+    print(f"misses: {never_recorded + missed} (never recorded {never_recorded}, recorded missed {missed})"
+          + (f"; other outcomes {dict(other)}" if other else ""))
+    print(f"logs: {folder}")
+
+    if not args.keep:
+        Task.objects.filter(task_id__startswith=PREFIX).delete()
+        Schedule.objects.filter(pk__in=pks).delete()
+        arming.collect_garbage(timezone.now() + timedelta(days=1))
+
+
+if __name__ == "__main__":
+    main()
