@@ -228,7 +228,11 @@ WEBAUTO_MAINTENANCE_INTERVAL_SECONDS = env_float("WEBAUTO_MAINTENANCE_INTERVAL_S
 # Extra modules that register workflow kinds at start-up (comma separated).
 WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 # Admission backend: decides when a queued execution may start.
-WEBAUTO_ADMISSION_BACKEND = env_str("WEBAUTO_ADMISSION_BACKEND", "orchestration.admission.AdmitAll")
+# The resource manager's backend admits by capacity and priority (see
+# orchestration/resources); "orchestration.admission.AdmitAll" starts everything.
+WEBAUTO_ADMISSION_BACKEND = env_str(
+    "WEBAUTO_ADMISSION_BACKEND", "orchestration.resources.backend.ResourceAdmission"
+)
 # Base URL of the Weibo mobile API the Weibo timeline monitor reads (tests and the sandbox
 # point it at a local server serving the same shape).
 WEBAUTO_WEIBO_API_BASE = env_str("WEBAUTO_WEIBO_API_BASE", "https://m.weibo.cn").rstrip("/")
