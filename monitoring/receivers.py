@@ -20,4 +20,6 @@ def on_event_recorded(sender: Any, *, event: Any, **kwargs: Any) -> None:
 
     if event.type in EVALUATED_EVENTS:
         event_id = event.pk
-        transaction.on_commit(lambda: evaluate_event.delay(event_id))
+        # robust: a broker hiccup is logged and must not break the engine's
+        # own after-commit work that runs next to this receiver.
+        transaction.on_commit(lambda: evaluate_event.delay(event_id), robust=True)

@@ -223,7 +223,9 @@ def deliveries_enqueue(*, delivery_ids: list[int], countdown: float = 0) -> None
             deliver.apply_async((delivery_id,), countdown=countdown or None)
 
     if delivery_ids:
-        transaction.on_commit(send)
+        # robust: if the broker is unreachable the rows stay queued and the
+        # periodic sweeper sends them; the caller's work is not undone.
+        transaction.on_commit(send, robust=True)
 
 
 def _retry_delay(attempt: int) -> float:
