@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -9,8 +12,38 @@ from orchestration.webflows.sandbox.state import sandbox_advance, sandbox_reset
 from orchestration.webflows.services import workflow_definition_errors
 
 
+class WorkflowAdminForm(forms.ModelForm):
+    """Validates the steps like the API does (every problem with its JSON path)."""
+
+    class Meta:
+        model = Workflow
+        fields = [
+            "name", "version", "description", "input_schema", "steps", "login_check",
+            "session_site", "save_session", "browser",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        definition = {
+            "name": data.get("name", ""),
+            "version": data.get("version") or "1.0.0",
+            "description": data.get("description") or "",
+            "inputSchema": data.get("input_schema") or {},
+            "steps": data.get("steps"),
+            "loginCheck": data.get("login_check"),
+            "browser": bool(data.get("browser")),
+        }
+        if data.get("session_site"):
+            definition["session"] = {"site": data["session_site"], "save": bool(data.get("save_session"))}
+        errors = workflow_definition_errors(definition)
+        if errors:
+            raise forms.ValidationError([f"{e['path'] or '(definition)'}: {e['message']}" for e in errors])
+        return data
+
+
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
+    form = WorkflowAdminForm
     list_display = ["name", "version", "step_count", "needs_browser", "session_site", "updated_at"]
     list_filter = ["browser", "save_session", "updated_at"]
     search_fields = ["name", "description", "session_site"]
@@ -23,12 +56,6 @@ class WorkflowAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="browser")
     def needs_browser(self, obj: Workflow) -> bool:
         return obj.needs_browser
-
-    def save_model(self, request: HttpRequest, obj: Workflow, form, change: bool) -> None:
-        errors = workflow_definition_errors(obj.as_definition() | {"session": {"site": obj.session_site, "save": obj.save_session}})
-        for error in errors:
-            messages.warning(request, f"{error['path']}: {error['message']}")
-        super().save_model(request, obj, form, change)
 
 
 @admin.register(BrowserSession)

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import jsonschema
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.references import REFERENCE_RE, UnresolvedReference, find_references, parse_path
@@ -155,8 +155,13 @@ def workflow_create(*, definition: dict[str, Any]) -> Workflow:
         )
     if errors:
         raise DefinitionInvalid(errors)
-    with transaction.atomic():
-        return _apply(Workflow(), definition)
+    try:
+        with transaction.atomic():
+            return _apply(Workflow(), definition)
+    except IntegrityError:  # another request created the same name since our check
+        raise DefinitionInvalid(
+            [{"path": "name", "message": f"a workflow named {definition['name']!r} already exists"}]
+        ) from None
 
 
 def workflow_update(*, workflow: Workflow, definition: dict[str, Any]) -> Workflow:

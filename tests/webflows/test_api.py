@@ -235,3 +235,35 @@ def test_load_demo_creates_the_demo_workflow_and_tasks_once():
     assert task.parameters["targetUrl"] == "http://127.0.0.1:8123/sandbox/weibo/u/1671109627"
     assert Task.objects.filter(task_id="sandbox-news-demo").exists()
     assert "Demo task sandbox-weibo-demo exists already" in out.getvalue()
+
+
+def test_the_admin_form_refuses_invalid_steps_with_their_paths(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/webflows/workflow/add/",
+        {
+            "name": "from-admin",
+            "version": "1.0.0",
+            "description": "",
+            "input_schema": "{}",
+            "steps": json.dumps([{"op": "goto"}]),
+            "login_check": "null",
+            "session_site": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "steps[0]: &#x27;url&#x27; is a required property" in response.content.decode()
+    assert not Workflow.objects.exists()
+    ok = client.post(
+        "/admin/webflows/workflow/add/",
+        {
+            "name": "from-admin",
+            "version": "1.0.0",
+            "description": "",
+            "input_schema": "{}",
+            "steps": json.dumps([{"op": "goto", "url": "http://example.com/"}]),
+            "login_check": "null",
+            "session_site": "",
+        },
+    )
+    assert ok.status_code == 302 and registry.exists("from-admin")
