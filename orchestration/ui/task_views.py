@@ -115,6 +115,7 @@ def _selected_execution(request: HttpRequest, task: Task) -> Execution | None:
 
 def _live_context(request: HttpRequest, task: Task) -> dict[str, object]:
     selected = _selected_execution(request, task)
+    following_latest = "execution" not in request.GET
     node_runs = list(selected.node_runs.order_by("id")) if selected else []
     history = list(task.executions.order_by("-created_at", "-id")[:HISTORY_SIZE])
     progress = selectors.node_progress(history)
@@ -126,7 +127,10 @@ def _live_context(request: HttpRequest, task: Task) -> dict[str, object]:
         "node_runs": {n.node_id: n for n in node_runs},
         "statuses": {n.node_id: n.status for n in node_runs},
         "history": history,
-        "polling": bool(selected and not selected.is_final),
+        "following_latest": following_latest,
+        # Fast while the shown run is active; slowly while following the latest
+        # run, to pick up a run started elsewhere (a schedule, the API).
+        "poll_every": "2s" if selected and not selected.is_final else ("10s" if following_latest else ""),
     }
 
 
@@ -183,7 +187,7 @@ def task_live(request: HttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
     context = _live_context(request, task)
     response = render(request, "orchestration/task_detail.html#live", context)
-    if not context["polling"]:
+    if not context["poll_every"]:
         return HttpResponseStopPolling(response.content)
     return response
 

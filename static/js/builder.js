@@ -278,7 +278,10 @@
       h("span", { "class": "badge status-failed problem-badge", text: "problem", title: nodeErrors[id] || "", hidden: !nodeErrors[id] }),
       h("span", { "class": "spacer" }),
       h("button", { type: "button", "class": "btn small secondary remove-node", text: "Remove", title: "Remove this node",
-        onclick: function (ev) { ev.preventDefault(); removeNode(index); } })
+        onclick: function (ev) {
+          ev.preventDefault();
+          if (window.confirm("Remove node " + id + "? Nodes that depend on it lose that dependency.")) removeNode(index);
+        } })
     ]);
     card.appendChild(summary);
     var body = h("div", { "class": "node-body" });

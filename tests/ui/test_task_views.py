@@ -137,7 +137,7 @@ def test_the_task_page_masks_stored_secret_values_but_shows_references(user_clie
 def test_the_task_page_can_show_a_chosen_execution(user_client, chain_task, finished_execution, running_execution):
     response = user_client.get(reverse("ui:task-detail", args=[chain_task.task_id]), {"execution": finished_execution.pk})
     assert response.context["selected"] == finished_execution
-    assert response.context["polling"] is False
+    assert response.context["poll_every"] == ""
 
 
 def test_the_task_live_partial_polls_while_running_and_stops_when_final(user_client, chain_task, running_execution):
@@ -177,3 +177,16 @@ def test_a_scheduled_task_shows_its_next_run(user_client, db):
     assert "in 4\xa0minutes" in row or "in 5\xa0minutes" in row
     detail = user_client.get(reverse("ui:task-detail", args=["every-5m"])).content.decode()
     assert "next run" in detail
+
+
+def test_the_task_page_follows_the_latest_run_slowly_when_none_is_active(user_client, chain_task, finished_execution):
+    url = reverse("ui:task-live", args=[chain_task.task_id])
+    response = user_client.get(url, **HTMX)
+    assert response.status_code == 200
+    assert 'hx-trigger="every 10s"' in response.content.decode()
+    assert "?execution=" not in response.content.decode().split('id="task-live"')[1].split(">")[0]
+    # A run started elsewhere shows up on the next poll, and polling speeds up.
+    running = Execution.objects.create(task=chain_task, status="running", definition={"workflows": chain_task.workflows})
+    html = user_client.get(url, **HTMX).content.decode()
+    assert 'hx-trigger="every 2s"' in html
+    assert f'href="/executions/{running.pk}/">#{running.pk}</a>' in html
