@@ -30,6 +30,15 @@
   document.addEventListener("htmx:afterSettle", restore);
   document.addEventListener("htmx:oobAfterSwap", restore);
 
+  // A table row replaced by an action (enable, run now) flashes once to show what changed.
+  document.addEventListener("htmx:load", function (ev) {
+    var elt = ev.detail && ev.detail.elt;
+    if (elt && elt.matches && elt.matches("tr[data-flash]")) {
+      elt.classList.add("flash");
+      setTimeout(function () { elt.classList.remove("flash"); }, 900);
+    }
+  });
+
   window.WebautoUi = {
     /* The JSON value of a <script type="application/json" id=...> (or fallback). */
     jsonData: function (id, fallback) {
