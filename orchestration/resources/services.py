@@ -447,7 +447,9 @@ def admission_dispatch(*, seen_seq: int | None = None) -> int:
         for position, request in enumerate(queue):
             need = _amount(request)
             if not ledger.could_ever_fit(need):
-                _set_reason(request.pk, request.execution_id, _never_fits_reason(need, ledger))
+                text = _never_fits_reason(need, ledger)
+                if request.reason != text:
+                    _set_reason(request.pk, request.execution_id, text)
                 continue
             worker_id = ledger.place(need)
             if worker_id is None and _may_preempt(request):
@@ -473,12 +475,19 @@ def admission_dispatch(*, seen_seq: int | None = None) -> int:
 
 
 def _mark_waiting(queue: list[ResourceRequest], reason: str | None) -> None:
-    """Give waiting requests a reason where theirs is missing or stale."""
+    """Give waiting requests ``reason`` (or, with None, their own "waiting
+    for ..."), touching only rows whose reason is missing or of another kind:
+    a dispatch pass holds the pool lock and must stay short."""
+    if reason is not None:
+        stale = [r for r in queue if r.reason != reason]
+        ResourceRequest.objects.filter(pk__in=[r.pk for r in stale]).update(reason=reason)
+        Execution.objects.filter(
+            pk__in=[r.execution_id for r in stale], status=ExecutionStatus.QUEUED
+        ).update(status_reason=reason)
+        return
     for request in queue:
-        text = reason or describe_need(_amount(request))
-        if request.reason != text and not (
-            reason is None and request.reason.startswith("preempted")
-        ):
+        text = describe_need(_amount(request))
+        if not request.reason.startswith((text, "preempted")):
             _set_reason(request.pk, request.execution_id, text)
 
 

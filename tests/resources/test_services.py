@@ -290,3 +290,32 @@ def test_a_heartbeat_registers_the_worker_and_a_stop_frees_its_capacity(make_tas
     assert worker.status == WorkerStatus.STOPPED
     assert Allocation.objects.get(execution=execution, worker=worker).release_reason == ReleaseReason.WORKER_LOST
     assert Allocation.objects.get(execution=execution, released_at__isnull=True).worker is None
+
+
+def test_dispatch_skips_what_can_never_fit_and_says_no_live_worker_when_all_are_gone(
+    make_worker, make_task, queued
+):
+    worker = make_worker(cpu_limit_millicores=1000)
+    busy = queued(make_task("busy"))
+    assert start(busy)
+    huge = queued(make_task("huge", priority="critical", cpu=8))
+    small = queued(make_task("small"))
+    for execution in (huge, small):
+        assert services.admission_request(execution_id=execution.pk) is False
+
+    busy.status = ExecutionStatus.COMPLETED
+    busy.save(update_fields=["status"])
+    services.admission_release(execution_id=busy.pk)
+    assert services.admission_dispatch() == 1  # the huge head is passed over, small runs
+    small.refresh_from_db()
+    huge.refresh_from_db()
+    assert small.status == ExecutionStatus.RUNNING
+    assert huge.status_reason.startswith("needs 8 CPU, 256MB, more than the cluster can offer")
+
+    later = queued(make_task("later"))
+    Worker.objects.filter(pk=worker.pk).update(last_heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert services.admission_request(execution_id=later.pk) is False
+    assert services.admission_dispatch() == 0
+    for execution in (huge, later):
+        execution.refresh_from_db()
+        assert execution.status_reason == "no live worker"
