@@ -81,8 +81,8 @@ def _node_view(node: Any, secrets: list[str]) -> dict[str, Any]:
 def _live_context(execution: Execution) -> dict[str, Any]:
     secrets = selectors.secret_values()
     node_runs = list(execution.node_runs.order_by("id"))
-    definition = execution.definition if isinstance(execution.definition, dict) else {}
-    order = {str(w.get("id")): i for i, w in enumerate(definition.get("workflows") or []) if isinstance(w, dict)}
+    workflows = _workflows(execution)
+    order = {str(w.get("id")): i for i, w in enumerate(workflows if isinstance(workflows, list) else []) if isinstance(w, dict)}
     node_runs.sort(key=lambda n: (order.get(n.node_id, len(order)), n.pk))
     done = sum(1 for n in node_runs if n.is_final)
     now = timezone.now()
@@ -105,6 +105,13 @@ def _live_context(execution: Execution) -> dict[str, Any]:
     }
 
 
+def _workflows(execution: Execution) -> Any:
+    """The nodes the execution ran: its definition snapshot, or (for a run
+    recorded without one) the task's current nodes."""
+    snapshot = execution.definition.get("workflows") if isinstance(execution.definition, dict) else None
+    return snapshot or execution.task.workflows
+
+
 def _get_execution(pk: int) -> Execution:
     return get_object_or_404(Execution.objects.select_related("task", "retry_of"), pk=pk)
 
@@ -117,7 +124,7 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _live_context(execution)
     context.update(
         {
-            "graph": graph_data((execution.definition or {}).get("workflows") if isinstance(execution.definition, dict) else []),
+            "graph": graph_data(_workflows(execution)),
             "parameters_json": selectors.pretty_json(selectors.masked(execution.parameters, secrets)),
             "input_json": selectors.pretty_json(selectors.masked(execution.input, secrets)),
             "retries": list(execution.retries.order_by("created_at")),

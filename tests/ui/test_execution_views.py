@@ -144,3 +144,9 @@ def test_rerun_of_a_running_execution_is_refused(user_client, running_execution)
 
 def test_an_unknown_execution_is_a_404(user_client, db):
     assert user_client.get(reverse("ui:execution-detail", args=[999999])).status_code == 404
+
+
+def test_a_run_recorded_without_a_definition_snapshot_draws_the_task_graph(user_client, chain_task):
+    execution = Execution.objects.create(task=chain_task, status="completed", definition={})
+    response = user_client.get(reverse("ui:execution-detail", args=[execution.pk]))
+    assert [n["id"] for n in response.context["graph"]["nodes"]] == ["fetch", "wait", "report"]
