@@ -355,3 +355,10 @@ CELERY_BEAT_SCHEDULE["scheduling-watchdog"] = {
     "schedule": WEBAUTO_SCHEDULE_WATCHDOG_SECONDS,
     "options": {"expires": WEBAUTO_SCHEDULE_WATCHDOG_SECONDS * 2},
 }
+# Fire history older than this is deleted hourly (schedules with maxRuns keep theirs).
+WEBAUTO_SCHEDULE_HISTORY_DAYS = env_int("WEBAUTO_SCHEDULE_HISTORY_DAYS", 90, minimum=1)
+CELERY_BEAT_SCHEDULE["scheduling-prune-history"] = {
+    "task": "scheduling.prune_history",
+    "schedule": 3600.0,
+    "options": {"expires": 1800},
+}

@@ -38,32 +38,36 @@ READ_ONLY_KEYS = {
     "updatedAt",
     "webhookUrl",
 }
-ScheduleSerializer = inline_serializer(
-    "Schedule",
-    {
-        "id": serializers.IntegerField(),
-        "taskId": serializers.CharField(),
-        "type": serializers.ChoiceField(choices=spec.KINDS),
-        "expression": serializers.CharField(required=False),
-        "timezone": serializers.CharField(),
-        "interval": serializers.IntegerField(required=False),
-        "unit": serializers.CharField(required=False),
-        "event": serializers.CharField(required=False),
-        "filter": serializers.DictField(required=False),
-        "trigger": serializers.CharField(required=False),
-        "startDate": serializers.DateTimeField(required=False),
-        "endDate": serializers.DateTimeField(required=False),
-        "maxRuns": serializers.IntegerField(required=False),
-        "enabled": serializers.BooleanField(),
-        "concurrent": serializers.CharField(),
-        "misfirePolicy": serializers.CharField(),
-        "misfireGraceSeconds": serializers.IntegerField(),
-        "state": serializers.CharField(),
-        "nextFireAt": serializers.DateTimeField(allow_null=True),
-        "description": serializers.CharField(),
-        "lastFire": serializers.DictField(allow_null=True),
-    },
-)
+class ScheduleSerializer(serializers.Serializer):
+    """The schedule block plus its state (for the API schema; responses are built by presenters)."""
+
+    id = serializers.IntegerField(read_only=True)
+    taskId = serializers.CharField()
+    type = serializers.ChoiceField(choices=spec.KINDS)
+    expression = serializers.CharField(required=False, help_text="cron: 5 fields, e.g. '0 */2 * * *'")
+    timezone = serializers.CharField(required=False, help_text="IANA name, default UTC")
+    interval = serializers.IntegerField(required=False)
+    unit = serializers.ChoiceField(choices=["ms", "s", "m", "h"], required=False)
+    event = serializers.CharField(required=False, help_text="event name; wildcards like 'execution.*'")
+    filter = serializers.DictField(required=False, help_text="path: value or path: {operator: value}")
+    trigger = serializers.ChoiceField(choices=spec.TRIGGERS, required=False)
+    startDate = serializers.DateTimeField(required=False)
+    endDate = serializers.DateTimeField(required=False)
+    maxRuns = serializers.IntegerField(required=False)
+    enabled = serializers.BooleanField(required=False)
+    concurrent = serializers.CharField(required=False, help_text="true/allow, false/forbid or replace")
+    misfirePolicy = serializers.ChoiceField(choices=spec.MISFIRE_POLICIES, required=False)
+    misfireGraceSeconds = serializers.IntegerField(required=False)
+    misfireMaxRuns = serializers.IntegerField(required=False)
+    pauseAfterFailures = serializers.IntegerField(required=False)
+    input = serializers.DictField(required=False)
+    rateLimitPerMinute = serializers.IntegerField(required=False)
+    webhookSecret = serializers.CharField(required=False, write_only=True)
+    state = serializers.CharField(read_only=True)
+    nextFireAt = serializers.DateTimeField(read_only=True, allow_null=True)
+    description = serializers.CharField(read_only=True)
+    lastFire = serializers.DictField(read_only=True, allow_null=True)
+    webhookUrl = serializers.CharField(read_only=True, help_text="only when the token was just made")
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -128,7 +132,7 @@ class ScheduleViewSet(viewsets.GenericViewSet):
     )
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([presenters.schedule_json(s) for s in page])
+        return self.get_paginated_response([presenters.schedule_json(s) for s in page or []])
 
     @extend_schema(
         summary="Create a schedule for a task", responses={201: ScheduleSerializer, **ERRORS}
@@ -207,7 +211,7 @@ class ScheduleViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(
             selectors.schedule_history(schedule=self.get_object(), outcome=outcome)
         )
-        return self.get_paginated_response([presenters.fire_json(f) for f in page])
+        return self.get_paginated_response([presenters.fire_json(f) for f in page or []])
 
     @extend_schema(
         summary="The next N fire times of this schedule",

@@ -14,6 +14,10 @@ from orchestration.scheduling import spec
 JSON_FIELDS = {"filter": "event filter", "input": "input"}
 
 
+def _text(data: QueryDict, key: str) -> str:
+    return str(data.get(key) or "").strip()
+
+
 def block_from_form(data: QueryDict) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """The schedule block a submitted form describes, and any JSON problems in it."""
     kind = data.get("type", "")
@@ -24,15 +28,15 @@ def block_from_form(data: QueryDict) -> tuple[dict[str, Any], list[dict[str, str
     if kind == "cron":
         block["expression"] = data.get("expression", "")
     elif kind == "interval":
-        raw = data.get("interval", "")
-        block["interval"] = int(raw) if raw.strip().isdigit() else raw
+        raw = _text(data, "interval")
+        block["interval"] = int(raw) if raw.isdigit() else raw
         block["unit"] = data.get("unit", "s")
     elif kind == "event":
         block["event"] = data.get("event", "")
     elif kind == "manual":
         block["trigger"] = data.get("trigger", "api")
-        if data.get("rateLimitPerMinute", "").strip():
-            raw = data["rateLimitPerMinute"].strip()
+        raw = _text(data, "rateLimitPerMinute")
+        if raw:
             block["rateLimitPerMinute"] = int(raw) if raw.isdigit() else raw
         if data.get("webhookSecret"):
             block["webhookSecret"] = data["webhookSecret"]
@@ -40,7 +44,7 @@ def block_from_form(data: QueryDict) -> tuple[dict[str, Any], list[dict[str, str
         if data.get(key):
             block[key] = data[key]
     for key in ("maxRuns", "pauseAfterFailures", "misfireGraceSeconds", "misfireMaxRuns"):
-        raw = data.get(key, "").strip()
+        raw = _text(data, key)
         if raw:
             block[key] = int(raw) if raw.isdigit() else raw
     block["enabled"] = data.get("enabled") == "on"
@@ -49,7 +53,7 @@ def block_from_form(data: QueryDict) -> tuple[dict[str, Any], list[dict[str, str
     if data.get("misfirePolicy"):
         block["misfirePolicy"] = data["misfirePolicy"]
     for key, label in JSON_FIELDS.items():
-        raw = data.get(key, "").strip()
+        raw = _text(data, key)
         if not raw or (key == "filter" and kind != "event"):
             continue
         try:

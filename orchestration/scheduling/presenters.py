@@ -56,7 +56,7 @@ def schedule_json(schedule: Schedule) -> dict[str, Any]:
         "runCount": selectors.schedule_run_count(schedule),
         "consecutiveFailures": schedule.consecutive_failures,
         "hasWebhookSecret": bool(schedule.webhook_secret),
-        "beatEntry": schedule.periodic_task.name if schedule.periodic_task_id else None,
+        "beatEntry": schedule.periodic_task.name if schedule.periodic_task else None,
         "lastFire": fire_json(last) if last else None,
         "createdAt": _iso(schedule.created_at),
         "updatedAt": _iso(schedule.updated_at),

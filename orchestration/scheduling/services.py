@@ -352,12 +352,15 @@ def _record(schedule: Schedule, **fields: Any) -> Fire | None:
         return None
 
 
+TRIGGER_OF_SOURCE: dict[str, str] = {
+    FireSource.CLOCK: "schedule",
+    FireSource.EVENT: "event",
+    FireSource.WEBHOOK: "webhook",
+}
+
+
 def _trigger_name(source: str) -> str:
-    return {
-        FireSource.CLOCK: "schedule",
-        FireSource.EVENT: "event",
-        FireSource.WEBHOOK: "webhook",
-    }.get(source, "api")
+    return TRIGGER_OF_SOURCE.get(source, "api")
 
 
 def _fire(
@@ -610,7 +613,7 @@ def _event_input(event: Event) -> dict[str, Any]:
             "type": event.type,
             "source": event.source,
             "data": event.data,
-            "taskId": event.task.task_id if event.task_id else None,
+            "taskId": event.task.task_id if event.task else None,
             "executionId": event.execution_id,
             "createdAt": event.created_at.isoformat(),
         }
@@ -826,3 +829,17 @@ def schedules_watchdog(
         "notified": int(soon),
         "collected": collected,
     }
+
+
+def schedules_prune_history(*, older_than: timedelta, batch: int = 10_000) -> int:
+    """Delete fire records older than ``older_than``. Schedules with maxRuns
+    keep theirs: their run count is the count of their fire records."""
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while True:
+        ids = list(
+            Fire.objects.filter(created_at__lt=cutoff, schedule__max_runs__isnull=True).values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return deleted
+        deleted += Fire.objects.filter(pk__in=ids).delete()[0]

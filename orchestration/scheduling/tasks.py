@@ -36,3 +36,12 @@ def watchdog() -> dict[str, Any]:
     if counts["overdue"] or counts["unarmed"]:
         log.warning("scheduling watchdog fired overdue schedules: %s", counts)
     return counts
+
+
+@shared_task(name="scheduling.prune_history", ignore_result=True)
+def prune_history() -> int:
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    return services.schedules_prune_history(older_than=timedelta(days=settings.WEBAUTO_SCHEDULE_HISTORY_DAYS))

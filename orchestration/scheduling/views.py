@@ -49,7 +49,8 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
         "kinds": spec.KINDS,
         "now": timezone.now(),
     }
-    if getattr(request, "htmx", None) and not request.htmx.boosted:
+    htmx = getattr(request, "htmx", None)
+    if htmx and not htmx.boosted:
         return render(request, "scheduling/schedule_list.html#schedule-table", context)
     return render(request, "scheduling/schedule_list.html", context)
 
@@ -197,7 +198,8 @@ def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "upcoming": services.next_fire_times(schedule, PREVIEW_COUNT) if schedule.is_clock and schedule.enabled else [],
         "block": json.dumps(spec.to_block(schedule), indent=2, ensure_ascii=False),
     }
-    if getattr(request, "htmx", None) and not request.htmx.boosted:
+    htmx = getattr(request, "htmx", None)
+    if htmx and not htmx.boosted:
         return render(request, "scheduling/schedule_detail.html#history", context)
     return render(request, "scheduling/schedule_detail.html", context)
 

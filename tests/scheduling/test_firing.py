@@ -345,3 +345,15 @@ def test_a_failed_start_is_recorded_and_counts_as_a_failure(make_task, clock):
     schedule.refresh_from_db()
     assert schedule.state == "paused"
     assert Event.objects.filter(type="schedule.failed_to_start").exists()
+
+
+def test_old_history_is_pruned_except_where_max_runs_counts_it(make_task, clock):
+    clock.at(datetime(2026, 1, 1, 0, 0, tzinfo=UTC))
+    plain = services.schedule_create(task=make_task("plain"), block={"type": "manual", "concurrent": True})
+    limited = services.schedule_create(task=make_task("limited"), block={"type": "manual", "concurrent": True, "maxRuns": 5})
+    services.schedule_trigger(schedule=plain, input={})
+    services.schedule_trigger(schedule=limited, input={})
+    clock.at(datetime(2026, 4, 15, 0, 0, tzinfo=UTC))
+    services.schedule_trigger(schedule=plain, input={})
+    assert services.schedules_prune_history(older_than=timedelta(days=90)) == 1
+    assert plain.fires.count() == 1 and limited.fires.count() == 1
