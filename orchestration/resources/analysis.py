@@ -138,7 +138,8 @@ def _system(result: Analysis) -> None:
     for started in Execution.objects.filter(
         started_at__gte=result.start, started_at__lt=result.end
     ).values_list("started_at", flat=True):
-        starts_by_hour[started.astimezone(zone).hour] += 1
+        if started is not None:
+            starts_by_hour[started.astimezone(zone).hour] += 1
     cpu_by_hour: dict[int, list[float]] = defaultdict(list)
     if samples:
         result.cpu_average = mean(s["cpu_percent"] for s in samples)
@@ -205,11 +206,11 @@ def _waste(result: Analysis) -> None:
     for task_id, ids in sorted(by_task.items()):
         peaks = [usage[i]["peak"] for i in ids if i in usage and usage[i]["peak"]]
         cpu = sum(usage[i]["cpu"] or 0.0 for i in ids if i in usage)
-        wall = sum(
-            (executions[i]["finished_at"] - executions[i]["started_at"]).total_seconds()
-            for i in ids
-            if executions[i]["started_at"]
-        )
+        wall = 0.0
+        for i in ids:
+            started, finished = executions[i]["started_at"], executions[i]["finished_at"]
+            if started is not None and finished is not None:
+                wall += (finished - started).total_seconds()
         measured_cpu = any(i in usage and usage[i]["cpu"] is not None for i in ids)
         result.waste.append(
             TaskWaste(

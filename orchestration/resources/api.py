@@ -224,7 +224,7 @@ class AllocationsAPI(GenericAPIView):
             if not execution.isdigit():
                 raise ValidationError({"execution": "must be an execution id"})
             qs = qs.filter(execution_id=int(execution))
-        page = self.paginate_queryset(qs)
+        page = self.paginate_queryset(qs) or []
         return self.get_paginated_response([allocation_json(a) for a in page])
 
 
@@ -262,7 +262,7 @@ class PreemptionsAPI(GenericAPIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.preemptions())
+        page = self.paginate_queryset(selectors.preemptions()) or []
         return self.get_paginated_response([preemption_json(p) for p in page])
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django_htmx.middleware import HtmxDetails
 
 from orchestration.resources import selectors
 from orchestration.resources.analysis import resource_analysis
@@ -18,8 +19,12 @@ RANGES = {"6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
 PARTIALS = ("summary", "workers", "queue", "allocations", "analysis")
 
 
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
 @login_required
-def resources_page(request: HttpRequest) -> HttpResponse:
+def resources_page(request: HtmxHttpRequest) -> HttpResponse:
     range_name = request.GET.get("range", "24h")
     if range_name not in RANGES:
         range_name = "24h"
