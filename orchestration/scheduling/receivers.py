@@ -25,6 +25,7 @@ def on_task_definition_saved(
     from orchestration.scheduling import services
 
     services.schedule_sync_from_definition(task=task, definition=definition)
+    services.schedules_follow_task_enabled(task=task)
 
 
 def on_task_deleting(sender: Any, *, task: Task, **kwargs: Any) -> None:

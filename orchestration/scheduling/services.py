@@ -318,6 +318,19 @@ def schedule_sync_from_definition(*, task: Task, definition: dict[str, Any]) -> 
     return schedule_update(schedule=existing, block=block, prefix="schedule")
 
 
+TASK_DISABLED = "task disabled"
+
+
+def schedules_follow_task_enabled(*, task: Task) -> None:
+    """A disabled task's schedules pause; enabling it resumes the ones it paused."""
+    if not task.enabled:
+        for schedule in Schedule.objects.filter(task=task, enabled=True, finished_at__isnull=True):
+            schedule_pause(schedule=schedule, reason=TASK_DISABLED)
+    else:
+        for schedule in Schedule.objects.filter(task=task, enabled=False, paused_reason=TASK_DISABLED):
+            schedule_resume(schedule=schedule)
+
+
 def schedules_release_for_task(*, task: Task) -> None:
     for schedule in Schedule.objects.filter(task=task):
         arming.release(schedule)

@@ -66,3 +66,17 @@ def test_deleting_the_task_disables_its_beat_entries(make_task):
     core.task_delete(task=task)
     entry.refresh_from_db()
     assert not entry.enabled
+
+
+def test_disabling_the_task_pauses_its_schedules_and_enabling_resumes_them(make_task):
+    task = make_task("switched", schedule={"type": "cron", "expression": "0 * * * *"})
+    other = services.schedule_create(task=task, block={"type": "interval", "interval": 1, "unit": "h"})
+    operator_paused = services.schedule_create(task=task, block={"type": "manual"})
+    services.schedule_pause(schedule=operator_paused)
+    core.task_update(task=task, definition={"enabled": False}, partial=True)
+    states = dict(Schedule.objects.filter(task=task).values_list("pk", "paused_reason"))
+    assert states[other.pk] == "task disabled" and states[operator_paused.pk] == "paused by operator"
+    core.task_update(task=task, definition={"enabled": True}, partial=True)
+    assert Schedule.objects.get(pk=other.pk).state == "active"
+    assert Schedule.objects.get(task=task, origin="definition").state == "active"
+    assert Schedule.objects.get(pk=operator_paused.pk).state == "paused"
