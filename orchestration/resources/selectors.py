@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from orchestration.models import PRIORITY_RANK
+from orchestration.models import PRIORITY_RANK, ExecutionStatus
 from orchestration.resources.capacity import Amount, Ledger
 from orchestration.resources.models import (
     Allocation,
@@ -41,7 +41,7 @@ def capacity_summary(*, now: datetime | None = None) -> dict[str, Any]:
         "allocated": used.as_json(),
         "free": (total - used).as_json(),
         "openAllocations": Allocation.objects.filter(released_at__isnull=True).count(),
-        "queued": ResourceRequest.objects.filter(waiting_since__isnull=False, execution__status="queued").count(),
+        "queued": queue_length(),
         "preemptionEnabled": settings.WEBAUTO_RESOURCES_PREEMPTION,
         "cpuOvercommit": settings.WEBAUTO_RESOURCES_CPU_OVERCOMMIT,
         "memoryOvercommit": settings.WEBAUTO_RESOURCES_MEMORY_OVERCOMMIT,
@@ -93,6 +93,10 @@ class QueueEntry:
     @property
     def effective_priority_name(self) -> str:
         return RANK_NAMES[self.effective_priority]
+
+
+def queue_length() -> int:
+    return ResourceRequest.objects.filter(waiting_since__isnull=False, execution__status=ExecutionStatus.QUEUED).count()
 
 
 def queue_entries(*, now: datetime | None = None, limit: int = 200) -> list[QueueEntry]:

@@ -16,6 +16,7 @@ from orchestration.resources import selectors
 from orchestration.resources.analysis import resource_analysis
 
 RANGES = {"6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
+QUEUE_ROWS = 50  # rows of the queue and allocation tables
 PARTIALS = ("summary", "workers", "queue", "allocations", "analysis")
 
 
@@ -36,9 +37,12 @@ def resources_page(request: HtmxHttpRequest) -> HttpResponse:
     if wanted in ("", "workers"):
         context["workers"] = selectors.worker_views()
     if wanted in ("", "queue"):
-        context["queue"] = selectors.queue_entries(limit=100)
+        context["queue"] = selectors.queue_entries(limit=QUEUE_ROWS)
+        context["queue_total"] = selectors.queue_length()
     if wanted in ("", "allocations"):
-        context["allocations"] = selectors.allocations()[:100]
+        open_allocations = selectors.allocations()
+        context["allocations"] = open_allocations[:QUEUE_ROWS]
+        context["allocations_total"] = open_allocations.count()
         context["preemptions"] = selectors.preemptions()[:10]
     if wanted in ("", "analysis"):
         end = timezone.now()
