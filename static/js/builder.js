@@ -37,24 +37,8 @@
   var submitting = false;
 
   // ---------------------------------------------------------------- helpers
-  function h(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      var value = attrs[key];
-      if (value === null || value === undefined || value === false) return;
-      if (key === "text") node.textContent = value;
-      else if (key === "value") node.value = value;
-      else if (key === "checked" || key === "selected" || key === "readOnly" || key === "open") node[key] = !!value;
-      else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    });
-    (children || []).forEach(function (child) {
-      if (child === null || child === undefined) return;
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
+  var h = WebautoForm.h, field = WebautoForm.field, textInput = WebautoForm.textInput;
+  var select = WebautoForm.select, jsonArea = WebautoForm.jsonArea, numberOrText = WebautoForm.numberOrText;
   function isObject(value) { return value !== null && typeof value === "object" && !Array.isArray(value); }
   function nodes() { if (!Array.isArray(doc.workflows)) doc.workflows = []; return doc.workflows; }
   function nodeId(node, index) { return node && node.id ? String(node.id) : "#" + (index + 1); }
@@ -68,12 +52,6 @@
     var parent = isObject(obj[parentKey]) ? obj[parentKey] : {};
     setKey(parent, key, value);
     if (Object.keys(parent).length) obj[parentKey] = parent; else delete obj[parentKey];
-  }
-
-  function numberOrText(text) {
-    var trimmed = String(text).trim();
-    if (trimmed === "") return undefined;
-    return /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(trimmed) ? Number(trimmed) : trimmed;
   }
 
   /* How a parameter value is shown in one text box: strings as they are unless
@@ -132,49 +110,6 @@
       setTimeout(function () { card.classList.remove("flash"); }, 900);
     }
     drawGraph();
-  }
-
-  // ------------------------------------------------------------ form parts
-  function field(label, input, help, path) {
-    if (path) input.setAttribute("data-path", path);
-    return h("div", { "class": "field" }, [
-      h("label", { text: label }),
-      input,
-      help ? h("div", { "class": "help", text: help }) : null
-    ]);
-  }
-
-  function textInput(value, onInput, attrs) {
-    var input = h("input", Object.assign({ type: "text", value: value === undefined || value === null ? "" : String(value) }, attrs || {}));
-    input.addEventListener("input", function () { onInput(input.value); });
-    return input;
-  }
-
-  function select(options, current, onChange, attrs) {
-    var known = options.some(function (o) { return o[0] === current; });
-    var all = known || current === undefined || current === "" ? options : options.concat([[current, String(current)]]);
-    var el = h("select", attrs || {}, all.map(function (o) {
-      return h("option", { value: o[0], text: o[1], selected: o[0] === current });
-    }));
-    el.addEventListener("change", function () { onChange(el.value); });
-    return el;
-  }
-
-  function jsonArea(value, onValid, attrs, rows) {
-    var area = h("textarea", Object.assign({ rows: rows || 3, spellcheck: "false", "class": "json-input" }, attrs || {}));
-    area.value = value === undefined ? "" : JSON.stringify(value, null, 2);
-    var message = h("div", { "class": "help bad", hidden: true });
-    area.addEventListener("input", function () {
-      var text = area.value.trim();
-      if (text === "") { message.hidden = true; area.classList.remove("invalid"); onValid(undefined); return; }
-      try {
-        var parsed = JSON.parse(text);
-        message.hidden = true; area.classList.remove("invalid"); onValid(parsed);
-      } catch (e) {
-        area.classList.add("invalid"); message.hidden = false; message.textContent = "Not valid JSON yet: " + e.message;
-      }
-    });
-    return h("div", { "class": "json-wrap" }, [area, message]);
   }
 
   // --------------------------------------------------------- task settings
@@ -383,20 +318,6 @@
     return wrap;
   }
 
-  function schemaType(schema) {
-    var t = schema && schema.type;
-    if (Array.isArray(t)) t = t.filter(function (x) { return x !== "null"; })[0];
-    return t || "";
-  }
-
-  function isSimpleProperty(schema) {
-    var t = schemaType(schema);
-    if (schema.enum) return true;
-    if (t === "string" || t === "number" || t === "integer" || t === "boolean") return true;
-    if (t === "array") { var it = schemaType(schema.items || {}); return it === "string" || it === "number" || it === "integer"; }
-    return false;
-  }
-
   function configEditor(node, index, base) {
     var wrap = h("div", { "class": "config" });
     var kind = kindByName[node.workflow];
@@ -404,7 +325,7 @@
     var props = schema && isObject(schema.properties) ? schema.properties : null;
     var config = isObject(node.config) ? node.config : {};
     var unknown = Object.keys(config).filter(function (k) { return !props || !(k in props); });
-    var canForm = props && Object.keys(props).length > 0;
+    var canForm = WebautoForm.hasFormFields(schema);
     var asJson = configAsJson[index] !== undefined ? configAsJson[index] : !canForm || unknown.length > 0;
 
     var head = h("div", { "class": "config-head" }, [h("label", { text: "Config" })]);
@@ -422,51 +343,11 @@
       }
       return wrap;
     }
-    var required = Array.isArray(schema.required) ? schema.required : [];
-    var grid = h("div", { "class": "field-grid" });
-    Object.keys(props).forEach(function (key) {
-      var prop = isObject(props[key]) ? props[key] : {};
-      var path = base + ".config." + key;
-      var label = key + (required.indexOf(key) >= 0 ? " *" : "");
-      var help = prop.description || "";
-      var set = function (v) { if (!isObject(node.config)) node.config = {}; setKey(node.config, key, v); commit(); };
-      var current = config[key];
-      var t = schemaType(prop);
-      var input;
-      if (!isSimpleProperty(prop)) {
-        input = jsonArea(current, set, { "class": "json-input cfg-" + key, placeholder: prop["default"] !== undefined ? JSON.stringify(prop["default"]) : "JSON" });
-        grid.appendChild(field(label, input, help || "JSON value", path));
-        return;
-      }
-      if (prop.enum) {
-        input = select([["", "(not set)"]].concat(prop.enum.map(function (v) { return [String(v), String(v)]; })), current === undefined ? "" : String(current),
-          function (v) {
-            var match = prop.enum.filter(function (e) { return String(e) === v; });
-            set(v === "" ? undefined : match.length ? match[0] : v);
-          }, { "class": "cfg-" + key });
-      } else if (t === "boolean") {
-        input = select([["", "(not set)"], ["true", "true"], ["false", "false"]], current === undefined ? "" : String(current),
-          function (v) { set(v === "" ? undefined : v === "true" ? true : v === "false" ? false : v); }, { "class": "cfg-" + key });
-      } else if (t === "array") {
-        input = h("textarea", { rows: 3, "class": "plain cfg-" + key, placeholder: "one per line" });
-        input.value = Array.isArray(current) ? current.join("\n") : current === undefined ? "" : String(current);
-        input.addEventListener("input", function () {
-          var text = input.value.trim();
-          if (/^\$\{[^}]+\}$/.test(text)) { set(text); return; }
-          var items = text.split("\n").map(function (s) { return s.trim(); }).filter(Boolean);
-          var itemType = schemaType(prop.items || {});
-          set(items.length ? items.map(function (s) { return itemType === "string" ? s : numberOrText(s); }) : undefined);
-        });
-      } else if (t === "number" || t === "integer") {
-        input = textInput(current, function (v) { set(numberOrText(v)); },
-          { inputmode: "decimal", "class": "cfg-" + key, placeholder: prop["default"] !== undefined ? String(prop["default"]) : "number or ${param}" });
-      } else {
-        input = textInput(current, function (v) { set(v === "" ? undefined : v); },
-          { "class": "cfg-" + key, placeholder: prop["default"] !== undefined ? String(prop["default"]) : "" });
-      }
-      grid.appendChild(field(label, input, help, path));
-    });
-    wrap.appendChild(grid);
+    wrap.appendChild(WebautoForm.schemaFields(schema, config, function (key, v) {
+      if (!isObject(node.config)) node.config = {};
+      setKey(node.config, key, v);
+      commit();
+    }, { pathPrefix: base + ".config", classPrefix: "cfg-" }));
     return wrap;
   }
 
