@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -254,6 +253,3 @@ def _playwright_cookie(cookie: dict[str, Any]) -> dict[str, Any]:
         out["sameSite"] = same_site
     return out
 
-
-def site_of(url: str) -> str:
-    return urlsplit(url).hostname or ""

@@ -149,12 +149,6 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     ),
 }
 
-STEP_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["op"],
-    "properties": {"op": {"enum": sorted(OPERATIONS)}},
-}
-
 
 @dataclass
 class StepContext:

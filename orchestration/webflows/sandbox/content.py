@@ -4,7 +4,7 @@ or watching the sandbox sees the same content."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 SANDBOX_UID = "1671109627"
@@ -119,6 +119,3 @@ def app_items(revision: int) -> list[dict[str, Any]]:
     """The JavaScript-rendered page's data."""
     return [{"id": n, "name": f"Widget {n}", "price": 10 * n + revision} for n in range(1, 4 + revision)]
 
-
-def now() -> datetime:
-    return datetime.now(UTC)
