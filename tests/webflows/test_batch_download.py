@@ -87,6 +87,8 @@ DOWNLOAD_ERRORS = [
     ("/no-such-file.png", {}, "HTTP 404 Not Found"),
     ("/files/slow.png?seconds=3", {"timeout": 0.5, "retries": 0}, "timed out after 0.5s"),
 ]
+# Only failures that may pass on a later attempt let the engine retry the node.
+RETRYABLE = {"/files/slow.png?seconds=3"}
 
 
 def test_download_errors_are_clear_and_leave_no_files(sandbox, make_context, media_root):
@@ -94,6 +96,7 @@ def test_download_errors_are_clear_and_leave_no_files(sandbox, make_context, med
         with pytest.raises(WorkflowError) as caught:
             batch_download.run({"urls": [f"{sandbox}{path}"], **config}, None, make_context("download"))
         assert message in str(caught.value), (path, str(caught.value))
+        assert caught.value.retryable is (path in RETRYABLE), path
         assert [p for p in files_in(media_root) if p.suffix != ".json"] == [], path
         _no_partials(media_root)
 

@@ -89,6 +89,7 @@ class Outcome:
     duplicate: bool = False
     skipped_reason: str | None = None
     error: str | None = None
+    retryable: bool = True
 
 
 @dataclass
@@ -217,7 +218,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
                     attempt += 1
                     context.sleep(delay * 2 ** (attempt - 1))
                     continue
-                return Outcome(item, error=str(exc))
+                return Outcome(item, error=str(exc), retryable=exc.retryable)
             record = file.as_json(folder)
             record["path"] = str(file.path)
             record["postId"] = item.post_id
@@ -261,8 +262,9 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     if failures and not config.get("continueOnError", False):
         first = failures[0]
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise WorkflowError(f"download failed for {first['url']}: {first['error']}{more}",
-                            retryable=False if "size limit" in first["error"] or "content type" in first["error"] else True)
+        # Worth retrying the node only if some failure may pass next time (not a size or type refusal).
+        retryable = any(o.retryable for o in outcomes if o.error)
+        raise WorkflowError(f"download failed for {first['url']}: {first['error']}{more}", retryable=retryable)
     data = input if isinstance(input, dict) else {}
     return {
         "files": files,
