@@ -122,16 +122,16 @@ def _save(request: HttpRequest, task: Task | None) -> HttpResponse:
     if not errors:
         try:
             if task is None:
-                task = services.task_create(definition=document, user=request.user)
-                messages.success(request, f"Created task {task.task_id}.")
+                saved = services.task_create(definition=document, user=request.user)
+                messages.success(request, f"Created task {saved.task_id}.")
             else:
-                task = services.task_update(task=task, definition=document)
-                messages.success(request, f"Saved task {task.task_id}.")
+                saved = services.task_update(task=task, definition=document)
+                messages.success(request, f"Saved task {saved.task_id}.")
         except DefinitionInvalid as exc:
             errors = exc.errors
-    if errors:
-        return _builder(request, task=task, text=text, errors=errors, status=400)
-    return redirect(reverse("ui:task-detail", args=[task.task_id]))
+        else:
+            return redirect(reverse("ui:task-detail", args=[saved.task_id]))
+    return _builder(request, task=task, text=text, errors=errors, status=400)
 
 
 @login_required

@@ -6,14 +6,21 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request that went through django-htmx's middleware (for type checking)."""
+
+    htmx: HtmxDetails
 
 
 def render_page(
-    request: HttpRequest, template: str, context: dict[str, Any], *, partial: str | None = None
+    request: HtmxHttpRequest, template: str, context: dict[str, Any], *, partial: str | None = None
 ) -> HttpResponse:
     """The whole page, or only ``partial`` of it when htmx asks (history
     restores and boosted links still get the whole page)."""
-    htmx = getattr(request, "htmx", None)
+    htmx = request.htmx
     if partial and htmx and not htmx.boosted and not htmx.history_restore_request:
         return render(request, f"{template}#{partial}", context)
     return render(request, template, context)

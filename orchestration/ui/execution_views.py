@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,7 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from orchestration import services
 from orchestration.models import Execution, Task
 from orchestration.ui import selectors
-from orchestration.ui.common import graph_data, render_page, username
+from orchestration.ui.common import HtmxHttpRequest, graph_data, render_page, username
 from orchestration.ui.forms import ExecutionFilterForm
 
 PAGE_SIZE = 50
@@ -28,21 +28,18 @@ EVENTS_SHOWN = 100
 
 @login_required
 @require_GET
-def execution_list(request: HttpRequest) -> HttpResponse:
+def execution_list(request: HtmxHttpRequest) -> HttpResponse:
     form = ExecutionFilterForm(request.GET or None)
     page = Paginator(selectors.execution_list(**form.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
-    executions = list(page.object_list)
-    progress = selectors.node_progress(executions)
-    for execution in executions:
-        execution.nodes_done, execution.nodes_total = progress.get(execution.pk, (0, 0))
+    rows = selectors.execution_rows(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "form": form,
         "page": page,
-        "executions": executions,
+        "executions": rows,
         "task_ids": list(Task.objects.values_list("task_id", flat=True)),
-        "any_active": any(not e.is_final for e in executions),
+        "any_active": any(not row.execution.is_final for row in rows),
         "querystring": query.urlencode(),
     }
     return render_page(request, "orchestration/execution_list.html", context, partial="execution-table")
@@ -118,7 +115,7 @@ def _get_execution(pk: int) -> Execution:
 
 @login_required
 @require_GET
-def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def execution_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)
     secrets = selectors.secret_values()
     context = _live_context(execution)
@@ -133,7 +130,7 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "orchestration/execution_detail.html", context)
 
 
-def _live_response(request: HttpRequest, execution: Execution) -> HttpResponse:
+def _live_response(request: HtmxHttpRequest, execution: Execution) -> HttpResponse:
     context = {**_live_context(execution), "oob": True}
     response = render(request, "orchestration/execution_detail.html#live-response", context)
     if not context["polling"]:
@@ -144,13 +141,13 @@ def _live_response(request: HttpRequest, execution: Execution) -> HttpResponse:
 
 @login_required
 @require_GET
-def execution_live(request: HttpRequest, pk: int) -> HttpResponse:
+def execution_live(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _live_response(request, _get_execution(pk))
 
 
 @login_required
 @require_POST
-def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def execution_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)
     try:
         services.execution_cancel(execution_id=execution.pk, reason=f"cancelled by {username(request)}")
@@ -164,7 +161,7 @@ def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def execution_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+def execution_rerun(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)
     try:
         rerun = services.execution_rerun(execution_id=execution.pk, triggered_by=username(request))

@@ -18,15 +18,18 @@ class TaskFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = [("", "All categories")] + [
-            (c, c) for c in selectors.task_categories()
-        ]
-        self.fields["tag"].choices = [("", "All tags")] + [(t, t) for t in selectors.task_tags()]
-        self.fields["status"].choices = [
+        self._choices("category", [("", "All categories")] + [(c, c) for c in selectors.task_categories()])
+        self._choices("tag", [("", "All tags")] + [(t, t) for t in selectors.task_tags()])
+        self._choices("status", [
             ("", "Any last run"),
             *ExecutionStatus.choices,
             (selectors.NEVER_RUN, "Never run"),
-        ]
+        ])
+
+    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
 
     def filters(self) -> dict[str, str]:
         if not self.is_valid():

@@ -5,17 +5,17 @@ before anything reaches a page."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from orchestration.models import Execution, NodeRun, Secret, Task
+from orchestration.models import NODE_FINAL, Execution, ExecutionStatus, NodeRun, Secret, Task
 from orchestration.references import redact
 
 NEVER_RUN = "never"
@@ -38,7 +38,7 @@ def task_list(
     if category:
         tasks = tasks.filter(category=category)
     if tag:
-        tasks = _with_tag(tasks, tag)
+        tasks = tasks.filter(_has_tag(tag))
     if status == NEVER_RUN:
         tasks = tasks.filter(last_status__isnull=True)
     elif status:
@@ -46,12 +46,43 @@ def task_list(
     return tasks.order_by("task_id")
 
 
-def _with_tag(tasks: QuerySet[Task], tag: str) -> QuerySet[Task]:
+def _has_tag(tag: str) -> Q:
     if connection.vendor == "postgresql":
-        return tasks.filter(tags__contains=[tag])
+        return Q(tags__contains=[tag])
     # SQLite has no JSON containment lookup; the task table is small enough to scan.
-    ids = [pk for pk, tags in Task.objects.values_list("pk", "tags") if tag in (tags or [])]
-    return tasks.filter(pk__in=ids)
+    return Q(pk__in=[pk for pk, tags in Task.objects.values_list("pk", "tags") if tag in (tags or [])])
+
+
+@dataclass
+class TaskRow:
+    """A line of the task list."""
+
+    task: Task
+    last_execution_id: int | None
+    last_status: str
+    last_status_label: str
+    last_created_at: datetime | None
+    next_run: datetime | None
+
+
+def task_rows(tasks: Iterable[Task]) -> list[TaskRow]:
+    """Rows for tasks that came from :func:`task_list` (which annotates the last run)."""
+    tasks = list(tasks)
+    fires = next_runs([t.pk for t in tasks])
+    rows = []
+    for task in tasks:
+        status = getattr(task, "last_status", None) or ""
+        rows.append(
+            TaskRow(
+                task=task,
+                last_execution_id=getattr(task, "last_execution_id", None),
+                last_status=status,
+                last_status_label=ExecutionStatus(status).label if status else "",
+                last_created_at=getattr(task, "last_created_at", None),
+                next_run=fires.get(task.pk),
+            )
+        )
+    return rows
 
 
 def task_categories() -> list[str]:
@@ -77,7 +108,7 @@ def next_runs(task_pks: list[int]) -> dict[int, datetime]:
     result: dict[int, datetime] = {}
     rows = Schedule.objects.filter(task_id__in=task_pks, enabled=True, next_fire_at__isnull=False)
     for task_pk, fire_at in rows.values_list("task_id", "next_fire_at"):
-        if task_pk not in result or fire_at < result[task_pk]:
+        if fire_at is not None and (task_pk not in result or fire_at < result[task_pk]):
             result[task_pk] = fire_at
     return result
 
@@ -93,18 +124,24 @@ def execution_list(*, task: str = "", status: str = "", trigger: str = "") -> Qu
     return executions.order_by("-created_at", "-id")
 
 
-def node_progress(executions: list[Execution]) -> dict[int, tuple[int, int]]:
-    """(finished nodes, all nodes) per execution id, in one query."""
-    from django.db.models import Count
+@dataclass
+class ExecutionRow:
+    """A line of an execution list, with how many of its nodes have finished."""
 
-    from orchestration.models import NODE_FINAL
+    execution: Execution
+    nodes_done: int
+    nodes_total: int
 
-    rows = (
+
+def execution_rows(executions: Iterable[Execution]) -> list[ExecutionRow]:
+    executions = list(executions)
+    counts = (
         NodeRun.objects.filter(execution__in=executions)
         .values("execution_id")
         .annotate(total=Count("id"), done=Count("id", filter=Q(status__in=NODE_FINAL)))
     )
-    return {row["execution_id"]: (row["done"], row["total"]) for row in rows}
+    progress = {row["execution_id"]: (row["done"], row["total"]) for row in counts}
+    return [ExecutionRow(e, *progress.get(e.pk, (0, 0))) for e in executions]
 
 
 def secret_values() -> list[str]:
@@ -158,14 +195,15 @@ def execution_timeline(
     """Start/end bars of each node as percentages of the execution's span. A node
     still running reaches up to ``now``; the queued wait is its own lighter bar."""
     now = now or timezone.now()
-    starts = [n.queued_at or n.started_at for n in nodes if n.queued_at or n.started_at]
+    starts: list[datetime] = [m for n in nodes if (m := n.queued_at or n.started_at) is not None]
     starts += [moment for n in nodes for moment, _, _ in _attempt_times(n)]
     if execution.started_at:
         starts.append(execution.started_at)
     if not starts:
         return Timeline(start=None, end=None, rows=[TimelineRow(n, 0, 0, 0, 0) for n in nodes])
     start = min(starts)
-    ends = [n.finished_at for n in nodes if n.finished_at]
+    ends: list[datetime] = [n.finished_at for n in nodes if n.finished_at is not None]
+    end: datetime
     if execution.finished_at:
         end = execution.finished_at
     elif execution.is_final:

@@ -3,12 +3,10 @@ with the live DAG."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -17,9 +15,9 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from orchestration import services
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import task_to_definition
-from orchestration.models import Execution, ExecutionStatus, Task, Trigger
+from orchestration.models import Execution, Task, Trigger
 from orchestration.ui import selectors
-from orchestration.ui.common import graph_data, render_page, username
+from orchestration.ui.common import HtmxHttpRequest, graph_data, render_page, username
 from orchestration.ui.forms import TaskFilterForm
 
 PAGE_SIZE = 50
@@ -28,45 +26,34 @@ HISTORY_SIZE = 25
 
 @login_required
 @require_GET
-def task_list(request: HttpRequest) -> HttpResponse:
+def task_list(request: HtmxHttpRequest) -> HttpResponse:
     form = TaskFilterForm(request.GET or None)
     page = Paginator(selectors.task_list(**form.filters()), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    tasks = list(page.object_list)
-    next_runs = selectors.next_runs([t.pk for t in tasks])
-    for task in tasks:
-        _decorate(task, next_runs)
     context = {
         "form": form,
         "page": page,
-        "tasks": tasks,
+        "rows": selectors.task_rows(page.object_list),
         "querystring": _without_page(request),
     }
     return render_page(request, "orchestration/task_list.html", context, partial="task-table")
 
 
-def _decorate(task: Task, next_runs: dict[int, Any]) -> None:
-    task.next_run = next_runs.get(task.pk)
-    task.last_status_label = ExecutionStatus(task.last_status).label if task.last_status else ""
-
-
-def _without_page(request: HttpRequest) -> str:
+def _without_page(request: HtmxHttpRequest) -> str:
     query = request.GET.copy()
     query.pop("page", None)
     return query.urlencode()
 
 
-def _row(request: HttpRequest, task: Task) -> HttpResponse:
-    annotated = selectors.task_list().get(pk=task.pk)
-    next_runs = selectors.next_runs([task.pk])
-    _decorate(annotated, next_runs)
-    return render(request, "orchestration/task_list.html#task-row", {"task": annotated})
+def _row(request: HtmxHttpRequest, task: Task) -> HttpResponse:
+    row = selectors.task_rows(selectors.task_list().filter(pk=task.pk))[0]
+    return render(request, "orchestration/task_list.html#task-row", {"row": row})
 
 
 @login_required
 @require_POST
-def task_toggle(request: HttpRequest, task_id: str) -> HttpResponse:
+def task_toggle(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
     # The list's switch sends the state it shows; a plain button just flips it.
     enabled = request.POST.get("enabled") == "on" if "set" in request.POST else not task.enabled
@@ -91,7 +78,7 @@ def task_toggle(request: HttpRequest, task_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def task_run(request: HttpRequest, task_id: str) -> HttpResponse:
+def task_run(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
     execution = services.execution_create(
         task=task, trigger=Trigger.MANUAL, triggered_by=username(request)
@@ -106,21 +93,18 @@ def task_run(request: HttpRequest, task_id: str) -> HttpResponse:
     return redirect(url)
 
 
-def _selected_execution(request: HttpRequest, task: Task) -> Execution | None:
+def _selected_execution(request: HtmxHttpRequest, task: Task) -> Execution | None:
     wanted = request.GET.get("execution")
     if wanted and wanted.isdigit():
         return get_object_or_404(Execution, pk=int(wanted), task=task)
     return task.executions.order_by("-created_at", "-id").first()
 
 
-def _live_context(request: HttpRequest, task: Task) -> dict[str, object]:
+def _live_context(request: HtmxHttpRequest, task: Task) -> dict[str, object]:
     selected = _selected_execution(request, task)
     following_latest = "execution" not in request.GET
     node_runs = list(selected.node_runs.order_by("id")) if selected else []
-    history = list(task.executions.order_by("-created_at", "-id")[:HISTORY_SIZE])
-    progress = selectors.node_progress(history)
-    for execution in history:
-        execution.nodes_done, execution.nodes_total = progress.get(execution.pk, (0, 0))
+    history = selectors.execution_rows(task.executions.order_by("-created_at", "-id")[:HISTORY_SIZE])
     return {
         "task": task,
         "selected": selected,
@@ -136,7 +120,7 @@ def _live_context(request: HttpRequest, task: Task) -> dict[str, object]:
 
 @login_required
 @require_GET
-def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
+def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
     context = _live_context(request, task)
     secrets = selectors.secret_values()
@@ -182,7 +166,7 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def task_live(request: HttpRequest, task_id: str) -> HttpResponse:
+def task_live(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     """The polled part of the task page: run status, node colours and history."""
     task = get_object_or_404(Task, task_id=task_id)
     context = _live_context(request, task)
@@ -194,7 +178,7 @@ def task_live(request: HttpRequest, task_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def task_export(request: HttpRequest, task_id: str) -> JsonResponse:
+def task_export(request: HtmxHttpRequest, task_id: str) -> JsonResponse:
     """The task's definition as a JSON file, the same document the API exports."""
     task = get_object_or_404(Task, task_id=task_id)
     response = JsonResponse(

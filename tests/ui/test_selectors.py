@@ -42,9 +42,17 @@ def test_an_execution_that_never_started_has_an_empty_timeline(chain_task):
     assert timeline.start is None and timeline.span_seconds == 0
 
 
-def test_node_progress_counts_finished_nodes_per_execution(finished_execution, running_execution):
-    progress = selectors.node_progress([finished_execution, running_execution])
-    assert progress == {finished_execution.pk: (3, 3), running_execution.pk: (0, 3)}
+def test_execution_rows_count_finished_nodes_per_execution(finished_execution, running_execution):
+    rows = selectors.execution_rows([finished_execution, running_execution])
+    assert [(r.execution, r.nodes_done, r.nodes_total) for r in rows] == [
+        (finished_execution, 3, 3), (running_execution, 0, 3)
+    ]
+
+
+def test_task_rows_carry_the_last_run_and_its_label(chain_task, finished_execution):
+    (row,) = selectors.task_rows(selectors.task_list())
+    assert (row.task, row.last_execution_id, row.last_status) == (chain_task, finished_execution.pk, "completed")
+    assert row.last_status_label == "Completed" and row.next_run is None
 
 
 def test_masking_replaces_secret_values_and_keeps_references():
