@@ -73,3 +73,19 @@ def test_browser_mode_renders_javascript_pages(sandbox, make_context):
     sandbox_advance()
     second = page_monitor.run(config, None, make_context("js"))
     assert second["hasChanges"] and "Widget 4 costs 41" in second["added"]
+
+
+def test_a_stored_session_lets_it_watch_a_page_behind_a_login(sandbox, make_context):
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    from orchestration.webflows.services import browser_session_import
+
+    login = httpx.post(f"{sandbox}/login/", data={"username": "demo", "password": "demo-password"})
+    cookie = {"name": "sandbox_member", "value": login.cookies["sandbox_member"], "domain": urlsplit(sandbox).hostname}
+    browser_session_import(site="sandbox-members", cookies=[cookie])
+    output = page_monitor.run(
+        {"url": f"{sandbox}/members/", "session": "sandbox-members", "itemSelector": "li.file"}, None, make_context()
+    )
+    assert output["items"] == ["Member photo 1", "Member photo 2", "Monthly report"]

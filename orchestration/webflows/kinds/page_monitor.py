@@ -34,6 +34,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "description": "hasChanges only when changeRatio reaches this (default 0: any change).",
         },
         "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "session": {"type": "string", "description": "Send the cookies of this stored browser session."},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
     },
     "anyOf": [{"required": ["url"]}, {"required": ["targetUrl"]}],
@@ -47,15 +48,27 @@ OUTPUT_DESCRIPTION = (
 MAX_ITEMS = 2000
 
 
-def _fetch_http(url: str, config: dict[str, Any]) -> tuple[str, str]:
-    with fetch.make_client(headers=config.get("headers"), timeout=float(config.get("timeout", 30))) as client:
+def _cookies(config: dict[str, Any]) -> list[dict[str, Any]]:
+    if not config.get("session"):
+        return []
+    from orchestration.webflows.models import BrowserSession
+
+    stored = BrowserSession.objects.filter(site=config["session"]).first()
+    if stored is None:
+        raise WorkflowError(f"no stored browser session named {config['session']!r}", retryable=False)
+    return list(stored.cookies)
+
+
+def _fetch_http(url: str, config: dict[str, Any], cookies: list[dict[str, Any]]) -> tuple[str, str]:
+    timeout = float(config.get("timeout", 30))
+    with fetch.make_client(headers=config.get("headers"), cookies=cookies, timeout=timeout) as client:
         response = fetch.get(client, url)
     return str(response.url), response.text
 
 
-def _fetch_browser(url: str, config: dict[str, Any]) -> tuple[str, str]:
+def _fetch_browser(url: str, config: dict[str, Any], cookies: list[dict[str, Any]]) -> tuple[str, str]:
     timeout = float(config.get("timeout", 30))
-    driver = BrowserDriver([])
+    driver = BrowserDriver(cookies)
     try:
         driver.goto(url, timeout=timeout)
         if config.get("waitFor"):
@@ -77,7 +90,10 @@ def compare(old: list[str], new: list[str]) -> tuple[float, list[str], list[str]
 def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
     url = str(config.get("url") or config.get("targetUrl"))
     mode = config.get("mode", "http")
-    final_url, page = _fetch_browser(url, config) if mode == "browser" else _fetch_http(url, config)
+    # Read before any browser starts: no database calls while Playwright's loop runs.
+    cookies = _cookies(config)
+    fetcher = _fetch_browser if mode == "browser" else _fetch_http
+    final_url, page = fetcher(url, config, cookies)
     soup = html.parse(page)
     title = html.text_of(soup.title) if soup.title else ""
     html.strip_noise(soup)
