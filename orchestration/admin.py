@@ -5,20 +5,56 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
-from orchestration.models import Event, Execution, NodeRun, NodeState, Secret, Task
+from orchestration.models import (
+    EXECUTION_ACTIVE,
+    Event,
+    Execution,
+    NodeRun,
+    NodeState,
+    Secret,
+    Task,
+)
+from orchestration.task_services import TaskInUse, task_delete
 
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
+    """Tasks are read-only here: creating and editing go through the DAG builder
+    or the API, which validate the whole definition and keep schedules in step."""
+
     list_display = ("task_id", "name", "category", "priority", "enabled", "template_id", "updated_at")
     list_filter = ("enabled", "priority", "category")
     search_fields = ("task_id", "name", "description", "template_id")
-    readonly_fields = ("created_at", "updated_at", "created_by")
-    list_editable = ("enabled",)
     date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in Task._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.executions.filter(status__in=EXECUTION_ACTIVE).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def view_on_site(self, obj: Task) -> str:
+        return reverse("ui:task-detail", args=[obj.task_id])
+
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
+        task_delete(task=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        for task in queryset:
+            try:
+                task_delete(task=task)
+            except TaskInUse as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
 
 
 class NodeRunInline(admin.TabularInline):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from orchestration.models import Event, NodeState, Secret
+from orchestration.models import Event, NodeState, Secret, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +62,24 @@ def test_a_new_secret_needs_a_value(admin_client_logged_in):
     assert not Secret.objects.filter(name="empty").exists()
     admin_client_logged_in.post(url, {"name": "full", "value": "v-123", "description": ""})
     assert Secret.objects.get(name="full").value == "v-123"
+
+
+def test_tasks_are_read_only_in_the_admin_and_link_to_their_page(admin_client_logged_in, chain_task):
+    assert admin_client_logged_in.get(reverse("admin:orchestration_task_add")).status_code == 403
+    html = admin_client_logged_in.get(reverse("admin:orchestration_task_change", args=[chain_task.pk])).content.decode()
+    assert 'name="workflows"' not in html
+    assert reverse("ui:task-detail", args=[chain_task.task_id]) in html
+
+
+def test_a_task_with_a_running_execution_cannot_be_deleted_from_the_admin(admin_client_logged_in, running_execution):
+    task = running_execution.task
+    response = admin_client_logged_in.post(reverse("admin:orchestration_task_delete", args=[task.pk]), {"post": "yes"})
+    assert response.status_code == 403
+    assert Task.objects.filter(pk=task.pk).exists()
+
+
+def test_deleting_a_task_from_the_admin_uses_the_task_service(admin_client_logged_in, chain_task):
+    response = admin_client_logged_in.post(reverse("admin:orchestration_task_delete", args=[chain_task.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Task.objects.filter(pk=chain_task.pk).exists()
+    assert Event.objects.filter(type="task.deleted", data__taskId="ui-chain").exists()
