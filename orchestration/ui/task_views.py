@@ -16,6 +16,7 @@ from orchestration import services
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import task_to_definition
 from orchestration.models import Execution, Task, Trigger
+from orchestration.task_services import TaskInUse
 from orchestration.ui import selectors
 from orchestration.ui.common import HtmxHttpRequest, graph_data, render_page, username
 from orchestration.ui.forms import TaskFilterForm
@@ -174,6 +175,19 @@ def task_live(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     if not context["poll_every"]:
         return HttpResponseStopPolling(response.content)
     return response
+
+
+@login_required
+@require_POST
+def task_delete(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
+    task = get_object_or_404(Task, task_id=task_id)
+    try:
+        services.task_delete(task=task)
+    except TaskInUse as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("ui:task-detail", args=[task_id]))
+    messages.success(request, f"Deleted task {task_id} and its history.")
+    return redirect(reverse("ui:task-list"))
 
 
 @login_required

@@ -17,6 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tasks/<str:task_id>/export/", task_views.task_export, name="task-export"),
     path("tasks/<str:task_id>/toggle/", task_views.task_toggle, name="task-toggle"),
     path("tasks/<str:task_id>/run/", task_views.task_run, name="task-run"),
+    path("tasks/<str:task_id>/delete/", task_views.task_delete, name="task-delete"),
     path("executions/", execution_views.execution_list, name="execution-list"),
     path("executions/<int:pk>/", execution_views.execution_detail, name="execution-detail"),
     path("executions/<int:pk>/live/", execution_views.execution_live, name="execution-live"),

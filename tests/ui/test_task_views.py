@@ -190,3 +190,15 @@ def test_the_task_page_follows_the_latest_run_slowly_when_none_is_active(user_cl
     html = user_client.get(url, **HTMX).content.decode()
     assert 'hx-trigger="every 2s"' in html
     assert f'href="/executions/{running.pk}/">#{running.pk}</a>' in html
+
+
+def test_deleting_a_task_removes_it_and_returns_to_the_list(user_client, chain_task, finished_execution):
+    response = user_client.post(reverse("ui:task-delete", args=[chain_task.task_id]))
+    assert response["Location"] == reverse("ui:task-list")
+    assert not Task.objects.filter(task_id="ui-chain").exists()
+
+
+def test_a_task_with_an_active_run_is_not_deleted(user_client, chain_task, running_execution):
+    response = user_client.post(reverse("ui:task-delete", args=[chain_task.task_id]), follow=True)
+    assert "cancel them first" in response.content.decode()
+    assert Task.objects.filter(task_id="ui-chain").exists()
