@@ -21,7 +21,7 @@ from orchestration.references import (
     secret_lookup_from_db,
 )
 from orchestration.webflows import html
-from orchestration.webflows.drivers import BrowserDriver, Driver, HttpDriver
+from orchestration.webflows.drivers import BrowserDriver, Driver, HttpDriver, playwright_error
 from orchestration.webflows.models import BrowserSession, Workflow
 from orchestration.webflows.operations import (
     BROWSER_OPERATIONS,
@@ -115,7 +115,7 @@ def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context
             if implementation is None:
                 raise WorkflowError(f"{label}: unknown operation {op!r}", retryable=False)
             try:
-                result = implementation(step, ctx)
+                result = _call(implementation, step, ctx)
                 if (
                     workflow.login_check
                     and op in _NAVIGATING
@@ -160,6 +160,19 @@ def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context
         "folder": str(folder),
     }
     return redact(output, used_secrets)
+
+
+def _call(implementation: Any, step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """Run one operation, turning browser and file-system failures into WorkflowErrors
+    (so the message gets the step's label like every other failure)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        return implementation(step, ctx)
+    except PlaywrightError as exc:
+        raise playwright_error(exc, float(step.get("timeout", 15)), step_target(step)) from exc
+    except OSError as exc:
+        raise WorkflowError(f"file error: {exc}") from exc
 
 
 def _prefetch_secrets(workflow: Workflow, parameters: dict[str, Any]) -> SecretLookup:
