@@ -24,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from orchestration import registry
@@ -78,7 +78,7 @@ def _policy(pool: ResourcePool) -> Policy:
     )
 
 
-def live_workers(now: datetime | None = None):  # -> QuerySet[Worker]
+def live_workers(now: datetime | None = None) -> QuerySet[Worker]:
     """Workers that said they are alive recently enough to be trusted."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.WEBAUTO_WORKER_LOST_SECONDS)

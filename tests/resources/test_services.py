@@ -319,3 +319,29 @@ def test_dispatch_skips_what_can_never_fit_and_says_no_live_worker_when_all_are_
     for execution in (huge, later):
         execution.refresh_from_db()
         assert execution.status_reason == "no live worker"
+
+
+def test_a_dispatch_sent_for_freed_capacity_is_skipped_when_a_later_pass_saw_it(make_worker, make_task, queued):
+    make_worker(cpu_limit_millicores=1000)
+    busy = queued(make_task("busy"))
+    assert start(busy)
+    waiting = queued(make_task("waiting"))
+    assert services.admission_request(execution_id=waiting.pk) is False
+    assert services.admission_dispatch() == 0  # pass 1: still full
+    seen = ResourcePool.objects.get(name="default").dispatch_seq
+
+    busy.status = ExecutionStatus.COMPLETED
+    busy.save(update_fields=["status"])
+    services.admission_release(execution_id=busy.pk)
+    # One pass since the caller looked may have begun before its release: not enough.
+    ResourcePool.objects.filter(name="default").update(dispatch_seq=seen + 1)
+    assert services.admission_dispatch(seen_seq=seen) == 1
+    after = ResourcePool.objects.get(name="default").dispatch_seq
+    assert after == seen + 2
+    # Nobody waits now: the pass does not even take the lock.
+    assert services.admission_dispatch(seen_seq=0) == 0
+    assert ResourcePool.objects.get(name="default").dispatch_seq == after
+    # Someone waits, but two passes began since the caller looked: one saw its capacity.
+    assert services.admission_request(execution_id=queued(make_task("third")).pk) is False
+    assert services.admission_dispatch(seen_seq=seen) == 0
+    assert ResourcePool.objects.get(name="default").dispatch_seq == after
