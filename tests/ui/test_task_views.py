@@ -202,3 +202,10 @@ def test_a_task_with_an_active_run_is_not_deleted(user_client, chain_task, runni
     response = user_client.post(reverse("ui:task-delete", args=[chain_task.task_id]), follow=True)
     assert "cancel them first" in response.content.decode()
     assert Task.objects.filter(task_id="ui-chain").exists()
+
+
+def test_a_task_from_a_template_links_to_it_and_to_its_schedules(user_client, db):
+    services.task_create(definition=chain_definition("templated", template="site-watch", templateVersion="1.2.0"))
+    html = user_client.get(reverse("ui:task-detail", args=["templated"])).content.decode()
+    assert 'href="/templates/site-watch/"' in html
+    assert 'href="/schedules/?task=templated"' in html
