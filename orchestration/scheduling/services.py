@@ -1,136 +1,45 @@
-"""Writes of the scheduling app: schedules, fires, webhook and event triggers.
-
-Every fire happens under a row lock on its schedule, and every fire record is
-unique per (schedule, idempotency key), so two beats, a redelivered message or
-a replayed webhook start a run at most once.
-"""
+"""Writes of the scheduling app: create, edit, pause, resume and delete
+schedules, keep them in step with task definitions, webhooks and external
+events. Firing lives in ``firing`` and is re-exported here, so callers have
+one place to go."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-import uuid
-from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from orchestration import events
 from orchestration.api.errors import DefinitionInvalid
-from orchestration.models import (
-    EXECUTION_ACTIVE,
-    EXECUTION_FINAL,
-    Event,
-    Execution,
-    ExecutionStatus,
-    Task,
+from orchestration.models import Event, Task
+from orchestration.scheduling import arming, cursor, spec
+from orchestration.scheduling.cursor import next_fire_times, preview_cron
+from orchestration.scheduling.firing import (
+    MAX_RECORDED_SLOTS,
+    RateLimited,
+    ScheduleInactive,
+    event_matches,
+    schedule_execution_finished,
+    schedule_fire_due,
+    schedule_fire_event,
+    schedule_trigger,
+    schedules_prune_history,
+    schedules_watchdog,
 )
-from orchestration.scheduling import arming, spec, timing
-from orchestration.scheduling.models import (
-    Fire,
-    FireOutcome,
-    FireSource,
-    MisfirePolicy,
-    Origin,
-    Overlap,
-    Schedule,
-    ScheduleKind,
-)
+from orchestration.scheduling.models import Origin, Schedule, ScheduleKind
 
-# Due slots recorded one by one after an outage; older ones are only counted.
-MAX_RECORDED_SLOTS = 1000
-# How far back a cron schedule is walked after an outage.
-MAX_CATCH_UP_WINDOW = timedelta(days=31)
-FAILED_STATUSES = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT})
-SUCCESS_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.COMPLETED_WITH_ERRORS})
-
-
-class ScheduleInactive(Exception):
-    """The schedule is paused or finished and does not accept triggers."""
-
-
-class RateLimited(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"rate limit reached; retry in {retry_after} s")
-        self.retry_after = retry_after
-
-
-# --- Timing ----------------------------------------------------------------------------
-
-
-def _next_instant(schedule: Schedule, after: datetime) -> datetime | None:
-    """The schedule's first fire instant strictly after ``after`` inside its window."""
-    if schedule.start_at and after < schedule.start_at:
-        # Starting exactly at startDate counts as inside the window.
-        after = schedule.start_at - timedelta(microseconds=1)
-    if schedule.kind == ScheduleKind.CRON:
-        instant = timing.cron_next(schedule.expression, schedule.timezone, after)
-    elif schedule.kind == ScheduleKind.INTERVAL:
-        anchor = schedule.anchor_at or schedule.start_at or timezone.now()
-        instant = timing.interval_next(anchor, int(schedule.interval_ms or 0), after)
-    else:
-        return None
-    if schedule.end_at and instant > schedule.end_at:
-        return None
-    return instant
-
-
-def _instants(schedule: Schedule, first: datetime) -> Iterator[datetime]:
-    current: datetime | None = first
-    while current is not None:
-        yield current
-        current = _next_instant(schedule, current)
-
-
-def next_fire_times(
-    schedule: Schedule, count: int, after: datetime | None = None
-) -> list[datetime]:
-    """The next ``count`` fire instants (a preview; does not touch the cursor)."""
-    out: list[datetime] = []
-    current = after or timezone.now()
-    while len(out) < count:
-        nxt = _next_instant(schedule, current)
-        if nxt is None:
-            break
-        out.append(nxt)
-        current = nxt
-    return out
-
-
-def preview_cron(
-    *, expression: str, tz_name: str, count: int, after: datetime | None = None
-) -> list[datetime]:
-    """The next ``count`` fire instants of a cron expression in ``tz_name`` (no schedule needed)."""
-    instants = timing.cron_instants(expression, tz_name, after or timezone.now())
-    return [next(instants) for _ in range(count)]
-
-
-def _activate(schedule: Schedule, now: datetime) -> None:
-    """Arm a clock schedule from ``now`` (or disarm a schedule that cannot fire)."""
-    if not schedule.is_clock or not schedule.enabled or schedule.finished_at:
-        arming.arm(schedule, None)
-        return
-    nxt = _next_instant(schedule, now)
-    if nxt is None:
-        _finish(schedule, "endDate reached", now)
-        return
-    arming.arm(schedule, nxt)
-
-
-def _finish(schedule: Schedule, reason: str, now: datetime) -> None:
-    schedule.finished_at = now
-    schedule.finished_reason = reason
-    schedule.save(update_fields=["finished_at", "finished_reason", "updated_at"])
-    arming.arm(schedule, None)
-    events.emit(
-        "schedule.finished", task=schedule.task, data={"scheduleId": schedule.pk, "reason": reason}
-    )
-
+__all__ = [
+    "MAX_RECORDED_SLOTS", "RateLimited", "ScheduleInactive", "event_ingest", "event_ingest_errors",
+    "event_matches", "next_fire_times", "preview_cron", "schedule_create", "schedule_delete",
+    "schedule_execution_finished", "schedule_fire_due", "schedule_fire_event", "schedule_pause",
+    "schedule_resume", "schedule_rotate_webhook_token", "schedule_sync_from_definition",
+    "schedule_trigger", "schedule_update", "schedules_follow_task_enabled", "schedules_prune_history",
+    "schedules_release_for_task", "schedules_watchdog", "webhook_lookup", "webhook_signature_valid",
+]
 
 # --- Create, edit, pause, resume, delete -------------------------------------------------
 
@@ -179,7 +88,7 @@ def schedule_create(
         if origin == Origin.DEFINITION:
             schedule.definition_block = block
         schedule.save()
-        _activate(schedule, now)
+        cursor.activate(schedule, now)
         events.emit(
             "schedule.created",
             task=task,
@@ -213,25 +122,15 @@ def schedule_update(*, schedule: Schedule, block: dict[str, Any], prefix: str = 
             locked.anchor_at = locked.start_at or now
         if locked.origin == Origin.DEFINITION and prefix == "schedule":
             locked.definition_block = block
-        if locked.finished_at and _can_run_again(locked, now):
+        if locked.finished_at and cursor.can_run_again(locked, now):
             locked.finished_at = None
             locked.finished_reason = ""
         locked.save()
-        _activate(locked, now)
+        cursor.activate(locked, now)
         events.emit("schedule.updated", task=locked.task, data={"scheduleId": locked.pk})
     if hasattr(locked, "new_webhook_token"):
         schedule.new_webhook_token = locked.new_webhook_token  # type: ignore[attr-defined]
     return locked
-
-
-def _started_count(schedule: Schedule) -> int:
-    return schedule.fires.filter(outcome=FireOutcome.STARTED).count()
-
-
-def _can_run_again(schedule: Schedule, now: datetime) -> bool:
-    if schedule.max_runs is not None and _started_count(schedule) >= schedule.max_runs:
-        return False
-    return not (schedule.end_at and schedule.end_at <= now)
 
 
 def schedule_pause(*, schedule: Schedule, reason: str = "paused by operator") -> Schedule:
@@ -257,7 +156,7 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
     with transaction.atomic():
         locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
         if locked.finished_at:
-            if not _can_run_again(locked, now):
+            if not cursor.can_run_again(locked, now):
                 raise DefinitionInvalid(
                     [
                         {
@@ -272,7 +171,7 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
         locked.paused_reason = ""
         locked.consecutive_failures = 0
         locked.save()
-        _activate(locked, now)
+        cursor.activate(locked, now)
         events.emit("schedule.resumed", task=locked.task, data={"scheduleId": locked.pk})
     return locked
 
@@ -336,388 +235,6 @@ def schedules_release_for_task(*, task: Task) -> None:
         arming.release(schedule)
 
 
-# --- Firing --------------------------------------------------------------------------------
-
-
-def _event_data(schedule: Schedule, fire: Fire, **extra: Any) -> dict[str, Any]:
-    data = {
-        "scheduleId": schedule.pk,
-        "taskId": schedule.task.task_id,
-        "fireId": fire.pk,
-        "scheduledTime": fire.scheduled_at.isoformat(),
-        "outcome": fire.outcome,
-        "lagMs": fire.lag_ms,
-        "source": fire.source,
-        "executionId": fire.execution_id,
-    }
-    if fire.detail:
-        data["detail"] = fire.detail
-    data.update(extra)
-    return data
-
-
-def _record(schedule: Schedule, **fields: Any) -> Fire | None:
-    """Insert a fire record; None when this key was already recorded (a duplicate)."""
-    try:
-        with transaction.atomic():
-            return Fire.objects.create(schedule=schedule, **fields)
-    except IntegrityError:
-        return None
-
-
-TRIGGER_OF_SOURCE: dict[str, str] = {
-    FireSource.CLOCK: "schedule",
-    FireSource.EVENT: "event",
-    FireSource.WEBHOOK: "webhook",
-}
-
-
-def _trigger_name(source: str) -> str:
-    return TRIGGER_OF_SOURCE.get(source, "api")
-
-
-def _fire(
-    schedule: Schedule,
-    *,
-    scheduled_at: datetime,
-    source: str,
-    dedup_key: str,
-    input: dict[str, Any],
-    event: Event | None = None,
-    catch_up: bool = False,
-) -> Fire | None:
-    """Start one run of a locked schedule, or record why not. Caller holds the row lock."""
-    base = {
-        "source": source,
-        "scheduled_at": scheduled_at,
-        "dedup_key": dedup_key,
-        "event": event,
-        "catch_up": catch_up,
-    }
-    if (schedule.start_at and scheduled_at < schedule.start_at) or (
-        schedule.end_at and scheduled_at > schedule.end_at
-    ):
-        fire = _record(
-            schedule, outcome=FireOutcome.SKIPPED_WINDOW, detail="outside startDate/endDate", **base
-        )
-        if fire:
-            events.emit("schedule.skipped", task=schedule.task, data=_event_data(schedule, fire))
-        return fire
-
-    if not schedule.task.enabled:
-        fire = _record(
-            schedule,
-            outcome=FireOutcome.FAILED_TO_START,
-            detail=f'task "{schedule.task.task_id}" is disabled',
-            **base,
-        )
-        if fire:
-            events.emit(
-                "schedule.failed_to_start", task=schedule.task, data=_event_data(schedule, fire)
-            )
-        return fire
-
-    active: list[int] = []
-    if schedule.overlap != Overlap.ALLOW:
-        active = list(
-            Execution.objects.filter(task=schedule.task, status__in=EXECUTION_ACTIVE).values_list(
-                "pk", flat=True
-            )
-        )
-    if active and schedule.overlap == Overlap.FORBID:
-        detail = f"execution #{active[0]} is still active"
-        fire = _record(schedule, outcome=FireOutcome.SKIPPED_OVERLAP, detail=detail, **base)
-        if fire:
-            events.emit("schedule.skipped", task=schedule.task, data=_event_data(schedule, fire))
-        return fire
-
-    from orchestration import services as core
-
-    replaced: list[int] = []
-    if active and schedule.overlap == Overlap.REPLACE:
-        for execution_id in active:
-            try:
-                core.execution_cancel(
-                    execution_id=execution_id,
-                    reason=f"replaced by schedule #{schedule.pk} (fire at {scheduled_at.isoformat()})",
-                )
-                replaced.append(execution_id)
-            except core.ExecutionStateError:
-                pass  # finished on its own meanwhile
-
-    # The fire row is written first (it claims the key), the execution in a
-    # savepoint: if starting fails the claim stays, recorded as failed-to-start.
-    fire = _record(schedule, outcome=FireOutcome.STARTED, **base)
-    if fire is None:
-        return None
-    try:
-        with transaction.atomic():
-            execution = core.execution_create(
-                task=schedule.task,
-                input=input,
-                trigger=_trigger_name(source),
-                triggered_by=f"schedule #{schedule.pk}",
-            )
-    except Exception as exc:  # anything that stops the start is recorded, never lost
-        fire.outcome = FireOutcome.FAILED_TO_START
-        fire.detail = f"{type(exc).__name__}: {exc}"[:2000]
-        fire.save(update_fields=["outcome", "detail"])
-        events.emit(
-            "schedule.failed_to_start", task=schedule.task, data=_event_data(schedule, fire)
-        )
-        _count_failure(schedule, f"fire at {scheduled_at.isoformat()} failed to start")
-        return fire
-    now = timezone.now()
-    fire.execution = execution
-    fire.fired_at = now
-    fire.lag_ms = (now - scheduled_at).total_seconds() * 1000
-    if replaced:
-        fire.detail = "replaced " + ", ".join(f"#{pk}" for pk in replaced)
-    fire.save(update_fields=["execution", "fired_at", "lag_ms", "detail"])
-    events.emit(
-        "schedule.fired", task=schedule.task, execution=execution, data=_event_data(schedule, fire)
-    )
-    if schedule.max_runs is not None and _started_count(schedule) >= schedule.max_runs:
-        _finish(schedule, f"maxRuns ({schedule.max_runs}) reached", now)
-    return fire
-
-
-def _count_failure(schedule: Schedule, what: str) -> None:
-    schedule.consecutive_failures += 1
-    schedule.save(update_fields=["consecutive_failures", "updated_at"])
-    limit = schedule.pause_after_failures
-    if limit and schedule.consecutive_failures >= limit and schedule.enabled:
-        schedule.enabled = False
-        schedule.paused_reason = f"auto-paused after {schedule.consecutive_failures} consecutive failed runs (last: {what})"[
-            :300
-        ]
-        schedule.save(update_fields=["enabled", "paused_reason", "updated_at"])
-        arming.arm(schedule, None)
-        events.emit(
-            "schedule.paused",
-            task=schedule.task,
-            data={
-                "scheduleId": schedule.pk,
-                "reason": schedule.paused_reason,
-                "auto": True,
-                "consecutiveFailures": schedule.consecutive_failures,
-            },
-        )
-
-
-@dataclass
-class _Due:
-    instants: list[datetime]
-    older: int  # due slots before the recorded ones (long outages), only counted
-
-
-def _due_slots(schedule: Schedule, now: datetime) -> _Due:
-    first = schedule.next_fire_at
-    assert first is not None
-    older = 0
-    if schedule.kind == ScheduleKind.INTERVAL:
-        step = timedelta(milliseconds=int(schedule.interval_ms or 0))
-        total = (now - first) // step + 1
-        if total > MAX_RECORDED_SLOTS:
-            older = total - MAX_RECORDED_SLOTS
-            first = first + older * step
-    elif now - first > MAX_CATCH_UP_WINDOW:
-        # Cron slots older than the window are neither walked nor counted.
-        first = _next_instant(schedule, now - MAX_CATCH_UP_WINDOW) or first
-    recent: deque[datetime] = deque(maxlen=MAX_RECORDED_SLOTS)
-    for instant in _instants(schedule, first):
-        if instant > now:
-            break
-        if len(recent) == MAX_RECORDED_SLOTS:
-            older += 1
-        recent.append(instant)
-    return _Due(list(recent), older)
-
-
-def schedule_fire_due(*, schedule_id: int) -> list[Fire]:
-    """Fire what is due of a cron/interval schedule and arm the next instant.
-
-    Beat's message only wakes this up: what is due is read from the schedule's
-    cursor under a row lock, so early, late, stale and duplicated messages (two
-    beats, a beat restart, a broker redelivery) all come to the same result.
-    """
-    with transaction.atomic():
-        # Row lock: concurrent deliveries for the same schedule serialise here;
-        # the second one finds the cursor already moved and does nothing.
-        schedule = (
-            Schedule.objects.select_for_update()
-            .select_related("task")
-            .filter(pk=schedule_id)
-            .first()
-        )
-        if (
-            schedule is None
-            or not schedule.is_clock
-            or not schedule.enabled
-            or schedule.finished_at
-        ):
-            return []
-        now = timezone.now()
-        if schedule.next_fire_at is None:
-            _activate(schedule, now)
-            return []
-        if schedule.next_fire_at > now:
-            return []
-        due = _due_slots(schedule, now)
-        grace = timedelta(seconds=schedule.misfire_grace_seconds)
-        late = [t for t in due.instants if now - t > grace]
-        on_time = [t for t in due.instants if now - t <= grace]
-        if schedule.misfire_policy == MisfirePolicy.SKIP or not late:
-            catch_up: list[datetime] = []
-        elif schedule.misfire_policy == MisfirePolicy.RUN_ONCE:
-            catch_up = [] if on_time else late[-1:]
-        else:
-            catch_up = late[-schedule.misfire_max_runs :]
-        catch_up_set = set(catch_up)
-        missed = [t for t in late if t not in catch_up_set]
-
-        fires: list[Fire] = []
-        for instant in missed:
-            fire = _record(
-                schedule,
-                source=FireSource.CLOCK,
-                scheduled_at=instant,
-                dedup_key=instant.isoformat(),
-                outcome=FireOutcome.MISSED,
-                detail=f"late by {(now - instant).total_seconds():.0f} s (grace {schedule.misfire_grace_seconds} s, policy {schedule.misfire_policy})",
-            )
-            if fire:
-                fires.append(fire)
-        if missed or due.older:
-            events.emit(
-                "schedule.missed",
-                task=schedule.task,
-                data={
-                    "scheduleId": schedule.pk,
-                    "taskId": schedule.task.task_id,
-                    "count": len(missed) + due.older,
-                    "first": missed[0].isoformat() if missed else None,
-                    "last": missed[-1].isoformat() if missed else None,
-                    "policy": schedule.misfire_policy,
-                },
-            )
-        for instant in sorted(catch_up + on_time):
-            if not schedule.enabled or schedule.finished_at:
-                break  # auto-paused or maxRuns reached within this batch
-            fire = _fire(
-                schedule,
-                scheduled_at=instant,
-                source=FireSource.CLOCK,
-                dedup_key=instant.isoformat(),
-                input=schedule.input,
-                catch_up=instant in catch_up_set,
-            )
-            if fire:
-                fires.append(fire)
-        if schedule.enabled and not schedule.finished_at:
-            _activate(schedule, now)
-        return fires
-
-
-def _event_input(event: Event) -> dict[str, Any]:
-    return {
-        "event": {
-            "id": event.pk,
-            "type": event.type,
-            "source": event.source,
-            "data": event.data,
-            "taskId": event.task.task_id if event.task else None,
-            "executionId": event.execution_id,
-            "createdAt": event.created_at.isoformat(),
-        }
-    }
-
-
-def event_matches(
-    *, pattern: str, spec: dict[str, Any] | None, schedule_task_id: int, event: Event
-) -> bool:
-    """True when ``event`` should start an event schedule (name pattern + data filter)."""
-    from fnmatch import fnmatchcase
-
-    from orchestration.scheduling import filters
-
-    if event.task_id is not None and event.task_id == schedule_task_id:
-        return False  # a task never triggers itself through its own events (no loops)
-    data = event.data if isinstance(event.data, dict) else {}
-    return fnmatchcase(event.type, pattern) and filters.matches(spec, data)
-
-
-def schedule_fire_event(*, schedule_id: int, event_id: int) -> Fire | None:
-    """Start an event schedule's task for ``event`` (once per event)."""
-    with transaction.atomic():
-        schedule = (
-            Schedule.objects.select_for_update()
-            .select_related("task")
-            .filter(pk=schedule_id)
-            .first()
-        )
-        event = Event.objects.select_related("task").filter(pk=event_id).first()
-        if schedule is None or event is None or schedule.kind != ScheduleKind.EVENT:
-            return None
-        if (
-            not schedule.enabled
-            or schedule.finished_at
-            or not event_matches(
-                pattern=schedule.event_name,
-                spec=schedule.event_filter,
-                schedule_task_id=schedule.task_id,
-                event=event,
-            )
-        ):
-            return None
-        return _fire(
-            schedule,
-            scheduled_at=event.created_at,
-            source=FireSource.EVENT,
-            dedup_key=f"event:{event.pk}",
-            input=_event_input(event),
-            event=event,
-        )
-
-
-def schedule_trigger(
-    *,
-    schedule: Schedule,
-    input: dict[str, Any],
-    source: str = FireSource.API,
-    idempotency_key: str = "",
-) -> Fire:
-    """Run a manual schedule now (API call or webhook). Replaying the same
-    ``idempotency_key`` returns the first fire instead of starting again."""
-    with transaction.atomic():
-        locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
-        if not locked.enabled or locked.finished_at:
-            raise ScheduleInactive(f"schedule #{locked.pk} is {locked.state}")
-        key = f"{source}:{idempotency_key}" if idempotency_key else f"{source}:{uuid.uuid4().hex}"
-        existing = Fire.objects.filter(schedule=locked, dedup_key=key[:200]).first()
-        if existing is not None:
-            return existing
-        now = timezone.now()
-        if source == FireSource.WEBHOOK:
-            # Counted under the row lock, so concurrent requests cannot both slip under the limit.
-            window_start = now - timedelta(seconds=60)
-            recent = list(
-                Fire.objects.filter(
-                    schedule=locked, source=FireSource.WEBHOOK, created_at__gte=window_start
-                )
-                .order_by("created_at")
-                .values_list("created_at", flat=True)[: locked.rate_limit_per_minute]
-            )
-            if len(recent) >= locked.rate_limit_per_minute:
-                retry_after = max(
-                    1, int((recent[0] + timedelta(seconds=60) - now).total_seconds()) + 1
-                )
-                raise RateLimited(retry_after)
-        fire = _fire(locked, scheduled_at=now, source=source, dedup_key=key[:200], input=input)
-        assert fire is not None  # a fresh key cannot collide
-        return fire
-
-
 def webhook_lookup(token: str) -> Schedule | None:
     return (
         Schedule.objects.select_related("task")
@@ -769,90 +286,3 @@ def event_ingest(*, type: str, data: dict[str, Any], source: str = "api") -> Eve
     with transaction.atomic():
         return events.emit(type, data=data, source=source[:50])
 
-
-# --- Reactions to executions finishing ----------------------------------------------------
-
-
-def schedule_execution_finished(*, execution_id: int) -> None:
-    """Track the outcome of a run a schedule started (for auto-pause)."""
-    execution = Execution.objects.filter(pk=execution_id).first()
-    if execution is None or execution.status not in EXECUTION_FINAL:
-        return
-    if execution.status in FAILED_STATUSES and execution.retry_number < int(
-        execution.definition.get("maxRetries") or 0
-    ):
-        return  # the engine retries it; the retry's end is the run's end
-    root_id = execution.retry_of_id or execution.pk
-    fire = Fire.objects.filter(execution_id=root_id).first()
-    if fire is None:
-        return
-    with transaction.atomic():
-        schedule = (
-            Schedule.objects.select_for_update().select_related("task").get(pk=fire.schedule_id)
-        )
-        # Conditional: a redelivered event must not count the same run twice.
-        if not Fire.objects.filter(pk=fire.pk, execution_status="").update(
-            execution_status=execution.status
-        ):
-            return
-        if execution.status in FAILED_STATUSES:
-            _count_failure(schedule, f"execution #{execution.pk} {execution.status}")
-        elif execution.status in SUCCESS_STATUSES and schedule.consecutive_failures:
-            schedule.consecutive_failures = 0
-            schedule.save(update_fields=["consecutive_failures", "updated_at"])
-
-
-# --- Watchdog ------------------------------------------------------------------------------
-
-
-def schedules_watchdog(
-    *, late_after_seconds: float = 10.0, horizon_seconds: float = 120.0
-) -> dict[str, int]:
-    """Safety net run by beat every few seconds: fire schedules whose beat entry
-    did not (beat was down, or the entry was lost), make beat load entries it
-    skipped as too far ahead, and delete fired entries."""
-    from django_celery_beat.models import PeriodicTasks
-
-    now = timezone.now()
-    clock = Schedule.objects.filter(
-        enabled=True, finished_at__isnull=True, kind__in=[ScheduleKind.CRON, ScheduleKind.INTERVAL]
-    )
-    overdue = list(
-        clock.filter(next_fire_at__lte=now - timedelta(seconds=late_after_seconds)).values_list(
-            "pk", flat=True
-        )
-    )
-    unarmed = list(clock.filter(next_fire_at__isnull=True).values_list("pk", flat=True))
-    for pk in overdue + unarmed:
-        schedule_fire_due(schedule_id=pk)
-    # DatabaseScheduler only loads clocked entries due within 5 minutes and
-    # re-reads the table every 5 minutes, so an entry armed far ahead could be
-    # picked up late; a change notice makes beat load it in good time.
-    soon = clock.filter(
-        next_fire_at__gt=now,
-        next_fire_at__lte=now + timedelta(seconds=horizon_seconds),
-        armed_at__lt=now - timedelta(seconds=240),
-    ).exists()
-    if soon:
-        PeriodicTasks.update_changed()
-    collected = arming.collect_garbage(now)
-    return {
-        "overdue": len(overdue),
-        "unarmed": len(unarmed),
-        "notified": int(soon),
-        "collected": collected,
-    }
-
-
-def schedules_prune_history(*, older_than: timedelta, batch: int = 10_000) -> int:
-    """Delete fire records older than ``older_than``. Schedules with maxRuns
-    keep theirs: their run count is the count of their fire records."""
-    cutoff = timezone.now() - older_than
-    deleted = 0
-    while True:
-        ids = list(
-            Fire.objects.filter(created_at__lt=cutoff, schedule__max_runs__isnull=True).values_list("pk", flat=True)[:batch]
-        )
-        if not ids:
-            return deleted
-        deleted += Fire.objects.filter(pk__in=ids).delete()[0]
