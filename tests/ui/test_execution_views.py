@@ -47,7 +47,9 @@ def test_the_execution_page_shows_summary_timeline_nodes_and_actions(user_client
     assert "Nodes finished 3/3" in html
     assert html.count('class="tl-bar status-completed') == 3
     assert html.count('class="node-card"') == 3
-    assert 'id="rerun-execution"' in html and 'id="cancel-execution"' not in html
+    # A completed run offers a fresh run; re-running "from the failed nodes" would do nothing.
+    assert 'id="run-again"' in html and 'id="cancel-execution"' not in html
+    assert 'id="rerun-execution"' not in html
     assert "hx-trigger" not in html.split('id="exec-live"')[1].split(">")[0]
     assert [n["id"] for n in response.context["graph"]["nodes"]] == ["fetch", "wait", "report"]
 
@@ -127,6 +129,12 @@ def test_cancelling_a_finished_execution_says_so(user_client, finished_execution
     assert "already finished" in response.content.decode()
     finished_execution.refresh_from_db()
     assert finished_execution.status == "completed"
+
+
+def test_a_failed_run_offers_a_rerun_of_its_failed_nodes(user_client, finished_execution):
+    Execution.objects.filter(pk=finished_execution.pk).update(status=ExecutionStatus.FAILED)
+    html = user_client.get(reverse("ui:execution-detail", args=[finished_execution.pk])).content.decode()
+    assert 'id="rerun-execution"' in html and 'id="run-again"' not in html
 
 
 def test_rerun_creates_a_new_execution_and_redirects_to_it(user_client, finished_execution):
