@@ -18,7 +18,7 @@ def test_the_execution_list_shows_executions_with_progress(user_client, finished
     assert f"#{finished_execution.pk}" in html and f"#{running_execution.pk}" in html
     assert "3/3" in html and "0/3" in html
     # Something is still running, so the table refreshes itself.
-    assert 'hx-trigger="every 3s"' in html
+    assert 'hx-trigger="every 3s [!document.hidden]"' in html
 
 
 def test_the_execution_list_filters_by_task_status_and_trigger(user_client, finished_execution, running_execution):
@@ -66,7 +66,7 @@ def test_the_timeline_places_bars_in_order(user_client, finished_execution):
 def test_a_running_execution_polls_every_second_and_offers_cancel(user_client, running_execution):
     html = user_client.get(reverse("ui:execution-detail", args=[running_execution.pk])).content.decode()
     live = html.split('id="exec-live"')[1].split(">")[0]
-    assert 'hx-trigger="every 1s"' in live
+    assert 'hx-trigger="every 1s [!document.hidden]"' in live
     assert 'id="cancel-execution"' in html and 'id="rerun-execution"' not in html
 
 

@@ -145,7 +145,7 @@ def test_the_task_live_partial_polls_while_running_and_stops_when_final(user_cli
     response = user_client.get(url, {"execution": running_execution.pk}, **HTMX)
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'hx-trigger="every 2s"' in html
+    assert 'hx-trigger="every 2s [!document.hidden]"' in html
     assert json.loads(html.split('id="dag-statuses" type="application/json">')[1].split("</script>")[0]) == {
         "fetch": "running", "wait": "pending", "report": "pending"
     }
@@ -183,12 +183,12 @@ def test_the_task_page_follows_the_latest_run_slowly_when_none_is_active(user_cl
     url = reverse("ui:task-live", args=[chain_task.task_id])
     response = user_client.get(url, **HTMX)
     assert response.status_code == 200
-    assert 'hx-trigger="every 10s"' in response.content.decode()
+    assert 'hx-trigger="every 10s [!document.hidden]"' in response.content.decode()
     assert "?execution=" not in response.content.decode().split('id="task-live"')[1].split(">")[0]
     # A run started elsewhere shows up on the next poll, and polling speeds up.
     running = Execution.objects.create(task=chain_task, status="running", definition={"workflows": chain_task.workflows})
     html = user_client.get(url, **HTMX).content.decode()
-    assert 'hx-trigger="every 2s"' in html
+    assert 'hx-trigger="every 2s [!document.hidden]"' in html
     assert f'href="/executions/{running.pk}/">#{running.pk}</a>' in html
 
 
