@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -9,8 +8,9 @@ import pytest
 from monitoring.models import Alert, Channel, Delivery
 from orchestration import registry
 from orchestration.context import RunContext, WorkflowError
+from tests.definitions.conftest import SEED_PATH
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples" / "task-definition.json"
+SEED = SEED_PATH
 SEED_NOTIFICATION_CONFIG = {"channels": ["email", "webhook"], "template": "monitoring-report"}
 ANALYSIS = {"title": "微博更新", "language": "zh", "summary": "今天发布了三条新微博。",
             "keywords": [{"word": "微博", "weight": 0.5}], "stats": {"characters": 120}, "counts": {"downloaded": 3}}
@@ -19,11 +19,9 @@ ANALYSIS = {"title": "微博更新", "language": "zh", "summary": "今天发布�
 def test_the_seed_notification_node_config_is_valid_for_the_kind():
     kind = registry.get("notification-workflow")
     assert kind.name == "notification"
-    config = SEED_NOTIFICATION_CONFIG
-    if SEED.exists():
-        node = next(n for n in json.loads(SEED.read_text())["workflows"] if n["id"] == "notification")
-        config = node["config"]
-    jsonschema.validate(config, kind.config_schema)
+    node = next(n for n in json.loads(SEED.read_text())["workflows"] if n["id"] == "notification")
+    assert node["config"] == SEED_NOTIFICATION_CONFIG
+    jsonschema.validate(node["config"], kind.config_schema)
 
 
 def _context(task, execution_id=1, attempt=1):

@@ -13,6 +13,7 @@ from monitoring.services import (
     delivery_create,
 )
 from monitoring.transports import Message
+from tests.definitions.conftest import SEED_PATH
 
 
 def _queue(channel: Channel) -> Delivery:
@@ -168,12 +169,11 @@ def test_a_task_with_a_bad_channel_is_not_saved():
 @pytest.mark.django_db
 def test_the_seed_definition_creates_its_email_and_webhook_channels():
     import json
-    from pathlib import Path
 
     from orchestration.models import Secret
     from orchestration.services import task_create
 
-    seed = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples" / "task-definition.json"
+    seed = SEED_PATH
     Secret.objects.create(name="webhookToken", value="t0ken")
     task = task_create(definition=json.loads(seed.read_text()))
     email, webhook = Channel.objects.filter(task=task).order_by("position")
