@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from orchestration import services
-from orchestration.models import Execution, Task
+from orchestration.models import Execution, NodeRun, Task
 from orchestration.ui import selectors
 from orchestration.ui.common import HtmxHttpRequest, graph_data, render_page, username
 from orchestration.ui.forms import ExecutionFilterForm
@@ -62,7 +62,7 @@ def _attempt_view(attempt: Any, secrets: list[str]) -> dict[str, Any]:
     }
 
 
-def _node_view(node: Any, secrets: list[str]) -> dict[str, Any]:
+def _node_view(node: NodeRun, secrets: list[str]) -> dict[str, Any]:
     """What the page shows of a node run, with stored secrets masked."""
     return {
         "run": node,
@@ -95,7 +95,8 @@ def _live_context(execution: Execution) -> dict[str, Any]:
         "status_reason": selectors.masked(execution.status_reason, secrets),
         "events": [
             {"event": e, "data_json": selectors.pretty_json(selectors.masked(e.data, secrets))}
-            for e in execution.events.order_by("created_at", "id")[:EVENTS_SHOWN]
+            # The most recent ones, oldest first.
+            for e in list(execution.events.order_by("-created_at", "-id")[:EVENTS_SHOWN])[::-1]
         ],
         "elapsed": (execution.finished_at or now) - execution.started_at if execution.started_at else None,
         "polling": not execution.is_final,

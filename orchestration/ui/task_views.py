@@ -86,9 +86,7 @@ def task_run(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     )
     url = reverse("ui:execution-detail", args=[execution.pk])
     if request.htmx and request.POST.get("stay"):
-        response = _row(request, task)
-        response["HX-Trigger"] = "webauto:execution-started"
-        return response
+        return _row(request, task)
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
@@ -109,7 +107,6 @@ def _live_context(request: HtmxHttpRequest, task: Task) -> dict[str, object]:
     return {
         "task": task,
         "selected": selected,
-        "node_runs": {n.node_id: n for n in node_runs},
         "statuses": {n.node_id: n.status for n in node_runs},
         "history": history,
         "following_latest": following_latest,
@@ -136,7 +133,6 @@ def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
         and selected.definition.get("workflows")
         else definition.get("workflows", [])
     )
-    node_runs = context["node_runs"]
     context.update(
         {
             "definition": definition,
@@ -149,9 +145,6 @@ def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
                     "condition_json": selectors.pretty_json(node["condition"])
                     if node.get("condition")
                     else "",
-                    "run": node_runs.get(str(node.get("id")))
-                    if isinstance(node_runs, dict)
-                    else None,
                 }
                 for node in definition.get("workflows", [])
                 if isinstance(node, dict)
