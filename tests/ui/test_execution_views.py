@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from orchestration.models import Execution, ExecutionStatus, NodeRun, NodeStatus, Secret
+from orchestration.models import Event, Execution, ExecutionStatus, NodeRun, NodeStatus, Secret
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +93,7 @@ def test_node_output_and_errors_with_markup_are_rendered_inert(user_client, fini
     node.attempt_history = [{"attempt": 1, "status": "failed", "error": SCRIPT, "worker": SCRIPT}]
     node.save()
     Execution.objects.filter(pk=finished_execution.pk).update(error=SCRIPT, status_reason=SCRIPT)
+    Event.objects.create(type="workflow.failed", execution=finished_execution, node_id="fetch", data={"error": SCRIPT})
     for url in (
         reverse("ui:execution-detail", args=[finished_execution.pk]),
         reverse("ui:execution-live", args=[finished_execution.pk]),
