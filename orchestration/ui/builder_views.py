@@ -158,5 +158,10 @@ def builder_validate(request: HttpRequest) -> HttpResponse:
     if not errors:
         original = request.POST.get("original_task_id") or None
         errors = definition_errors(document, original_task_id=original)
-    context = {"errors": errors, "node_errors": errors_by_node(document, errors), "checked": True}
+    context = {
+        "errors": errors,
+        "node_errors": errors_by_node(document, errors),
+        "checked": True,
+        "missing_secret": any("stored secret" in e["message"] for e in errors),
+    }
     return render(request, "orchestration/builder.html#validation", context)

@@ -145,3 +145,11 @@ def test_stored_step_workflows_are_offered_with_their_input_schema(user_client):
     Workflow.objects.create(name="grab-title", input_schema=schema, steps=[{"op": "http_request", "url": "${url}"}])
     kinds = {k["name"]: k for k in user_client.get(reverse("ui:task-create")).context["kinds"]}
     assert kinds["grab-title"]["schema"] == schema
+
+
+def test_an_unknown_reference_points_to_where_secrets_are_added(user_client):
+    document = chain_definition("fresh")
+    document["workflows"][0]["config"] = {"output": {"auth": "Bearer ${apiToken}"}}
+    html = validate(user_client, document).content.decode()
+    assert "${apiToken}" in html
+    assert reverse("admin:orchestration_secret_add") in html
