@@ -257,83 +257,85 @@ def schedule_fire_due(*, schedule_id: int) -> list[Fire]:
     Beat's message only wakes this up: what is due is read from the schedule's
     cursor under a row lock, so early, late, stale and duplicated messages (two
     beats, a beat restart, a broker redelivery) all come to the same result.
+    After an outage each run starts in its own short transaction, so a long
+    catch-up never holds the schedule's lock against pause or edit.
     """
+    horizon = timezone.now()
+    fires: list[Fire] = []
+    while True:
+        step, more = _fire_due_step(schedule_id, horizon)
+        fires.extend(step)
+        if not more:
+            return fires
+
+
+def _plan(schedule: Schedule, horizon: datetime) -> tuple[list[datetime], list[datetime], set[datetime], int]:
+    """Due slots up to ``horizon`` split by the misfire policy: (missed, to run, catch-ups, older uncounted)."""
+    due = _due_slots(schedule, horizon)
+    grace = timedelta(seconds=schedule.misfire_grace_seconds)
+    late = [t for t in due.instants if horizon - t > grace]
+    on_time = [t for t in due.instants if horizon - t <= grace]
+    if schedule.misfire_policy == MisfirePolicy.SKIP or not late:
+        catch_up: list[datetime] = []
+    elif schedule.misfire_policy == MisfirePolicy.RUN_ONCE:
+        catch_up = [] if on_time else late[-1:]
+    else:
+        catch_up = late[-schedule.misfire_max_runs :]
+    catch_up_set = set(catch_up)
+    missed = [t for t in late if t not in catch_up_set]
+    return missed, sorted(catch_up + on_time), catch_up_set, due.older
+
+
+def _fire_due_step(schedule_id: int, horizon: datetime) -> tuple[list[Fire], bool]:
+    """Record the misses and start the first due run; True when more runs are due."""
     with transaction.atomic():
         # Row lock: concurrent deliveries for the same schedule serialise here;
         # the second one finds the cursor already moved and does nothing.
-        schedule = (
-            Schedule.objects.select_for_update()
-            .select_related("task")
-            .filter(pk=schedule_id)
-            .first()
-        )
-        if (
-            schedule is None
-            or not schedule.is_clock
-            or not schedule.enabled
-            or schedule.finished_at
-        ):
-            return []
-        now = timezone.now()
+        schedule = Schedule.objects.select_for_update().select_related("task").filter(pk=schedule_id).first()
+        if schedule is None or not schedule.is_clock or not schedule.enabled or schedule.finished_at:
+            return [], False
         if schedule.next_fire_at is None:
-            cursor.activate(schedule, now)
-            return []
-        if schedule.next_fire_at > now:
-            return []
-        due = _due_slots(schedule, now)
-        grace = timedelta(seconds=schedule.misfire_grace_seconds)
-        late = [t for t in due.instants if now - t > grace]
-        on_time = [t for t in due.instants if now - t <= grace]
-        if schedule.misfire_policy == MisfirePolicy.SKIP or not late:
-            catch_up: list[datetime] = []
-        elif schedule.misfire_policy == MisfirePolicy.RUN_ONCE:
-            catch_up = [] if on_time else late[-1:]
-        else:
-            catch_up = late[-schedule.misfire_max_runs :]
-        catch_up_set = set(catch_up)
-        missed = [t for t in late if t not in catch_up_set]
-
+            cursor.activate(schedule, timezone.now())
+            return [], False
+        if schedule.next_fire_at > horizon:
+            return [], False
+        missed, runs, catch_up, older = _plan(schedule, horizon)
         fires: list[Fire] = []
         for instant in missed:
             fire = _record(
-                schedule,
-                source=FireSource.CLOCK,
-                scheduled_at=instant,
-                dedup_key=instant.isoformat(),
+                schedule, source=FireSource.CLOCK, scheduled_at=instant, dedup_key=instant.isoformat(),
                 outcome=FireOutcome.MISSED,
-                detail=f"late by {(now - instant).total_seconds():.0f} s (grace {schedule.misfire_grace_seconds} s, policy {schedule.misfire_policy})",
+                detail=f"late by {(horizon - instant).total_seconds():.0f} s (grace {schedule.misfire_grace_seconds} s, policy {schedule.misfire_policy})",
             )
-            if fire:
+            if fire:  # None: recorded by an earlier step of this catch-up
                 fires.append(fire)
-        if missed or due.older:
+        if fires or older:
             events.emit(
-                "schedule.missed",
-                task=schedule.task,
+                "schedule.missed", task=schedule.task,
                 data={
-                    "scheduleId": schedule.pk,
-                    "taskId": schedule.task.task_id,
-                    "count": len(missed) + due.older,
-                    "first": missed[0].isoformat() if missed else None,
-                    "last": missed[-1].isoformat() if missed else None,
+                    "scheduleId": schedule.pk, "taskId": schedule.task.task_id, "count": len(fires) + older,
+                    "first": fires[0].scheduled_at.isoformat() if fires else None,
+                    "last": fires[-1].scheduled_at.isoformat() if fires else None,
                     "policy": schedule.misfire_policy,
                 },
             )
-        for instant in sorted(catch_up + on_time):
-            if not schedule.enabled or schedule.finished_at:
-                break  # auto-paused or maxRuns reached within this batch
+        if runs:
             fire = _fire(
-                schedule,
-                scheduled_at=instant,
-                source=FireSource.CLOCK,
-                dedup_key=instant.isoformat(),
-                input=schedule.input,
-                catch_up=instant in catch_up_set,
+                schedule, scheduled_at=runs[0], source=FireSource.CLOCK, dedup_key=runs[0].isoformat(),
+                input=schedule.input, catch_up=runs[0] in catch_up,
             )
             if fire:
                 fires.append(fire)
-        if schedule.enabled and not schedule.finished_at:
-            cursor.activate(schedule, now)
-        return fires
+        if not schedule.enabled or schedule.finished_at:
+            return fires, False  # auto-paused or maxRuns reached
+        if len(runs) > 1:
+            # Slots before the next run were recorded above; the cursor moves on
+            # to it, and the next step (its own transaction) starts it.
+            schedule.next_fire_at = runs[1]
+            schedule.save(update_fields=["next_fire_at", "updated_at"])
+            return fires, True
+        cursor.activate(schedule, horizon)
+        return fires, False
 
 
 def _event_input(event: Event) -> dict[str, Any]:

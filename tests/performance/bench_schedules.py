@@ -145,18 +145,26 @@ def main() -> None:
     )
 
     print(f"creating {args.schedules} tasks with an interval schedule of {args.interval} s ...", flush=True)
-    # All on one grid, starting a few seconds from now: every tick fires them all at once.
-    anchor = (timezone.now() + timedelta(seconds=8)).replace(microsecond=0)
-    schedules = []
-    for n in range(args.schedules):
-        task = core.task_create(definition={
+    tasks = [
+        core.task_create(definition={
             "taskId": f"{PREFIX}{n:04d}", "name": f"bench schedule {n}",
             "workflows": [{"id": "only", "name": "only", "workflow": "echo", "config": {"output": {"n": n}}}],
         })
-        schedules.append(services.schedule_create(task=task, block={
+        for n in range(args.schedules)
+    ]
+    # All on one grid, starting once every schedule exists: each tick fires them all at once.
+    started_at = time.monotonic()
+    probe = services.schedule_create(task=tasks[0], block={"type": "manual"})
+    per_schedule = time.monotonic() - started_at
+    services.schedule_delete(schedule=probe)
+    anchor = (timezone.now() + timedelta(seconds=5 + 2 * per_schedule * args.schedules)).replace(microsecond=0)
+    schedules = [
+        services.schedule_create(task=task, block={
             "type": "interval", "interval": args.interval, "unit": "s", "concurrent": "allow",
             "startDate": anchor.isoformat(),
-        }))
+        })
+        for task in tasks
+    ]
     PeriodicTasks.update_changed()
     beat = start(
         [sys.executable, "-m", "celery", "-A", "webauto", "beat", "--loglevel", "WARNING",
