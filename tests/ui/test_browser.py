@@ -126,6 +126,7 @@ def test_an_operator_builds_runs_and_watches_a_three_node_task(page, live_server
     assert page.locator("#exec-live[hx-trigger]").count() == 0
     page.click('#execution-dag g.dag-node[data-node-id="report"]')
     assert page.locator('details.node-card[data-node-id="report"]').get_attribute("open") is not None
+    page.locator("details.node-card.flash").wait_for(state="detached")
     shot(page, "execution-completed")
 
     page.goto(live_server.url + reverse("ui:task-detail", args=["browser-chain"]))
