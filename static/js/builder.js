@@ -121,7 +121,7 @@
     grid.appendChild(field("Task id *", idInput, readonlyTaskId ? "The id of a saved task cannot change." : "Letters, digits, - and _. Used in URLs and the API.", "taskId"));
     grid.appendChild(field("Name *", textInput(doc.name, function (v) { setKey(doc, "name", v); commit(); }, { id: "field-name" }), null, "name"));
     grid.appendChild(field("Category", textInput(doc.category, function (v) { setKey(doc, "category", v.trim()); commit(); }, { id: "field-category" }), null, "category"));
-    grid.appendChild(field("Tags", textInput((doc.tags || []).join(", "), function (v) {
+    grid.appendChild(field("Tags", textInput(Array.isArray(doc.tags) ? doc.tags.join(", ") : (doc.tags || ""), function (v) {
       setKey(doc, "tags", v.split(",").map(function (t) { return t.trim(); }).filter(Boolean)); commit();
     }, { id: "field-tags", placeholder: "comma, separated" }), null, "tags"));
     grid.appendChild(field("Priority", select(priorities.map(function (p) { return [p, p]; }), doc.priority || "normal",
