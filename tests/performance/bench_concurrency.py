@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -198,8 +199,14 @@ def main() -> None:
         stop.set()
         if sampler.is_alive():
             sampler.join()
+        stopping = time.perf_counter()
         worker.terminate()
-        worker.wait(30)
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        stopped_in = time.perf_counter() - stopping
 
     statuses = Counter(Execution.objects.filter(pk__in=ids).values_list("status", flat=True))
     granted = Allocation.objects.filter(execution_id__in=ids).count()
@@ -235,7 +242,7 @@ def main() -> None:
     print(f"peak RSS worker       {peaks['worker'] / mb:8.0f} MB  (main process + pool)")
     print(f"lost node runs        {lost:8d}")
     print(f"doubled node runs     {doubled:8d}")
-    print(f"worker log            {worker_log}")
+    print(f"worker stopped in     {stopped_in:8.1f} s  (log: {worker_log})")
     print(f"allocations           {granted} granted, {still_open} still open, {still_waiting} still waiting")
     if (args.backend == "resources" and (still_open or still_waiting)) or lost or doubled or finished != len(ids):
         raise SystemExit(1)
