@@ -200,7 +200,7 @@
 
   function nodeCard(node, index) {
     if (!isObject(node)) {
-      return h("div", { "class": "node-editor bad", text: "workflows[" + index + "] is not an object; fix it in the JSON panel." });
+      return h("div", { "class": "node-editor bad", "data-node-index": index, text: "workflows[" + index + "] is not an object; fix it in the JSON panel." });
     }
     var id = nodeId(node, index);
     var base = "workflows[" + index + "]";

@@ -194,3 +194,15 @@ def test_the_builder_stays_in_sync_with_imported_and_hand_edited_json(page, live
     download_info.value.save_as(exported)
     assert download_info.value.suggested_filename == "weibo-complete-monitoring-task.json"
     assert json.loads(exported.read_text()) == definition
+
+
+def test_the_builder_survives_a_malformed_definition(page, live_server, transactional_db):
+    page.goto(live_server.url + reverse("ui:task-create"))
+    page.click("#json-panel > summary")
+    page.fill("#definition-json", json.dumps({"taskId": "odd", "tags": "x", "workflows": [1, {"id": "n", "dependsOn": ["ghost"]}]}))
+    page.locator('#builder-dag g.dag-node[data-status="missing"][data-node-id="ghost"]').wait_for()
+    assert "is not an object" in page.locator('.node-editor[data-node-index="0"]').inner_text()
+    expect(page.locator("#validation-result[data-valid=false]")).to_contain_text("workflows[0]")
+    page.fill("#definition-json", '{"taskId": ')
+    expect(page.locator("#json-broken")).to_be_visible()
+    expect(page.locator("#validation-result")).to_contain_text("not valid JSON")
