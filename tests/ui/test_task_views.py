@@ -209,3 +209,14 @@ def test_a_task_from_a_template_links_to_it_and_to_its_schedules(user_client, db
     html = user_client.get(reverse("ui:task-detail", args=["templated"])).content.decode()
     assert 'href="/templates/site-watch/"' in html
     assert 'href="/schedules/?task=templated"' in html
+
+
+def test_the_task_list_pages_and_keeps_the_filters_in_its_links(user_client, db):
+    Task.objects.bulk_create(
+        Task(task_id=f"bulk-{n:02d}", name=f"Bulk {n}", category="bulk", workflows=[]) for n in range(55)
+    )
+    html = user_client.get(reverse("ui:task-list"), {"category": "bulk"}).content.decode()
+    assert "Page 1 of 2" in html and "55 tasks" in html
+    assert 'href="?category=bulk&page=2"' in html
+    second = user_client.get(reverse("ui:task-list"), {"category": "bulk", "page": 2}).content.decode()
+    assert ">bulk-54<" in second and ">bulk-00<" not in second
