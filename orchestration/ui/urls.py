@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from orchestration.ui import builder_views, execution_views, task_views
+from orchestration.ui import builder_views, execution_views, secret_views, task_views
 
 app_name = "ui"
 
@@ -23,4 +23,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("executions/<int:pk>/live/", execution_views.execution_live, name="execution-live"),
     path("executions/<int:pk>/cancel/", execution_views.execution_cancel, name="execution-cancel"),
     path("executions/<int:pk>/rerun/", execution_views.execution_rerun, name="execution-rerun"),
+    path("secrets/", secret_views.secret_list, name="secret-list"),
+    path("secrets/<str:name>/delete/", secret_views.secret_delete, name="secret-delete"),
 ]

@@ -1,0 +1,50 @@
+"""Secrets: names and descriptions are listed; values are write-only (a value
+typed here is stored and never shown again, on this page or anywhere)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from orchestration import secret_services
+from orchestration.api.errors import DefinitionInvalid
+from orchestration.models import Secret
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def secret_list(request: HttpRequest) -> HttpResponse:
+    errors: list[dict[str, str]] = []
+    form = {"name": "", "description": ""}
+    if request.method == "POST":
+        form = {"name": request.POST.get("name", "").strip(), "description": request.POST.get("description", "")}
+        existing = Secret.objects.filter(name=form["name"]).first()
+        try:
+            if existing is not None:
+                secret_services.secret_update(
+                    secret=existing, value=request.POST.get("value", ""), description=form["description"]
+                )
+                messages.success(request, f"Secret “{existing.name}” updated.")
+            else:
+                secret_services.secret_create(
+                    name=form["name"], value=request.POST.get("value", ""), description=form["description"]
+                )
+                messages.success(request, f"Secret “{form['name']}” saved.")
+            return redirect("ui:secret-list")
+        except DefinitionInvalid as exc:
+            errors = exc.errors
+    secrets = Secret.objects.only("name", "description", "updated_at").order_by("name")
+    return render(request, "orchestration/secret_list.html", {"secrets": secrets, "errors": errors, "form": form},
+                  status=400 if errors else 200)
+
+
+@login_required
+@require_POST
+def secret_delete(request: HttpRequest, name: str) -> HttpResponse:
+    secret = get_object_or_404(Secret, name=name)
+    secret_services.secret_delete(secret=secret)
+    messages.success(request, f"Secret “{name}” deleted.")
+    return redirect("ui:secret-list")
