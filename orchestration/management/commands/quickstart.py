@@ -16,9 +16,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandParser
 
-# Commands that load what ships with the product, run when they exist.
-SETUP_COMMANDS = ["load_templates", "load_demo"]
-
 
 class Command(BaseCommand):
     help = "Migrate, load shipped data, create an admin login, then run web, worker and beat."
@@ -33,9 +30,12 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
         available = get_commands()
-        for name in SETUP_COMMANDS:
-            if name in available:
-                call_command(name)
+        if "load_templates" in available:
+            call_command("load_templates")
+        if "load_demo" in available:
+            # The demo tasks watch the sandbox served by this very process.
+            host = "127.0.0.1" if options["host"] in ("0.0.0.0", "::") else options["host"]
+            call_command("load_demo", base_url=f"http://{host}:{options['port']}")
         self._ensure_admin()
         if options["setup_only"]:
             return
