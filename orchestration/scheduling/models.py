@@ -162,6 +162,7 @@ class Fire(models.Model):
         Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="schedule_fires"
     )
     event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The run's final status once counted for auto-pause (also makes counting idempotent).
     execution_status = models.CharField(max_length=30, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -35,7 +35,7 @@ def fire_json(fire: Fire) -> dict[str, Any]:
         "outcome": fire.outcome,
         "catchUp": fire.catch_up,
         "executionId": fire.execution_id,
-        "executionStatus": fire.execution_status or None,
+        "executionStatus": fire.execution.status if fire.execution else None,
         "eventId": fire.event_id,
         "detail": fire.detail,
     }

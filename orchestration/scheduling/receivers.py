@@ -36,22 +36,25 @@ def on_task_deleting(sender: Any, *, task: Task, **kwargs: Any) -> None:
 
 def on_event_recorded(sender: Any, *, event: Event, **kwargs: Any) -> None:
     """Runs after the event's transaction committed."""
+    from django.db.models import Q
+
     from orchestration.scheduling import services, tasks
-    from orchestration.scheduling.models import Schedule, ScheduleKind
+    from orchestration.scheduling.models import Fire, Schedule, ScheduleKind
 
     data = event.data if isinstance(event.data, dict) else {}
-    if (
-        event.type in EXECUTION_FINAL_EVENTS
-        and event.execution_id
-        and data.get("trigger") in SCHEDULED_TRIGGERS
-    ):
-        tasks.execution_finished.delay(event.execution_id)
+    if event.type in EXECUTION_FINAL_EVENTS and event.execution_id and data.get("trigger") in SCHEDULED_TRIGGERS:
+        # Only schedules that auto-pause care how their runs end; one indexed
+        # look-up here saves a task message for every other run.
+        counted = Fire.objects.filter(
+            Q(execution_id=event.execution_id) | Q(execution__retries=event.execution_id),
+            schedule__pause_after_failures__isnull=False,
+        ).exists()
+        if counted:
+            tasks.execution_finished.delay(event.execution_id)
     # Matching is cheap and done here, so that only matching events cost a message.
     candidates = Schedule.objects.filter(
         kind=ScheduleKind.EVENT, enabled=True, finished_at__isnull=True
     ).values_list("pk", "task_id", "event_name", "event_filter")
     for pk, task_id, pattern, spec in candidates:
-        if services.event_matches(
-            pattern=pattern, spec=spec, schedule_task_id=task_id, event=event
-        ):
+        if services.event_matches(pattern=pattern, spec=spec, schedule_task_id=task_id, event=event):
             tasks.event_fire.delay(pk, event.pk)

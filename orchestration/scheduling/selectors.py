@@ -44,7 +44,7 @@ def schedule_history(*, schedule: Schedule, outcome: str = "") -> QuerySet[Fire]
 
 
 def schedule_last_fire(schedule: Schedule) -> Fire | None:
-    return Fire.objects.filter(schedule=schedule).order_by("-scheduled_at", "-id").first()
+    return Fire.objects.filter(schedule=schedule).select_related("execution").order_by("-scheduled_at", "-id").first()
 
 
 def schedule_run_count(schedule: Schedule) -> int:

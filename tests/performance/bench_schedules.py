@@ -6,8 +6,8 @@ seconds (each on its own one-node task, all on the same grid so they fire
 together: the harsh case), lets them run for ``--duration`` seconds, pauses
 them, waits for what is in flight, and prints:
 
-- lag from scheduled time to execution enqueue, and to the first node start
-  (p50 / p95 / p99 / max);
+- lag from scheduled time to beat sending the fire (read from beat's log), to
+  execution enqueue, and to the first node start (p50 / p95 / p99 / max);
 - the on-time fraction (enqueue lag < 1 s);
 - duplicates (more than one run for a schedule and instant) and misses
   (instants in the window with no run, or recorded as missed).
@@ -24,13 +24,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,28 @@ def spread(label: str, values_ms: list[float]) -> str:
     )
 
 
+SENT = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO celery\.beat Scheduler: "
+    r"Sending due task webauto-schedule (\d+) @ (\S+) "
+)
+
+
+def beat_send_lags(log: Path, pks: set[int], until: datetime) -> list[float]:
+    """Scheduled time -> beat sending the message (ms), from beat's INFO log
+    (first send per schedule and instant; the log's clock is local time)."""
+    seen: dict[tuple[int, str], float] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        match = SENT.match(line)
+        if not match or int(match[2]) not in pks or (int(match[2]), match[3]) in seen:
+            continue
+        scheduled = datetime.fromisoformat(match[3])
+        if scheduled > until:
+            continue
+        sent = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").astimezone()
+        seen[(int(match[2]), match[3])] = (sent - scheduled).total_seconds() * 1000
+    return list(seen.values())
+
+
 def machine() -> str:
     import psutil
 
@@ -109,9 +132,13 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=1, help="seconds between fires (default 1)")
     parser.add_argument("--duration", type=float, default=120, help="seconds to let them run (default 120)")
     parser.add_argument("--concurrency", type=int, default=8, help="worker processes (default 8)")
+    parser.add_argument("--tail", type=float, default=10, help="seconds the last instants get to fire (default 10)")
     parser.add_argument("--settle", type=float, default=30, help="max seconds to wait for in-flight fires")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark's tasks and history")
+    parser.add_argument("--log-level", default="WARNING", help="worker and beat log level (logs go to a temp folder)")
     args = parser.parse_args()
+    # A plain SIGTERM (e.g. from `timeout`) unwinds through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     import django
 
@@ -140,56 +167,62 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = start(
         [sys.executable, "-m", "celery", "-A", "webauto", "worker", "-P", "prefork", "-c", str(args.concurrency),
-         "-n", f"bench-sched-{os.getpid()}@%h", "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
+         "-n", f"bench-sched-{os.getpid()}@%h", "--without-mingle", "--without-gossip", "--loglevel", args.log_level],
         folder / "worker.log", env,
     )
 
-    print(f"creating {args.schedules} tasks with an interval schedule of {args.interval} s ...", flush=True)
-    tasks = [
-        core.task_create(definition={
-            "taskId": f"{PREFIX}{n:04d}", "name": f"bench schedule {n}",
-            "workflows": [{"id": "only", "name": "only", "workflow": "echo", "config": {"output": {"n": n}}}],
-        })
-        for n in range(args.schedules)
-    ]
-    # All on one grid, starting once every schedule exists: each tick fires them all at once.
-    started_at = time.monotonic()
-    probe = services.schedule_create(task=tasks[0], block={"type": "manual"})
-    per_schedule = time.monotonic() - started_at
-    services.schedule_delete(schedule=probe)
-    anchor = (timezone.now() + timedelta(seconds=5 + 2 * per_schedule * args.schedules)).replace(microsecond=0)
-    schedules = [
-        services.schedule_create(task=task, block={
-            "type": "interval", "interval": args.interval, "unit": "s", "concurrent": "allow",
-            "startDate": anchor.isoformat(),
-        })
-        for task in tasks
-    ]
-    PeriodicTasks.update_changed()
-    beat = start(
-        [sys.executable, "-m", "celery", "-A", "webauto", "beat", "--loglevel", "WARNING",
-         "--pidfile", str(folder / "beat.pid"), "--schedule", str(folder / "beat-schedule")],
-        folder / "beat.log", env,
-    )
-    wait = (anchor - timezone.now()).total_seconds()
-    print(f"beat + worker started; first fire in {wait:.1f} s; running for {args.duration:.0f} s ...", flush=True)
-    time.sleep(max(0.0, wait) + args.duration)
-    window_end = timezone.now()
-    pks = [s.pk for s in schedules]
-    for schedule in schedules:
-        services.schedule_pause(schedule=schedule, reason="benchmark over")
-    # Let fires already sent (and their first nodes) land before counting.
-    deadline = time.monotonic() + args.settle
-    previous = -1
-    while time.monotonic() < deadline:
-        count = Fire.objects.filter(schedule_id__in=pks).count()
-        if count == previous:
-            break
-        previous = count
+    procs = [worker]
+    try:
+        print(f"creating {args.schedules} tasks with an interval schedule of {args.interval} s ...", flush=True)
+        tasks = [
+            core.task_create(definition={
+                "taskId": f"{PREFIX}{n:04d}", "name": f"bench schedule {n}",
+                "workflows": [{"id": "only", "name": "only", "workflow": "echo", "config": {"output": {"n": n}}}],
+            })
+            for n in range(args.schedules)
+        ]
+        # All on one grid, starting once every schedule exists: each tick fires them all at once.
+        started_at = time.monotonic()
+        probe = services.schedule_create(task=tasks[0], block={"type": "manual"})
+        per_schedule = time.monotonic() - started_at
+        services.schedule_delete(schedule=probe)
+        anchor = (timezone.now() + timedelta(seconds=5 + 2 * per_schedule * args.schedules)).replace(microsecond=0)
+        schedules = [
+            services.schedule_create(task=task, block={
+                "type": "interval", "interval": args.interval, "unit": "s", "concurrent": "allow",
+                "startDate": anchor.isoformat(),
+            })
+            for task in tasks
+        ]
+        PeriodicTasks.update_changed()
+        procs.append(start(
+            [sys.executable, "-m", "celery", "-A", "webauto", "beat", "--loglevel", "INFO",
+             "--pidfile", str(folder / "beat.pid"), "--schedule", str(folder / "beat-schedule")],
+            folder / "beat.log", env,
+        ))
+        wait = (anchor - timezone.now()).total_seconds()
+        print(f"beat + worker started; first fire in {wait:.1f} s; running for {args.duration:.0f} s ...", flush=True)
+        time.sleep(max(0.0, wait) + args.duration)
+        window_end = timezone.now()
+        # Instants up to window_end get this long to fire before the schedules pause.
+        time.sleep(args.tail)
+        pks = [s.pk for s in schedules]
+        for schedule in schedules:
+            services.schedule_pause(schedule=schedule, reason="benchmark over")
+        # Let fires already sent (and their first nodes) land before counting.
+        deadline = time.monotonic() + args.settle
+        previous = -1
+        while time.monotonic() < deadline:
+            count = Fire.objects.filter(schedule_id__in=pks).count()
+            if count == previous:
+                break
+            previous = count
+            time.sleep(3)
         time.sleep(3)
-    time.sleep(3)
-    stop(beat)
-    stop(worker)
+    finally:
+        # Beat and worker run in their own sessions: stop them whatever happened here.
+        for proc in reversed(procs):
+            stop(proc)
 
     step = timedelta(seconds=args.interval)
     expected_per_schedule = int((window_end - anchor) / step) + 1  # instants anchor .. window_end
@@ -224,11 +257,13 @@ def main() -> None:
     print(f"schedules={len(pks)} interval={args.interval}s window={(window_end - anchor).total_seconds():.0f}s "
           f"worker concurrency={args.concurrency} beat max loop interval={app.conf.beat_max_loop_interval}s")
     print(f"expected instants: {expected}; fires recorded: {len(fires)}; runs started: {len(started)}")
+    print(spread("lag to beat sending it", beat_send_lags(folder / "beat.log", set(pks), window_end)))
     print(spread("lag to enqueue", enqueue_lag))
     print(spread("lag to first node start", node_lag))
     print(f"on time (enqueue lag < 1 s): {on_time}/{len(enqueue_lag)} = {on_time / max(1, len(enqueue_lag)):.4%}")
     print(f"duplicates: {duplicates}")
-    print(f"misses: {never_recorded + missed} (never recorded {never_recorded}, recorded missed {missed})"
+    print(f"misses: {never_recorded + missed} (not fired within {args.tail:.0f} s of the window's end "
+          f"{never_recorded}, recorded missed {missed})"
           + (f"; other outcomes {dict(other)}" if other else ""))
     print(f"logs: {folder}")
 
