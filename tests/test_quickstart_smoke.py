@@ -86,6 +86,15 @@ def test_quickstart_runs_a_task_to_completion_on_the_embedded_default(tmp_path):
 
         result = wait_for(finished, timeout=120, interval=0.5)
         assert result["status"] == "completed"
+
+        # The shipped demo watches the sandbox served by the same stack.
+        status, started = api(port, token, "/api/v1/tasks/sandbox-weibo-demo/execute/", {"input": {}})
+        assert status == 202
+        execution_id = started["executionId"]
+        demo = wait_for(finished, timeout=180, interval=0.5)
+        assert demo["status"] == "completed", demo
+        nodes = {n["nodeId"]: n for n in demo["nodes"]}
+        assert all(n["status"] == "completed" for n in nodes.values()), nodes
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
