@@ -348,6 +348,11 @@ CELERY_BEAT_SCHEDULE["resources-sample-system"] = {
 # Longest beat sleeps between looks at its table: a schedule re-armed by a
 # worker is seen within this time (django-celery-beat's default is 5 s).
 CELERY_BEAT_MAX_LOOP_INTERVAL = env_float("WEBAUTO_BEAT_MAX_LOOP_INTERVAL", 0.25, minimum=0.05)
+# The stock DatabaseScheduler with one-query loads and spaced re-reads (see
+# orchestration/scheduling/beat.py): every fire re-arms a clocked entry, and the
+# stock scheduler would re-read the whole table between any two sends.
+CELERY_BEAT_SCHEDULER = "orchestration.scheduling.beat:DatabaseScheduler"
+WEBAUTO_BEAT_MIN_RELOAD_SECONDS = env_float("WEBAUTO_BEAT_MIN_RELOAD_SECONDS", 0.2, minimum=0.0)
 # Safety net that fires schedules beat missed and tidies fired beat entries.
 WEBAUTO_SCHEDULE_WATCHDOG_SECONDS = env_float("WEBAUTO_SCHEDULE_WATCHDOG_SECONDS", 15.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE["scheduling-watchdog"] = {

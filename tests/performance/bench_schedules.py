@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--tail", type=float, default=10, help="seconds the last instants get to fire (default 10)")
     parser.add_argument("--settle", type=float, default=30, help="max seconds to wait for in-flight fires")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark's tasks and history")
+    parser.add_argument("--scheduler", default="", help="beat scheduler class (default: the CELERY_BEAT_SCHEDULER setting)")
     parser.add_argument("--log-level", default="WARNING", help="worker and beat log level (logs go to a temp folder)")
     args = parser.parse_args()
     # A plain SIGTERM (e.g. from `timeout`) unwinds through the finally below.
@@ -197,7 +198,8 @@ def main() -> None:
         PeriodicTasks.update_changed()
         procs.append(start(
             [sys.executable, "-m", "celery", "-A", "webauto", "beat", "--loglevel", "INFO",
-             "--pidfile", str(folder / "beat.pid"), "--schedule", str(folder / "beat-schedule")],
+             "--pidfile", str(folder / "beat.pid"), "--schedule", str(folder / "beat-schedule"),
+             *(["--scheduler", args.scheduler] if args.scheduler else [])],
             folder / "beat.log", env,
         ))
         wait = (anchor - timezone.now()).total_seconds()
