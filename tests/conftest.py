@@ -56,6 +56,9 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
             "WEBAUTO_EXTRA_KIND_MODULES": EXTRA_KINDS,
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "PYTHONPATH": str(ROOT),
+            # Tests empty the database between them, workers included: a quick
+            # heartbeat puts the worker (and its capacity) back at once.
+            "WEBAUTO_WORKER_HEARTBEAT_SECONDS": "0.5",
         }
     )
     env.update(extra or {})
