@@ -79,13 +79,13 @@ def queued() -> Callable[..., Execution]:
 @pytest.fixture(scope="module")
 def resource_worker(_worker_base):
     """A real worker (one per test module) whose engine admits through the
-    resource manager and which reports its capacity every half second."""
+    resource manager (whatever the default backend is)."""
     from tests.conftest import start_worker
 
     worker = start_worker(
         _worker_base,
         concurrency=4,
-        env={"WEBAUTO_ADMISSION_BACKEND": BACKEND, "WEBAUTO_WORKER_HEARTBEAT_SECONDS": "0.5"},
+        env={"WEBAUTO_ADMISSION_BACKEND": BACKEND},
     )
     yield worker
     worker.stop()
