@@ -226,6 +226,7 @@ class ScheduleViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(
+        operation_id="v1_schedules_preview_expression",
         summary="Preview a cron expression: its description and next N fire times in a timezone",
         parameters=[
             OpenApiParameter("expression", OpenApiTypes.STR, required=True),

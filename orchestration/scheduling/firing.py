@@ -8,13 +8,14 @@ a replayed webhook start a run at most once.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from orchestration import events
@@ -93,6 +94,30 @@ def _trigger_name(source: str) -> str:
     return TRIGGER_OF_SOURCE.get(source, "api")
 
 
+START_ATTEMPTS = 3
+
+
+def _start_execution(schedule: Schedule, input: dict[str, Any], source: str) -> Execution:
+    """Create the run in a savepoint; a deadlock or lock timeout (transient,
+    under heavy admission traffic) is retried a couple of times before the fire
+    counts as failed-to-start."""
+    from orchestration import services as core
+
+    attempt = 1
+    while True:
+        try:
+            with transaction.atomic():
+                return core.execution_create(
+                    task=schedule.task, input=input, trigger=_trigger_name(source),
+                    triggered_by=f"schedule #{schedule.pk}",
+                )
+        except OperationalError:
+            if attempt >= START_ATTEMPTS:
+                raise
+            time.sleep(0.05 * attempt)
+            attempt += 1
+
+
 def _fire(
     schedule: Schedule,
     *,
@@ -168,13 +193,7 @@ def _fire(
     if fire is None:
         return None
     try:
-        with transaction.atomic():
-            execution = core.execution_create(
-                task=schedule.task,
-                input=input,
-                trigger=_trigger_name(source),
-                triggered_by=f"schedule #{schedule.pk}",
-            )
+        execution = _start_execution(schedule, input, source)
     except Exception as exc:  # anything that stops the start is recorded, never lost
         fire.outcome = FireOutcome.FAILED_TO_START
         fire.detail = f"{type(exc).__name__}: {exc}"[:2000]
