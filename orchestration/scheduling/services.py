@@ -86,7 +86,7 @@ def schedule_create(
         _apply(schedule, parsed)
         schedule.anchor_at = schedule.start_at or now
         if origin == Origin.DEFINITION:
-            schedule.definition_block = block
+            schedule.definition_block = _without_secret(block)
         schedule.save()
         cursor.activate(schedule, now)
         events.emit(
@@ -121,7 +121,7 @@ def schedule_update(*, schedule: Schedule, block: dict[str, Any], prefix: str = 
         ) != timing_before:
             locked.anchor_at = locked.start_at or now
         if locked.origin == Origin.DEFINITION and prefix == "schedule":
-            locked.definition_block = block
+            locked.definition_block = _without_secret(block)
         if locked.finished_at and cursor.can_run_again(locked, now):
             locked.finished_at = None
             locked.finished_reason = ""
@@ -201,6 +201,13 @@ def schedule_rotate_webhook_token(*, schedule: Schedule) -> str:
     return token
 
 
+def _without_secret(block: Any) -> Any:
+    # The webhook secret lives only in its write-only column, never in a JSON copy.
+    if not isinstance(block, dict):
+        return block
+    return {key: value for key, value in block.items() if key != "webhookSecret"}
+
+
 def schedule_sync_from_definition(*, task: Task, definition: dict[str, Any]) -> Schedule | None:
     """Keep the task's definition schedule in step with its ``schedule`` block."""
     block = definition.get("schedule")
@@ -211,7 +218,8 @@ def schedule_sync_from_definition(*, task: Task, definition: dict[str, Any]) -> 
         return None
     if existing is None:
         return schedule_create(task=task, block=block, origin=Origin.DEFINITION, prefix="schedule")
-    if existing.definition_block == block:
+    secret = block.get("webhookSecret") if isinstance(block, dict) else None
+    if existing.definition_block == _without_secret(block) and secret in (None, existing.webhook_secret):
         # Unchanged block: keep pauses and API edits made since.
         return existing
     return schedule_update(schedule=existing, block=block, prefix="schedule")

@@ -80,3 +80,15 @@ def test_disabling_the_task_pauses_its_schedules_and_enabling_resumes_them(make_
     assert Schedule.objects.get(pk=other.pk).state == "active"
     assert Schedule.objects.get(task=task, origin="definition").state == "active"
     assert Schedule.objects.get(pk=operator_paused.pk).state == "paused"
+
+
+def test_a_webhook_secret_in_the_definition_is_kept_write_only(make_task):
+    task = make_task("hooked", schedule={"type": "manual", "trigger": "webhook", "webhookSecret": "hush-123"})
+    schedule = Schedule.objects.get(task=task)
+    assert schedule.webhook_secret == "hush-123"
+    assert "webhookSecret" not in schedule.definition_block
+    # The exported definition has no secret: sending it back keeps the secret.
+    core.task_update(task=task, definition=task_definition("hooked", schedule={"type": "manual", "trigger": "webhook"}, description="x"))
+    assert Schedule.objects.get(pk=schedule.pk).webhook_secret == "hush-123"
+    core.task_update(task=task, definition=task_definition("hooked", schedule={"type": "manual", "trigger": "webhook", "webhookSecret": "new-456"}))
+    assert Schedule.objects.get(pk=schedule.pk).webhook_secret == "new-456"
