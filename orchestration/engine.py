@@ -64,6 +64,7 @@ def definition_snapshot(task: Task) -> dict[str, Any]:
         "retryDelay": task.retry_delay_ms if task.retry_delay_ms else error_handling.get("retryDelay", 0),
         "errorHandling": error_handling,
         "priority": task.priority,
+        "resourceRequirements": task.resource_requirements,
     }
 
 

@@ -197,6 +197,7 @@ class NodeRun(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     cpu_seconds = models.FloatField(null=True, blank=True)
+    # Peak growth of the worker process's resident memory while the node ran.
     peak_rss_bytes = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:

@@ -176,6 +176,7 @@ def run_node(*, node_run_id: int, dispatch_id: str) -> None:
     _install_hard_stop_handler()
     process = psutil.Process()
     cpu_before = sum(process.cpu_times()[:2])
+    rss_before = process.memory_info().rss
     watchdog.start()
     try:
         _node_active.set()
@@ -191,7 +192,9 @@ def run_node(*, node_run_id: int, dispatch_id: str) -> None:
         outcome = engine.Outcome(status=NodeStatus.TIMED_OUT, error=f"timed out after {seconds:g}s",
                                  retryable=False, input=outcome.input)
     outcome.cpu_seconds = max(0.0, sum(process.cpu_times()[:2]) - cpu_before)
-    outcome.peak_rss_bytes = max(watchdog.peak_rss, process.memory_info().rss)
+    # What the node added to its worker process at its peak: the pool process's
+    # own baseline (Django, imports) is not the node's usage.
+    outcome.peak_rss_bytes = max(0, max(watchdog.peak_rss, process.memory_info().rss) - rss_before)
     outcome.logs = context.logs
     if used_secrets:
         outcome.output = references.redact(outcome.output, used_secrets)
