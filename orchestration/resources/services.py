@@ -91,6 +91,23 @@ def _amount(row: ResourceRequest | Allocation) -> Amount:
     )
 
 
+def _need(request: ResourceRequest, ledger: Ledger) -> Amount:
+    """What ``request`` asks of the cluster. Requirements derived from the graph
+    are an estimate: they are capped at the largest worker, so that a large
+    graph runs on a small cluster instead of waiting for ever. Explicit
+    requirements are taken as they are."""
+    need = _amount(request)
+    if request.source != "derived" or not ledger.capacity:
+        return need
+    largest = ledger.largest_worker()
+    return Amount(
+        min(need.cpu_millicores, largest.cpu_millicores),
+        min(need.memory_bytes, largest.memory_bytes),
+        min(need.disk_bytes, largest.disk_bytes),
+        min(need.network_bytes_per_second, largest.network_bytes_per_second),
+    )
+
+
 def build_ledger(pool: ResourcePool, now: datetime) -> Ledger:
     workers = [
         WorkerFigures(
@@ -215,7 +232,7 @@ def _rank_now(request: ResourceRequest, now: datetime) -> int:
 def _grant(
     request: ResourceRequest, worker_id: int | None, ledger: Ledger, now: datetime
 ) -> Allocation:
-    need = _amount(request)
+    need = _need(request, ledger)
     allocation = Allocation.objects.create(
         execution_id=request.execution_id,
         worker_id=worker_id,
@@ -261,7 +278,7 @@ def _preempt_for(request: ResourceRequest, ledger: Ledger, now: datetime) -> int
     loses least work). Returns the worker it now fits on, or None when even
     preempting every candidate would not make it fit (nothing is preempted)."""
     rank = PRIORITY_RANK.get(request.priority, 0)
-    need = _amount(request)
+    need = _need(request, ledger)
     # Victims are judged by the rank they were admitted with: work that got in
     # through ageing is not thrown out again by the next high request.
     rows = (
@@ -358,7 +375,7 @@ def admission_request(*, execution_id: int) -> bool:
             ResourceRequest.objects.filter(pk=request.pk).update(waiting_since=None, reason="")
             return True
         ledger = build_ledger(pool, now)
-        need = _amount(request)
+        need = _need(request, ledger)
         if not ledger.capacity:
             _set_reason(request.pk, execution_id, NO_LIVE_WORKER)
             return False
@@ -369,10 +386,10 @@ def admission_request(*, execution_id: int) -> bool:
         for other in ordered_waiting(now):
             if other.pk == request.pk:
                 break
-            if ledger.could_ever_fit(_amount(other)):
+            if ledger.could_ever_fit(_need(other, ledger)):
                 ahead.append(other)
         if ahead:
-            if ledger.place(_amount(ahead[0])) is not None:
+            if ledger.place(_need(ahead[0], ledger)) is not None:
                 _dispatch_soon()  # the head fits: a dispatch was missed (e.g. a worker joined)
             _set_reason(
                 request.pk, execution_id, f"{describe_need(need)}; {len(ahead)} ahead in queue"
@@ -445,7 +462,7 @@ def admission_dispatch(*, seen_seq: int | None = None) -> int:
             return 0
         _place_unplaced(ledger)
         for position, request in enumerate(queue):
-            need = _amount(request)
+            need = _need(request, ledger)
             if not ledger.could_ever_fit(need):
                 text = _never_fits_reason(need, ledger)
                 if request.reason != text:

@@ -345,3 +345,17 @@ def test_a_dispatch_sent_for_freed_capacity_is_skipped_when_a_later_pass_saw_it(
     assert services.admission_request(execution_id=queued(make_task("third")).pk) is False
     assert services.admission_dispatch(seen_seq=seen) == 0
     assert ResourcePool.objects.get(name="default").dispatch_seq == after
+
+
+def test_derived_requirements_larger_than_the_cluster_are_capped_at_the_largest_worker(
+    make_worker, make_task, queued
+):
+    make_worker(cores=2)  # 8 CPU with the default overcommit of 4
+    chain = [{"id": f"n{i}", "workflow": "echo", **({"dependsOn": [f"n{i - 1}"]} if i else {})} for i in range(60)]
+    big = queued(make_task("big-graph", workflows=chain, requirements={}))
+
+    assert start(big)
+
+    request = ResourceRequest.objects.get(execution=big)
+    assert request.source == "derived" and request.cpu_millicores == 12000
+    assert Allocation.objects.get(execution=big).cpu_millicores == 8000
