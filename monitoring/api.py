@@ -77,6 +77,14 @@ class EventList(ListAPIView):
             until=_datetime(self.request, "until"),
         )
 
+    @extend_schema(request=dict, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        """Record an external event (``{"type", "data", "source"}``); event
+        schedules whose filter matches start their task with it as input."""
+        from orchestration.scheduling.api import event_ingest_response
+
+        return event_ingest_response(request)
+
 
 class MetricsSummary(APIView):
     @extend_schema(parameters=[OpenApiParameter("range", str, enum=list(selectors.RANGES)), OpenApiParameter("task", str)],

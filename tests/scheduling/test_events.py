@@ -81,14 +81,19 @@ def test_an_event_that_fails_the_filter_starts_nothing(on_failure, make_task):
     assert services.schedule_fire_event(schedule_id=on_failure.pk, event_id=event.pk) is None
 
 
-def test_external_events_are_recorded_with_their_source(api_client):
-    response = api_client.post("/api/v1/schedules/events/", {"type": "deploy.finished", "data": {"env": "prod"}, "source": "ci"}, format="json")
+EVENT_URLS = ["/api/v1/events/", "/api/v1/schedules/events/"]
+
+
+@pytest.mark.parametrize("url", EVENT_URLS)
+def test_external_events_are_recorded_with_their_source(api_client, url):
+    response = api_client.post(url, {"type": "deploy.finished", "data": {"env": "prod"}, "source": "ci"}, format="json")
     assert response.status_code == 201
     event = Event.objects.get(pk=response.json()["id"])
     assert (event.type, event.data, event.source) == ("deploy.finished", {"env": "prod"}, "ci")
 
 
-def test_a_bad_external_event_is_400_with_paths(api_client):
-    response = api_client.post("/api/v1/schedules/events/", {"type": "has space", "data": [1], "extra": 1}, format="json")
+@pytest.mark.parametrize("url", EVENT_URLS)
+def test_a_bad_external_event_is_400_with_paths(api_client, url):
+    response = api_client.post(url, {"type": "has space", "data": [1], "extra": 1}, format="json")
     assert response.status_code == 400
     assert [e["path"] for e in response.json()["errors"]] == ["type", "data", "extra"]
