@@ -4,6 +4,7 @@ returns what the receiver said or raises TransportError."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,15 +42,16 @@ class SendResult:
     detail: str = ""
 
 
-class Transport:
+class Transport(ABC):
     kind = ""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.config: dict[str, Any] = channel.config or {}
 
+    @abstractmethod
     def send(self, message: Message, *, delivery_id: int | None = None) -> SendResult:
-        raise NotImplementedError
+        """Deliver ``message``; raise TransportError on failure."""
 
 
 def transport_for(channel: Channel) -> Transport:
