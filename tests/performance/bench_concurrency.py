@@ -30,13 +30,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/webauto_bench_res")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/10")
-os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webauto.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+import benchsupport  # noqa: E402  (sits beside this script)
+
+ROOT = benchsupport.ROOT
+benchsupport.configure(database="webauto_bench_res", redis_db=10)
 BACKENDS = {
     "resources": "orchestration.resources.backend.ResourceAdmission",
     "admit-all": "orchestration.admission.AdmitAll",
@@ -44,17 +41,6 @@ BACKENDS = {
 os.environ["WEBAUTO_EXTRA_KIND_MODULES"] = "tests.support.kinds"
 os.environ.setdefault("WEBAUTO_WORKER_HEARTBEAT_SECONDS", "1")
 
-
-def ensure_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or "postgres",
-                         dbname="postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def tree_rss(pid: int) -> int:
@@ -95,13 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["WEBAUTO_ADMISSION_BACKEND"] = BACKENDS[args.backend]
 
-    import django
-
-    django.setup()
-    ensure_database()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    benchsupport.setup()
 
     import psutil
     from django.db import connection
@@ -112,10 +92,7 @@ def main() -> None:
     from orchestration.resources.models import Allocation, ResourcePool, ResourceRequest, Worker
     from orchestration.resources.selectors import capacity_summary
     from orchestration.resources.services import live_workers
-    from webauto.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
     Task.objects.filter(task_id="bench-concurrency").delete()
     Worker.objects.all().delete()
     ResourcePool.objects.filter(name="default").update(cpu_limit_millicores=None, memory_limit_bytes=None)

@@ -20,28 +20,14 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/webauto_bench")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
-os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+import benchsupport  # noqa: E402  (sits beside this script)
+
+ROOT = benchsupport.ROOT
+benchsupport.configure(database="webauto_bench", redis_db=9)
+# Canvases need a result backend (the engine does not).
 os.environ.setdefault("CELERY_RESULT_BACKEND", os.environ["REDIS_URL"])
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webauto.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-
-def ensure_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or "postgres",
-                         dbname="postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def main() -> None:
@@ -50,23 +36,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
-    ensure_database()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    benchsupport.setup()
 
     from celery import chain, chord
 
     from orchestration import services
     from orchestration.models import EXECUTION_FINAL, Execution, NodeRun, Task
     from orchestration.tasks import ping
-    from webauto.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
 
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "webauto", "worker", "-P", "prefork", "-c", str(args.concurrency),

@@ -34,27 +34,13 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/webauto_bench_sched")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
-os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webauto.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+import benchsupport  # noqa: E402  (sits beside this script)
+
+ROOT = benchsupport.ROOT
+benchsupport.configure(database="webauto_bench_sched", redis_db=11)
 
 PREFIX = "bench-sched-"
 
-
-def ensure_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or "postgres",
-                         dbname="postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -141,13 +127,7 @@ def main() -> None:
     # A plain SIGTERM (e.g. from `timeout`) unwinds through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    import django
-
-    django.setup()
-    ensure_database()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    benchsupport.setup()
 
     from django.db.models import Min
     from django.utils import timezone
@@ -159,8 +139,6 @@ def main() -> None:
     from orchestration.scheduling.models import Fire, Schedule
     from webauto.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
     Task.objects.filter(task_id__startswith=PREFIX).delete()
     arming.collect_garbage(timezone.now() + timedelta(days=1))
 

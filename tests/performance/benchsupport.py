@@ -1,0 +1,48 @@
+"""What every benchmark script does first: point the environment at its own
+PostgreSQL database and Redis db, set Django up, create and migrate the
+database if needed, and empty the broker."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def configure(*, database: str, redis_db: int) -> None:
+    """Set the environment defaults (call before importing Django code)."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}")
+    os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webauto.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def ensure_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                         dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def setup() -> None:
+    """django.setup(), create + migrate the database, flush the broker's Redis db."""
+    import django
+
+    django.setup()
+    ensure_database()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from webauto.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
