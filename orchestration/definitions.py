@@ -47,6 +47,7 @@ from orchestration.definition_export import definition_to_fields, task_to_defini
 from orchestration.expressions import check_syntax, expression_names
 from orchestration.graph import Graph
 from orchestration.references import REFERENCE_RE, reference_root
+from orchestration.urlpolicy import url_problems
 
 __all__ = [
     "Problem",
@@ -320,6 +321,12 @@ def _validate_node(
         problems.extend(
             _check_schema(config, kind.config_schema, join(path, "config"), parameter_values)
         )
+    problems.extend(
+        problem(where, message)
+        for where, message in url_problems(
+            _substitute_parameters(config, parameter_values or {}), join(path, "config")
+        )
+    )
     return problems
 
 

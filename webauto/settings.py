@@ -234,6 +234,10 @@ WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 WEBAUTO_ADMISSION_BACKEND = env_str(
     "WEBAUTO_ADMISSION_BACKEND", "orchestration.resources.backend.ResourceAdmission"
 )
+# Nodes load only http/https URLs (orchestration/urlpolicy.py). With this on, they
+# may also not reach private, loopback or link-local addresses (off by default: a
+# self-hosted tool is usually pointed at an intranet on purpose).
+WEBAUTO_BLOCK_PRIVATE_ADDRESSES = env_bool("WEBAUTO_BLOCK_PRIVATE_ADDRESSES", False)
 # Base URL of the Weibo mobile API the Weibo timeline monitor reads (tests and the sandbox
 # point it at a local server serving the same shape).
 WEBAUTO_WEIBO_API_BASE = env_str("WEBAUTO_WEIBO_API_BASE", "https://m.weibo.cn").rstrip("/")
