@@ -105,9 +105,15 @@ def check_references(
     known_ids: set[str],
     parameter_names: set[str],
     secret_exists: SecretExists,
+    warnings: list[Problem] | None = None,
 ) -> list[Problem]:
     """Problems with ``${...}`` references inside ``value``. ``label`` is the
-    node the value belongs to, or None outside nodes (no outputs there)."""
+    node the value belongs to, or None outside nodes (no outputs there).
+
+    A bare ``${name}`` that is no parameter, node or stored secret may be a
+    secret that is yet to be added: with a ``warnings`` list it is reported
+    there (saving may go on; the run will not start without it), without one
+    it is a problem."""
     problems: list[Problem] = []
     for string_path, text in strings(value, path):
         for ref in find_references(text):
@@ -123,6 +129,9 @@ def check_references(
                 continue
             if not steps and secret_exists(root):
                 continue
+            if not steps and warnings is not None and root not in known_ids:
+                warnings.append(problem(string_path, missing_secret_message(ref)))
+                continue
             if label is None:
                 message = f"unresolvable reference ${{{ref}}}: not a parameter or a stored secret"
             elif root in known_ids:
@@ -134,6 +143,14 @@ def check_references(
                 )
             problems.append(problem(string_path, message))
     return problems
+
+
+def missing_secret_message(ref: str) -> str:
+    """The warning for ``${ref}`` naming no parameter, node or stored secret."""
+    return (
+        f"${{{ref}}} is not a parameter, an upstream node or a stored secret yet: "
+        f"add the secret {ref!r} before the task runs (a run will not start without it)"
+    )
 
 
 def validate_schedule(schedule: Any, path: str) -> list[Problem]:
@@ -217,7 +234,10 @@ def validate_channels(
     *,
     parameter_names: set[str],
     secret_exists: SecretExists | None = None,
+    warnings: list[Problem] | None = None,
 ) -> list[Problem]:
+    """Problems with a list of notification channels (``warnings``: see
+    :func:`check_references`)."""
     if not isinstance(channels, list):
         return [problem(path, "notificationChannels must be a list")]
     secret_exists = secret_exists or secret_exists_in_db()
@@ -278,6 +298,7 @@ def validate_channels(
                 known_ids=set(),
                 parameter_names=parameter_names,
                 secret_exists=secret_exists,
+                warnings=warnings,
             )
         )
     return problems

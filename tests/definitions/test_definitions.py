@@ -36,6 +36,29 @@ def test_the_seed_needs_its_secret(seed_kinds, seed):
     ]
 
 
+def test_a_secret_not_stored_yet_is_a_warning_when_warnings_are_collected(seed_kinds, seed):
+    warnings: list = []
+    assert validate_task_definition(seed, warnings=warnings) == []
+    assert warnings == [
+        problem(
+            "notificationChannels[1].config.headers.Authorization",
+            "${webhookToken} is not a parameter, an upstream node or a stored secret yet: "
+            "add the secret 'webhookToken' before the task runs (a run will not start without it)",
+        )
+    ]
+
+
+def test_references_that_cannot_be_secrets_stay_errors(make_definition):
+    doc = make_definition()
+    doc["workflows"][1]["config"] = {"output": {"a": "${nothing.there}", "b": "${first}"}}
+    doc["workflows"].append({"id": "third", "workflow": "echo", "config": {"output": {"c": "${second}"}}})
+    warnings: list = []
+    paths = [p["path"] for p in validate_task_definition(doc, warnings=warnings)]
+    # a path into something unknown, and a node that is not upstream, are not secrets
+    assert paths == ["workflows[1].config.output.a", "workflows[2].config.output.c"]
+    assert warnings == []
+
+
 def test_the_seed_needs_its_kinds(seed_ready, seed):
     for node in seed["workflows"]:
         node["workflow"] = f"unregistered-{node['workflow']}"
