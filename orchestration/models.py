@@ -61,11 +61,6 @@ class Task(models.Model):
     def __str__(self) -> str:
         return self.task_id
 
-    @property
-    def stop_on_error(self) -> bool:
-        """True when the task's error strategy stops the execution at the first failure."""
-        return (self.error_handling or {}).get("strategy") == "stop-on-error"
-
 
 class ExecutionStatus(models.TextChoices):
     PENDING = "pending", "Pending"

@@ -26,7 +26,8 @@ CHROMIUM_ARGS = [
 
 
 def chromium_path() -> str:
-    return getattr(settings, "WEBAUTO_CHROMIUM_PATH", "/usr/bin/chromium")
+    """The Chromium binary Playwright launches (``WEBAUTO_CHROMIUM_PATH``)."""
+    return str(settings.WEBAUTO_CHROMIUM_PATH)
 
 
 class Driver(Protocol):
