@@ -72,6 +72,23 @@ def test_fall_back_runs_a_repeated_time_once(make_task, clock, tz, expr, start, 
     assert started_local(schedule, tz) == expected
 
 
+@pytest.mark.parametrize(
+    ("tz", "start"),
+    [
+        ("Europe/London", datetime(2027, 10, 30, 23, 30, tzinfo=UTC)),  # 02:00 BST -> 01:00 GMT on 10-31
+        ("America/New_York", datetime(2027, 11, 7, 4, 30, tzinfo=UTC)),  # 02:00 EDT -> 01:00 EST on 11-07
+    ],
+)
+def test_a_frequent_schedule_runs_every_15_minutes_through_the_repeated_hour(make_task, clock, tz, start):
+    clock.at(start)
+    schedule = cron_schedule(make_task, "*/15 * * * *", tz)
+    run_beat_until(clock, schedule, start + timedelta(hours=3), deliveries=2)
+    fires = list(Fire.objects.filter(schedule=schedule, outcome="started").order_by("scheduled_at").values_list("scheduled_at", flat=True))
+    assert len(fires) == 12  # 3 hours of real time, the repeated hour included
+    assert {b - a for a, b in zip(fires, fires[1:], strict=False)} == {timedelta(minutes=15)}
+    assert Execution.objects.filter(task=schedule.task).count() == 12
+
+
 def test_every_fire_records_scheduled_time_enqueue_time_and_lag(make_task, clock):
     clock.at(datetime(2026, 5, 1, 9, 59, tzinfo=UTC))
     schedule = cron_schedule(make_task, "0 10 * * *", "UTC")
