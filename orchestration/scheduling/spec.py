@@ -27,6 +27,8 @@ TRIGGERS = ("api", "webhook")
 OVERLAP_WORDS = {True: "allow", False: "forbid", "allow": "allow", "forbid": "forbid", "replace": "replace"}
 MISFIRE_POLICIES = ("run-once", "skip", "run-all")
 MAX_MISFIRE_RUNS = 1000
+# The largest count the schedule's integer columns hold (PostgreSQL integer).
+MAX_COUNT = 2_147_483_647
 KNOWN_KEYS = {
     "type", "name", "expression", "timezone", "interval", "unit", "event", "filter", "trigger",
     "startDate", "endDate", "maxRuns", "enabled", "concurrent", "misfirePolicy",
@@ -113,6 +115,8 @@ def parse_block(block: Any, prefix: str = "") -> Parsed:
             err({"path": _join(prefix, "interval"), "message": f"interval must be a positive whole number of the unit (got {value!r}); for a fraction use a smaller unit, e.g. 30 with unit 'm' for half an hour"})
         elif value * timing.INTERVAL_UNITS_MS[unit] < timing.MIN_INTERVAL_MS:
             err({"path": _join(prefix, "interval"), "message": "interval must be at least 1 second"})
+        elif value * timing.INTERVAL_UNITS_MS[unit] > timing.MAX_INTERVAL_MS:
+            err({"path": _join(prefix, "interval"), "message": "interval must be at most 366 days (use a cron schedule for longer periods)"})
         else:
             f.update(interval_value=value, interval_unit=unit, interval_ms=value * timing.INTERVAL_UNITS_MS[unit])
     elif kind == "event":
@@ -151,8 +155,8 @@ def parse_block(block: Any, prefix: str = "") -> Parsed:
         value = block.get(key)
         if value is None:
             f[attr] = None
-        elif not _non_negative_int(value) or value < minimum:
-            err({"path": _join(prefix, key), "message": f"{key} must be a whole number of at least {minimum}"})
+        elif not _non_negative_int(value) or not minimum <= value <= MAX_COUNT:
+            err({"path": _join(prefix, key), "message": f"{key} must be a whole number from {minimum} to {MAX_COUNT}"})
         else:
             f[attr] = value
 

@@ -40,6 +40,7 @@ from croniter import CroniterError, croniter
 
 INTERVAL_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 MIN_INTERVAL_MS = 1000
+MAX_INTERVAL_MS = 366 * 86_400_000
 CRON_MACROS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
