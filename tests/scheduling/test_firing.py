@@ -374,3 +374,20 @@ def test_old_history_is_pruned_except_where_max_runs_counts_it(make_task, clock)
     services.schedule_trigger(schedule=plain, input={})
     assert services.schedules_prune_history(older_than=timedelta(days=90)) == 1
     assert plain.fires.count() == 1 and limited.fires.count() == 1
+
+
+def test_the_watchdog_finishes_a_stored_schedule_that_never_fires_instead_of_raising(make_task, clock):
+    clock.at(datetime(2026, 6, 1, 0, 0, tzinfo=UTC))
+    task = make_task()
+    # Saved before the never-fires check existed: unarmed, and one armed for a slot long past.
+    unarmed = Schedule.objects.create(task=task, kind="cron", expression="0 0 31 2 *", timezone="Europe/London")
+    overdue = Schedule.objects.create(
+        task=task, kind="cron", expression="0 0 31 2 *", timezone="UTC", overlap="allow",
+        next_fire_at=datetime(2026, 5, 31, 23, 0, tzinfo=UTC),
+    )
+    counts = services.schedules_watchdog()
+    assert (counts["overdue"], counts["unarmed"]) == (1, 1)
+    for schedule in (unarmed, overdue):
+        schedule.refresh_from_db()
+        assert (schedule.state, schedule.finished_reason, schedule.next_fire_at) == ("finished", "no further fire time", None)
+    assert Event.objects.filter(type="schedule.finished").count() == 2
