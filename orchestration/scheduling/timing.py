@@ -19,9 +19,11 @@ one UTC instant:
 
 Expressions are read as croniter reads them: when day-of-month and
 day-of-week are both restricted a day matches when *either* does (standard
-cron), except with ``#`` (nth weekday), which croniter intersects with the
-day-of-month. ``describe_cron`` says "or"/"and" accordingly, and
-``cron_error`` refuses an expression that matches no date within
+cron), and ``describe_cron`` says "or". ``#`` (nth weekday) and ``W``
+(nearest weekday) next to a restricted other day field are refused: croniter
+then silently ignores the other field (``0 9 1-10 * 5#2`` fires on every
+second Friday, the 11th-14th included), so no description could match its
+fires. ``cron_error`` also refuses an expression that matches no date within
 ``NEVER_FIRES_YEARS`` years.
 
 django-celery-beat's own crontab-with-timezone gets both of these wrong
@@ -56,7 +58,7 @@ NEVER_FIRES_YEARS = 8
 # What croniter raises while expanding or walking an expression; ValueError and
 # OverflowError come from date arithmetic near year 9999.
 CRON_LIBRARY_ERRORS = (CroniterError, ValueError, OverflowError)
-DayRule = Literal["any", "day-of-month", "day-of-week", "either", "both"]
+DayRule = Literal["any", "day-of-month", "day-of-week", "either", "special-mixed"]
 
 
 def normalize_cron(expression: str) -> str:
@@ -75,6 +77,11 @@ def cron_error(expression: object) -> str | None:
         return f"must have 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
     if not croniter.is_valid(normalized):
         return f"'{expression}' is not a valid cron expression"
+    if cron_day_rule(normalized) == "special-mixed":
+        return (
+            "'#' (nth weekday) and 'W' (nearest weekday) need '*' or '?' in the other day field: "
+            "next to a restricted day-of-month or day-of-week the other field would be ignored"
+        )
     if cron_never_fires(normalized):
         return (
             f"'{expression}' never fires: it matches no date within {NEVER_FIRES_YEARS} years "
@@ -98,9 +105,9 @@ def cron_never_fires(expression: str, after: datetime | None = None) -> bool:
 def cron_day_rule(expression: str) -> DayRule:
     """How croniter combines the day fields of ``expression``: ``any`` (both are
     ``*``/``?``), only one restricted, ``either`` (both restricted: a day matches
-    when either field does, standard cron) or ``both`` (``#`` in day-of-week:
-    croniter intersects it with the day-of-month). Raises CroniterError for an
-    invalid expression."""
+    when either field does, standard cron) or ``special-mixed`` (both
+    restricted with ``#`` or ``W``: croniter ignores the other field, so
+    ``cron_error`` refuses it). Raises CroniterError for an invalid expression."""
     parsed = croniter(normalize_cron(expression))
     dom_any = parsed.expanded[2][0] == "*"
     dow_any = parsed.expanded[4][0] == "*" and not parsed.nth_weekday_of_month
@@ -111,7 +118,7 @@ def cron_day_rule(expression: str) -> DayRule:
     if dom_any:
         return "day-of-week"
     if parsed.nth_weekday_of_month or parsed.nearest_weekday:
-        return "both"
+        return "special-mixed"
     return "either"
 
 
@@ -126,11 +133,6 @@ def cron_warnings(expression: str) -> list[str]:
         return [
             "Both day-of-month and day-of-week are restricted: as in standard cron, it fires on "
             "every day that matches EITHER field (not only days matching both)."
-        ]
-    if rule == "both":
-        return [
-            "Both day-of-month and day-of-week are restricted and day-of-week uses '#': it fires "
-            "only on days matching BOTH fields."
         ]
     return []
 
@@ -262,9 +264,9 @@ def _dow_clause(text: str, joiner: str) -> str:
 
 def describe_cron(expression: str) -> str:
     """A human-readable sentence for ``expression`` ("Every 2 hours"), saying
-    "or" where croniter fires on days matching either day field and "and"
-    where it needs both (see ``cron_day_rule``). Never raises: an expression
-    the describer cannot read is given back as it is."""
+    "or" where croniter fires on days matching either day field (see
+    ``cron_day_rule``). Never raises: an expression the describer cannot read
+    is given back as it is."""
     from cron_descriptor import ExpressionDescriptor, Options
 
     options = Options()
@@ -274,12 +276,12 @@ def describe_cron(expression: str) -> str:
     try:
         rule = cron_day_rule(normalized)
         descriptor = ExpressionDescriptor(normalized, options)
-        if rule not in ("either", "both"):
+        if rule != "either":
             return str(descriptor.get_description())
         text = (
             descriptor.get_time_of_day_description()
             + descriptor.get_day_of_month_description()
-            + _dow_clause(descriptor.get_day_of_week_description(), "or" if rule == "either" else "and")
+            + _dow_clause(descriptor.get_day_of_week_description(), "or")
             + descriptor.get_month_description()
             + descriptor.get_year_description()
         )

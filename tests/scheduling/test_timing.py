@@ -151,7 +151,7 @@ def test_bad_cron_expressions_are_explained(expr, message):
     assert message in timing.cron_error(expr)
 
 
-@pytest.mark.parametrize("expr", ["0 0 31 2 *", "0 0 30 2 *", "0 12 31 4,6,9,11 *", "0 9 1-7 * 5#2", "0 9 L * 1#2"])
+@pytest.mark.parametrize("expr", ["0 0 31 2 *", "0 0 30 2 *", "0 12 31 4,6,9,11 *", "0 0 30,31 2 *"])
 def test_an_expression_that_never_fires_is_refused(expr):
     assert "never fires" in timing.cron_error(expr)
     # A stored one (made before this check) simply has no fire times: no croniter error escapes.
@@ -183,6 +183,11 @@ def all_days_2027():
         day += timedelta(days=1)
 
 
+def weekday_nearest_15(day):
+    fifteenth = day.replace(day=15)
+    return fifteenth + timedelta(days={5: -1, 6: 1}.get(fifteenth.weekday(), 0))
+
+
 def last_day(day):
     return (day + timedelta(days=1)).month != day.month
 
@@ -195,14 +200,12 @@ def last_day(day):
         ("0 9 L * 1", "At 09:00, on the last day of the month, or on Monday", lambda d: last_day(d) or d.weekday() == 0),
         ("0 9 1 * 7", "At 09:00, on day 1 of the month, or on Sunday", lambda d: d.day == 1 or d.weekday() == 6),
         ("0 9 */10 * 1-5", "At 09:00, every 10 days, or Monday through Friday", lambda d: d.day in (1, 11, 21, 31) or d.weekday() < 5),
-        # '#' is intersected with day-of-month by croniter: the description says "and".
-        ("0 9 8-14 * 5#2", "At 09:00, between day 8 and 14 of the month, and on the second Friday of the month",
-         lambda d: 8 <= d.day <= 14 and d.weekday() == 4),
         # One field restricted ('?' and '*' mean any day; 7 is Sunday).
         ("0 9 ? * 1", "At 09:00, only on Monday", lambda d: d.weekday() == 0),
         ("0 9 * * 7", "At 09:00, only on Sunday", lambda d: d.weekday() == 6),
         ("0 9 L * ?", "At 09:00, on the last day of the month", last_day),
         ("0 9 * * 5#2", "At 09:00, on the second Friday of the month", lambda d: d.weekday() == 4 and 8 <= d.day <= 14),
+        ("0 9 15W * ?", "At 09:00, on the weekday nearest day 15 of the month", lambda d: d == weekday_nearest_15(d)),
     ],
 )
 def test_the_description_says_what_the_fires_do(expr, description, matches):
@@ -210,9 +213,14 @@ def test_the_description_says_what_the_fires_do(expr, description, matches):
     assert days_2027(expr) == {d for d in all_days_2027() if matches(d)}
 
 
+@pytest.mark.parametrize("expr", ["0 9 1-10 * 5#2", "0 9 1-7 * 5#2", "0 9 L * 5#2", "0 9 15W * 1", "0 9 15W * 1-5"])
+def test_nth_or_nearest_weekday_next_to_a_restricted_day_field_is_refused(expr):
+    # croniter would ignore the other field (1-10 * 5#2 fires on every second Friday).
+    assert "need '*' or '?' in the other day field" in timing.cron_error(expr)
+
+
 def test_only_both_restricted_day_fields_get_a_warning():
     assert "EITHER" in timing.cron_warnings("0 9 1-7 * 1")[0]
-    assert "BOTH" in timing.cron_warnings("0 9 8-14 * 5#2")[0]
     assert [timing.cron_warnings(e) for e in ("0 9 ? * 1", "0 9 1 * *", "0 9 * * 5#2", "@hourly")] == [[]] * 4
 
 
