@@ -53,7 +53,7 @@ CRON_MACROS = {
     "@hourly": "0 * * * *",
 }
 # A horizon that covers the longest gap between two leap days (2096-02-29 to
-# 2104-02-29: 8 years, 1900-style century years are not leap years).
+# 2104-02-29: 8 years, as 2100 is not a leap year).
 NEVER_FIRES_YEARS = 8
 # What croniter raises while expanding or walking an expression; ValueError and
 # OverflowError come from date arithmetic near year 9999.
@@ -220,17 +220,16 @@ def cron_instants(expression: str, timezone: str, after: datetime) -> Iterator[d
     repeated: list[datetime] = []
     for wall in _walls(expression, local_start):
         found = _occurrences(wall, tz)
-        if len(found) == 2 and frequent:
-            instants: tuple[datetime, ...] = found[:1]
+        instants: tuple[datetime, ...]
+        if frequent and len(found) == 2:
+            instants = found[:1]
             repeated.append(found[1])
+        elif found or frequent:
+            # A frequent schedule's gap times are simply not on the clock.
+            instants = (*repeated, *found[:1])
+            repeated = []
         else:
-            if repeated:
-                instants = (*repeated, *found[:1])
-                repeated = []
-            else:
-                instants = found[:1]
-            if not found and not frequent:
-                instants = (*instants, _after_gap(wall, tz))
+            instants = (_after_gap(wall, tz),)
         for instant in instants:
             if instant <= previous:
                 continue

@@ -88,6 +88,16 @@ def test_a_frequent_schedule_keeps_firing_by_elapsed_time_across_a_dst_change(tz
     assert len(instants) == timedelta(hours=6) // step
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("tz", ["Europe/London", "America/New_York", "Australia/Lord_Howe", "America/Santiago"])
+def test_every_15_minutes_is_every_15_minutes_of_real_time_all_year(tz):
+    # Both DST changes of the year; Lord Howe shifts by 30 minutes, Santiago changes at midnight.
+    start, end = datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)
+    instants = fires_between("*/15 * * * *", tz, start - timedelta(seconds=1), end)
+    assert len(instants) == 365 * 24 * 4
+    assert {b - a for a, b in itertools.pairwise(instants)} == {timedelta(minutes=15)}
+
+
 def test_every_15_minutes_in_london_fires_through_the_repeated_hour_of_2027_10_31():
     instants = fires_between("*/15 * * * *", "Europe/London", datetime(2027, 10, 31, 0, 30, tzinfo=UTC), datetime(2027, 10, 31, 2, 1, tzinfo=UTC))
     assert [i.strftime("%H:%MZ") for i in instants] == [
