@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestration.scheduling.models import Fire, Schedule
+from tests.scheduling.conftest import task_definition
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +175,12 @@ def test_a_paused_definition_schedule_stays_paused_through_task_patches(api_clie
     # Removing the block is what unschedules it.
     assert api_client.patch("/api/v1/tasks/patched-task/", {"schedule": None}, format="json").status_code == 200
     assert not Schedule.objects.filter(task__task_id="patched-task").exists()
+
+
+def test_a_task_definition_whose_schedule_never_fires_is_a_400_on_schedule_expression(api_client):
+    definition = task_definition("never-task", schedule={"type": "cron", "expression": "0 0 31 2 *"})
+    response = api_client.post("/api/v1/tasks/", definition, format="json")
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["path"] == "schedule.expression" and "never fires" in error["message"]
+    assert api_client.get("/api/v1/tasks/never-task/").status_code == 404
