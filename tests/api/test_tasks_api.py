@@ -148,7 +148,7 @@ BAD_INPUTS = [
         "bad cron",
         lambda d: d["schedule"].update(expression="0 */2 * *"),
         "schedule.expression",
-        "a cron schedule needs a 5-field expression such as '0 */2 * * *' (got '0 */2 * *')",
+        "must have 5 fields (minute hour day-of-month month day-of-week), got 4",
     ),
     (
         "unknown timezone",
