@@ -20,6 +20,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.db import connection
 from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Cast, Greatest
 from django.utils import timezone
@@ -30,6 +31,7 @@ from monitoring.aggregates import (
     Seconds,
     grouped_percentiles,
     percentiles_in_sql,
+    sort_memory,
 )
 from monitoring.aggregates import percentile as percentile  # part of this module's public reads
 from monitoring.models import Alert, AlertStatus, HostSample
@@ -180,8 +182,12 @@ def schedule_lag_stats(*, since: datetime, until: datetime, task_id: str | None 
     qs = _fires(since, until, task_id)
     if qs is None:
         return {"count": 0, "avg": None, "p95": None, "max": None}
-    row = qs.aggregate(count=Count("id"), avg=Avg("lag_ms"), max=Max("lag_ms"))
-    p95 = grouped_percentiles(qs, value=F("lag_ms"), quantiles=[95]).get(None, {}).get(95)
+    if percentiles_in_sql():
+        row = qs.aggregate(count=Count("id"), avg=Avg("lag_ms"), max=Max("lag_ms"), p95=PercentileCont("lag_ms", 0.95))
+        p95 = row["p95"]
+    else:
+        row = qs.aggregate(count=Count("id"), avg=Avg("lag_ms"), max=Max("lag_ms"))
+        p95 = grouped_percentiles(qs, value=F("lag_ms"), quantiles=[95]).get(None, {}).get(95)
     return {
         "count": row["count"],
         **{k: None if v is None else v / 1000 for k, v in (("avg", row["avg"]), ("p95", p95), ("max", row["max"]))},
@@ -212,32 +218,66 @@ def execution_metrics(execution: Any) -> dict[str, Any]:
     }
 
 
-def _execution_stats(qs: QuerySet[Any], *, group: str | None, waits: bool) -> dict[Any, dict[str, Any]]:
-    """Raw aggregates of executions, per value of the field ``group`` (one
-    row keyed None without it): ``total``, ``status_<s>``, ``d_*`` for
-    durations of decided runs, ``w_*`` for queue waits."""
+def _execution_stats(qs: QuerySet[Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Raw aggregates of executions, overall and per taskId: ``total``,
+    ``status_<s>``, ``d_*`` for durations of decided runs, ``w_*`` for queue
+    waits (overall only)."""
+    if percentiles_in_sql():
+        return _execution_stats_postgresql(qs)
     duration, wait = _duration(), _queue_wait()
     aggregates: dict[str, Any] = {
         "total": Count("id"),
         **{f"status_{s}": Count("id", filter=Q(status=s)) for s in STATUSES},
         "d_count": Count(duration), "d_avg": Avg(duration), "d_max": Max(duration),
     }
-    quantiles: dict[str, tuple[Case, float]] = {"d_p50": (duration, 50), "d_p95": (duration, 95)}
-    if waits:
-        aggregates.update(w_count=Count(wait), w_avg=Avg(wait))
-        quantiles["w_p95"] = (wait, 95)
-    if percentiles_in_sql():
-        aggregates.update({name: PercentileCont(expr, q / 100) for name, (expr, q) in quantiles.items()})
-    if group:
-        rows = {row[group]: row for row in qs.values(group).annotate(**aggregates)}
-    else:
-        rows = {None: qs.aggregate(**aggregates)}
-    if not percentiles_in_sql():
-        for name, (expr, q) in quantiles.items():
-            found = grouped_percentiles(qs, value=expr, group=F(group) if group else None, quantiles=[q])
-            for key, row in rows.items():
-                row[name] = found.get(key, {}).get(q)
-    return rows
+    overall = qs.aggregate(**aggregates, w_count=Count(wait), w_avg=Avg(wait))
+    per_task = {row["task__task_id"]: row for row in qs.values("task__task_id").annotate(**aggregates)}
+    found = grouped_percentiles(qs, value=duration, quantiles=[50, 95])
+    overall["d_p50"], overall["d_p95"] = found.get(None, {}).get(50), found.get(None, {}).get(95)
+    overall["w_p95"] = grouped_percentiles(qs, value=wait, quantiles=[95]).get(None, {}).get(95)
+    for key, values in grouped_percentiles(qs, value=duration, group=F("task__task_id"), quantiles=[50, 95]).items():
+        per_task[key]["d_p50"], per_task[key]["d_p95"] = values[50], values[95]
+    for row in per_task.values():
+        row.setdefault("d_p50", None)
+        row.setdefault("d_p95", None)
+    return overall, per_task
+
+
+def _execution_stats_postgresql(qs: QuerySet[Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``_execution_stats`` in one pass: GROUPING SETS gives the per-task
+    rows and the overall row together, each duration and wait computed once
+    per row in the inner query, p50 and p95 from one sort."""
+    from orchestration.models import Task
+
+    # Grouped by the task's key, not its joined taskId: the join would lead
+    # the planner to walk the executions task by task through the index.
+    inner = qs.annotate(_task=F("task_id"), _d=_duration(), _w=_queue_wait()).values("_task", "status", "_d", "_w")
+    inner_sql, inner_params = inner.query.sql_with_params()
+    statuses = ", ".join(f'COUNT(*) FILTER (WHERE s.status = %s) AS "status_{status}"' for status in STATUSES)
+    sql = f"""
+        WITH s AS MATERIALIZED ({inner_sql})
+        SELECT s._task AS task, GROUPING(s._task) AS overall, COUNT(*) AS total, {statuses},
+               COUNT(s._d) AS d_count, AVG(s._d) AS d_avg, MAX(s._d) AS d_max,
+               percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY s._d) AS d_p,
+               COUNT(s._w) AS w_count, AVG(s._w) AS w_avg,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY s._w) AS w_p95
+        FROM s
+        GROUP BY GROUPING SETS ((s._task), ())
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*inner_params, *STATUSES])
+        names = [c.name for c in cursor.description]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    overall: dict[str, Any] = {"total": 0, **{f"status_{s}": 0 for s in STATUSES}, "d_count": 0, "w_count": 0}
+    per_task: dict[str, dict[str, Any]] = {}
+    task_ids = dict(Task.objects.filter(pk__in=[r["task"] for r in rows if not r["overall"]]).values_list("pk", "task_id"))
+    for row in rows:
+        row["d_p50"], row["d_p95"] = row.pop("d_p") or (None, None)
+        if row["overall"]:
+            overall = row
+        else:
+            per_task[task_ids[row["task"]]] = row
+    return overall, per_task
 
 
 def _summarise(row: dict[str, Any], *, waits: bool = True) -> dict[str, Any]:
@@ -268,19 +308,21 @@ def metrics_summary(*, range_key: str | None = None, task_id: str | None = None,
     rng = metric_range(range_key)
     until = now or timezone.now()
     since = until - rng.span
-    executions = _executions(since, until, task_id)
-    summary = _summarise(_execution_stats(executions, group=None, waits=True)[None])
-    per_task = _execution_stats(executions, group="task__task_id", waits=False)
-
-    nodes = NodeRun.objects.filter(execution__created_at__gte=since, execution__created_at__lt=until).order_by()
-    if task_id:
-        nodes = nodes.filter(execution__task__task_id=task_id)
-    failures = (
-        nodes.filter(status__in=FAILURE).values("node_id", "workflow").annotate(n=Count("id"))
-        .order_by("-n", "node_id", "workflow")
-    )
-    usage = nodes.aggregate(cpu=Sum("cpu_seconds"), cpu_avg=Avg("cpu_seconds"), rss=Max("peak_rss_bytes"))
-    lag = schedule_lag_stats(since=since, until=until, task_id=task_id)
+    with sort_memory():
+        overall, per_task = _execution_stats(_executions(since, until, task_id))
+        nodes = NodeRun.objects.filter(execution__created_at__gte=since, execution__created_at__lt=until).order_by()
+        if task_id:
+            nodes = nodes.filter(execution__task__task_id=task_id)
+        # One pass over the node runs for both failures and resource usage.
+        by_node = list(nodes.values("node_id", "workflow").annotate(
+            failed=Count("id", filter=Q(status__in=FAILURE)), cpu=Sum("cpu_seconds"), cpu_n=Count("cpu_seconds"),
+            rss=Max("peak_rss_bytes"),
+        ))
+        lag = schedule_lag_stats(since=since, until=until, task_id=task_id)
+    failures = sorted((r for r in by_node if r["failed"]), key=lambda r: (-r["failed"], r["node_id"], r["workflow"]))
+    cpu_n = sum(r["cpu_n"] for r in by_node)
+    cpu = sum(r["cpu"] for r in by_node if r["cpu"] is not None) if cpu_n else None
+    rss = max((r["rss"] for r in by_node if r["rss"] is not None), default=None)
     alerts = Alert.objects.exclude(status=AlertStatus.RESOLVED)
     if task_id:
         alerts = alerts.filter(task__task_id=task_id)
@@ -289,7 +331,7 @@ def metrics_summary(*, range_key: str | None = None, task_id: str | None = None,
         "since": since.isoformat(),
         "until": until.isoformat(),
         "task": task_id,
-        "executions": summary,
+        "executions": _summarise(overall),
         "scheduleLag": {
             "count": lag["count"],
             "avg": _round(lag["avg"]),
@@ -297,12 +339,12 @@ def metrics_summary(*, range_key: str | None = None, task_id: str | None = None,
             "max": _round(lag["max"]),
         },
         "nodeFailures": [
-            {"nodeId": row["node_id"], "workflow": row["workflow"], "count": row["n"]} for row in failures
+            {"nodeId": row["node_id"], "workflow": row["workflow"], "count": row["failed"]} for row in failures
         ],
         "resources": {
-            "cpuSeconds": _round(usage["cpu"]),
-            "avgCpuSecondsPerNode": _round(usage["cpu_avg"]),
-            "peakRssBytes": usage["rss"],
+            "cpuSeconds": _round(cpu),
+            "avgCpuSecondsPerNode": _round(cpu / cpu_n) if cpu is not None else None,
+            "peakRssBytes": rss,
         },
         "alertsOpen": alerts.count(),
         "tasks": [
@@ -370,30 +412,39 @@ def metrics_series(*, range_key: str | None = None, task_id: str | None = None, 
         i = None if bucket is None else bucket - first
         return i if i is not None and 0 <= i < n else None
 
-    executions = _executions(since, until, task_id).annotate(_b=EpochBucket("created_at", size))
     counts: dict[str, list[int]] = {s: [0] * n for s in STATUSES}
-    for row in executions.values("_b", "status").annotate(n=Count("id")):
-        i = index(row["_b"])
-        if i is not None and row["status"] in counts:
-            counts[row["status"]][i] += row["n"]
     p50: list[float | None] = [None] * n
     p95: list[float | None] = [None] * n
-    for bucket, found in grouped_percentiles(
-        executions, value=_duration(), group=EpochBucket("created_at", size), quantiles=[50, 95]
-    ).items():
-        if (i := index(bucket)) is not None:
-            p50[i], p95[i] = _round(found[50]), _round(found[95])
     lags: list[float | None] = [None] * n
-    fires = _fires(since, until, task_id)
-    if fires is not None:
-        for row in fires.annotate(_b=EpochBucket("scheduled_at", size)).values("_b").annotate(avg=Avg("lag_ms")):
-            if (i := index(row["_b"])) is not None:
-                lags[i] = _round(row["avg"] / 1000, 2)
     cpu: list[float | None] = [None] * n
     memory: list[float | None] = [None] * n
-    for row in _system_by_bucket(since, until, size):
-        if (i := index(row["_b"])) is not None:
-            cpu[i], memory[i] = _round(row["cpu"], 2), _round(row["memory"], 2)
+    with sort_memory():
+        executions = _executions(since, until, task_id).annotate(_b=EpochBucket("created_at", size))
+        # One pass: counts by status and, on PostgreSQL, the duration percentiles.
+        aggregates: dict[str, Any] = {f"status_{s}": Count("id", filter=Q(status=s)) for s in STATUSES}
+        if percentiles_in_sql():
+            aggregates["d_p"] = PercentileCont(_duration(), [0.5, 0.95])
+        for row in executions.values("_b").annotate(**aggregates):
+            if (i := index(row["_b"])) is None:
+                continue
+            for status in STATUSES:
+                counts[status][i] += row[f"status_{status}"]
+            if row.get("d_p"):
+                p50[i], p95[i] = _round(row["d_p"][0]), _round(row["d_p"][1])
+        if not percentiles_in_sql():
+            for bucket, found in grouped_percentiles(
+                executions, value=_duration(), group=EpochBucket("created_at", size), quantiles=[50, 95]
+            ).items():
+                if (i := index(bucket)) is not None:
+                    p50[i], p95[i] = _round(found[50]), _round(found[95])
+        fires = _fires(since, until, task_id)
+        if fires is not None:
+            for row in fires.annotate(_b=EpochBucket("scheduled_at", size)).values("_b").annotate(avg=Avg("lag_ms")):
+                if (i := index(row["_b"])) is not None:
+                    lags[i] = _round(row["avg"] / 1000, 2)
+        for row in _system_by_bucket(since, until, size):
+            if (i := index(row["_b"])) is not None:
+                cpu[i], memory[i] = _round(row["cpu"], 2), _round(row["memory"], 2)
 
     return {
         "range": rng.key,

@@ -288,7 +288,7 @@ def test_every_query_aggregates_in_the_database(history):
     reads = [q["sql"] for q in queries.captured_queries
              if re.search(r'FROM "(orchestration_execution|orchestration_noderun|scheduling_fire|resources_systemsample)"',
                           q["sql"])]
-    assert len(reads) >= 8
+    assert len(reads) >= 6  # executions, node runs, fires (summary and series), samples
     aggregate = re.compile(r"(COUNT|AVG|SUM|MAX|percentile_cont)\(")
     if connection.vendor == "postgresql":
         assert all(aggregate.search(sql) for sql in reads), [sql for sql in reads if not aggregate.search(sql)]
