@@ -191,7 +191,8 @@ class Alert(models.Model):
 
 class DailyRollup(models.Model):
     """Per task and day aggregates of executions that retention pruned, so
-    totals and the Prometheus counters survive pruning."""
+    per-day totals survive pruning (the Prometheus counters are
+    ``ExecutionTally``, which pruning never touches)."""
 
     day = models.DateField()
     task_key = models.CharField(max_length=200, help_text="taskId at the time of pruning")

@@ -279,7 +279,7 @@ def _execution_stats_postgresql(qs: QuerySet[Any]) -> tuple[dict[str, Any], dict
         row["d_p50"], row["d_p95"] = row.pop("d_p") or (None, None)
         if row["overall"]:
             overall = row
-        else:
+        elif row["task"] in task_ids:  # a task deleted in between has no taskId left to show
             per_task[task_ids[row["task"]]] = row
     return overall, per_task
 
