@@ -326,3 +326,14 @@ def test_an_integer_given_as_2_point_0_reaches_the_steps_as_2(celery_worker):
     saved = json.loads((Path(nodes["save"].output["folder"]) / "count.json").read_text())
     assert saved == {"count": 2} and type(saved["count"]) is int
     assert len(nodes["analysis"].output["keywords"]) == 2
+
+
+def test_skip_if_logged_in_needs_a_login_check():
+    from orchestration.webflows.services import workflow_definition_errors
+
+    errors = workflow_definition_errors(
+        {"name": "no-check", "steps": [{"op": "goto", "url": "http://example.com/"},
+                                       {"op": "fill", "selector": "#u", "value": "x", "skipIfLoggedIn": True}]}
+    )
+    assert {"path": "steps[1].skipIfLoggedIn",
+            "message": "needs the workflow's loginCheck (it tells whether the page is the login page)"} in errors
