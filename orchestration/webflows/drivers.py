@@ -136,6 +136,12 @@ def playwright_error(exc: Exception, timeout: float | None = None, target: str =
     first = re.sub(r"^\w+(\.\w+)*: ", "", first)
     if isinstance(exc, PlaywrightTimeout):
         return WorkflowError(f"timed out after {timeout:g}s waiting for {target or 'the page'}")
+    if first.startswith("Download is starting"):
+        return WorkflowError(
+            f"{target or 'the page'} is a file download (binary content), not a page; "
+            "fetch it with a download step or batch-download",
+            retryable=False,
+        )
     if "net::ERR_" in first:
         code = re.search(r"net::(ERR_[A-Z_]+)", first)
         return WorkflowError(f"cannot load {target}: {code.group(1) if code else first}")

@@ -100,6 +100,7 @@ def test_pages_in_gbk_and_gb2312_read_right_everywhere_text_is_fetched(page_serv
     page_server.pages["/gbk-meta/"] = Page(GBK_META, "text/html")
     page_server.pages["/gb2312-equiv/"] = Page(GB2312_EQUIV, "text/html")
     page_server.pages["/gbk-only/"] = Page(GBK_ONLY, "text/html; charset=gb2312")
+    page_server.pages["/api.json"] = Page('{"name": "王喆"}'.encode("gbk"), "application/json; charset=gbk")
     workflow_import(
         definition={
             "name": "read-gbk",
@@ -107,6 +108,7 @@ def test_pages_in_gbk_and_gb2312_read_right_everywhere_text_is_fetched(page_serv
                 {"op": "goto", "id": "page", "url": page_server.url("/gbk-meta/")},
                 {"op": "extract", "id": "items", "selector": "#news li", "all": True},
                 {"op": "http_request", "id": "api", "url": page_server.url("/gbk-only/")},
+                {"op": "http_request", "id": "json", "url": page_server.url("/api.json")},
             ],
         }
     )
@@ -136,6 +138,7 @@ def test_pages_in_gbk_and_gb2312_read_right_everywhere_text_is_fetched(page_serv
     assert steps["page"]["title"] == "新闻页面"
     assert steps["items"]["values"] == ["今日要闻：上海发布新规", "体育新闻：中国队获胜"]
     assert "朱镕基" in steps["api"]["text"] and "王喆" in steps["api"]["text"]
+    assert steps["json"]["json"] == {"name": "王喆"}
 
 
 @pytest.mark.integration
@@ -185,6 +188,7 @@ def test_an_empty_200_never_replaces_the_snapshot(page_server, celery_worker):  
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.browser
 def test_binary_urls_given_to_the_page_monitor_fail_clearly(page_server, celery_worker):  # noqa: F811
     page_server.pages["/logo.png"] = Page(png("logo", 8, 8), "image/png")
     page_server.pages["/blob"] = Page(b"\x00\x01\x02binary", "application/octet-stream")
@@ -196,14 +200,21 @@ def test_binary_urls_given_to_the_page_monitor_fail_clearly(page_server, celery_
              "config": {"url": page_server.url("/logo.png")}, "stopOnFailure": False},
             {"id": "blob", "name": "blob", "workflow": "page-monitor", "execution": retry,
              "config": {"url": page_server.url("/blob")}, "stopOnFailure": False},
+            {"id": "image_browser", "name": "image in Chromium", "workflow": "page-monitor", "execution": retry,
+             "config": {"url": page_server.url("/logo.png"), "mode": "browser"}, "stopOnFailure": False},
+            {"id": "blob_browser", "name": "blob in Chromium", "workflow": "page-monitor", "execution": retry,
+             "config": {"url": page_server.url("/blob"), "mode": "browser"}, "stopOnFailure": False},
         ],
     )
     nodes = _run(task)
-    for node, kind in (("image", "image/png"), ("blob", "application/octet-stream")):
+    for node, kind in (("image", "image/png"), ("blob", "application/octet-stream"), ("image_browser", "image/png")):
         run = nodes[node]
-        assert run.status == "failed" and run.output is None
-        assert f"answered with {kind}, not a text page" in run.error
+        assert run.status == "failed" and run.output is None, node
+        assert f"answered with {kind}, not a text page" in run.error, run.error
         assert run.attempts == 1  # not retryable: the URL will not turn into a page
+    blob = nodes["blob_browser"]
+    assert blob.status == "failed" and blob.attempts == 1
+    assert f"{page_server.url('/blob')} is a file download (binary content), not a page" in blob.error
 
 
 FRAME_HOST = b"""<html><body><h1>Host page</h1>
