@@ -348,3 +348,33 @@ def test_skip_if_logged_in_needs_a_login_check():
     )
     assert {"path": "steps[1].skipIfLoggedIn",
             "message": "needs the workflow's loginCheck (it tells whether the page is the login page)"} in errors
+
+
+DIV_ARTICLE = """<html><head><meta charset="gbk"><title>上海发布三季度经济数据_新闻网</title></head><body>
+<div class="top"><ul><li><a href="/">首页</a></li><li><a href="/news">国内新闻</a></li></ul></div>
+<div class="main"><div class="title">上海发布三季度经济数据</div>
+<div class="article-body">2024年11月30日，上海市发布通知：2024年第三季度GDP增长5.2%。<br><br>
+上海市统计局表示，经济运行总体平稳，上海市消费市场回暖，工业生产稳步增长。<br><br>
+发布会上，统计局负责人介绍了11月份消费市场的情况，并回答了记者提问。</div>
+<div class="related"><h3>相关阅读</h3><ul><li><a href="/a">明星八卦新闻一则</a></li></ul></div></div>
+<div class="foot">版权所有 2024 新闻网</div></body></html>""".encode("gbk")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_main_text_of_a_chinese_page_laid_out_in_divs_is_found(page_server, celery_worker):  # noqa: F811
+    # Article text in a <div> split by <br> (no <p>): the main-text extractor
+    # must keep it (the own heuristic kept only the link lists).
+    page_server.pages["/article/"] = Page(DIV_ARTICLE, "text/html")
+    task = _task(
+        "main-text-check",
+        [{"id": "analysis", "name": "analysis", "workflow": "content-analysis",
+          "config": {"url": page_server.url("/article/"), "analysisType": "keywords", "topKeywords": 5}}],
+    )
+    node = _run(task)["analysis"]
+    assert node.status == "completed", node.error
+    out = node.output
+    assert out["title"] == "上海发布三季度经济数据_新闻网"
+    assert "上海市统计局表示，经济运行总体平稳" in out["mainText"]
+    assert "上海市" in [k["word"] for k in out["keywords"]]
