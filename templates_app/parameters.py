@@ -278,7 +278,14 @@ def coerce_form_value(param: Mapping[str, Any], raw: str | None) -> tuple[Any, s
         try:
             return int(text), None
         except ValueError:
-            return MISSING, f"must be a whole number (got {text!r})"
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            number = 0.5
+        if number.is_integer():  # "2.0" is the whole number 2, as in the API
+            return int(number), None
+        return MISSING, f"must be a whole number (got {text!r})"
     if kind == "number":
         try:
             number = float(text)
