@@ -78,6 +78,13 @@ class HttpDriver:
         response = fetch.get(self.client, url, timeout=timeout)
         self._url = str(response.url)
         content_type = response.headers.get("content-type", "")
+        if not fetch.is_text_content(content_type, response.content):
+            self._html = None
+            raise WorkflowError(
+                f"{self._url} answered with {content_type.split(';')[0].strip() or 'binary data'} "
+                "(binary content), not a page; fetch files with a download step",
+                retryable=False,
+            )
         self._html = fetch.response_text(response)
         title = ""
         if "html" in content_type:

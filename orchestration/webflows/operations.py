@@ -149,7 +149,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "timeout": _TIMEOUT,
         },
         ["url"],
-        description="Call an HTTP API with the session's cookies. Result: {status, url, headers, json | text}.",
+        description="Call an HTTP API with the session's cookies. Result: {status, url, headers, json | text | "
+        "binary: {size, sha256}} (text decoded as a browser does; binary bodies are not decoded).",
     ),
     "save": _schema(
         {
@@ -337,8 +338,10 @@ def _http_request(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
             result["json"] = fetch.response_json(response)
         except ValueError as exc:
             raise WorkflowError(f"{url} said it returned JSON but the body is not valid JSON") from exc
-    else:
+    elif fetch.is_text_content(response.headers.get("content-type"), response.content):
         result["text"] = fetch.response_text(response)
+    else:  # binary content: described, never decoded into junk text
+        result["binary"] = {"size": len(response.content), "sha256": hashlib.sha256(response.content).hexdigest()}
     return result
 
 

@@ -193,9 +193,15 @@ def test_binary_urls_given_to_the_page_monitor_fail_clearly(page_server, celery_
     page_server.pages["/logo.png"] = Page(png("logo", 8, 8), "image/png")
     page_server.pages["/blob"] = Page(b"\x00\x01\x02binary", "application/octet-stream")
     retry = {"retryAttempts": 1, "retryDelay": 0}
+    workflow_import(
+        definition={"name": "api-png", "steps": [{"op": "http_request", "id": "logo", "url": page_server.url("/logo.png")}]}
+    )
+    workflow_import(definition={"name": "goto-png", "steps": [{"op": "goto", "url": page_server.url("/logo.png")}]})
     task = _task(
         "binary-check",
         [
+            {"id": "api", "name": "api", "workflow": "api-png", "config": {}},
+            {"id": "goto", "name": "goto", "workflow": "goto-png", "config": {}, "stopOnFailure": False},
             {"id": "image", "name": "image", "workflow": "page-monitor", "execution": retry,
              "config": {"url": page_server.url("/logo.png")}, "stopOnFailure": False},
             {"id": "blob", "name": "blob", "workflow": "page-monitor", "execution": retry,
@@ -212,6 +218,11 @@ def test_binary_urls_given_to_the_page_monitor_fail_clearly(page_server, celery_
         assert run.status == "failed" and run.output is None, node
         assert f"answered with {kind}, not a text page" in run.error, run.error
         assert run.attempts == 1  # not retryable: the URL will not turn into a page
+    logo = nodes["api"].output["results"]["logo"]
+    assert "text" not in logo and logo["binary"]["size"] == len(page_server.pages["/logo.png"].body)
+    goto = nodes["goto"]
+    assert goto.status == "failed" and goto.attempts == 1
+    assert "answered with image/png (binary content), not a page" in goto.error
     blob = nodes["blob_browser"]
     assert blob.status == "failed" and blob.attempts == 1
     assert f"{page_server.url('/blob')} is a file download (binary content), not a page" in blob.error
