@@ -41,6 +41,7 @@ class Driver(Protocol):
     ) -> None: ...
     def current_url(self) -> str: ...
     def html(self, frame: str | None = None) -> str | None: ...
+    def frame_url(self, frame: str) -> str: ...
     def screenshot(self, path: Path, *, full_page: bool) -> None: ...
     def cookies(self) -> list[dict[str, Any]]: ...
     def http_client(self, *, timeout: float) -> httpx.Client: ...
@@ -123,6 +124,9 @@ class HttpDriver:
                 retryable=False,
             )
         return self._html
+
+    def frame_url(self, frame: str) -> str:
+        return self.html(frame) or ""  # raises: frames need a browser
 
     def cookies(self) -> list[dict[str, Any]]:
         return [_cookie_from_httpx(c) for c in self.client.cookies.jar]
@@ -336,13 +340,24 @@ class BrowserDriver:
         """The page's HTML, or that of the document inside the ``<iframe>``
         the CSS selector ``frame`` picks (a WorkflowError naming the frame
         when none matches)."""
-        from playwright.sync_api import Error
-
         if not self.current_url():
             return None
         self._check_landing()
         if not frame:
             return self.page.content()
+        return self._frame(frame).content()
+
+    def frame_url(self, frame: str) -> str:
+        """The URL of the document inside the ``<iframe>`` that ``frame`` picks
+        (what relative links found in it resolve against)."""
+        return self._frame(frame).url
+
+    def _frame(self, frame: str) -> Any:
+        """The Playwright Frame that the CSS selector ``frame`` picks
+        (``outer >> inner`` for nested frames); a WorkflowError naming the
+        frame when no ``<iframe>`` matches."""
+        from playwright.sync_api import Error
+
         current: Any = self.page.main_frame
         for part in frame.split(">>"):
             try:
@@ -353,7 +368,7 @@ class BrowserDriver:
             if child is None:
                 raise WorkflowError(f"no <iframe> matches frame {frame!r} on {self.current_url()}", retryable=False)
             current = child
-        return current.content()
+        return current
 
     def screenshot(self, path: Path, *, full_page: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

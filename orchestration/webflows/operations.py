@@ -227,6 +227,8 @@ def _extract(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     page = ctx.driver.html(frame=frame) if frame else ctx.driver.html()
     if page is None:
         raise WorkflowError("there is no page to extract from (add a goto step first)", retryable=False)
+    if frame:
+        base = ctx.driver.frame_url(frame)  # links inside the frame are relative to its document
     matches = html.select(html.parse(page), selector)
     if not matches and step.get("required", True):
         where = f"frame {frame!r} of {base}" if frame else base

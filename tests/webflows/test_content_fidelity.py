@@ -233,7 +233,7 @@ FRAME_HOST = b"""<html><body><h1>Host page</h1>
 FRAME_INNER = b"""<html><body><form onsubmit="document.getElementById('done').textContent =
  'Paid by ' + document.getElementById('card').value; return false;">
 <input id="card"><button id="inner-button" type="submit">Pay</button></form>
-<p id="done"></p></body></html>"""
+<p id="done"></p><a href="receipt/">Receipt</a></body></html>"""
 
 
 @pytest.mark.integration
@@ -254,6 +254,7 @@ def test_steps_act_inside_an_iframe_and_say_when_an_element_is_in_one(page_serve
                 {"op": "wait_for", "frame": "iframe[name=pay]", "selector": "#done:has-text('Paid')"},
                 {"op": "extract", "id": "done", "frame": "#pay", "selector": "#done"},
                 {"op": "extract", "id": "heading", "selector": "h1"},
+                {"op": "extract", "id": "receipt", "frame": "#pay", "selector": "a", "type": "links"},
             ],
         }
     )
@@ -282,6 +283,8 @@ def test_steps_act_inside_an_iframe_and_say_when_an_element_is_in_one(page_serve
     results = nodes["pay"].output["results"]
     assert results["done"]["value"] == "Paid by VISA-42"
     assert results["heading"]["value"] == "Host page"
+    # A relative link inside the frame resolves against the frame's document.
+    assert results["receipt"]["values"] == [{"url": page_server.url("/inner/receipt/"), "text": "Receipt"}]
 
     missed = nodes["missed"]
     assert missed.status == "failed"
