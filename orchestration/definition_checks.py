@@ -154,7 +154,7 @@ def validate_schedule(schedule: Any, path: str) -> list[Problem]:
             if not isinstance(timezone, str) or not timezone:
                 raise ZoneInfoNotFoundError
             ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
             problems.append(problem(join(path, "timezone"), f"unknown timezone {timezone!r}"))
     if "enabled" in schedule and not isinstance(schedule["enabled"], bool):
         problems.append(problem(join(path, "enabled"), "enabled must be true or false"))

@@ -82,7 +82,7 @@ def _block(body: dict[str, Any]) -> dict[str, Any]:
 
 def _count(request: Request, default: int = 5) -> int:
     raw = request.query_params.get("count", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PREVIEW:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PREVIEW:
         raise DefinitionInvalid(
             [{"path": "count", "message": f"count must be a whole number from 1 to {MAX_PREVIEW}"}]
         )
@@ -115,7 +115,7 @@ class ScheduleViewSet(viewsets.GenericViewSet):
 
     def get_object(self) -> Schedule:
         pk = self.kwargs.get("pk", "")
-        if not str(pk).isdigit():
+        if not (str(pk).isascii() and str(pk).isdigit()):
             raise Http404
         schedule = Schedule.objects.select_related("task", "periodic_task").filter(pk=pk).first()
         if schedule is None:
