@@ -272,12 +272,18 @@ class ScheduleViewSet(viewsets.GenericViewSet):
         payload = body.get("input", {})
         if not isinstance(payload, dict):
             raise DefinitionInvalid([{"path": "input", "message": "input must be an object"}])
+        where = services.nul_path(payload, "input")
+        if where is not None:
+            raise DefinitionInvalid([{"path": where, "message": "a NUL character (\\u0000) cannot be stored"}])
+        idempotency_key = request.headers.get("Idempotency-Key", "")[:150]
+        if problem := services.idempotency_key_error(idempotency_key):
+            raise DefinitionInvalid([{"path": "headers.Idempotency-Key", "message": problem}])
         try:
             fire = services.schedule_trigger(
                 schedule=self.get_object(),
                 input=payload,
                 source=FireSource.API,
-                idempotency_key=request.headers.get("Idempotency-Key", ""),
+                idempotency_key=idempotency_key,
             )
         except services.ScheduleInactive as exc:
             return conflict(str(exc))

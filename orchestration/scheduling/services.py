@@ -48,7 +48,7 @@ __all__ = [
     "schedule_resume", "schedule_rotate_webhook_token", "schedule_sync_from_definition",
     "schedule_trigger", "schedule_update", "schedules_follow_task_enabled", "schedules_prune_history",
     "schedules_release_for_task", "schedules_watchdog", "webhook_lookup", "webhook_signature_valid",
-    "webhook_trigger",
+    "webhook_trigger", "nul_path", "idempotency_key_error",
 ]
 
 # --- Create, edit, pause, resume, delete -------------------------------------------------
@@ -313,6 +313,33 @@ def webhook_trigger(
     return fire, False
 
 
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The JSON path of the first string or key of ``value`` holding a NUL
+    character (PostgreSQL cannot store one in text or JSON), else None."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                inner = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    return inner
+                stack.append((inner, child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
+    return None
+
+
+def idempotency_key_error(key: str) -> str | None:
+    """Why an ``Idempotency-Key`` header cannot be used (control characters), else None."""
+    if not key.isprintable():
+        return "Idempotency-Key must hold printable characters only"
+    return None
+
+
 EVENT_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
 
 
@@ -333,6 +360,10 @@ def event_ingest_errors(body: dict[str, Any]) -> list[dict[str, str]]:
         errors.append(
             {"path": "source", "message": "source must be a string of at most 50 characters"}
         )
+    for key in ("data", "source"):
+        where = nul_path(body.get(key), key)
+        if where is not None:
+            errors.append({"path": where, "message": "a NUL character (\\u0000) cannot be stored"})
     unknown = set(body) - {"type", "data", "source"}
     errors.extend({"path": key, "message": f"unknown field '{key}'"} for key in sorted(unknown))
     return errors

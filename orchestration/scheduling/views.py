@@ -320,12 +320,18 @@ def webhook(request: HttpRequest, token: str) -> HttpResponse:
     payload = _webhook_input(request, body)
     if isinstance(payload, JsonResponse):
         return payload
+    where = services.nul_path(payload, "body")
+    if where is not None:
+        return _error(400, where, "a NUL character (\\u0000) cannot be stored")
+    idempotency_key = request.headers.get("Idempotency-Key", "")[:150]
+    if problem := services.idempotency_key_error(idempotency_key):
+        return _error(400, "headers.Idempotency-Key", problem)
     try:
         fire, duplicate = services.webhook_trigger(
             schedule=schedule,
             input=payload,
             message_id=message_id,
-            idempotency_key=request.headers.get("Idempotency-Key", "")[:150],
+            idempotency_key=idempotency_key,
         )
     except services.ScheduleInactive as exc:
         return _error(409, "", str(exc))

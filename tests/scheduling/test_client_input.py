@@ -69,3 +69,66 @@ def test_a_task_schedule_timezone_too_long_for_a_file_name_is_a_400(api_client):
 def test_the_task_page_ignores_an_execution_id_that_is_not_ascii_digits(logged_in, make_task):
     task = make_task("page-task")
     assert logged_in.get(f"/tasks/{task.task_id}/", {"execution": "\u00b2"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"type": "deploy.done", "source": "ci\u0000"}, "source"),
+        ({"type": "deploy.done", "data": {"k": ["ok", "a\u0000b"]}}, "data.k[1]"),
+        ({"type": "deploy.done", "data": {"k\u0000": 1}}, "data.k\u0000"),
+    ],
+)
+def test_an_event_with_a_nul_character_is_a_400_on_its_path(api_client, body, path):
+    api_client.raise_request_exception = False
+    response = api_client.post("/api/v1/schedules/events/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == path
+
+
+@pytest.fixture
+def webhook_url(make_task):
+    from orchestration.scheduling import services
+
+    schedule = services.schedule_create(task=make_task(), block={"type": "manual", "trigger": "webhook"})
+    return schedule, f"/hooks/{schedule.new_webhook_token}/"
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "path"),
+    [
+        ('{"k": "\\u0000"}', "application/json", "body.k"),
+        ("a\x00b", "text/plain", "body.body"),
+        ("k=%00", "application/x-www-form-urlencoded", "body.k"),
+    ],
+)
+def test_a_webhook_body_with_a_nul_character_is_a_400(webhook_url, data, content_type, path):
+    from orchestration.scheduling.models import Fire
+
+    schedule, url = webhook_url
+    response = Client(raise_request_exception=False).post(url, data=data, content_type=content_type)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == path
+    assert not Fire.objects.exists()
+
+
+def test_an_idempotency_key_with_control_characters_is_a_400(webhook_url, api_client):
+    schedule, url = webhook_url
+    hook = Client(raise_request_exception=False).post(
+        url, data="{}", content_type="application/json", headers={"Idempotency-Key": "a\x00b"}
+    )
+    assert hook.status_code == 400
+    assert hook.json()["errors"][0]["path"] == "headers.Idempotency-Key"
+    manual = api_client.post(
+        "/api/v1/schedules/",
+        {"taskId": schedule.task.task_id, "type": "manual", "trigger": "api"},
+        format="json",
+    ).json()
+    api_client.raise_request_exception = False
+    trigger = f"/api/v1/schedules/{manual['id']}/trigger/"
+    refused = api_client.post(trigger, {}, format="json", headers={"Idempotency-Key": "a\x00b"})
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["path"] == "headers.Idempotency-Key"
+    nul_input = api_client.post(trigger, {"input": {"k": "\u0000"}}, format="json")
+    assert nul_input.status_code == 400
+    assert nul_input.json()["errors"][0]["path"] == "input.k"
