@@ -84,3 +84,23 @@ def test_a_chunked_signed_request_is_read_whole(make_task, server):
     refused = httpx.post(url, content=chunks(too_big, 65536), headers={"Content-Type": "text/plain"})
     assert refused.status_code == 413
     assert refused.json()["errors"][0]["path"] == "body"
+
+
+def test_a_server_that_passes_chunked_framing_through_gets_a_clear_411():
+    """Django's runserver hands the application the raw chunked stream and no
+    length: the body cannot be read, and the client is told so."""
+    import io
+    import json
+    from wsgiref.util import setup_testing_defaults
+
+    from webauto.wsgi import application
+
+    environ: dict[str, object] = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/hooks/x/", "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(b"5\r\nhello\r\n0\r\n\r\n"),
+    }
+    setup_testing_defaults(environ)
+    seen: list[str] = []
+    body = b"".join(application(environ, lambda status, headers: seen.append(status)))
+    assert seen == ["411 Length Required"]
+    assert json.loads(body)["errors"][0]["message"].startswith("this server cannot read chunked request bodies")
