@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from orchestration import admission
 from orchestration.expressions import MAX_DEPTH, MAX_EXPRESSION_LENGTH, MAX_INTEGER_DIGITS
 from orchestration.models import Execution, NodeRun, Task
 
@@ -31,6 +32,9 @@ def with_condition(make_definition, expression):
 def admit_all(settings):
     """Executions start inside the request, as with a free resource pool."""
     settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
+    admission.get_backend.cache_clear()
+    yield
+    admission.get_backend.cache_clear()
 
 
 def condition_error(response):
