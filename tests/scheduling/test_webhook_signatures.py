@@ -239,3 +239,33 @@ def test_json_bodies_are_signed_byte_for_byte(hook):
     schedule, url = hook()
     body = json.dumps({"name": "Zoë"}, ensure_ascii=False).encode()
     assert post(url, standard(body), body=body).status_code == 202
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_one_id_start_one_run(hook):
+    """Both requests pass the remembered-id check before either commits; the
+    schedule's row lock and the unique (schedule, webhook-id) row leave one run."""
+    import threading
+
+    from django.db import connection
+
+    schedule, url = hook()
+    headers = standard()
+    barrier = threading.Barrier(4)
+    codes: list[int] = []
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            codes.append(post(url, headers).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [200, 200, 200, 202]
+    assert Execution.objects.count() == 1
+    assert WebhookMessage.objects.count() == 1
