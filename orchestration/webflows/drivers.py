@@ -11,6 +11,7 @@ import httpx
 from django.conf import settings
 
 from orchestration.context import WorkflowError
+from orchestration.urlpolicy import URLNotAllowed, check_fetch_url
 from orchestration.webflows import fetch, html
 
 CHROMIUM_ARGS = [
@@ -25,7 +26,8 @@ CHROMIUM_ARGS = [
 
 
 def chromium_path() -> str:
-    return getattr(settings, "WEBAUTO_CHROMIUM_PATH", "/usr/bin/chromium")
+    """The Chromium binary Playwright launches (``WEBAUTO_CHROMIUM_PATH``)."""
+    return str(settings.WEBAUTO_CHROMIUM_PATH)
 
 
 class Driver(Protocol):
@@ -71,6 +73,7 @@ class HttpDriver:
         self._html: str | None = None
 
     def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
+        check_fetch_url(url)
         response = fetch.get(self.client, url, timeout=timeout)
         self._url = str(response.url)
         self._html = response.text
@@ -133,7 +136,14 @@ def playwright_error(exc: Exception, timeout: float | None = None, target: str =
 
 class BrowserDriver:
     """Headless Chromium through Playwright's sync API, one context per run
-    (so cookies from the stored session and captured ones stay per run)."""
+    (so cookies from the stored session and captured ones stay per run).
+
+    Every request and navigation the page makes is routed through
+    :func:`orchestration.urlpolicy.check_fetch_url`: anything but http/https
+    (``file:``, ``data:``, ``chrome:``, ``view-source:`` ...) is aborted, and
+    ``goto`` or an action that lands on such a URL raises
+    :class:`orchestration.urlpolicy.URLNotAllowed`.
+    """
 
     is_browser = True
 
@@ -148,19 +158,58 @@ class BrowserDriver:
         except Exception as exc:
             self._pw.stop()
             raise WorkflowError(f"cannot start Chromium at {chromium_path()}: {exc}") from exc
-        self.context = self.browser.new_context()
+        self.context = self.browser.new_context(accept_downloads=False)
+        self._refused: list[str] = []
+        self.context.route("**/*", self._guard)
         usable = [c for c in cookies if c.get("name") and (c.get("domain") or c.get("url"))]
         if usable:
             self.context.add_cookies([_playwright_cookie(c) for c in usable])  # type: ignore[misc]
         self.page = self.context.new_page()
 
-    def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
+    def _guard(self, route: Any) -> None:
+        """Route handler: let allowed requests through, abort the others."""
+        url = route.request.url
+        try:
+            check_fetch_url(url)
+        except URLNotAllowed as exc:
+            self._refused.append(str(exc))
+            route.abort("blockedbyclient")
+            return
+        route.fallback()
+
+    def _blank(self) -> None:
+        """Leave a failed or refused navigation (and Chromium's error page)
+        behind: the run goes on in a fresh tab of the same context, cookies kept."""
         from playwright.sync_api import Error
 
         try:
+            self.page.close()
+        except Error:
+            pass
+        self.page = self.context.new_page()
+
+    def _check_landing(self) -> None:
+        """Raise if the page ended on a URL a node may not load (a redirect or
+        script that slipped past the request guard); the page is blanked."""
+        try:
+            check_fetch_url(self.current_url() or "about:blank")
+        except URLNotAllowed:
+            self._blank()
+            raise
+
+    def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
+        from playwright.sync_api import Error
+
+        check_fetch_url(url)
+        self._refused.clear()
+        try:
             response = self.page.goto(url, timeout=timeout * 1000, wait_until="load")
         except Error as exc:
+            self._blank()
+            if self._refused:
+                raise URLNotAllowed(self._refused[0]) from exc
             raise playwright_error(exc, timeout, url) from exc
+        self._check_landing()
         status = response.status if response else 0
         if status >= 400:
             raise WorkflowError(f"HTTP {status} from {url}", retryable=status >= 500)
@@ -174,6 +223,7 @@ class BrowserDriver:
             self.page.wait_for_load_state("load", timeout=timeout * 1000)
         except Error as exc:
             raise playwright_error(exc, timeout, f"selector {selector!r}") from exc
+        self._check_landing()
 
     def fill(self, selector: str, value: str, *, timeout: float) -> None:
         from playwright.sync_api import Error
@@ -211,10 +261,14 @@ class BrowserDriver:
 
     def current_url(self) -> str:
         url = self.page.url
-        return "" if url == "about:blank" else url
+        # about:blank and Chromium's own error page mean "no page loaded".
+        return "" if url == "about:blank" or url.startswith("chrome-error:") else url
 
     def html(self) -> str | None:
-        return self.page.content() if self.current_url() else None
+        if not self.current_url():
+            return None
+        self._check_landing()
+        return self.page.content()
 
     def screenshot(self, path: Path, *, full_page: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from orchestration.context import WorkflowError
+from orchestration.urlpolicy import check_fetch_url
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_USER_AGENT = "WebAutoOrchestrator/1.0 (+https://github.com/webauto)"
@@ -32,7 +33,12 @@ def make_client(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> httpx.Client:
     """An httpx client that follows redirects, with cookies given either as a
-    name -> value map or as Playwright-style cookie dicts (with domain/path)."""
+    name -> value map or as Playwright-style cookie dicts (with domain/path).
+
+    Every request it sends, each hop of a redirect included, first passes
+    :func:`orchestration.urlpolicy.check_fetch_url` (http/https only, and no
+    private addresses when so configured); a refused one raises
+    :class:`orchestration.urlpolicy.URLNotAllowed`."""
     jar = httpx.Cookies()
     if isinstance(cookies, dict):
         for name, value in cookies.items():
@@ -50,7 +56,12 @@ def make_client(
         cookies=jar,
         timeout=timeout,
         follow_redirects=True,
+        event_hooks={"request": [_guard_request]},
     )
+
+
+def _guard_request(request: httpx.Request) -> None:
+    check_fetch_url(str(request.url))
 
 
 def transport_error(exc: Exception, url: str, timeout: float | None = None) -> WorkflowError:
