@@ -13,11 +13,18 @@ Django's test client (URL routing, authentication, DRF, JSON rendering):
 - ``GET /metrics``
 
 each ``--repeat`` times after one warm-up request, prints a table (median,
-min, max) and, last, ``RESULT {"summary_ms", "series_ms", "prometheus_ms"}``
-(medians). The target is under 300 ms each. The database is dropped at the
-end (``--keep`` keeps it).
+min, max of the wall time, and the median CPU time: this process plus the
+PostgreSQL backend, from /proc, parallel query workers not counted), the
+queries of one more request of each with their times, and, last,
+``RESULT {"summary_ms", "series_ms", "prometheus_ms", "<same>_cpu_ms",
+"load_1m": [before, after]}`` (medians). The target is under 300 ms each. On
+a shared machine compare the CPU figures: the wall time also counts waiting
+for a core. The database is dropped at the end (``--keep`` keeps it;
+``--reuse`` times a kept one again without refilling it; ``--profiles DIR``
+writes ``EXPLAIN (ANALYZE, BUFFERS)`` of every query to
+``DIR/metrics-<request>.txt``).
 
-    .venv/bin/python tests/performance/bench_metrics.py [--executions 200000] [--events 1000000]
+    .venv/bin/python tests/performance/bench_metrics.py [--executions 200000] [--events 1000000] [--repeat 7]
 
 Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/webauto_bench_metrics),
 REDIS_URL (default redis://127.0.0.1:6379/3; only flushed by the shared bootstrap).
