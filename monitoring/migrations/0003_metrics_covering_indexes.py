@@ -7,6 +7,10 @@ order and without touching the wide execution rows, so no sort of the whole
 month by task or bucket is needed. Monitoring owns them because only its
 reads use them. PostgreSQL only (``INCLUDE``), built ``CONCURRENTLY`` so
 that adding them to a large history does not block writers.
+
+Cost on writes: status and timestamp changes of an execution were already
+not HOT updates (status is indexed by the engine's own indexes), so each
+such update now also writes one entry in each of these two indexes.
 """
 
 from django.db import migrations
