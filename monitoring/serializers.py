@@ -6,8 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from monitoring.channels import parse_channel
 from monitoring.models import Alert, Channel, ChannelKind, Delivery
-from monitoring.services import channel_config_errors
 from monitoring.transports.templating import MASK, SECRET_REF, SENSITIVE_HEADER
 
 
@@ -108,7 +108,10 @@ class ChannelSerializer(serializers.ModelSerializer):
         if self.instance is not None:
             config = _unmask_config(config, self.instance.config or {})
             attrs["config"] = config
-        errors = channel_config_errors(kind=kind or "", config=config)
+        entry = {"type": kind, "config": config}
+        if "actions" in attrs:
+            entry["actions"] = attrs["actions"]
+        _, errors = parse_channel(entry)
         if errors:
             raise serializers.ValidationError({e["path"]: e["message"] for e in errors})
         return attrs
