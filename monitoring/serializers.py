@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from monitoring.channels import parse_channel
-from monitoring.models import Alert, Channel, ChannelKind, Delivery
+from monitoring.models import Alert, Channel, Delivery
 from monitoring.transports.templating import MASK, SECRET_REF, SENSITIVE_HEADER
 
 
@@ -79,8 +79,10 @@ class ChannelSerializer(serializers.ModelSerializer):
     lastError = serializers.CharField(source="last_error", read_only=True)
     lastErrorAt = serializers.DateTimeField(source="last_error_at", read_only=True)
     lastSuccessAt = serializers.DateTimeField(source="last_success_at", read_only=True)
-    type = serializers.ChoiceField(source="kind", choices=ChannelKind.choices)
-    actions = serializers.ListField(child=serializers.CharField(), required=False)
+    # type and actions are checked by monitoring.channels.parse_channel (in
+    # validate), the same parser as a task definition's notificationChannels.
+    type = serializers.CharField(source="kind", help_text="email or webhook")
+    actions = serializers.JSONField(required=False, help_text="a list of alert action names")
 
     class Meta:
         model = Channel
