@@ -17,20 +17,21 @@ something that exists is the core's check (``orchestration.definitions``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from orchestration import contract
+
 SCHEMA_PATH = Path(__file__).resolve().parent / "notification-channels.schema.json"
-KINDS = ("email", "webhook")
-WEBHOOK_METHODS = ("POST", "PUT", "PATCH")
-MAX_TIMEOUT_SECONDS = 300
-_URL_RE = re.compile(r"^(https?://\S+|\$\{[^}]+\}\S*)$")
 
 
 @dataclass
@@ -85,74 +86,49 @@ def _with_parameters(value: Any, parameters: Mapping[str, Any]) -> Any:
     return value
 
 
-def _config_errors(kind: str, config: dict[str, Any], path: str) -> list[dict[str, str]]:
-    errors: list[dict[str, str]] = []
-    if kind == "email":
-        recipients = config.get("recipients")
-        if not isinstance(recipients, list) or not recipients:
-            return [{"path": _join(path, "recipients"), "message": "recipients must be a non-empty list of email addresses"}]
-        validate = EmailValidator()
-        for i, address in enumerate(recipients):
-            if isinstance(address, str) and "${" in address:
-                continue  # resolved at delivery time
-            try:
-                validate(address if isinstance(address, str) else repr(address))
-            except ValidationError:
-                errors.append({"path": _join(_join(path, "recipients"), i), "message": f"{address!r} is not an email address"})
-        if "subject" in config and not isinstance(config["subject"], str):
-            errors.append({"path": _join(path, "subject"), "message": "subject must be a string"})
-        return errors
-    url = config.get("url")
-    if not isinstance(url, str) or not _URL_RE.match(url):
-        errors.append({"path": _join(path, "url"), "message": f"url must be an http(s) URL (got {url!r})"})
-    method = config.get("method", "POST")
-    if not isinstance(method, str) or method.upper() not in WEBHOOK_METHODS:
-        errors.append({"path": _join(path, "method"), "message": f"method must be one of {', '.join(WEBHOOK_METHODS)} (got {method!r})"})
-    headers = config.get("headers", {})
-    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
-        errors.append({"path": _join(path, "headers"), "message": "headers must be an object of strings"})
-    timeout = config.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_TIMEOUT_SECONDS
-    ):
-        errors.append({"path": _join(path, "timeout"), "message": f"timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS}"})
-    return errors
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema["items"])
 
 
 def parse_channel(
     entry: Any, path: str = "", *, parameters: Mapping[str, Any] | None = None
 ) -> tuple[ParsedChannel | None, list[dict[str, str]]]:
     """One channel ``{"type", "config", "actions"?, "name"?}`` checked: the
-    parsed channel, or None and every problem with its JSON path under ``path``."""
-    if not isinstance(entry, Mapping):
-        return None, [{"path": path, "message": "a notification channel must be an object"}]
-    errors: list[dict[str, str]] = []
-    kind = entry.get("type")
-    if kind not in KINDS:
-        errors.append({"path": _join(path, "type"), "message": f"channel type must be email or webhook (got {kind!r})"})
-    actions = entry.get("actions")
-    if actions is not None and (not isinstance(actions, list) or not all(isinstance(a, str) and a for a in actions)):
-        errors.append({"path": _join(path, "actions"), "message": "actions must be a list of action names"})
-    config_path = _join(path, "config")
-    config = entry.get("config")
-    if not isinstance(config, Mapping):
-        return None, [*errors, {"path": config_path, "message": "config must be an object"}]
-    try:
-        config = _with_parameters(dict(config), parameters or {})
-    except LookupError as exc:
-        return None, [*errors, {"path": config_path, "message": str(exc)}]
-    if isinstance(config.get("recipients"), list):
-        # ``["${adminEmails}"]`` with a list parameter becomes that list.
-        flat: list[Any] = []
-        for item in config["recipients"]:
-            flat.extend(item if isinstance(item, list) else [item])
-        config["recipients"] = flat
-    if kind in KINDS:
-        errors.extend(_config_errors(str(kind), config, config_path))
+    parsed channel, or None and every problem with its JSON path under
+    ``path``. Structure is the block schema's (messages from its
+    ``errorMessage``s, see ``orchestration.contract``); addresses are checked
+    with Django's EmailValidator."""
+    if isinstance(entry, Mapping) and isinstance(entry.get("config"), Mapping):
+        try:
+            config = _with_parameters(dict(entry["config"]), parameters or {})
+        except LookupError as exc:
+            return None, [{"path": _join(path, "config"), "message": str(exc)}]
+        if isinstance(config.get("recipients"), list):
+            # ``["${adminEmails}"]`` with a list parameter becomes that list.
+            flat: list[Any] = []
+            for item in config["recipients"]:
+                flat.extend(item if isinstance(item, list) else [item])
+            config["recipients"] = flat
+        entry = {**entry, "config": config}
+    errors = contract.problems_from(_validator(), entry, prefix=path)
+    if errors or not isinstance(entry, Mapping):
+        return None, errors
+    config = entry["config"]
+    validate = EmailValidator()
+    for i, address in enumerate(config.get("recipients") or []):
+        if "${" in address:
+            continue  # resolved at delivery time
+        try:
+            validate(address)
+        except ValidationError:
+            where = _join(_join(_join(path, "config"), "recipients"), i)
+            errors.append({"path": where, "message": f"{address!r} is not an email address"})
     if errors:
         return None, errors
-    name = str(entry.get("name") or "")
-    return ParsedChannel(kind=str(kind), config=config, actions=list(actions or []), name=name), []
+    channel = ParsedChannel(entry["type"], config, list(entry.get("actions") or []), str(entry.get("name") or ""))
+    return channel, []
 
 
 def parse_channels(

@@ -170,8 +170,16 @@ def schema_problems(
     order, paths under ``prefix`` (see the module docstring for messages).
     Errors inside the top-level keys in ``skip`` are left out: their owners
     (the block parsers) report them. Empty when ``doc`` conforms."""
+    return problems_from(validator(name, definition), doc, prefix=prefix, skip=skip)
+
+
+def problems_from(
+    checker: jsonschema.protocols.Validator, doc: Any, *, prefix: str = "", skip: Collection[str] = ()
+) -> list[dict[str, str]]:
+    """:func:`schema_problems` for any compiled validator (a block's own
+    schema, checked by its parser): the same paths and messages."""
     found: list[dict[str, str]] = []
-    for error in validator(name, definition).iter_errors(doc):
+    for error in checker.iter_errors(doc):
         top = error.absolute_path[0] if error.absolute_path else None
         if top in skip:
             continue

@@ -66,33 +66,36 @@ BLOCK_ORDER = ("schedule", "notificationChannels", "resourceRequirements")
 _STEP_RE = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
 
 
-def _order(problems: list[Problem], keys: list[str]) -> list[Problem]:
+def _order(problems: list[Problem], keys: list[str], doc: Any = None) -> list[Problem]:
     """``problems`` in document order: top-level keys in ``keys`` order, list
     items by index, a node's fields in the schema's order, other keys in the
-    order they were first reported (stable)."""
+    order ``doc`` has them (missing keys after, in report order)."""
     node_fields = list(contract.core_schema("task-definition")["$defs"]["node"]["properties"])
-    first_seen: dict[tuple[str, ...], int] = {}
-
-    def steps(path: str) -> list[str | int]:
-        return [int(m.group(1)) if m.group(1) else m.group(2) for m in _STEP_RE.finditer(path)]
 
     def rank(item: Problem) -> list[tuple[int, int]]:
         key: list[tuple[int, int]] = []
-        walked: tuple[str, ...] = ()
-        for depth, step in enumerate(steps(item["path"])):
+        value, top = doc, ""
+        for depth, match in enumerate(_STEP_RE.finditer(item["path"])):
+            step: str | int = int(match.group(1)) if match.group(1) else match.group(2)
+            if depth == 0:
+                top = str(step)
             if isinstance(step, int):
                 key.append((0, step))
             elif depth == 0:
                 key.append((0, keys.index(step) if step in keys else len(keys)))
-            elif depth == 2 and walked[0] == "workflows" and step in node_fields:
+            elif depth == 2 and top == "workflows" and step in node_fields:
                 key.append((0, node_fields.index(step)))
             else:
-                key.append((1, first_seen.setdefault((*walked, step), len(first_seen))))
-            walked = (*walked, str(step))
+                order = list(value) if isinstance(value, Mapping) else []
+                key.append((0, order.index(step) if step in order else len(order)))
+            if isinstance(value, Mapping):
+                value = value.get(step)
+            elif isinstance(value, list) and isinstance(step, int) and step < len(value):
+                value = value[step]
+            else:
+                value = None
         return key
 
-    for item in problems:
-        rank(item)  # record first appearances in report order
     return sorted(problems, key=rank)
 
 
@@ -137,7 +140,7 @@ def validate_task_definition(
         validate_blocks(doc, parameters=parameters, secret_exists=secret_exists, warnings=warnings)
     )
     core = [key for key in contract.core_schema("task-definition")["properties"] if key != "errorHandling"]
-    return _order(problems, [*core, *BLOCK_ORDER, "errorHandling"])
+    return _order(problems, [*core, *BLOCK_ORDER, "errorHandling"], doc)
 
 
 def validate_blocks(
@@ -256,7 +259,7 @@ def validate_nodes(
                     duplicate=isinstance(node_id, str) and first_seen[node_id] != index,
                 )
             )
-    return _order(problems, [path]) if structure else problems
+    return _order(problems, [path], {path: nodes}) if structure else problems
 
 
 def _validate_node(

@@ -593,7 +593,7 @@ def test_notification_channels(make_definition):
             "recipients must be a non-empty list of email addresses",
         ),
         problem("notificationChannels[3].config.url", "url must be an http(s) URL (got 'ftp://x')"),
-        problem("notificationChannels[3].config.headers", "headers must be an object of strings"),
+        problem("notificationChannels[3].config.headers.X", "headers must be an object of strings"),
         problem(
             "notificationChannels[4].config.url",
             "unresolvable reference ${unknownSecret}: not a parameter or a stored secret",
