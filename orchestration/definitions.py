@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 
@@ -45,10 +45,12 @@ from orchestration.references import (
     parse_path,
     reference_root,
 )
+from orchestration.shapes import TaskDefinition
 from orchestration.urlpolicy import url_problems
 
 __all__ = [
     "Problem",
+    "checked",
     "definition_to_fields",
     "secret_exists_in_db",
     "task_to_definition",
@@ -97,6 +99,13 @@ def _order(problems: list[Problem], keys: list[str], doc: Any = None) -> list[Pr
         return key
 
     return sorted(problems, key=rank)
+
+
+def checked(doc: Mapping[str, Any]) -> TaskDefinition:
+    """``doc`` typed as a checked task definition, for the code that reads it
+    after :func:`validate_task_definition` found no problem (mypy then checks
+    the keys it reads against ``orchestration.shapes.TaskDefinition``)."""
+    return cast(TaskDefinition, doc)
 
 
 def validate_task_definition(

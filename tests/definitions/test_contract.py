@@ -160,3 +160,19 @@ def test_the_schedule_schema_agrees_on_the_cases_from_the_issue():
     validator = jsonschema.Draft202012Validator(schedule.schema)
     assert validator.is_valid({"type": "cron", "expression": "@hourly"})
     assert not validator.is_valid({"type": "interval", "interval": 0.5, "unit": "h"})
+
+
+def test_the_typed_shapes_name_the_schema_fields():
+    """orchestration.shapes is what mypy checks readers of a checked definition
+    against; it must name the same fields as the published schema."""
+    from typing import get_type_hints
+
+    from orchestration import shapes
+
+    served = contract.schema("task-definition")
+    assert set(get_type_hints(shapes.TaskDefinition)) == set(served["properties"])
+    assert set(get_type_hints(shapes.Node)) == set(served["$defs"]["node"]["properties"])
+    assert set(get_type_hints(shapes.Execution)) == set(served["$defs"]["node"]["properties"]["execution"]["properties"])
+    condition = served["$defs"]["condition"]
+    fields = set(condition["properties"]) | {k for branch in condition["allOf"] for k in branch["then"]["properties"]}
+    assert set(get_type_hints(shapes.Condition)) == fields
