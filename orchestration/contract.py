@@ -58,8 +58,10 @@ class UnknownSchema(LookupError):
     """No published schema has that name."""
 
 
+@cache
 def core_schema(name: str) -> dict[str, Any]:
-    """The core document ``name`` as kept in ``orchestration/schemas/`` (without blocks)."""
+    """The core document ``name`` as kept in ``orchestration/schemas/`` (without
+    blocks). Cached: do not change the returned dict."""
     if name not in SCHEMA_NAMES:
         raise UnknownSchema(f"no schema named {name!r}; known: {', '.join(SCHEMA_NAMES)}")
     loaded: dict[str, Any] = json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
@@ -72,7 +74,7 @@ def schema(name: str) -> dict[str, Any]:
     ``template-definition``) as a dict: the core document, and for the task
     definition every registered block. Raises :class:`UnknownSchema`. Cached:
     call it after the apps are ready (blocks register in ``ready()``)."""
-    doc = core_schema(name)
+    doc = copy.deepcopy(core_schema(name))
     if name == "task-definition":
         for block in blocks.registered():
             piece = copy.deepcopy(block.schema)
