@@ -82,7 +82,7 @@ class ChannelSerializer(serializers.ModelSerializer):
     # type and actions are checked by monitoring.channels.parse_channel (in
     # validate), the same parser as a task definition's notificationChannels.
     type = serializers.CharField(source="kind", help_text="email or webhook")
-    actions = serializers.JSONField(required=False, help_text="a list of alert action names")
+    actions = serializers.JSONField(required=False, allow_null=True, help_text="a list of alert action names")
 
     class Meta:
         model = Channel
@@ -113,9 +113,11 @@ class ChannelSerializer(serializers.ModelSerializer):
         entry = {"type": kind, "config": config}
         if "actions" in attrs:
             entry["actions"] = attrs["actions"]
-        _, errors = parse_channel(entry)
-        if errors:
+        parsed, errors = parse_channel(entry)
+        if parsed is None:
             raise serializers.ValidationError({e["path"]: e["message"] for e in errors})
+        if "actions" in attrs:
+            attrs["actions"] = parsed.actions  # null means none
         return attrs
 
 

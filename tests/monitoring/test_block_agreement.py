@@ -37,6 +37,7 @@ CHANNELS = [
         {"type": "email", "config": {"recipients": ["a@example.com"]}, "actions": ["notify", "escalate-to-manager"]},
         id="actions",
     ),
+    pytest.param({"type": "email", "config": {"recipients": ["a@example.com"]}, "actions": None}, id="null actions"),
 ]
 
 
