@@ -62,19 +62,3 @@ def load_schema(path: Path) -> dict[str, Any]:
 def registered() -> list[Block]:
     """Every registered block, in registration order."""
     return list(_BLOCKS.values())
-
-
-def get(name: str) -> Block | None:
-    """The block registered as ``name``, or None."""
-    return _BLOCKS.get(name)
-
-
-def block_problems(
-    name: str, value: Any, path: str, *, parameters: Mapping[str, Any] | None = None
-) -> list[dict[str, str]]:
-    """Every problem of ``value`` as the block ``name`` (none when no app owns
-    that block: the key is then only checked by the core schema)."""
-    block = _BLOCKS.get(name)
-    if block is None:
-        return []
-    return list(block.parse(value, path, parameters=parameters).errors)

@@ -145,7 +145,7 @@ def test_a_block_schema_never_refuses_what_its_parser_accepts(name, value):
     the server takes; what the schema refuses, the parser refuses too."""
     from orchestration import blocks
 
-    block = blocks.get(name)
+    block = {b.name: b for b in blocks.registered()}.get(name)
     assert block is not None
     schema_ok = not list(jsonschema.Draft202012Validator(block.schema).iter_errors(value))
     parser_ok = not block.parse(value, name, parameters={}).errors
@@ -155,7 +155,7 @@ def test_a_block_schema_never_refuses_what_its_parser_accepts(name, value):
 def test_the_schedule_schema_agrees_on_the_cases_from_the_issue():
     from orchestration import blocks
 
-    schedule = blocks.get("schedule")
+    schedule = {b.name: b for b in blocks.registered()}.get("schedule")
     assert schedule is not None
     validator = jsonschema.Draft202012Validator(schedule.schema)
     assert validator.is_valid({"type": "cron", "expression": "@hourly"})

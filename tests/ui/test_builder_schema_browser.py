@@ -22,7 +22,7 @@ def test_the_builder_shows_the_schema_descriptions_as_help(page, live_server):  
     page.goto(live_server.url + reverse("ui:task-create"))
     page.click("#add-node")
     served = contract.schema("task-definition")
-    schedule = blocks.get("schedule")
+    schedule = {b.name: b for b in blocks.registered()}.get("schedule")
     assert schedule is not None
     node_fields = served["$defs"]["node"]["properties"]
     expect(_field(page, "workflows[0].id").locator(".help:not(.bad)")).to_have_text(node_fields["id"]["description"])
