@@ -1,6 +1,13 @@
 """Task definitions: validation (every problem at once, each with its JSON path)
 and conversion between the seed's camelCase document and the Task model.
 
+Who checks what: the structure (fields, types, enums, required keys) is the
+published JSON Schema's (``orchestration.contract``); each block a feature app
+owns (``schedule``, ``notificationChannels``, ``resourceRequirements``) is its
+registered parser's (``orchestration.blocks``); this module checks what a
+schema cannot say: the graph, references, expressions, kinds' config schemas
+and the URL policy.
+
 Decisions worth knowing:
 
 * ``inputFrom`` is ``<node>.output`` where ``<node>`` is upstream of the node,
