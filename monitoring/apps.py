@@ -7,10 +7,13 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        from monitoring import kinds, receivers
-        from orchestration import events, registry, signals
+        from monitoring import channels, kinds, receivers
+        from orchestration import blocks, events, registry, signals
 
         registry.register(kinds.KIND)
+        blocks.register_block(
+            "notificationChannels", blocks.load_schema(channels.SCHEMA_PATH), channels.parse_channels
+        )
         signals.task_definition_saved.connect(
             receivers.on_task_definition_saved, dispatch_uid="monitoring.channels_sync"
         )

@@ -6,8 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from monitoring.models import Alert, Channel, ChannelKind, Delivery
-from monitoring.services import channel_config_errors
+from monitoring.channels import parse_channel
+from monitoring.models import Alert, Channel, Delivery
 from monitoring.transports.templating import MASK, SECRET_REF, SENSITIVE_HEADER
 
 
@@ -79,8 +79,10 @@ class ChannelSerializer(serializers.ModelSerializer):
     lastError = serializers.CharField(source="last_error", read_only=True)
     lastErrorAt = serializers.DateTimeField(source="last_error_at", read_only=True)
     lastSuccessAt = serializers.DateTimeField(source="last_success_at", read_only=True)
-    type = serializers.ChoiceField(source="kind", choices=ChannelKind.choices)
-    actions = serializers.ListField(child=serializers.CharField(), required=False)
+    # type and actions are checked by monitoring.channels.parse_channel (in
+    # validate), the same parser as a task definition's notificationChannels.
+    type = serializers.CharField(source="kind", help_text="email or webhook")
+    actions = serializers.JSONField(required=False, allow_null=True, help_text="a list of alert action names")
 
     class Meta:
         model = Channel
@@ -108,9 +110,14 @@ class ChannelSerializer(serializers.ModelSerializer):
         if self.instance is not None:
             config = _unmask_config(config, self.instance.config or {})
             attrs["config"] = config
-        errors = channel_config_errors(kind=kind or "", config=config)
-        if errors:
+        entry = {"type": kind, "config": config}
+        if "actions" in attrs:
+            entry["actions"] = attrs["actions"]
+        parsed, errors = parse_channel(entry)
+        if parsed is None:
             raise serializers.ValidationError({e["path"]: e["message"] for e in errors})
+        if "actions" in attrs:
+            attrs["actions"] = parsed.actions  # null means none
         return attrs
 
 

@@ -4,112 +4,26 @@ its definition, queuing messages, and sending them with retries."""
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import EmailValidator
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from monitoring.channels import parse_channels
 from monitoring.models import Channel, ChannelKind, ChannelSource, Delivery, DeliveryStatus
 from monitoring.transports import Message, TransportError, transport_for
-from monitoring.transports.templating import SECRET_REF, redact_headers
+from monitoring.transports.templating import redact_headers
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_METHODS = ("POST", "PUT", "PATCH")
 DEFAULT_ACTION = "notify"
 
 
 # --- Channels ---------------------------------------------------------------
-
-
-def channel_config_errors(*, kind: str, config: Any, path: str = "config") -> list[dict[str, str]]:
-    """Every problem of a channel config, each with its JSON path."""
-    errors: list[dict[str, str]] = []
-    if not isinstance(config, dict):
-        return [{"path": path, "message": "must be an object"}]
-    if kind == ChannelKind.EMAIL:
-        recipients = config.get("recipients")
-        if not isinstance(recipients, list) or not recipients:
-            errors.append({"path": f"{path}.recipients", "message": "must be a non-empty list of email addresses"})
-        else:
-            validate = EmailValidator()
-            for i, address in enumerate(recipients):
-                if isinstance(address, str) and SECRET_REF.fullmatch(address):
-                    continue  # a secret, resolved at delivery time
-                try:
-                    validate(str(address))
-                except Exception:
-                    errors.append({"path": f"{path}.recipients[{i}]", "message": f"{address!r} is not an email address"})
-        if "subject" in config and not isinstance(config["subject"], str):
-            errors.append({"path": f"{path}.subject", "message": "must be a string"})
-    elif kind == ChannelKind.WEBHOOK:
-        url = config.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://", "${")):
-            errors.append({"path": f"{path}.url", "message": "must be an http:// or https:// URL"})
-        method = str(config.get("method", "POST")).upper()
-        if method not in WEBHOOK_METHODS:
-            errors.append({"path": f"{path}.method", "message": f"must be one of {', '.join(WEBHOOK_METHODS)}"})
-        headers = config.get("headers", {})
-        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-            errors.append({"path": f"{path}.headers", "message": "must be an object of header name to string value"})
-        timeout = config.get("timeout")
-        if timeout is not None and (not isinstance(timeout, int | float) or not 0 < timeout <= 300):
-            errors.append({"path": f"{path}.timeout", "message": "must be a number of seconds between 0 and 300"})
-    else:
-        errors.append({"path": "kind", "message": f"unknown channel type {kind!r}; use email or webhook"})
-    return errors
-
-
-def _with_parameters(value: Any, parameters: dict[str, Any]) -> Any:
-    """``value`` with ``${param}`` references to the task's parameters
-    substituted (typed when whole-string); other references (secrets) stay,
-    to be resolved at delivery time."""
-    from orchestration import references
-
-    def one(match: re.Match[str]) -> Any:
-        ref = match.group(1).strip()
-        if references.reference_root(ref) not in parameters:
-            return None
-        return references.lookup(ref, parameters=parameters, outputs={}, secret_lookup=lambda name: None)
-
-    if isinstance(value, str):
-        whole = references.REFERENCE_RE.fullmatch(value)
-        if whole is not None:
-            found = one(whole)
-            return value if found is None else found
-        return references.REFERENCE_RE.sub(
-            lambda m: m.group(0) if (found := one(m)) is None else references.to_text(found), value
-        )
-    if isinstance(value, dict):
-        return {k: _with_parameters(v, parameters) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_with_parameters(v, parameters) for v in value]
-    return value
-
-
-def _channel_config(entry: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    config = _with_parameters(entry.get("config") or {}, parameters)
-    if isinstance(config.get("recipients"), list):
-        # ``["${adminEmails}"]`` with a list parameter becomes that list.
-        flat: list[Any] = []
-        for item in config["recipients"]:
-            flat.extend(item if isinstance(item, list) else [item])
-        config["recipients"] = flat
-    return config
-
-
-def _actions_errors(actions: Any, path: str) -> list[dict[str, str]]:
-    if actions is None:
-        return []
-    if not isinstance(actions, list) or not all(isinstance(a, str) and a for a in actions):
-        return [{"path": path, "message": "must be a list of action names"}]
-    return []
 
 
 def channels_sync_from_definition(*, task: Any, definition: dict[str, Any]) -> list[Channel]:
@@ -118,45 +32,25 @@ def channels_sync_from_definition(*, task: Any, definition: dict[str, Any]) -> l
     Raises DefinitionInvalid listing every bad channel (the task save then
     rolls back with it, since this runs inside its transaction).
     """
-    from orchestration.api.errors import DefinitionInvalid
+    from orchestration.errors import DefinitionInvalid
 
-    entries = definition.get("notificationChannels") or []
-    errors: list[dict[str, str]] = []
-    if not isinstance(entries, list):
-        raise DefinitionInvalid([{"path": "notificationChannels", "message": "must be a list"}])
     parameters = definition.get("parameters") if isinstance(definition.get("parameters"), dict) else {}
-    configs: dict[int, dict[str, Any]] = {}
-    for i, entry in enumerate(entries):
-        base = f"notificationChannels[{i}]"
-        if not isinstance(entry, dict):
-            errors.append({"path": base, "message": "must be an object with type and config"})
-            continue
-        kind = entry.get("type")
-        if kind not in ChannelKind.values:
-            errors.append({"path": f"{base}.type", "message": f"unknown channel type {kind!r}; use email or webhook"})
-            continue
-        try:
-            configs[i] = _channel_config(entry, parameters or {})
-        except LookupError as exc:
-            errors.append({"path": f"{base}.config", "message": str(exc)})
-            continue
-        errors += channel_config_errors(kind=kind, config=configs[i], path=f"{base}.config")
-        errors += _actions_errors(entry.get("actions"), f"{base}.actions")
-    if errors:
-        raise DefinitionInvalid(errors)
+    parsed = parse_channels(definition.get("notificationChannels") or [], parameters=parameters)
+    if parsed.errors:
+        raise DefinitionInvalid(parsed.errors)
 
     existing = {c.position: c for c in Channel.objects.filter(task=task, source=ChannelSource.DEFINITION)}
     kept: list[Channel] = []
-    for i, entry in enumerate(entries):
+    for i, entry in enumerate(parsed.channels):
         channel = existing.pop(i, None) or Channel(task=task, source=ChannelSource.DEFINITION, position=i)
-        if channel.kind != entry["type"] or channel.config != configs[i]:
+        if channel.kind != entry.kind or channel.config != entry.config:
             # A changed destination gets a fresh start: old errors were about the old one.
             channel.failing_permanently = False
             channel.last_error = ""
-        channel.kind = entry["type"]
-        channel.config = configs[i]
-        channel.actions = entry.get("actions") or []
-        channel.name = str(entry.get("name") or f"{task.task_id} {entry['type']} #{i + 1}")[:200]
+        channel.kind = entry.kind
+        channel.config = entry.config
+        channel.actions = entry.actions
+        channel.name = (entry.name or f"{task.task_id} {entry.kind} #{i + 1}")[:200]
         channel.save()
         kept.append(channel)
     Channel.objects.filter(pk__in=[c.pk for c in existing.values()]).delete()

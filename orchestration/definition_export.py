@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from orchestration.definition_checks import RESOURCE_KEYS
+from orchestration.shapes import TaskDefinition
 
 if TYPE_CHECKING:
     from orchestration.models import Task
@@ -47,8 +48,9 @@ def _without_write_only(schedule: Any) -> Any:
     return {key: value for key, value in schedule.items() if key not in WRITE_ONLY_SCHEDULE_KEYS}
 
 
-def definition_to_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """Task model field values for a (valid) definition; unknown top-level keys go to ``extra``."""
+def definition_to_fields(doc: TaskDefinition) -> dict[str, Any]:
+    """Task model field values for a checked definition (see
+    ``orchestration.definitions.checked``); unknown top-level keys go to ``extra``."""
     return {
         "task_id": doc["taskId"],
         "name": doc["name"],

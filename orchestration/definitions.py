@@ -1,6 +1,13 @@
 """Task definitions: validation (every problem at once, each with its JSON path)
 and conversion between the seed's camelCase document and the Task model.
 
+Who checks what: the structure (fields, types, enums, required keys) is the
+published JSON Schema's (``orchestration.contract``); each block a feature app
+owns (``schedule``, ``notificationChannels``, ``resourceRequirements``) is its
+registered parser's (``orchestration.blocks``); this module checks what a
+schema cannot say: the graph, references, expressions, kinds' config schemas
+and the URL policy.
+
 Decisions worth knowing:
 
 * ``inputFrom`` is ``<node>.output`` where ``<node>`` is upstream of the node,
@@ -22,26 +29,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 
-from orchestration import registry
+from orchestration import blocks, contract, registry
 from orchestration.definition_checks import (
     Problem,
     SecretExists,
-    check_non_negative_int,
-    check_optional_string,
-    check_priority,
     check_references,
-    is_number,
     join,
     problem,
     secret_exists_in_db,
-    validate_channels,
-    validate_error_handling,
-    validate_resources,
-    validate_schedule,
 )
 from orchestration.definition_export import definition_to_fields, task_to_definition
 from orchestration.expressions import check_syntax, expression_names
@@ -53,23 +52,67 @@ from orchestration.references import (
     parse_path,
     reference_root,
 )
+from orchestration.shapes import TaskDefinition
 from orchestration.urlpolicy import url_problems
 
 __all__ = [
     "Problem",
+    "checked",
     "definition_to_fields",
     "secret_exists_in_db",
     "task_to_definition",
-    "validate_channels",
+    "validate_blocks",
     "validate_nodes",
     "validate_task_definition",
 ]
 
 # Names the API uses in /api/v1/tasks/<name>/ for actions on the collection.
 RESERVED_TASK_IDS = frozenset({"validate"})
-TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")
-NODE_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,199}$")
-PARAMETER_NAME_RE = re.compile(r"^[^.\[\]{}$\s]+$")
+# Where the blocks' problems go among the others (after workflows).
+BLOCK_ORDER = ("schedule", "notificationChannels", "resourceRequirements")
+
+
+_STEP_RE = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
+
+
+def _order(problems: list[Problem], keys: list[str], doc: Any = None) -> list[Problem]:
+    """``problems`` in document order: top-level keys in ``keys`` order, list
+    items by index, a node's fields in the schema's order, other keys in the
+    order ``doc`` has them (missing keys after, in report order)."""
+    node_fields = list(contract.core_schema("task-definition")["$defs"]["node"]["properties"])
+
+    def rank(item: Problem) -> list[tuple[int, int]]:
+        key: list[tuple[int, int]] = []
+        value, top = doc, ""
+        for depth, match in enumerate(_STEP_RE.finditer(item["path"])):
+            step: str | int = int(match.group(1)) if match.group(1) else match.group(2)
+            if depth == 0:
+                top = str(step)
+            if isinstance(step, int):
+                key.append((0, step))
+            elif depth == 0:
+                key.append((0, keys.index(step) if step in keys else len(keys)))
+            elif depth == 2 and top == "workflows" and step in node_fields:
+                key.append((0, node_fields.index(step)))
+            else:
+                order = list(value) if isinstance(value, Mapping) else []
+                key.append((0, order.index(step) if step in order else len(order)))
+            if isinstance(value, Mapping):
+                value = value.get(step)
+            elif isinstance(value, list) and isinstance(step, int) and step < len(value):
+                value = value[step]
+            else:
+                value = None
+        return key
+
+    return sorted(problems, key=rank)
+
+
+def checked(doc: Mapping[str, Any]) -> TaskDefinition:
+    """``doc`` typed as a checked task definition, for the code that reads it
+    after :func:`validate_task_definition` found no problem (mypy then checks
+    the keys it reads against ``orchestration.shapes.TaskDefinition``)."""
+    return cast(TaskDefinition, doc)
 
 
 def validate_task_definition(
@@ -80,90 +123,79 @@ def validate_task_definition(
     warnings: list[Problem] | None = None,
 ) -> list[Problem]:
     """Every problem with a task definition, each ``{"path", "message"}``; an
-    empty list means the definition is valid. With ``partial`` missing keys are
-    not reported (the document is a fragment to be merged). Given a
-    ``warnings`` list, references to secrets that do not exist yet are added
-    there instead of being problems (see ``check_references``)."""
+    empty list means the definition is valid. Structure is checked by the
+    published JSON Schema (``orchestration.contract``), each block by the parser
+    its app registered (``orchestration.blocks``), the rest here. With
+    ``partial`` missing keys are not reported (the document is a fragment to be
+    merged). Given a ``warnings`` list, references to secrets that do not exist
+    yet are added there instead of being problems (see ``check_references``)."""
+    names = [b.name for b in blocks.registered()]
+    problems = contract.schema_problems(doc, "task-definition", skip=names)
     if not isinstance(doc, Mapping):
-        return [problem("", "a task definition must be a JSON object")]
+        return problems
+    if partial:
+        problems = [p for p in problems if "." in p["path"] or "[" in p["path"] or p["path"] in doc]
     secret_exists = secret_exists or secret_exists_in_db()
-    problems: list[Problem] = []
-
-    if "taskId" in doc or not partial:
-        task_id = doc.get("taskId")
-        if task_id is None or task_id == "":
-            problems.append(problem("taskId", "taskId is required"))
-        elif not isinstance(task_id, str) or not TASK_ID_RE.match(task_id):
-            problems.append(
-                problem(
-                    "taskId",
-                    f"taskId must be 1-200 letters, digits, '-' or '_', starting with a letter or digit (got {task_id!r})",
-                )
-            )
-        elif task_id in RESERVED_TASK_IDS:
-            problems.append(problem("taskId", f'taskId "{task_id}" is reserved; choose another'))
-    if "name" in doc or not partial:
-        name = doc.get("name")
-        if not isinstance(name, str) or not name.strip():
-            problems.append(problem("name", "name is required and must be a non-empty string"))
-        elif len(name) > 300:
-            problems.append(problem("name", "name must be at most 300 characters"))
-    for key in ("description", "template", "templateVersion", "version", "category"):
-        check_optional_string(doc, key, "", problems)
-    if isinstance(doc.get("category"), str) and len(doc["category"]) > 100:
-        problems.append(problem("category", "category must be at most 100 characters"))
-    if "tags" in doc:
-        tags = doc["tags"]
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            problems.append(problem("tags", "tags must be a list of strings"))
-    if "priority" in doc:
-        check_priority(doc["priority"], "priority", problems)
-    for key in ("timeout", "maxRetries", "retryDelay"):
-        check_non_negative_int(doc, key, "", problems)
-    if "enabled" in doc and not isinstance(doc["enabled"], bool):
-        problems.append(problem("enabled", "enabled must be true or false"))
-
-    parameters = doc.get("parameters", {})
-    if parameters is None:
-        parameters = {}
-    if not isinstance(parameters, Mapping):
-        problems.append(problem("parameters", "parameters must be an object of name: value"))
-        parameters = {}
-    for name in parameters:
-        if not PARAMETER_NAME_RE.match(name):
-            problems.append(
-                problem(
-                    f"parameters.{name}",
-                    "a parameter name must not be empty or contain spaces, '.', '[', ']', '{', '}' or '$'",
-                )
-            )
-
-    if "workflows" in doc or not partial:
+    task_id = doc.get("taskId")
+    if isinstance(task_id, str) and task_id in RESERVED_TASK_IDS:
+        problems.append(problem("taskId", f'taskId "{task_id}" is reserved; choose another'))
+    parameters = doc.get("parameters")
+    parameters = parameters if isinstance(parameters, Mapping) else {}
+    if isinstance(doc.get("workflows"), list):
         problems.extend(
             validate_nodes(
-                doc.get("workflows"),
+                doc["workflows"],
                 parameter_names=set(parameters),
                 parameter_values=parameters,
                 secret_exists=secret_exists,
                 warnings=warnings,
+                structure=False,
             )
         )
-    if doc.get("schedule") is not None:
-        problems.extend(validate_schedule(doc["schedule"], "schedule"))
-    if doc.get("notificationChannels") is not None:
-        problems.extend(
-            validate_channels(
-                doc["notificationChannels"],
-                "notificationChannels",
-                parameter_names=set(parameters),
-                secret_exists=secret_exists,
-                warnings=warnings,
-            )
-        )
-    if doc.get("resourceRequirements") is not None:
-        problems.extend(validate_resources(doc["resourceRequirements"], "resourceRequirements"))
-    if doc.get("errorHandling") is not None:
-        problems.extend(validate_error_handling(doc["errorHandling"], "errorHandling"))
+    problems.extend(
+        validate_blocks(doc, parameters=parameters, secret_exists=secret_exists, warnings=warnings)
+    )
+    core = [key for key in contract.core_schema("task-definition")["properties"] if key != "errorHandling"]
+    return _order(problems, [*core, *BLOCK_ORDER, "errorHandling"], doc)
+
+
+def validate_blocks(
+    doc: Mapping[str, Any],
+    *,
+    parameters: Mapping[str, Any] | None,
+    secret_exists: SecretExists,
+    warnings: list[Problem] | None = None,
+    prefix: str = "",
+    parameter_names: set[str] | None = None,
+) -> list[Problem]:
+    """Problems of the registered blocks present in ``doc`` (each by its app's
+    parser; a null block is left out), and of the ``${...}`` references in
+    ``notificationChannels`` (parameters and secrets only: no node output
+    exists there). ``parameters`` None: declared only (a template), whose
+    names are then ``parameter_names``."""
+    problems: list[Problem] = []
+    for block in blocks.registered():
+        value = doc.get(block.name)
+        if value is None:
+            continue
+        path = join(prefix, block.name)
+        problems.extend(block.parse(value, path, parameters=parameters).errors)
+    channels = doc.get("notificationChannels")
+    if isinstance(channels, list):
+        for index, channel in enumerate(channels):
+            if isinstance(channel, Mapping) and isinstance(channel.get("config"), Mapping):
+                problems.extend(
+                    check_references(
+                        channel["config"],
+                        join(join(join(prefix, "notificationChannels"), index), "config"),
+                        label=None,
+                        ancestors=set(),
+                        known_ids=set(),
+                        parameter_names=set(parameters or {}) if parameter_names is None else parameter_names,
+                        secret_exists=secret_exists,
+                        warnings=warnings,
+                    )
+                )
     return problems
 
 
@@ -175,46 +207,36 @@ def validate_nodes(
     parameter_values: Mapping[str, Any] | None = None,
     secret_exists: SecretExists | None = None,
     warnings: list[Problem] | None = None,
+    structure: bool = True,
 ) -> list[Problem]:
     """Problems with a list of workflow nodes (shared with templates, whose
     parameters are declared rather than given: pass no ``parameter_values`` and
-    parameter references are left to run time in the schema check)."""
-    if nodes is None:
-        return [problem(path, "workflows is required: a list of workflow nodes")]
-    if not isinstance(nodes, list):
-        return [problem(path, "workflows must be a list of workflow nodes")]
-    if not nodes:
-        return [problem(path, "workflows must contain at least one workflow node")]
-    secret_exists = secret_exists or secret_exists_in_db()
+    parameter references are left to run time in the schema check). With
+    ``structure`` the list is first checked against the schema's
+    ``$defs/workflows``; without it, the caller has done that."""
     problems: list[Problem] = []
+    if structure:
+        problems = contract.schema_problems(nodes, "task-definition", definition="workflows", prefix=path)
+    if not isinstance(nodes, list):
+        return problems
+    secret_exists = secret_exists or secret_exists_in_db()
     first_index: dict[str, int] = {}
 
     for index, node in enumerate(nodes):
-        node_path = join(path, index)
-        if not isinstance(node, Mapping):
-            problems.append(problem(node_path, "a workflow node must be an object"))
+        node_id = node.get("id") if isinstance(node, Mapping) else None
+        if not isinstance(node_id, str) or not node_id:
             continue
-        node_id = node.get("id")
-        if node_id is None or node_id == "":
-            problems.append(problem(join(node_path, "id"), "id is required"))
-        elif not isinstance(node_id, str) or not NODE_ID_RE.match(node_id):
+        if node_id in parameter_names:
             problems.append(
                 problem(
-                    join(node_path, "id"),
-                    f"id must be letters, digits, '-' or '_' (got {node_id!r})",
-                )
-            )
-        elif node_id in parameter_names:
-            problems.append(
-                problem(
-                    join(node_path, "id"),
+                    join(join(path, index), "id"),
                     f'node id "{node_id}" is also a parameter name; ${{{node_id}}} would be ambiguous',
                 )
             )
         elif node_id in first_index:
             problems.append(
                 problem(
-                    join(node_path, "id"),
+                    join(join(path, index), "id"),
                     f'duplicate node id "{node_id}" (first used by {join(path, first_index[node_id])})',
                 )
             )
@@ -253,7 +275,7 @@ def validate_nodes(
                     duplicate=isinstance(node_id, str) and first_seen[node_id] != index,
                 )
             )
-    return problems
+    return _order(problems, [path], {path: nodes}) if structure else problems
 
 
 def _validate_node(
@@ -268,23 +290,18 @@ def _validate_node(
     duplicate: bool,
     warnings: list[Problem] | None = None,
 ) -> list[Problem]:
-    """Problems with one node. A node whose id repeats an earlier one gets no
-    checks of its links: which node its id means is ambiguous until it is fixed."""
+    """Semantic problems with one node (its structure is the schema's). A node
+    whose id repeats an earlier one gets no checks of its links: which node its
+    id means is ambiguous until it is fixed."""
     problems: list[Problem] = []
     node_id = node.get("id") if isinstance(node.get("id"), str) else None
     label = node_id or path
     # Inside a cycle a node is its own ancestor; the cycle is reported once, elsewhere.
     ancestors = graph.ancestors(node_id) - {node_id} if node_id in known_ids else set()
 
-    check_optional_string(node, "name", path, problems)
-    check_optional_string(node, "description", path, problems)
     kind = None
     workflow = node.get("workflow")
-    if not isinstance(workflow, str) or not workflow:
-        problems.append(
-            problem(join(path, "workflow"), "workflow is required: the name of a workflow kind")
-        )
-    else:
+    if isinstance(workflow, str) and workflow:
         try:
             kind = registry.get(workflow)
         except registry.UnknownWorkflowKind:
@@ -302,25 +319,8 @@ def _validate_node(
             )
         )
 
-    execution = node.get("execution")
-    if execution is not None:
-        if not isinstance(execution, Mapping):
-            problems.append(problem(join(path, "execution"), "execution must be an object"))
-        else:
-            for key in ("timeout", "retryAttempts", "retryDelay"):
-                check_non_negative_int(execution, key, join(path, "execution"), problems)
-            if "priority" in execution:
-                check_priority(
-                    execution["priority"], join(join(path, "execution"), "priority"), problems
-                )
-    if "stopOnFailure" in node and not isinstance(node["stopOnFailure"], bool):
-        problems.append(problem(join(path, "stopOnFailure"), "stopOnFailure must be true or false"))
-
-    config = node.get("config", {})
-    if config is None:
-        config = {}
+    config = node.get("config") or {}
     if not isinstance(config, Mapping):
-        problems.append(problem(join(path, "config"), "config must be an object"))
         return problems
     if not duplicate:
         problems.extend(
@@ -359,18 +359,13 @@ def _check_links(
 ) -> list[Problem]:
     """Problems with how a node refers to others: dependsOn, inputFrom, condition."""
     problems: list[Problem] = []
-    depends = node.get("dependsOn", [])
-    if depends is None:
-        depends = []
-    if not isinstance(depends, list):
-        problems.append(problem(join(path, "dependsOn"), "dependsOn must be a list of node ids"))
-        depends = []
+    depends = node.get("dependsOn")
     seen_deps: set[str] = set()
-    for position, dep in enumerate(depends):
+    for position, dep in enumerate(depends if isinstance(depends, list) else []):
         dep_path = join(join(path, "dependsOn"), position)
         if not isinstance(dep, str):
-            problems.append(problem(dep_path, "a dependency must be a node id (string)"))
-        elif dep not in known_ids:
+            continue
+        if dep not in known_ids:
             problems.append(problem(dep_path, f'{label} depends on unknown node "{dep}"'))
         elif dep in seen_deps:
             problems.append(problem(dep_path, f'"{dep}" is listed twice'))
@@ -378,16 +373,9 @@ def _check_links(
             seen_deps.add(dep)
 
     input_from = node.get("inputFrom")
-    if input_from is not None:
-        source = input_from[: -len(".output")] if isinstance(input_from, str) else None
-        if not isinstance(input_from, str) or not input_from.endswith(".output") or not source:
-            problems.append(
-                problem(
-                    join(path, "inputFrom"),
-                    f'inputFrom must be "<node id>.output" (got {input_from!r})',
-                )
-            )
-        elif source not in known_ids:
+    if isinstance(input_from, str) and input_from.endswith(".output") and input_from != ".output":
+        source = input_from[: -len(".output")]
+        if source not in known_ids:
             problems.append(
                 problem(join(path, "inputFrom"), f'inputFrom names unknown node "{source}"')
             )
@@ -399,10 +387,11 @@ def _check_links(
                 )
             )
 
-    if node.get("condition") is not None:
+    condition = node.get("condition")
+    if isinstance(condition, Mapping):
         problems.extend(
             _validate_condition(
-                node["condition"],
+                condition,
                 join(path, "condition"),
                 label=label,
                 ancestors=ancestors,
@@ -415,7 +404,7 @@ def _check_links(
 
 
 def _validate_condition(
-    condition: Any,
+    condition: Mapping[str, Any],
     path: str,
     *,
     label: str,
@@ -424,54 +413,34 @@ def _validate_condition(
     known_ids: set[str],
     parameter_names: set[str],
 ) -> list[Problem]:
-    if not isinstance(condition, Mapping):
-        return [problem(path, "condition must be an object with a type")]
+    """Semantic problems of a condition: what an expression reads, and that a
+    content-change condition has an upstream node to compare."""
     kind = condition.get("type")
-    if kind == "expression":
-        expression = condition.get("expression")
-        expr_path = join(path, "expression")
-        if not isinstance(expression, str) or not expression.strip():
-            return [problem(expr_path, "an expression condition needs an expression string")]
-        known = parameter_names | known_ids
-        syntax_error = check_syntax(expression, known=known)
-        if syntax_error:
-            return [problem(expr_path, syntax_error)]
-        problems: list[Problem] = []
-        for name in sorted(expression_names(expression, known=known)):
-            if name in parameter_names or name in direct:
-                continue
-            if name in known_ids:
-                message = (
-                    f'condition reads "{name}", which is not a direct dependency of {label}; '
-                    "add it to dependsOn"
-                )
-            else:
-                message = f'condition reads "{name}", which is not a parameter or an upstream node of {label}'
-            problems.append(problem(expr_path, message))
-        return problems
-    if kind == "content-change":
-        threshold = condition.get("threshold")
-        problems = []
-        if not is_number(threshold) or not 0 <= threshold <= 1:
-            problems.append(
-                problem(
-                    join(path, "threshold"),
-                    f"threshold must be a number from 0 to 1 (got {threshold!r})",
-                )
+    if kind == "content-change" and not ancestors:
+        return [
+            problem(path, f"a content-change condition needs an upstream node; {label} has none")
+        ]
+    expression = condition.get("expression")
+    if kind != "expression" or not isinstance(expression, str) or not expression.strip():
+        return []
+    expr_path = join(path, "expression")
+    known = parameter_names | known_ids
+    syntax_error = check_syntax(expression, known=known)
+    if syntax_error:
+        return [problem(expr_path, syntax_error)]
+    problems: list[Problem] = []
+    for name in sorted(expression_names(expression, known=known)):
+        if name in parameter_names or name in direct:
+            continue
+        if name in known_ids:
+            message = (
+                f'condition reads "{name}", which is not a direct dependency of {label}; '
+                "add it to dependsOn"
             )
-        if not ancestors:
-            problems.append(
-                problem(
-                    path, f"a content-change condition needs an upstream node; {label} has none"
-                )
-            )
-        return problems
-    return [
-        problem(
-            join(path, "type"),
-            f"condition type must be expression or content-change (got {kind!r})",
-        )
-    ]
+        else:
+            message = f'condition reads "{name}", which is not a parameter or an upstream node of {label}'
+        problems.append(problem(expr_path, message))
+    return problems
 
 
 def missing_secrets(

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from orchestration import events
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import (
+    checked,
     definition_to_fields,
     task_to_definition,
     validate_task_definition,
@@ -48,7 +49,7 @@ def task_create(*, definition: dict[str, Any], user: Any = None) -> Task:
     try:
         with transaction.atomic():
             task = Task.objects.create(
-                **definition_to_fields(definition),
+                **definition_to_fields(checked(definition)),
                 created_by=user if getattr(user, "is_authenticated", False) else None,
             )
             task_definition_saved.send(sender=Task, task=task, created=True, definition=definition)
@@ -88,7 +89,7 @@ def task_update(*, task: Task, definition: dict[str, Any], partial: bool = False
         errors = validate_task_definition(merged, warnings=warnings)
         if errors:
             raise DefinitionInvalid(errors)
-        for field, value in definition_to_fields(merged).items():
+        for field, value in definition_to_fields(checked(merged)).items():
             setattr(locked, field, value)
         locked.save()
         task_definition_saved.send(sender=Task, task=locked, created=False, definition=merged)

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django_htmx.middleware import HtmxDetails
 
+from orchestration import contract
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.references import to_text
@@ -232,6 +233,17 @@ def _json_errors(text: str) -> tuple[object, list[dict[str, str]]]:
         return None, [{"path": "", "message": f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"}]
 
 
+def schema_fields() -> list[dict[str, str]]:
+    """The template document's top-level fields with their descriptions, from
+    the published template schema (``orchestration.contract``), for the form."""
+    document = contract.schema("template-definition")
+    required = set(document.get("required", []))
+    return [
+        {"name": name, "description": str(spec.get("description", "")), "required": "yes" if name in required else ""}
+        for name, spec in document["properties"].items()
+    ]
+
+
 @login_required
 def create(request: HttpRequest) -> HttpResponse:
     """A new template from its JSON document."""
@@ -250,7 +262,12 @@ def create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "templates_app/edit.html",
-        {"template": None, "text": text or json.dumps(NEW_TEMPLATE, ensure_ascii=False, indent=2), "errors": errors},
+        {
+            "template": None,
+            "text": text or json.dumps(NEW_TEMPLATE, ensure_ascii=False, indent=2),
+            "errors": errors,
+            "schema_fields": schema_fields(),
+        },
     )
 
 
@@ -273,7 +290,8 @@ def new_version(request: HttpRequest, template_id: str) -> HttpResponse:
     else:
         document = {k: v for k, v in latest.definition.items() if k != "version"}
         text = json.dumps(document, ensure_ascii=False, indent=2)
-    return render(request, "templates_app/edit.html", {"template": latest, "text": text, "errors": errors})
+    context = {"template": latest, "text": text, "errors": errors, "schema_fields": schema_fields()}
+    return render(request, "templates_app/edit.html", context)
 
 
 # What the "New template" page starts from.

@@ -23,6 +23,7 @@ from orchestration.models import Execution
 from orchestration.resources import selectors, services
 from orchestration.resources.analysis import resource_analysis
 from orchestration.resources.models import Allocation, Preemption, ResourceRequest, SystemSample
+from orchestration.resources.requirements import parse_block
 from orchestration.resources.usage import execution_usage
 
 MAX_HISTORY_POINTS = 1000
@@ -290,6 +291,19 @@ class ExecutionResourcesAPI(APIView):
                 "usage": execution_usage(execution=execution).as_json(),
             }
         )
+
+
+class RequirementsAPI(APIView):
+    """Check a ``resourceRequirements`` block and show what an execution with it
+    would ask for: ``{"requirements": {...}}``, or 400 with every problem. The
+    same parser checks the block in task definitions and templates."""
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request) -> Response:
+        parsed = parse_block(request.data, "")
+        if parsed.requirements is None:
+            return Response({"errors": parsed.errors}, status=400)
+        return Response({"requirements": parsed.requirements.as_json()})
 
 
 class PoolAPI(APIView):

@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("resources/analysis/", api.AnalysisAPI.as_view(), name="api-resources-analysis"),
     path("resources/preemptions/", api.PreemptionsAPI.as_view(), name="api-resources-preemptions"),
     path("resources/pool/", api.PoolAPI.as_view(), name="api-resources-pool"),
+    path("resources/requirements/", api.RequirementsAPI.as_view(), name="api-resources-requirements"),
     path(
         "resources/executions/<int:execution_id>/",
         api.ExecutionResourcesAPI.as_view(),

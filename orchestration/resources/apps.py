@@ -9,4 +9,13 @@ class ResourcesConfig(AppConfig):
     def ready(self) -> None:
         # Connects the heartbeat to Celery's worker_ready/worker_shutdown
         # signals; in web processes the signals never fire.
-        from orchestration.resources import worker  # noqa: F401
+        from pathlib import Path
+
+        from orchestration import blocks
+        from orchestration.resources import requirements, worker  # noqa: F401
+
+        blocks.register_block(
+            "resourceRequirements",
+            blocks.load_schema(Path(__file__).resolve().parent / "resource-requirements.schema.json"),
+            requirements.parse_block,
+        )

@@ -98,6 +98,26 @@ def requirement_errors(raw: Any, *, path: str = "resourceRequirements") -> list[
     return []
 
 
+@dataclass(frozen=True)
+class ParsedBlock:
+    """A parsed ``resourceRequirements`` block: the requirements, or every problem."""
+
+    requirements: Requirements | None
+    errors: list[dict[str, str]]
+
+
+def parse_block(raw: Any, path: str = "resourceRequirements", parameters: Any = None) -> ParsedBlock:
+    """The one validator and parser of a ``resourceRequirements`` block, wherever
+    it comes from (a task definition, a template's instantiate options,
+    ``POST /api/v1/resources/requirements/``); registered with
+    ``orchestration.blocks`` by this app. ``parameters`` is unused (the block
+    takes no references)."""
+    try:
+        return ParsedBlock(parse_requirements(raw, path=path), [])
+    except RequirementsInvalid as exc:
+        return ParsedBlock(None, exc.errors)
+
+
 def parse_requirements(raw: Any, *, path: str = "resourceRequirements") -> Requirements:
     """Explicit requirements; keys left out take the base value. Raises
     ``RequirementsInvalid`` listing every bad field."""

@@ -7,11 +7,17 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
+        from pathlib import Path
+
+        from orchestration import blocks
         from orchestration.events import event_recorded
         from orchestration.models import Event, Task
-        from orchestration.scheduling import receivers
+        from orchestration.scheduling import receivers, spec
         from orchestration.signals import task_definition_saved, task_deleting
 
         task_definition_saved.connect(receivers.on_task_definition_saved, sender=Task, dispatch_uid="scheduling-definition")
         task_deleting.connect(receivers.on_task_deleting, sender=Task, dispatch_uid="scheduling-task-deleting")
         event_recorded.connect(receivers.on_event_recorded, sender=Event, dispatch_uid="scheduling-events")
+        blocks.register_block(
+            "schedule", blocks.load_schema(Path(__file__).resolve().parent / "schedule.schema.json"), spec.parse_block
+        )

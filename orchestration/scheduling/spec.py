@@ -68,7 +68,7 @@ def _parse_date(value: Any, tz: ZoneInfo | None) -> datetime | None:
     return parsed
 
 
-def parse_block(block: Any, prefix: str = "") -> Parsed:
+def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
     """Validate ``block`` and map it to Schedule fields.
 
     ``prefix`` is the JSON path of the block (``"schedule"`` in a task
@@ -76,7 +76,9 @@ def parse_block(block: Any, prefix: str = "") -> Parsed:
     ``{"path": "<prefix>.<field>", "message": ...}`` in ``Parsed.errors``.
     Cron expressions may be 5 fields or a macro (``@hourly``) and must fire
     within ``timing.NEVER_FIRES_YEARS`` years; intervals are whole numbers of
-    their unit, at least 1 second."""
+    their unit, at least 1 second. ``parameters`` is unused (the block takes
+    no references); it is part of the block-parser signature of
+    ``orchestration.blocks``, where this app registers the function."""
     out = Parsed()
     err = out.errors.append
     if not isinstance(block, dict):

@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from orchestration import registry, services
+from orchestration import contract, registry, services
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import task_to_definition, validate_task_definition
 from orchestration.models import Priority, Task
@@ -115,6 +115,8 @@ def _builder(request: HttpRequest, *, task: Task | None, text: str, errors: list
         "kinds": kinds_catalogue(),
         "priorities": [value for value, _ in Priority.choices],
         "validate_url": reverse("ui:builder-validate"),
+        # The published contract: its field descriptions are the form's help texts.
+        "definition_schema": contract.schema("task-definition"),
     }
     return render(request, "orchestration/builder.html", context, status=status)
 

@@ -38,6 +38,33 @@
 
   // ---------------------------------------------------------------- helpers
   var h = WebautoForm.h, field = WebautoForm.field, textInput = WebautoForm.textInput;
+
+  // Help texts come from the published task-definition schema (the same one
+  // the server validates with): a field without its own help shows the
+  // schema's description of its path.
+  var contractSchema = JSON.parse(document.getElementById("definition-schema").textContent);
+  function resolveRef(node) {
+    var seen = 0;
+    while (node && typeof node.$ref === "string" && node.$ref.indexOf("#/$defs/") === 0 && seen++ < 10) {
+      var own = node.description;
+      node = (contractSchema.$defs || {})[node.$ref.slice(8)];
+      if (node && own) node = Object.assign({}, node, { description: own });
+    }
+    return node;
+  }
+  function describe(path) {
+    if (!path) return null;
+    var node = contractSchema;
+    var steps = path.replace(/\[\d+\]/g, ".[]").split(".").filter(Boolean);
+    for (var i = 0; i < steps.length && node; i++) {
+      node = resolveRef(node);
+      node = steps[i] === "[]" ? node.items : (node.properties || {})[steps[i]];
+    }
+    node = resolveRef(node);
+    return node && node.description ? node.description : null;
+  }
+  var plainField = field;
+  field = function (label, input, help, path) { return plainField(label, input, help || describe(path), path); };
   var select = WebautoForm.select, jsonArea = WebautoForm.jsonArea, numberOrText = WebautoForm.numberOrText;
   function isObject(value) { return value !== null && typeof value === "object" && !Array.isArray(value); }
   function nodes() { if (!Array.isArray(doc.workflows)) doc.workflows = []; return doc.workflows; }

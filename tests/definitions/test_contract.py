@@ -108,3 +108,71 @@ def test_the_schemas_are_served_to_anyone(client):
         assert response.json() == contract.schema(name)
     missing = client.get("/api/v1/schemas/nothing.json")
     assert missing.status_code == 404
+
+
+def test_the_served_task_schema_is_the_core_file_plus_each_registered_block(client):
+    from orchestration import blocks
+
+    served = client.get("/api/v1/schemas/task-definition.json").json()
+    core = contract.core_schema("task-definition")
+    registered = {block.name: block.schema for block in blocks.registered()}
+    assert set(registered) == {"schedule", "notificationChannels", "resourceRequirements"}
+    for name, piece in registered.items():
+        assert name not in core["properties"]  # the core file does not repeat a block
+        assert served["properties"][name] == {"$ref": f"#/$defs/{name}"}
+        assert served["$defs"][name] == {k: v for k, v in piece.items() if k != "$schema"}
+        jsonschema.Draft202012Validator.check_schema(piece)
+    assert {k: v for k, v in served["properties"].items() if k not in registered} == core["properties"]
+    assert {k: v for k, v in served["$defs"].items() if k not in registered} == core["$defs"]
+
+
+def _block_cases() -> list[tuple[str, Any]]:
+    from tests.monitoring.test_block_agreement import CHANNELS
+    from tests.resources.test_block_agreement import BLOCKS as RESOURCES
+    from tests.scheduling.test_block_agreement import BLOCKS as SCHEDULES
+
+    return (
+        [("schedule", p.values[0]) for p in SCHEDULES]
+        + [("notificationChannels", [p.values[0]]) for p in CHANNELS]
+        + [("resourceRequirements", p.values[0]) for p in RESOURCES]
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "value"), _block_cases(), ids=lambda v: v if isinstance(v, str) else None)
+def test_a_block_schema_never_refuses_what_its_parser_accepts(name, value):
+    """An editor checking against the published schema must not flag a block
+    the server takes; what the schema refuses, the parser refuses too."""
+    from orchestration import blocks
+
+    block = {b.name: b for b in blocks.registered()}.get(name)
+    assert block is not None
+    schema_ok = not list(jsonschema.Draft202012Validator(block.schema).iter_errors(value))
+    parser_ok = not block.parse(value, name, parameters={}).errors
+    assert schema_ok or not parser_ok, (name, value)
+
+
+def test_the_schedule_schema_agrees_on_the_cases_from_the_issue():
+    from orchestration import blocks
+
+    schedule = {b.name: b for b in blocks.registered()}.get("schedule")
+    assert schedule is not None
+    validator = jsonschema.Draft202012Validator(schedule.schema)
+    assert validator.is_valid({"type": "cron", "expression": "@hourly"})
+    assert not validator.is_valid({"type": "interval", "interval": 0.5, "unit": "h"})
+
+
+def test_the_typed_shapes_name_the_schema_fields():
+    """orchestration.shapes is what mypy checks readers of a checked definition
+    against; it must name the same fields as the published schema."""
+    from typing import get_type_hints
+
+    from orchestration import shapes
+
+    served = contract.schema("task-definition")
+    assert set(get_type_hints(shapes.TaskDefinition)) == set(served["properties"])
+    assert set(get_type_hints(shapes.Node)) == set(served["$defs"]["node"]["properties"])
+    assert set(get_type_hints(shapes.Execution)) == set(served["$defs"]["node"]["properties"]["execution"]["properties"])
+    condition = served["$defs"]["condition"]
+    fields = set(condition["properties"]) | {k for branch in condition["allOf"] for k in branch["then"]["properties"]}
+    assert set(get_type_hints(shapes.Condition)) == fields

@@ -90,7 +90,7 @@ def test_it_lists_every_top_level_problem_at_once(make_definition):
         problem("taskId", "taskId is required"),
         problem("name", "name is required and must be a non-empty string"),
         problem("description", "description must be a string"),
-        problem("tags", "tags must be a list of strings"),
+        problem("tags[1]", "tags must be a list of strings"),
         problem("priority", "priority must be one of low, normal, high, critical (got 'urgent')"),
         problem("timeout", "timeout must be a non-negative integer (got -5)"),
         problem("maxRetries", "maxRetries must be a non-negative integer (got 1.5)"),
@@ -151,8 +151,8 @@ def test_missing_node_fields(make_definition):
     doc["workflows"].append("not a node")
     assert validate_task_definition(doc) == [
         problem("workflows[2].id", "id is required"),
-        problem("workflows[3]", "a workflow node must be an object"),
         problem("workflows[2].workflow", "workflow is required: the name of a workflow kind"),
+        problem("workflows[3]", "a workflow node must be an object"),
     ]
 
 
@@ -503,7 +503,7 @@ def test_schedules(make_definition, schedule, expected):
     ("resources", "expected"),
     [
         ({"cpu": 0.5, "memory": "256MB", "disk": "1.5GB", "network": "10MB/s"}, []),
-        ({"cpu": 0}, [("resourceRequirements.cpu", "cpu must be a positive number (got 0)")]),
+        ({"cpu": 0}, [("resourceRequirements.cpu", "must be more than 0 and at most 1024 cores, not 0")]),
         (
             {"memory": "lots"},
             [
@@ -527,7 +527,7 @@ def test_schedules(make_definition, schedule, expected):
             [
                 (
                     "resourceRequirements.gpu",
-                    "unknown resource 'gpu'; use cpu, memory, disk, network",
+                    "unknown field; expected one of cpu, memory, disk, network",
                 )
             ],
         ),
@@ -593,7 +593,7 @@ def test_notification_channels(make_definition):
             "recipients must be a non-empty list of email addresses",
         ),
         problem("notificationChannels[3].config.url", "url must be an http(s) URL (got 'ftp://x')"),
-        problem("notificationChannels[3].config.headers", "headers must be an object of strings"),
+        problem("notificationChannels[3].config.headers.X", "headers must be an object of strings"),
         problem(
             "notificationChannels[4].config.url",
             "unresolvable reference ${unknownSecret}: not a parameter or a stored secret",

@@ -147,10 +147,10 @@ def test_definition_channels_follow_the_definition_and_bad_ones_list_every_error
             {"type": "webhook", "config": {"url": "ftp://x", "method": "DELETE"}},
         ]})
     assert {(e["path"], e["message"].split(" ")[0]) for e in caught.value.errors} >= {
-        ("notificationChannels[0].type", "unknown"),
+        ("notificationChannels[0].type", "channel"),
         ("notificationChannels[1].config.recipients[0]", "'not-an-address'"),
-        ("notificationChannels[2].config.url", "must"),
-        ("notificationChannels[2].config.method", "must"),
+        ("notificationChannels[2].config.url", "url"),
+        ("notificationChannels[2].config.method", "method"),
     }
 
 

@@ -178,3 +178,18 @@ def test_a_new_version_is_made_from_the_edited_latest(ui):
     assert response.status_code == 302
     latest = Template.objects.filter(template_id="content-analysis-template").order_by("-patch").first()
     assert latest.version == "1.0.1" and latest.parameters[2]["default"] == 30
+
+
+def test_the_template_page_lists_the_fields_of_the_published_schema(ui):
+    from django.utils.html import escape
+
+    from orchestration import contract
+
+    page = ui.get("/templates/new/").content.decode()
+    assert 'href="/api/v1/schemas/template-definition.json"' in page
+    properties = contract.schema("template-definition")["properties"]
+    for name, spec in properties.items():
+        assert f"<dt><code>{name}</code>" in page
+        if spec.get("description"):
+            assert f"<dd>{escape(spec['description'])}</dd>" in page
+    assert "<dt><code>workflows</code> (required)</dt>" in page
