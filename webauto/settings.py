@@ -243,6 +243,8 @@ WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 WEBAUTO_ADMISSION_BACKEND = env_str(
     "WEBAUTO_ADMISSION_BACKEND", "orchestration.resources.backend.ResourceAdmission"
 )
+# The Chromium that browser nodes launch (scripts/check-browser installs it).
+WEBAUTO_CHROMIUM_PATH = env_str("WEBAUTO_CHROMIUM_PATH", "/usr/bin/chromium")
 # Base URL of the Weibo mobile API the Weibo timeline monitor reads (tests and the sandbox
 # point it at a local server serving the same shape).
 WEBAUTO_WEIBO_API_BASE = env_str("WEBAUTO_WEIBO_API_BASE", "https://m.weibo.cn").rstrip("/")

@@ -10,6 +10,7 @@ from django.shortcuts import render
 
 from orchestration import registry
 from orchestration.webflows import selectors
+from orchestration.webflows.browser_check import browser_status
 from orchestration.webflows.models import BrowserSession, Workflow
 from orchestration.webflows.operations import OPERATIONS
 from orchestration.webflows.sandbox.state import sandbox_revision
@@ -34,6 +35,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
             {"name": name, "description": schema.get("description", "")} for name, schema in sorted(OPERATIONS.items())
         ],
         "sandbox_revision": sandbox_revision(),
+        "browser": browser_status(),
     }
     return render(request, "webflows/workflow_list.html", context)
 
