@@ -24,8 +24,9 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
             "kind": kind,
             "aliases": sorted(a for a, target in aliases.items() if target == kind.name),
             "schema": json.dumps(kind.config_schema, indent=2, ensure_ascii=False),
+            "example": json.dumps(registry.example_node(kind), indent=2, ensure_ascii=False),
         }
-        for kind in selectors.builtin_web_kinds()
+        for kind in registry.all_kinds()
     ]
     context = {
         "kinds": kinds,
