@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
-from monitoring import selectors
+from monitoring import dashboard_selectors, selectors
 from monitoring.alerting import alert_acknowledge, alert_resolve
 from monitoring.models import Alert, AlertRule, AlertStatus, Channel, Delivery
 from monitoring.outbox import delivery_destination, outbox_enabled
@@ -59,12 +59,14 @@ def _range_key(request: HttpRequest) -> str:
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     range_key = _range_key(request)
     since = timezone.now() - selectors.RANGES[range_key].span
+    summary = selectors.metrics_summary(range_key=range_key)
     context = {
         "range": range_key,
         "ranges": list(selectors.RANGES),
-        "summary": selectors.metrics_summary(range_key=range_key),
+        "summary": summary,
+        "outcomes": dashboard_selectors.outcome_counts(summary),
         "running": selectors.executions_running(),
-        "failures": selectors.executions_recent_failures(since=since),
+        "failures": dashboard_selectors.executions_recent_problems(since=since),
         "alerts": selectors.alerts_active(limit=10),
     }
     partial = request.GET.get("partial")
