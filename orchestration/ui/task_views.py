@@ -47,9 +47,23 @@ def _without_page(request: HtmxHttpRequest) -> str:
     return query.urlencode()
 
 
-def _row(request: HtmxHttpRequest, task: Task) -> HttpResponse:
+def _row(request: HtmxHttpRequest, task: Task, *, started: int | None = None, polled: bool = False) -> HttpResponse:
+    """One task-list row; ``started`` is the execution that Run now started
+    from this row (linked in the row while it follows that run); a ``polled``
+    row flashes only when its run has finished."""
     row = selectors.task_rows(selectors.task_list().filter(pk=task.pk))[0]
-    return render(request, "orchestration/task_list.html#task-row", {"row": row})
+    context = {"row": row, "started": started, "polled": polled}
+    return render(request, "orchestration/task_list.html#task-row", context)
+
+
+@login_required
+@require_GET
+def task_row(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
+    """The polled task-list row: it re-renders itself until its last run is
+    final, then the swapped-in row no longer polls."""
+    task = get_object_or_404(Task, task_id=task_id)
+    started = request.GET.get("started", "")
+    return _row(request, task, started=int(started) if started.isdigit() else None, polled=True)
 
 
 @login_required
@@ -86,7 +100,7 @@ def task_run(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     )
     url = reverse("ui:execution-detail", args=[execution.pk])
     if request.htmx and request.POST.get("stay"):
-        return _row(request, task)
+        return _row(request, task, started=execution.pk)
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
