@@ -59,7 +59,7 @@ def _field_for(param: dict[str, Any]) -> forms.Field:
                 attrs[key[:3]] = param[key]
         widget: forms.Widget = forms.NumberInput(attrs=attrs)
     elif kind in ("array", "object"):
-        placeholder = '["a", "b"]' if kind == "array" else '{"key": "value"}'
+        placeholder = 'e.g. ["a", "b"] (JSON)' if kind == "array" else 'e.g. {"key": "value"} (JSON)'
         widget = forms.Textarea(attrs={"rows": 3, "placeholder": placeholder})
     else:
         if "pattern" in param:

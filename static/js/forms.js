@@ -117,7 +117,7 @@
       var t = schemaType(prop);
       var input;
       if (!isSimpleProperty(prop)) {
-        input = jsonArea(current, set, { "class": "json-input " + classPrefix + key, placeholder: prop["default"] !== undefined ? JSON.stringify(prop["default"]) : "JSON" });
+        input = jsonArea(current, set, { "class": "json-input " + classPrefix + key, placeholder: prop["default"] !== undefined ? "default: " + JSON.stringify(prop["default"]) : "not set (JSON)" });
         grid.appendChild(field(label, input, help || "JSON value", path));
         return;
       }
@@ -131,7 +131,7 @@
         input = select([["", "(not set)"], ["true", "true"], ["false", "false"]], current === undefined ? "" : String(current),
           function (v) { set(v === "" ? undefined : v === "true" ? true : v === "false" ? false : v); }, { "class": classPrefix + key });
       } else if (t === "array") {
-        input = h("textarea", { rows: 3, "class": "plain " + classPrefix + key, placeholder: "one per line" });
+        input = h("textarea", { rows: 3, "class": "plain " + classPrefix + key, placeholder: "not set (one per line)" });
         input.value = Array.isArray(current) ? current.join("\n") : current === undefined ? "" : String(current);
         input.addEventListener("input", function () {
           var text = input.value.trim();
@@ -142,10 +142,10 @@
         });
       } else if (t === "number" || t === "integer") {
         input = textInput(current, function (v) { set(numberOrText(v)); },
-          { inputmode: "decimal", "class": classPrefix + key, placeholder: prop["default"] !== undefined ? String(prop["default"]) : "number or ${param}" });
+          { inputmode: "decimal", "class": classPrefix + key, placeholder: prop["default"] !== undefined ? "default: " + String(prop["default"]) : "not set (a number or ${param})" });
       } else {
         input = textInput(current, function (v) { set(v === "" ? undefined : v); },
-          { "class": classPrefix + key, placeholder: prop["default"] !== undefined ? String(prop["default"]) : "" });
+          { "class": classPrefix + key, placeholder: prop["default"] !== undefined ? "default: " + String(prop["default"]) : "not set" });
       }
       grid.appendChild(field(label, input, help, path));
     });
