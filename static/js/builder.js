@@ -170,10 +170,11 @@
     }
     var entries = Object.keys(params).map(function (k) { return [k, params[k]]; });
     entries.forEach(function (entry, i) {
-      var name = textInput(entry[0], function () {}, { placeholder: "parameter name", "class": "param-name", "data-path": "parameters." + entry[0] });
+      var name = textInput(entry[0], function () {}, { placeholder: "parameter name", "class": "param-name", "data-path": "parameters." + entry[0], "aria-label": "Parameter name" });
       name.addEventListener("change", function () { entries[i][0] = name.value.trim(); rebuild(entries); renderTask(); });
       var value = textInput(valueText(entry[1]), function (v) { entries[i][1] = parseValueText(v); rebuild(entries); },
-        { placeholder: "value (text, number, true/false or JSON)", "class": "param-value", "data-path": "parameters." + entry[0] });
+        { placeholder: "value (text, number, true/false or JSON)", "class": "param-value", "data-path": "parameters." + entry[0],
+          "aria-label": "Value of parameter " + entry[0] });
       var remove = h("button", { type: "button", "class": "btn small secondary", text: "Remove", title: "Remove parameter",
         onclick: function () { entries.splice(i, 1); rebuild(entries); renderTask(); } });
       table.appendChild(h("div", { "class": "param-row" }, [name, value, remove]));

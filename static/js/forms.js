@@ -39,10 +39,21 @@
     return /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(trimmed) ? Number(trimmed) : trimmed;
   }
 
+  var fieldCount = 0;
+
+  /* A labelled field. The label is tied to its control (for/id), so that
+   * assistive technology names every input. */
   function field(label, input, help, path) {
     if (path) input.setAttribute("data-path", path);
+    var labelAttrs = { text: label };
+    // The control itself, or the one control inside a wrapper (a JSON area and its message).
+    var controls = /^(INPUT|SELECT|TEXTAREA)$/.test(input.tagName) ? [input] : input.querySelectorAll("input, select, textarea");
+    if (controls.length === 1) {
+      if (!controls[0].id) controls[0].id = "field-auto-" + (++fieldCount);
+      labelAttrs["for"] = controls[0].id;
+    }
     return h("div", { "class": "field" }, [
-      h("label", { text: label }),
+      h("label", labelAttrs),
       input,
       help ? h("div", { "class": "help", text: help }) : null
     ]);
