@@ -28,7 +28,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from orchestration import admission, events, expressions, graph
+from orchestration import admission, events, expressions, graph, signals
+from orchestration.definitions import missing_secrets
+from orchestration.errors import SecretsMissing
 from orchestration.models import (
     EXECUTION_FINAL,
     NODE_FINAL,
@@ -106,7 +108,19 @@ def execution_create(
 ) -> Execution:
     """Create an execution of ``task`` with one node run per workflow node and
     queue it (or park it until ``not_before``). With ``reuse_from``, nodes that
-    completed there and that nothing failed upstream of keep their outputs."""
+    completed there and that nothing failed upstream of keep their outputs.
+
+    A new run (not a retry or re-run, which the engine itself may start while
+    finishing another) raises ``SecretsMissing``, with nothing saved, when the
+    task references secrets that are not in the store."""
+    if retry_of is None and reuse_from is None:
+        missing = missing_secrets(
+            workflows=task.workflows,
+            parameters=parameters if parameters is not None else task.parameters,
+            channels=task.notification_channels,
+        )
+        if missing:
+            raise SecretsMissing(task.task_id, missing)
     with transaction.atomic():
         snapshot = reuse_from.definition if reuse_from else definition_snapshot(task)
         execution = Execution.objects.create(
@@ -353,6 +367,7 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
     if not execution.status_reason and failed:
         execution.status_reason = f"{len(failed)} node(s) failed"
     execution.save(update_fields=["status", "finished_at", "error", "status_reason"])
+    signals.execution_finished.send(sender=Execution, execution=execution)
     events.emit(f"execution.{status}", execution=execution, data=_event_data(execution))
     transaction.on_commit(lambda: admission.get_backend().release(execution.pk))
     if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):

@@ -28,6 +28,7 @@ from orchestration import engine, references, registry
 from orchestration.context import NodeCancelled, RunContext, WorkflowError
 from orchestration.models import NodeStatus
 from orchestration.process_tree import ProcessTreeMeter
+from orchestration.schemavalues import whole_numbers_to_int
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,7 @@ def _execute(claim: engine.Claim, context: RunContext, used_secrets: set[str]) -
     if errors:
         return engine.Outcome(status=NodeStatus.FAILED, error="invalid config: " + "; ".join(errors),
                               retryable=False, input=node_input)
+    config = whole_numbers_to_int(kind.config_schema, config)  # 2.0 for an integer field is 2
     try:
         output = kind.run(config, node_input, context)
         return engine.Outcome(status=NodeStatus.COMPLETED, output=_json_safe(output), input=node_input)
