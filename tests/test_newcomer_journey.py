@@ -30,11 +30,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.browser]
 PASSWORD = "smoke-test-pw"  # embedded_env's WEBAUTO_ADMIN_PASSWORD
 FINAL = ("completed", "completed_with_errors", "failed", "cancelled", "timed_out")
 DEMOS = ("sandbox-weibo-demo", "sandbox-news-demo")
-# How often each demo runs (the issue asks for three). The news demo's second
-# run reuses the browser session its first run saved and fails at the login
-# form: that is fixed on another branch ("web"); once it is merged, make the
-# default 3. WEBAUTO_JOURNEY_DEMO_RUNS=3 runs the full journey meanwhile.
-DEMO_RUNS = int(os.environ.get("WEBAUTO_JOURNEY_DEMO_RUNS", "1"))
+# How often each demo runs (the issue asks for three; the news demo's later
+# runs reuse the browser session its first run saved).
+DEMO_RUNS = 3
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
@@ -121,6 +119,7 @@ def _nodes(run: dict[str, Any]) -> dict[str, str]:
     return {n["nodeId"]: n["status"] for n in run["nodes"]}
 
 
+@pytest.mark.timeout(900)  # a whole stack and a dozen runs on a shared CI machine
 def test_a_newcomer_s_first_hour(page: Page, stack: str) -> None:
     # Log in with the admin login the quick start created.
     page.goto(stack + "/")
