@@ -77,6 +77,7 @@ def _rows(filters: dict[str, Any]) -> list[dict[str, Any]]:
 @login_required
 @require_GET
 def events_page(request: HttpRequest) -> HttpResponse:
+    """The filtered event log; ``?partial=rows`` renders only the rows (polled)."""
     form = EventFilterForm(request.GET or None)
     context = {"form": form, "rows": _rows(form.filters()), "shown": EVENTS_SHOWN}
     if request.GET.get("partial") == "rows":

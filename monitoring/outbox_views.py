@@ -15,6 +15,7 @@ from monitoring import outbox
 @login_required
 @require_GET
 def outbox_page(request: HttpRequest) -> HttpResponse:
+    """The newest outbox messages, and whether email goes there at all."""
     context = {
         "enabled": outbox.outbox_enabled(),
         "directory": outbox.outbox_directory(),
@@ -27,6 +28,7 @@ def outbox_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def outbox_detail(request: HttpRequest, file: str, index: int) -> HttpResponse:
+    """One message (headers and text); 404 for an unknown file or position."""
     try:
         message = outbox.outbox_message(file=file, index=index)
     except LookupError as exc:
