@@ -211,3 +211,24 @@ class Fire(models.Model):
         self.schedule_name = (schedule.name or schedule.summary)[:300]
         self.task_key = schedule.task.task_id
         self.task_name = schedule.task.name[:300]
+
+
+class WebhookMessage(models.Model):
+    """A Standard Webhooks ``webhook-id`` a schedule has accepted, kept for
+    twice the tolerance window (a timestamp may be that far ahead of the
+    clock at the edges): a replay inside the window is recognised by its id,
+    one outside it by its timestamp."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=255)
+    fire = models.ForeignKey(Fire, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "message_id"], name="webhook_message_unique_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} (schedule #{self.schedule_id})"

@@ -264,6 +264,29 @@ def test_the_sql_series_equal_the_python_ones(history):
         assert metrics_series(range_key=range_key, task_id=task_id, now=NOW) == expected, (range_key, task_id)
 
 
+def test_ranges_without_executions_give_the_python_figures(history):
+    """No execution in the range (a month before the data set, or a taskId
+    that does not exist): the overall row is still there, with zero counts
+    and no averages or percentiles, and there are no per-task rows."""
+    for now, task_id in ((NOW - timedelta(days=400), None), (NOW, "no-such-task"), (NOW - timedelta(days=400), "beta")):
+        for range_key in ("1h", "30d"):
+            summary = metrics_summary(range_key=range_key, task_id=task_id, now=now)
+            assert summary == reference_summary(range_key=range_key, task_id=task_id, now=now), (now, task_id)
+            assert summary["executions"]["total"] == 0 and summary["tasks"] == []
+            series = metrics_series(range_key=range_key, task_id=task_id, now=now)
+            assert series == reference_series(range_key=range_key, task_id=task_id, now=now), (now, task_id)
+
+
+def test_the_covering_indexes_exist_on_postgresql_only(history):
+    """Migration monitoring 0003 adds the covering indexes the metrics reads
+    scan (PostgreSQL only: INCLUDE)."""
+    names = {"monitoring_exec_created_cov", "monitoring_exec_task_created_cov"}
+    with connection.cursor() as cursor:
+        found = {index for index in connection.introspection.get_constraints(cursor, "orchestration_execution")
+                 if index in names}
+    assert found == (names if connection.vendor == "postgresql" else set())
+
+
 def test_the_data_set_exercises_the_figures(history):
     """Guard against a vacuous comparison: the 30-day figures are all populated."""
     s = reference_summary(range_key="30d", task_id=None, now=NOW)
