@@ -123,4 +123,5 @@ KIND = WorkflowKind(
     description="Sends a report rendered from a named template (monitoring-report, ...) filled from its input "
     "through the task's email and webhook channels.",
     aliases=("notification-workflow",),
+    example={"channels": ["email"], "template": "monitoring-report", "subject": "Daily report"},
 )

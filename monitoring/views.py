@@ -18,9 +18,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
-from monitoring import selectors
+from monitoring import dashboard_selectors, selectors
 from monitoring.alerting import alert_acknowledge, alert_resolve
 from monitoring.models import Alert, AlertRule, AlertStatus, Channel, Delivery
+from monitoring.outbox import delivery_destination, outbox_enabled
 from monitoring.prometheus import metrics_text
 from monitoring.services import channel_send_test
 
@@ -58,12 +59,14 @@ def _range_key(request: HttpRequest) -> str:
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     range_key = _range_key(request)
     since = timezone.now() - selectors.RANGES[range_key].span
+    summary = selectors.metrics_summary(range_key=range_key)
     context = {
         "range": range_key,
         "ranges": list(selectors.RANGES),
-        "summary": selectors.metrics_summary(range_key=range_key),
+        "summary": summary,
+        "outcomes": dashboard_selectors.outcome_counts(summary),
         "running": selectors.executions_running(),
-        "failures": selectors.executions_recent_failures(since=since),
+        "failures": dashboard_selectors.executions_recent_problems(since=since),
         "alerts": selectors.alerts_active(limit=10),
     }
     partial = request.GET.get("partial")
@@ -125,14 +128,23 @@ def channels_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def channel_test(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = channel_send_test(channel=get_object_or_404(Channel, pk=pk))
-    return render(request, "monitoring/channels.html#delivery-status", {"delivery": delivery})
+    return render(request, "monitoring/channels.html#delivery-status", _delivery_context(delivery))
+
+
+def _delivery_context(delivery: Delivery) -> dict[str, Any]:
+    """A test delivery and where its message goes (outbox, SMTP server, URL)."""
+    return {
+        "delivery": delivery,
+        "destination": delivery_destination(delivery=delivery),
+        "to_outbox": delivery.channel_kind == "email" and outbox_enabled(),
+    }
 
 
 @login_required_polling
 @require_GET
 def delivery_status(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = get_object_or_404(Delivery, pk=pk)
-    response = render(request, "monitoring/channels.html#delivery-status", {"delivery": delivery})
+    response = render(request, "monitoring/channels.html#delivery-status", _delivery_context(delivery))
     if delivery.is_final:
         # 286 tells htmx to stop polling: the delivery will not change any more.
         stop = HttpResponseStopPolling()

@@ -34,6 +34,7 @@ register(
             "additionalProperties": False,
         },
         output_description="The input object (if any) with config.output's fields added.",
+        example={"output": {"greeting": "hello"}},
     )
 )
 
@@ -49,5 +50,6 @@ register(
             "additionalProperties": False,
         },
         output_description="{sleptSeconds, input}",
+        example={"seconds": 2},
     )
 )

@@ -38,6 +38,9 @@ class WorkflowKind:
     aliases: tuple[str, ...] = ()
     # Kinds that drive a browser; used for display and resource estimates.
     needs_browser: bool = False
+    # A config that validates against config_schema, shown on the Workflows
+    # page (None: the page shows the required properties only).
+    example: dict[str, Any] | None = None
 
 
 _kinds: dict[str, WorkflowKind] = {}
@@ -89,6 +92,16 @@ def exists(name: str) -> bool:
 def all_kinds() -> list[WorkflowKind]:
     """Registered kinds (not provider-backed ones), sorted by name."""
     return sorted(_kinds.values(), key=lambda k: k.name)
+
+
+def example_node(kind: WorkflowKind) -> dict[str, Any]:
+    """A task-definition node using ``kind``: its ``example`` config, or, for a
+    kind without one, its required config properties as ``<name>`` placeholders."""
+    config = kind.example
+    if config is None:
+        required = kind.config_schema.get("required") or []
+        config = {str(name): f"<{name}>" for name in required}
+    return {"id": kind.name.split("-")[0], "workflow": kind.name, "config": config}
 
 
 def aliases() -> dict[str, str]:

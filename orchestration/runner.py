@@ -21,13 +21,13 @@ import time
 from typing import Any
 
 import jsonschema
-import psutil
 from django.conf import settings
 from django.db import close_old_connections, connection
 
 from orchestration import engine, references, registry
 from orchestration.context import NodeCancelled, RunContext, WorkflowError
 from orchestration.models import NodeStatus
+from orchestration.process_tree import ProcessTreeMeter
 from orchestration.schemavalues import whole_numbers_to_int
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ def _raise_hard_stop(signum: int, frame: Any) -> None:
 
 
 class Watchdog(threading.Thread):
-    """Beats the node's heartbeat, watches for stop requests and the timeout,
-    and samples the process's memory while the node runs."""
+    """Beats the node's heartbeat and watches for stop requests and the timeout
+    while the node runs."""
 
     def __init__(self, *, node_run_id: int, dispatch_id: str, context: RunContext, timeout: float | None) -> None:
         super().__init__(name=f"watchdog-{node_run_id}", daemon=True)
@@ -61,9 +61,7 @@ class Watchdog(threading.Thread):
         self.timeout = timeout
         self.finished = threading.Event()
         self.stop_reason = ""  # "cancel", "timeout", "fail", "preempt", "lost"
-        self.peak_rss = 0
         self.main_thread_ident = threading.main_thread().ident
-        self._process = psutil.Process()
         self._stop_asked_at: float | None = None
         self._hard_stopped = False
 
@@ -73,7 +71,6 @@ class Watchdog(threading.Thread):
         grace = settings.WEBAUTO_CANCEL_GRACE_SECONDS
         try:
             while not self.finished.wait(min(interval, 0.5) if self._stop_asked_at else interval):
-                self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
                 request = engine.node_heartbeat(node_run_id=self.node_run_id, dispatch_id=self.dispatch_id)
                 if request is None:
                     self._ask_stop("lost")
@@ -175,9 +172,8 @@ def run_node(*, node_run_id: int, dispatch_id: str) -> None:
     watchdog = Watchdog(node_run_id=node_run_id, dispatch_id=dispatch_id, context=context,
                         timeout=_node_timeout(claim))
     _install_hard_stop_handler()
-    process = psutil.Process()
-    cpu_before = sum(process.cpu_times()[:2])
-    rss_before = process.memory_info().rss
+    # The whole process tree: a browser node's Chromium and its children too.
+    meter = ProcessTreeMeter().start()
     watchdog.start()
     try:
         _node_active.set()
@@ -192,10 +188,9 @@ def run_node(*, node_run_id: int, dispatch_id: str) -> None:
         seconds = watchdog.timeout or 0
         outcome = engine.Outcome(status=NodeStatus.TIMED_OUT, error=f"timed out after {seconds:g}s",
                                  retryable=False, input=outcome.input)
-    outcome.cpu_seconds = max(0.0, sum(process.cpu_times()[:2]) - cpu_before)
-    # What the node added to its worker process at its peak: the pool process's
-    # own baseline (Django, imports) is not the node's usage.
-    outcome.peak_rss_bytes = max(0, max(watchdog.peak_rss, process.memory_info().rss) - rss_before)
+    # What the node added at its peak: the pool process's own baseline (Django,
+    # imports) is not the node's usage.
+    outcome.cpu_seconds, outcome.peak_rss_bytes = meter.stop()
     outcome.logs = context.logs
     if used_secrets:
         outcome.output = references.redact(outcome.output, used_secrets)

@@ -15,6 +15,7 @@ from django.conf import settings
 from orchestration.models import Priority
 from templates_app.models import Template
 from templates_app.parameters import (
+    FORMAT_MESSAGES,
     MISSING,
     coerce_form_value,
     enum_choices,
@@ -58,12 +59,17 @@ def _field_for(param: dict[str, Any]) -> forms.Field:
                 attrs[key[:3]] = param[key]
         widget: forms.Widget = forms.NumberInput(attrs=attrs)
     elif kind in ("array", "object"):
-        placeholder = '["a", "b"]' if kind == "array" else '{"key": "value"}'
+        placeholder = 'e.g. ["a", "b"] (JSON)' if kind == "array" else 'e.g. {"key": "value"} (JSON)'
         widget = forms.Textarea(attrs={"rows": 3, "placeholder": placeholder})
     else:
         if "pattern" in param:
             attrs["pattern"] = param["pattern"]
-        widget = forms.TextInput(attrs=attrs)
+        hint = FORMAT_MESSAGES.get(str(param.get("format")))
+        if hint or "pattern" in param:
+            # Browsers show the title in their "match the requested format" bubble.
+            attrs["title"] = f"{hint[0].upper()}{hint[1:]}" if hint else (help_text or f"Must match {param['pattern']}")
+        input_type = {"email": "email", "uri": "url"}.get(str(param.get("format")), "text")
+        widget = forms.TextInput(attrs={**attrs, "type": input_type})
     if required:
         widget.attrs["required"] = True
     return forms.CharField(

@@ -22,7 +22,7 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Keys a parameter declaration may have, beyond name and type.
 _COMMON_KEYS = {"name", "type", "required", "default", "enum", "description", "label", "extracted"}
 _KEYS_BY_TYPE: dict[str, set[str]] = {
-    "string": {"pattern", "minLength", "maxLength"},
+    "string": {"pattern", "format", "minLength", "maxLength"},
     "number": {"minimum", "maximum"},
     "integer": {"minimum", "maximum"},
     "boolean": set(),
@@ -30,6 +30,16 @@ _KEYS_BY_TYPE: dict[str, set[str]] = {
     "object": set(),
 }
 
+
+# A string parameter's ``format`` (JSON Schema's names), and how a value that
+# does not have it is described to people, instead of showing a regex.
+FORMAT_MESSAGES = {
+    "email": "must be an email address",
+    "uri": "must be a web address starting with http:// or https://",
+    "date": "must be a date (YYYY-MM-DD)",
+    "date-time": "must be a date and time (YYYY-MM-DDTHH:MM:SS with a time zone)",
+    "time": "must be a time of day (HH:MM:SS with a time zone)",
+}
 
 # ``{"path": "parameters.maxPosts", "message": "..."}``, the API's error shape.
 Error = dict[str, str]
@@ -55,7 +65,7 @@ def json_type(value: Any) -> str:
 def parameter_schema(param: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON Schema of one declared parameter's value."""
     schema: dict[str, Any] = {"type": param.get("type", "string")}
-    for key in ("enum", "minimum", "maximum", "pattern", "minLength", "maxLength", "minItems", "maxItems"):
+    for key in ("enum", "minimum", "maximum", "pattern", "format", "minLength", "maxLength", "minItems", "maxItems"):
         if key in param:
             schema[key] = param[key]
     if "description" in param:
@@ -129,6 +139,8 @@ def _check_declaration_fields(param: Mapping[str, Any], kind: str, here: str) ->
     for key in ("minLength", "maxLength", "minItems", "maxItems"):
         if key in param and (isinstance(param[key], bool) or not isinstance(param[key], int) or param[key] < 0):
             errors.append({"path": f"{here}.{key}", "message": "must be a whole number >= 0"})
+    if "format" in param and param["format"] not in FORMAT_MESSAGES:
+        errors.append({"path": f"{here}.format", "message": f"must be one of {', '.join(FORMAT_MESSAGES)}"})
     if "pattern" in param:
         try:
             re.compile(param["pattern"])
@@ -165,8 +177,8 @@ def _message(error: ValidationError, schema: Mapping[str, Any]) -> str:
         return f"must be at least {to_text(error.validator_value)} (got {shown})"
     if error.validator == "maximum":
         return f"must be at most {to_text(error.validator_value)} (got {shown})"
-    if error.validator == "pattern":
-        return f"must match the pattern {error.validator_value} (got {shown})"
+    if error.validator in ("pattern", "format"):
+        return f"{format_description(error.schema)} (got {shown})"
     if error.validator == "minLength":
         return f"must be at least {error.validator_value} characters long"
     if error.validator == "maxLength":
@@ -176,6 +188,20 @@ def _message(error: ValidationError, schema: Mapping[str, Any]) -> str:
     if error.validator == "maxItems":
         return f"must have at most {error.validator_value} items"
     return error.message
+
+
+def format_description(schema: Mapping[str, Any]) -> str:
+    """What a value of this string schema must look like, for people: from
+    its ``format``, else its ``description``, and only as a last resort its
+    regular expression (JSON Schema's ``title``/``description`` are meant for
+    this; source: json-schema.org, "Annotations")."""
+    fmt = schema.get("format")
+    if isinstance(fmt, str) and fmt in FORMAT_MESSAGES:
+        return FORMAT_MESSAGES[fmt]
+    for key in ("title", "description"):
+        if isinstance(schema.get(key), str) and schema[key]:
+            return f"is not in the expected form: {schema[key][:1].lower()}{schema[key][1:]}"
+    return f"must match the pattern {schema.get('pattern')}"
 
 
 def _a(kind: Any) -> str:
@@ -220,7 +246,8 @@ def validate_values(
     schema = parameters_schema(params)
     order = {p["name"]: i for i, p in enumerate(params)}
     errors: list[tuple[int, Error]] = []
-    for error in Draft202012Validator(schema).iter_errors(result):
+    # Formats are checked too (jsonschema's checker; e.g. an email needs an "@").
+    for error in Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).iter_errors(result):
         if error.validator == "required":
             for name in schema["required"]:
                 if name not in result:

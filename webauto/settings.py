@@ -127,8 +127,17 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Email ------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+# With no mail server configured (neither EMAIL_HOST nor EMAIL_BACKEND set, as on
+# the embedded default), email is written to a local outbox under var/outbox/
+# that the Outbox page reads; setting EMAIL_HOST switches to SMTP.
+_email_host = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if _email_host
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(VAR_DIR / "outbox")))
+EMAIL_HOST = _email_host or "localhost"
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
@@ -233,7 +242,8 @@ WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 WEBAUTO_ADMISSION_BACKEND = env_str(
     "WEBAUTO_ADMISSION_BACKEND", "orchestration.resources.backend.ResourceAdmission"
 )
-# The Chromium binary browser nodes launch (Debian's package by default).
+# The Chromium binary browser nodes launch (Debian's package by default;
+# scripts/check-browser installs it).
 WEBAUTO_CHROMIUM_PATH = env_str("WEBAUTO_CHROMIUM_PATH", "/usr/bin/chromium")
 # Nodes load only http/https URLs (orchestration/urlpolicy.py). With this on, they
 # may also not reach private, loopback or link-local addresses (off by default: a

@@ -2,7 +2,9 @@
 (pages) and ``api_urls.py`` (REST API under /api/v1/)."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 api_v1 = [
@@ -15,6 +17,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # Pages that name no icon (the admin, the API docs) make browsers ask for this.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -6,30 +6,58 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psutil
 from django.conf import settings
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from orchestration.models import Execution, ExecutionStatus, NodeRun
+from orchestration.models import Execution, NodeRun
 from orchestration.resources.models import ResourceRequest, SystemSample
 
 
+def executions_active_between(*, since: datetime, until: datetime) -> tuple[int, int]:
+    """``(running, queued)``: executions that were running, and that were
+    queued, at some moment in ``(since, until]`` (a run shorter than the gap
+    between two samples still counts; the instant's count would miss it)."""
+    running = (
+        Execution.objects.filter(started_at__isnull=False, started_at__lte=until)
+        .filter(Q(finished_at__isnull=True) | Q(finished_at__gt=since))
+        .count()
+    )
+    # Queued from queued_at until it started (or, never started, until it ended).
+    queued = (
+        Execution.objects.filter(queued_at__isnull=False, queued_at__lte=until)
+        .filter(
+            Q(started_at__gt=since)
+            | Q(started_at__isnull=True, finished_at__isnull=True)
+            | Q(started_at__isnull=True, finished_at__gt=since)
+        )
+        .count()
+    )
+    return running, queued
+
+
 def system_sample_record(*, cpu_interval: float = 0.5) -> SystemSample:
-    """Read this host with psutil and store it in the usage history."""
+    """Read this host with psutil and store it in the usage history, with
+    the executions running/queued since the previous sample of this host."""
     memory = psutil.virtual_memory()
     disk = psutil.disk_usage(str(settings.VAR_DIR))
     load = os.getloadavg()
-    counts = dict(
-        Execution.objects.filter(status__in=[ExecutionStatus.RUNNING, ExecutionStatus.QUEUED])
-        .values_list("status")
-        .annotate(n=Count("id"))
+    host = socket.gethostname()
+    now = timezone.now()
+    previous = (
+        SystemSample.objects.filter(host=host, taken_at__lt=now).order_by("-taken_at").values_list("taken_at", flat=True)
+        .first()
     )
+    # No earlier sample (or a long gap): look back one sampling period.
+    period = timedelta(seconds=settings.WEBAUTO_RESOURCES_SAMPLE_SECONDS)
+    since = previous if previous is not None and now - previous <= period * 3 else now - period
+    running, queued = executions_active_between(since=since, until=now)
     return SystemSample.objects.create(
-        host=socket.gethostname(),
-        taken_at=timezone.now(),
+        host=host,
+        taken_at=now,
         cpu_percent=psutil.cpu_percent(interval=cpu_interval),
         cores=psutil.cpu_count() or 1,
         memory_used_bytes=memory.total - memory.available,
@@ -39,8 +67,8 @@ def system_sample_record(*, cpu_interval: float = 0.5) -> SystemSample:
         load_1m=load[0],
         load_5m=load[1],
         load_15m=load[2],
-        running_executions=counts.get(ExecutionStatus.RUNNING, 0),
-        queued_executions=counts.get(ExecutionStatus.QUEUED, 0),
+        running_executions=running,
+        queued_executions=queued,
     )
 
 

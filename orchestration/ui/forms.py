@@ -12,9 +12,10 @@ from orchestration.ui import selectors
 
 class TaskFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Search")
-    category = forms.ChoiceField(required=False)
-    tag = forms.ChoiceField(required=False)
-    status = forms.ChoiceField(required=False, label="Last run")
+    # The list shows the fields without their <label>s: aria-label names them.
+    category = forms.ChoiceField(required=False, widget=forms.Select(attrs={"aria-label": "Category"}))
+    tag = forms.ChoiceField(required=False, widget=forms.Select(attrs={"aria-label": "Tag"}))
+    status = forms.ChoiceField(required=False, label="Last run", widget=forms.Select(attrs={"aria-label": "Last run"}))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -39,8 +40,10 @@ class TaskFilterForm(forms.Form):
 
 class ExecutionFilterForm(forms.Form):
     task = forms.CharField(required=False, label="Task")
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *ExecutionStatus.choices])
-    trigger = forms.ChoiceField(required=False, choices=[("", "Any trigger"), *Trigger.choices])
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *ExecutionStatus.choices],
+                               widget=forms.Select(attrs={"aria-label": "Status"}))
+    trigger = forms.ChoiceField(required=False, choices=[("", "Any trigger"), *Trigger.choices],
+                                widget=forms.Select(attrs={"aria-label": "Trigger"}))
 
     def filters(self) -> dict[str, str]:
         if not self.is_valid():

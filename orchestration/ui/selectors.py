@@ -15,7 +15,15 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from orchestration.models import NODE_FINAL, Execution, ExecutionStatus, NodeRun, Secret, Task
+from orchestration.models import (
+    EXECUTION_FINAL,
+    NODE_FINAL,
+    Execution,
+    ExecutionStatus,
+    NodeRun,
+    Secret,
+    Task,
+)
 from orchestration.references import redact
 
 NEVER_RUN = "never"
@@ -63,6 +71,11 @@ class TaskRow:
     last_status_label: str
     last_created_at: datetime | None
     next_run: datetime | None
+
+    @property
+    def last_active(self) -> bool:
+        """The last run has not reached a final status yet (the row polls)."""
+        return bool(self.last_status) and self.last_status not in EXECUTION_FINAL
 
 
 def task_rows(tasks: Iterable[Task]) -> list[TaskRow]:

@@ -3,12 +3,16 @@ with the live DAG."""
 
 from __future__ import annotations
 
+from typing import Any
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -48,9 +52,23 @@ def _without_page(request: HtmxHttpRequest) -> str:
     return query.urlencode()
 
 
-def _row(request: HtmxHttpRequest, task: Task) -> HttpResponse:
+def _row(request: HtmxHttpRequest, task: Task, *, started: int | None = None, polled: bool = False) -> HttpResponse:
+    """One task-list row; ``started`` is the execution that Run now started
+    from this row (linked in the row while it follows that run); a ``polled``
+    row flashes only when its run has finished."""
     row = selectors.task_rows(selectors.task_list().filter(pk=task.pk))[0]
-    return render(request, "orchestration/task_list.html#task-row", {"row": row})
+    context = {"row": row, "started": started, "polled": polled}
+    return render(request, "orchestration/task_list.html#task-row", context)
+
+
+@login_required
+@require_GET
+def task_row(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
+    """The polled task-list row: it re-renders itself until its last run is
+    final, then the swapped-in row no longer polls."""
+    task = get_object_or_404(Task, task_id=task_id)
+    started = request.GET.get("started", "")
+    return _row(request, task, started=int(started) if started.isdigit() else None, polled=True)
 
 
 @login_required
@@ -94,10 +112,32 @@ def task_run(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
         return redirect(detail)
     url = reverse("ui:execution-detail", args=[execution.pk])
     if request.htmx and request.POST.get("stay"):
-        return _row(request, task)
+        return _row(request, task, started=execution.pk)
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
+
+
+def task_schedules(task: Task) -> list[dict[str, Any]]:
+    """The task's schedules (from its definition or made on the Schedules
+    page) for its page: what each does, its state, and the next fire time
+    in the schedule's own time zone (``next_local``) and as stored (UTC)."""
+    from orchestration.scheduling.presenters import describe
+
+    rows = []
+    for schedule in task.schedules.order_by("id"):
+        next_at = schedule.next_fire_at if schedule.state == "active" else None
+        rows.append(
+            {
+                "schedule": schedule,
+                "description": describe(schedule),
+                "next_at": next_at,
+                # Formatted here: the template's date filter would convert back to the site's zone.
+                "next_local": timezone.localtime(next_at, ZoneInfo(schedule.timezone)).strftime("%Y-%m-%d %H:%M")
+                if next_at else "",
+            }
+        )
+    return rows
 
 
 def _selected_execution(request: HtmxHttpRequest, task: Task) -> Execution | None:
@@ -145,7 +185,7 @@ def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
         {
             "definition": definition,
             "definition_json": selectors.pretty_json(definition),
-            "next_run": selectors.next_runs([task.pk]).get(task.pk),
+            "schedules": task_schedules(task),
             "graph": graph_data(workflows),
             "nodes": [
                 {

@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tasks/builder/validate/", builder_views.builder_validate, name="builder-validate"),
     path("tasks/<str:task_id>/", task_views.task_detail, name="task-detail"),
     path("tasks/<str:task_id>/live/", task_views.task_live, name="task-live"),
+    path("tasks/<str:task_id>/row/", task_views.task_row, name="task-row"),
     path("tasks/<str:task_id>/edit/", builder_views.builder_edit, name="task-edit"),
     path("tasks/<str:task_id>/export/", task_views.task_export, name="task-export"),
     path("tasks/<str:task_id>/toggle/", task_views.task_toggle, name="task-toggle"),

@@ -10,6 +10,7 @@ from django.shortcuts import render
 
 from orchestration import registry
 from orchestration.webflows import selectors
+from orchestration.webflows.browser_check import browser_status
 from orchestration.webflows.models import BrowserSession, Workflow
 from orchestration.webflows.operations import OPERATIONS
 from orchestration.webflows.sandbox.state import sandbox_revision
@@ -23,8 +24,9 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
             "kind": kind,
             "aliases": sorted(a for a, target in aliases.items() if target == kind.name),
             "schema": json.dumps(kind.config_schema, indent=2, ensure_ascii=False),
+            "example": json.dumps(registry.example_node(kind), indent=2, ensure_ascii=False),
         }
-        for kind in selectors.builtin_web_kinds()
+        for kind in registry.all_kinds()
     ]
     context = {
         "kinds": kinds,
@@ -34,6 +36,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
             {"name": name, "description": schema.get("description", "")} for name, schema in sorted(OPERATIONS.items())
         ],
         "sandbox_revision": sandbox_revision(),
+        "browser": browser_status(),
     }
     return render(request, "webflows/workflow_list.html", context)
 

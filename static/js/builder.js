@@ -144,24 +144,24 @@
     taskFields.replaceChildren();
     var grid = h("div", { "class": "field-grid" });
     var idInput = textInput(doc.taskId, function (v) { setKey(doc, "taskId", v.trim()); commit(); },
-      { id: "field-taskId", placeholder: "unique-task-id", readOnly: readonlyTaskId, required: true });
+      { id: "field-taskId", placeholder: "e.g. weekly-report (letters, digits, - and _)", readOnly: readonlyTaskId, required: true });
     grid.appendChild(field("Task id *", idInput, readonlyTaskId ? "The id of a saved task cannot change." : "Letters, digits, - and _. Used in URLs and the API.", "taskId"));
     grid.appendChild(field("Name *", textInput(doc.name, function (v) { setKey(doc, "name", v); commit(); }, { id: "field-name" }), null, "name"));
     grid.appendChild(field("Category", textInput(doc.category, function (v) { setKey(doc, "category", v.trim()); commit(); }, { id: "field-category" }), null, "category"));
     grid.appendChild(field("Tags", textInput(Array.isArray(doc.tags) ? doc.tags.join(", ") : (doc.tags || ""), function (v) {
       setKey(doc, "tags", v.split(",").map(function (t) { return t.trim(); }).filter(Boolean)); commit();
-    }, { id: "field-tags", placeholder: "comma, separated" }), null, "tags"));
+    }, { id: "field-tags", placeholder: "e.g. news, daily (comma-separated)" }), null, "tags"));
     grid.appendChild(field("Priority", select(priorities.map(function (p) { return [p, p]; }), doc.priority || "normal",
       function (v) { setKey(doc, "priority", v); commit(); }, { id: "field-priority" }), null, "priority"));
     grid.appendChild(field("On node failure", select([["", "default (continue)"], ["continue-on-error", "continue-on-error"], ["stop-on-error", "stop-on-error"]],
       (doc.errorHandling || {}).strategy || "", function (v) { setIn(doc, "errorHandling", "strategy", v); commit(); }, { id: "field-strategy" }),
       "stop-on-error cancels the rest of the run at the first failure.", "errorHandling.strategy"));
     grid.appendChild(field("Task timeout (ms)", textInput(doc.timeout, function (v) { setKey(doc, "timeout", numberOrText(v)); commit(); },
-      { inputmode: "numeric", placeholder: "none", id: "field-timeout" }), null, "timeout"));
+      { inputmode: "numeric", placeholder: "no timeout", id: "field-timeout" }), null, "timeout"));
     grid.appendChild(field("Task retries", textInput(doc.maxRetries, function (v) { setKey(doc, "maxRetries", numberOrText(v)); commit(); },
-      { inputmode: "numeric", placeholder: "0", id: "field-maxRetries" }), null, "maxRetries"));
+      { inputmode: "numeric", placeholder: "default: 0 (no retry)", id: "field-maxRetries" }), null, "maxRetries"));
     grid.appendChild(field("Retry delay (ms)", textInput(doc.retryDelay, function (v) { setKey(doc, "retryDelay", numberOrText(v)); commit(); },
-      { inputmode: "numeric", placeholder: "0", id: "field-retryDelay" }), null, "retryDelay"));
+      { inputmode: "numeric", placeholder: "default: 0", id: "field-retryDelay" }), null, "retryDelay"));
     taskFields.appendChild(grid);
 
     var description = h("textarea", { rows: 2, id: "field-description", "class": "plain" });
@@ -197,10 +197,11 @@
     }
     var entries = Object.keys(params).map(function (k) { return [k, params[k]]; });
     entries.forEach(function (entry, i) {
-      var name = textInput(entry[0], function () {}, { placeholder: "name", "class": "param-name", "data-path": "parameters." + entry[0] });
+      var name = textInput(entry[0], function () {}, { placeholder: "parameter name", "class": "param-name", "data-path": "parameters." + entry[0], "aria-label": "Parameter name" });
       name.addEventListener("change", function () { entries[i][0] = name.value.trim(); rebuild(entries); renderTask(); });
       var value = textInput(valueText(entry[1]), function (v) { entries[i][1] = parseValueText(v); rebuild(entries); },
-        { placeholder: "value (text, number, true/false or JSON)", "class": "param-value", "data-path": "parameters." + entry[0] });
+        { placeholder: "value (text, number, true/false or JSON)", "class": "param-value", "data-path": "parameters." + entry[0],
+          "aria-label": "Value of parameter " + entry[0] });
       var remove = h("button", { type: "button", "class": "btn small secondary", text: "Remove", title: "Remove parameter",
         onclick: function () { entries.splice(i, 1); rebuild(entries); renderTask(); } });
       table.appendChild(h("div", { "class": "param-row" }, [name, value, remove]));
@@ -250,7 +251,7 @@
     card.appendChild(body);
 
     var grid = h("div", { "class": "field-grid" });
-    var idInput = textInput(node.id, function () {}, { "class": "node-id", placeholder: "node-id" });
+    var idInput = textInput(node.id, function () {}, { "class": "node-id", placeholder: "e.g. fetch" });
     idInput.addEventListener("change", function () { renameNode(index, idInput.value.trim()); });
     grid.appendChild(field("Node id *", idInput, null, base + ".id"));
     grid.appendChild(field("Name", textInput(node.name, function (v) { setKey(node, "name", v); commit(); }, { "class": "node-name" }), null, base + ".name"));
@@ -282,13 +283,13 @@
     var deps = Array.isArray(node.dependsOn) ? node.dependsOn : [];
     var inputOptions = h("datalist", { id: "inputfrom-" + index }, deps.map(function (d) { return h("option", { value: d + ".output" }); }));
     grid2.appendChild(field("Input from", textInput(node.inputFrom, function (v) { setKey(node, "inputFrom", v.trim()); commit(); },
-      { list: "inputfrom-" + index, "class": "node-inputfrom", placeholder: deps.length ? deps[0] + ".output" : "none" }), "Passes that node's output as this node's input.", base + ".inputFrom"));
+      { list: "inputfrom-" + index, "class": "node-inputfrom", placeholder: deps.length ? "none: the node gets {} (e.g. " + deps[0] + ".output)" : "none: the node gets {}" }), "Passes that node's output as this node's input.", base + ".inputFrom"));
     grid2.appendChild(inputOptions);
     var exec = isObject(node.execution) ? node.execution : {};
     grid2.appendChild(field("Retries", textInput(exec.retryAttempts, function (v) { setIn(node, "execution", "retryAttempts", numberOrText(v)); commit(); },
-      { inputmode: "numeric", placeholder: "0", "class": "node-retries" }), null, base + ".execution.retryAttempts"));
+      { inputmode: "numeric", placeholder: "default: 0 (no retry)", "class": "node-retries" }), null, base + ".execution.retryAttempts"));
     grid2.appendChild(field("Timeout (ms)", textInput(exec.timeout, function (v) { setIn(node, "execution", "timeout", numberOrText(v)); commit(); },
-      { inputmode: "numeric", placeholder: "none", "class": "node-timeout" }), null, base + ".execution.timeout"));
+      { inputmode: "numeric", placeholder: "no timeout", "class": "node-timeout" }), null, base + ".execution.timeout"));
     grid2.appendChild(field("Node priority", select([["", "task's priority"]].concat(priorities.map(function (p) { return [p, p]; })), exec.priority || "",
       function (v) { setIn(node, "execution", "priority", v); commit(); }), null, base + ".execution.priority"));
     var stopValue = node.stopOnFailure === true ? "true" : node.stopOnFailure === false ? "false" : "";
@@ -336,7 +337,7 @@
     }, { "class": "node-condition" }), null, base + ".condition"));
     if (type === "expression") {
       wrap.appendChild(field("Expression", textInput(cond.expression, function (v) { cond.expression = v; commit(); },
-        { "class": "node-expression wide", placeholder: "monitoring.hasChanges and monitoring.changeRatio > 0.2" }),
+        { "class": "node-expression wide", placeholder: "e.g. monitoring.hasChanges and monitoring.changeRatio > 0.2" }),
         "Comparisons, and/or/not, arithmetic and member access over parameters and upstream outputs.", base + ".condition.expression"));
     } else if (type === "content-change") {
       wrap.appendChild(field("Threshold (0–1)", textInput(cond.threshold, function (v) { cond.threshold = numberOrText(v); commit(); },

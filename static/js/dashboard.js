@@ -30,7 +30,8 @@
         responsive: true, maintainAspectRatio: false, animation: false, spanGaps: true,
         interaction: { mode: "index", intersect: false },
         scales: { x: { ticks: { maxTicksLimit: 8 } }, y: Object.assign({ beginAtZero: true }, yOptions || {}) },
-        elements: { point: { radius: 0 } },
+        // Visible points: with all data in one bucket a line has nothing to join.
+        elements: { point: { radius: 3, hoverRadius: 5 } },
       },
     });
   }

@@ -39,10 +39,21 @@
     return /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(trimmed) ? Number(trimmed) : trimmed;
   }
 
+  var fieldCount = 0;
+
+  /* A labelled field. The label is tied to its control (for/id), so that
+   * assistive technology names every input. */
   function field(label, input, help, path) {
     if (path) input.setAttribute("data-path", path);
+    var labelAttrs = { text: label };
+    // The control itself, or the one control inside a wrapper (a JSON area and its message).
+    var controls = /^(INPUT|SELECT|TEXTAREA)$/.test(input.tagName) ? [input] : input.querySelectorAll("input, select, textarea");
+    if (controls.length === 1) {
+      if (!controls[0].id) controls[0].id = "field-auto-" + (++fieldCount);
+      labelAttrs["for"] = controls[0].id;
+    }
     return h("div", { "class": "field" }, [
-      h("label", { text: label }),
+      h("label", labelAttrs),
       input,
       help ? h("div", { "class": "help", text: help }) : null
     ]);
@@ -117,7 +128,7 @@
       var t = schemaType(prop);
       var input;
       if (!isSimpleProperty(prop)) {
-        input = jsonArea(current, set, { "class": "json-input " + classPrefix + key, placeholder: prop["default"] !== undefined ? JSON.stringify(prop["default"]) : "JSON" });
+        input = jsonArea(current, set, { "class": "json-input " + classPrefix + key, placeholder: prop["default"] !== undefined ? "default: " + JSON.stringify(prop["default"]) : "not set (JSON)" });
         grid.appendChild(field(label, input, help || "JSON value", path));
         return;
       }
@@ -131,7 +142,7 @@
         input = select([["", "(not set)"], ["true", "true"], ["false", "false"]], current === undefined ? "" : String(current),
           function (v) { set(v === "" ? undefined : v === "true" ? true : v === "false" ? false : v); }, { "class": classPrefix + key });
       } else if (t === "array") {
-        input = h("textarea", { rows: 3, "class": "plain " + classPrefix + key, placeholder: "one per line" });
+        input = h("textarea", { rows: 3, "class": "plain " + classPrefix + key, placeholder: "not set (one per line)" });
         input.value = Array.isArray(current) ? current.join("\n") : current === undefined ? "" : String(current);
         input.addEventListener("input", function () {
           var text = input.value.trim();
@@ -142,10 +153,10 @@
         });
       } else if (t === "number" || t === "integer") {
         input = textInput(current, function (v) { set(numberOrText(v)); },
-          { inputmode: "decimal", "class": classPrefix + key, placeholder: prop["default"] !== undefined ? String(prop["default"]) : "number or ${param}" });
+          { inputmode: "decimal", "class": classPrefix + key, placeholder: prop["default"] !== undefined ? "default: " + String(prop["default"]) : "not set (a number or ${param})" });
       } else {
         input = textInput(current, function (v) { set(v === "" ? undefined : v); },
-          { "class": classPrefix + key, placeholder: prop["default"] !== undefined ? String(prop["default"]) : "" });
+          { "class": classPrefix + key, placeholder: prop["default"] !== undefined ? "default: " + String(prop["default"]) : "not set" });
       }
       grid.appendChild(field(label, input, help, path));
     });

@@ -4,6 +4,8 @@ through WEBAUTO_EXTRA_KIND_MODULES, in the workers the tests start)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,28 @@ def _marker(config: dict[str, Any], input: Any, context: RunContext) -> dict[str
     return {"marked": True, "input": input}
 
 
+CHILD_SCRIPT = """
+import sys, time
+size = int(sys.argv[1]) * 2**20
+block = bytearray(size)
+for i in range(0, size, 4096):
+    block[i] = 1  # touch every page: untouched zero pages are not resident
+end = time.process_time() + float(sys.argv[2])
+while time.process_time() < end:
+    pass
+time.sleep(float(sys.argv[3]))
+"""
+
+
+def _child_process(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
+    """Runs a child process (as a browser node does) that holds ``megabytes``
+    of memory and burns ``cpuSeconds`` of CPU, then waits ``holdSeconds``."""
+    args = [str(config.get("megabytes", 64)), str(config.get("cpuSeconds", 0.5)), str(config.get("holdSeconds", 1))]
+    subprocess.run([sys.executable, "-c", CHILD_SCRIPT, *args], check=True, timeout=60)
+    return {"child": "done"}
+
+
 register(WorkflowKind(name="test-fail-until", run=_fail_until))
+register(WorkflowKind(name="test-child-process", run=_child_process))
 register(WorkflowKind(name="test-stubborn-sleep", run=_stubborn_sleep))
 register(WorkflowKind(name="test-marker", run=_marker))

@@ -62,7 +62,7 @@ def test_it_creates_a_task_from_the_gallery_after_fixing_a_field_error(page, liv
     page.click("button:has-text('Create task')")
 
     errors = page.locator("#param-recipient-errors")
-    assert "must match the pattern" in errors.inner_text()
+    assert errors.inner_text() == 'must be an email address (got "not an address")'
     assert page.locator(".tpl-field-invalid").count() == 1
     assert page.input_value("input[name=param-url]") == "https://example.com/pricing"
     assert not Task.objects.filter(task_id="pricing-watch").exists()
@@ -75,7 +75,7 @@ def test_it_creates_a_task_from_the_gallery_after_fixing_a_field_error(page, liv
     assert "pricing-watch" in page.content()
 
     task = Task.objects.get(task_id="pricing-watch")
-    assert (task.template_id, task.template_version) == ("website-change-monitor-template", "1.0.0")
+    assert (task.template_id, task.template_version) == ("website-change-monitor-template", "1.1.0")
     assert task.priority == "high"
     assert task.schedule["type"] == "interval" and task.schedule["interval"] == 15
     assert task.workflows[0]["config"]["url"] == "https://example.com/pricing"

@@ -177,7 +177,7 @@ def test_a_new_version_is_made_from_the_edited_latest(ui):
     response = ui.post("/templates/content-analysis-template/new-version/", {"document": json.dumps(doc)})
     assert response.status_code == 302
     latest = Template.objects.filter(template_id="content-analysis-template").order_by("-patch").first()
-    assert latest.version == "1.0.1" and latest.parameters[2]["default"] == 30
+    assert latest.version == "1.1.1" and latest.parameters[2]["default"] == 30
 
 
 def test_the_template_page_lists_the_fields_of_the_published_schema(ui):

@@ -335,4 +335,5 @@ KIND = WorkflowKind(
     description="Downloads media from its input (Weibo posts, page media, URL lists) with limits, retries and "
     "checksum de-duplication across runs.",
     aliases=("weibo-batch-download-workflow",),
+    example={"urls": ["http://127.0.0.1:8000/sandbox/images/banner.png"], "concurrency": 2, "retries": 1},
 )

@@ -300,4 +300,5 @@ KIND = WorkflowKind(
     description="Main text, word and keyword frequencies (jieba for Chinese), language, statistics and an "
     "extractive summary of its input.",
     aliases=("content-analysis-workflow",),
+    example={"url": "http://127.0.0.1:8000/sandbox/news/", "analysisType": "comprehensive", "topKeywords": 10},
 )

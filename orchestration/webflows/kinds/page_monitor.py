@@ -191,4 +191,5 @@ KIND = WorkflowKind(
     "last run: hasChanges, changeRatio, added/removed items, links and media.",
     aliases=("website-change-monitor",),
     needs_browser=False,
+    example={"url": "http://127.0.0.1:8000/sandbox/news/", "mode": "http", "changeThreshold": 0},
 )

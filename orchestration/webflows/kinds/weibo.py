@@ -347,4 +347,5 @@ KIND = WorkflowKind(
     output_description=OUTPUT_DESCRIPTION,
     description="Reads a Weibo user's timeline through the mobile JSON API and reports new posts since the last run.",
     aliases=("weibo-content-monitoring-workflow",),
+    example={"targetUrl": "http://127.0.0.1:8000/sandbox/weibo/u/1671109627", "maxPosts": 5},
 )

@@ -1,0 +1,98 @@
+"""What a node used of the machine, counting its whole process tree: the
+worker process that runs it and every process it starts (a browser and the
+browser's own children), measured with psutil.
+
+CPU seconds are exact for processes that ended and were reaped inside the tree
+(their time lands in their parent's ``children_user``/``children_system``) and
+for the processes still alive at the end; a process orphaned to init is lost.
+Memory is the peak, over samples taken every ``interval`` seconds, of the sum
+of the tree's resident set sizes, less the tree's size when the node started.
+RSS counts shared pages once per process, so for a multi-process browser the
+figure is an upper bound: the safe side for a memory request.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+SAMPLE_INTERVAL_SECONDS = 0.25
+
+
+def _cpu(times: Any) -> float:
+    """Own CPU seconds plus those of reaped children (user + system)."""
+    return float(times.user + times.system + getattr(times, "children_user", 0.0)
+                 + getattr(times, "children_system", 0.0))
+
+
+@dataclass
+class _Reading:
+    cpu: dict[int, float] = field(default_factory=dict)  # pid -> cumulative CPU seconds
+    rss: int = 0
+
+
+class ProcessTreeMeter:
+    """Measure a process and its descendants between ``start()`` and ``stop()``.
+
+    ``stop()`` returns ``(cpu_seconds, peak_rss_growth_bytes)``. A background
+    thread samples memory every ``interval`` seconds (psutil walks /proc: a few
+    milliseconds per sample).
+    """
+
+    def __init__(self, process: psutil.Process | None = None, *, interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
+        self.process = process or psutil.Process()
+        self.interval = interval
+        self._baseline = _Reading()
+        self._peak_rss = 0
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            return [self.process, *self.process.children(recursive=True)]
+        except psutil.Error:
+            return [self.process]
+
+    def _read(self) -> _Reading:
+        reading = _Reading()
+        for proc in self._tree():
+            try:
+                with proc.oneshot():
+                    reading.cpu[proc.pid] = _cpu(proc.cpu_times())
+                    reading.rss += proc.memory_info().rss
+            except psutil.Error:  # ended between the listing and the read
+                continue
+        return reading
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.interval):
+            self._peak_rss = max(self._peak_rss, self._read().rss)
+
+    def start(self) -> ProcessTreeMeter:
+        """Take the baseline and start sampling."""
+        self._baseline = self._read()
+        self._peak_rss = self._baseline.rss
+        self._thread = threading.Thread(target=self._sample, name="process-tree-meter", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> tuple[float, int]:
+        """Stop sampling; return CPU seconds used by the tree since ``start()``
+        and the peak growth of its summed RSS in bytes (both >= 0)."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(self.interval * 4 + 1)
+        end = self._read()
+        self._peak_rss = max(self._peak_rss, end.rss)
+        root = self.process.pid
+        cpu = end.cpu.get(root, 0.0) - self._baseline.cpu.get(root, 0.0)
+        for pid, seconds in end.cpu.items():
+            if pid != root:
+                cpu += seconds - self._baseline.cpu.get(pid, 0.0)
+        # A process that was there at the start and has gone is in its parent's
+        # children_* with all its time, the part before the start included.
+        cpu -= sum(s for pid, s in self._baseline.cpu.items() if pid != root and pid not in end.cpu)
+        return max(0.0, cpu), max(0, self._peak_rss - self._baseline.rss)
