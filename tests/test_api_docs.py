@@ -71,3 +71,33 @@ def test_values_that_can_be_empty_are_nullable_and_lists_are_arrays(client, admi
     for path in ("/api/v1/workflows/", "/api/v1/browser-sessions/"):
         body = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
         assert body["schema"]["type"] == "array", path
+
+
+def test_fields_of_nullable_columns_allow_null_in_every_api_serializer():
+    """The generic kind behind the nullable findings: a serializer field that
+    reads a nullable column must say so (``allow_null``), or the schema lies."""
+    import importlib
+    import inspect
+
+    from django.core.exceptions import FieldDoesNotExist
+    from rest_framework import serializers
+
+    modules = ["monitoring.serializers", "orchestration.api.serializers"]
+    checked = []
+    for module_name in modules:
+        module = importlib.import_module(module_name)
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            meta = getattr(cls, "Meta", None)
+            if not issubclass(cls, serializers.ModelSerializer) or meta is None:
+                continue
+            for field_name, field in cls().fields.items():
+                if field.source == "*" or "." in field.source:
+                    continue
+                try:
+                    column = meta.model._meta.get_field(field.source.removesuffix("_id"))
+                except FieldDoesNotExist:
+                    continue
+                if column.null:
+                    checked.append((name, field_name))
+                    assert field.allow_null, f"{name}.{field_name} reads a nullable column"
+    assert ("ExecutionSerializer", "startedAt") in checked and ("AlertSerializer", "resolvedAt") in checked
