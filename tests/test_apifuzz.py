@@ -15,7 +15,9 @@ minutes on the CI machine.
 from __future__ import annotations
 
 import io
+import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -91,7 +93,20 @@ def _seed(client: Any) -> None:
 
 
 @pytest.fixture
-def auth_headers(transactional_db, django_user_model) -> dict[str, str]:
+def _registry_restored() -> Iterator[None]:
+    """Step workflows created by the run register kinds in this process: forget them after."""
+    from orchestration import registry
+
+    kinds, aliases = dict(registry._kinds), dict(registry._aliases)
+    yield
+    registry._kinds.clear()
+    registry._kinds.update(kinds)
+    registry._aliases.clear()
+    registry._aliases.update(aliases)
+
+
+@pytest.fixture
+def auth_headers(transactional_db, django_user_model, _registry_restored) -> dict[str, str]:
     """A superuser's token header, after seeding the database (``transactional_db``:
     the WSGI app closes the connection after each request, as a server does)."""
     from rest_framework.authtoken.models import Token
@@ -104,8 +119,16 @@ def auth_headers(transactional_db, django_user_model) -> dict[str, str]:
     return {"Authorization": f"Token {Token.objects.create(user=admin).key}"}
 
 
-# The document as the project serves it (generating it touches no database).
-schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+def _document() -> dict[str, Any]:
+    """The OpenAPI document /api/schema/ serves (built in-process: no request, no database)."""
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    return json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(public=True)))
+
+
+schema = schemathesis.openapi.from_dict(_document())
+schema.app = application
 if ONLY:
     schema = schema.include(path_regex=ONLY)
 
