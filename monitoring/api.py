@@ -26,6 +26,7 @@ from monitoring.serializers import (
     EventSerializer,
 )
 from monitoring.services import channel_send_test
+from orchestration.api.guards import query_id
 
 
 def _datetime(request: Request, name: str) -> Any:
@@ -69,13 +70,10 @@ class EventList(ListAPIView):
             from django.utils import timezone
 
             since = timezone.now() - selectors.metric_range(_range(self.request)).span
-        execution = params.get("execution")
-        if execution is not None and not (execution.isascii() and execution.isdigit()):
-            raise ValidationError({"execution": "must be an execution id"})
         return selectors.events_list(
             types=[t.strip() for t in params.get("type", "").split(",") if t.strip()],
             task_id=params.get("task") or None,
-            execution_id=int(execution) if execution else None,
+            execution_id=query_id(params, "execution"),
             since=since,
             until=_datetime(self.request, "until"),
         )
@@ -183,7 +181,10 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_queryset(self) -> Any:
         qs = Delivery.objects.order_by("-created_at", "-id")
         params = self.request.query_params
-        for name, field in (("channel", "channel_id"), ("alert", "alert_id"), ("status", "status")):
-            if params.get(name):
-                qs = qs.filter(**{field: params[name]})
+        for name, field in (("channel", "channel_id"), ("alert", "alert_id")):
+            value = query_id(params, name)
+            if value is not None:
+                qs = qs.filter(**{field: value})
+        if params.get("status"):
+            qs = qs.filter(status=params["status"])
         return qs

@@ -32,8 +32,8 @@ class AlertSerializer(serializers.ModelSerializer):
     executionId = serializers.IntegerField(source="last_execution_id", read_only=True, allow_null=True)
     firstSeenAt = serializers.DateTimeField(source="first_seen_at", read_only=True)
     lastSeenAt = serializers.DateTimeField(source="last_seen_at", read_only=True)
-    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", read_only=True)
-    resolvedAt = serializers.DateTimeField(source="resolved_at", read_only=True)
+    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", read_only=True, allow_null=True)
+    resolvedAt = serializers.DateTimeField(source="resolved_at", read_only=True, allow_null=True)
 
     class Meta:
         model = Alert
@@ -77,8 +77,8 @@ class ChannelSerializer(serializers.ModelSerializer):
     taskId = serializers.SerializerMethodField()
     failingPermanently = serializers.BooleanField(source="failing_permanently", read_only=True)
     lastError = serializers.CharField(source="last_error", read_only=True)
-    lastErrorAt = serializers.DateTimeField(source="last_error_at", read_only=True)
-    lastSuccessAt = serializers.DateTimeField(source="last_success_at", read_only=True)
+    lastErrorAt = serializers.DateTimeField(source="last_error_at", read_only=True, allow_null=True)
+    lastSuccessAt = serializers.DateTimeField(source="last_success_at", read_only=True, allow_null=True)
     # type and actions are checked by monitoring.channels.parse_channel (in
     # validate), the same parser as a task definition's notificationChannels.
     type = serializers.CharField(source="kind", help_text="email or webhook")
@@ -131,9 +131,9 @@ class DeliverySerializer(serializers.ModelSerializer):
     permanentError = serializers.BooleanField(source="permanent_error", read_only=True)
     durationMs = serializers.FloatField(source="duration_ms", read_only=True, allow_null=True)
     attemptLog = serializers.JSONField(source="attempt_log", read_only=True)
-    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True)
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True, allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
-    sentAt = serializers.DateTimeField(source="sent_at", read_only=True)
+    sentAt = serializers.DateTimeField(source="sent_at", read_only=True, allow_null=True)
 
     class Meta:
         model = Delivery

@@ -24,3 +24,80 @@ def test_docs_page_loads_its_assets_from_this_server(client, admin_user):
     html = response.content.decode()
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert assets and all(not a.startswith(("http://", "https://", "//")) for a in assets), assets
+
+
+def _schema(client, admin_user):
+    client.force_login(admin_user)
+    return client.get("/api/schema/?format=json").json()
+
+
+def test_every_operation_documents_its_error_statuses(client, admin_user):
+    schema = _schema(client, admin_user)
+    error_body = {"$ref": "#/components/schemas/ErrorResponse"}
+    assert schema["components"]["schemas"]["ErrorResponse"]["required"] == ["errors"]
+    operations = 0
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            operations += 1
+            responses = operation["responses"]
+            expected = {"401", "403"}
+            if "{" in path:
+                expected.add("404")
+            if "requestBody" in operation:
+                expected |= {"400", "415"}
+            assert expected <= set(responses), (method, path, sorted(responses))
+            for code in expected:
+                assert responses[code]["content"]["application/json"]["schema"] == error_body
+    assert operations > 50
+
+
+def test_values_that_can_be_empty_are_nullable_and_lists_are_arrays(client, admin_user):
+    schema = _schema(client, admin_user)
+    components = schema["components"]["schemas"]
+    for component, field in (
+        ("Execution", "startedAt"),
+        ("Execution", "durationSeconds"),
+        ("Execution", "retryOf"),
+        ("NodeRun", "finishedAt"),
+        ("Alert", "resolvedAt"),
+        ("Channel", "lastSuccessAt"),
+        ("Delivery", "sentAt"),
+    ):
+        assert components[component]["properties"][field].get("nullable") is True, (component, field)
+    # Present only in the answer that made a webhook token.
+    assert "webhookUrl" not in components["Schedule"]["required"]
+    for path in ("/api/v1/workflows/", "/api/v1/browser-sessions/"):
+        body = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert body["schema"]["type"] == "array", path
+
+
+def test_fields_of_nullable_columns_allow_null_in_every_api_serializer():
+    """The generic kind behind the nullable findings: a serializer field that
+    reads a nullable column must say so (``allow_null``), or the schema lies."""
+    import importlib
+    import inspect
+
+    from django.core.exceptions import FieldDoesNotExist
+    from rest_framework import serializers
+
+    modules = ["monitoring.serializers", "orchestration.api.serializers"]
+    checked = []
+    for module_name in modules:
+        module = importlib.import_module(module_name)
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            meta = getattr(cls, "Meta", None)
+            if not issubclass(cls, serializers.ModelSerializer) or meta is None:
+                continue
+            for field_name, field in cls().fields.items():
+                if field.source == "*" or "." in field.source:
+                    continue
+                try:
+                    column = meta.model._meta.get_field(field.source.removesuffix("_id"))
+                except FieldDoesNotExist:
+                    continue
+                if column.null:
+                    checked.append((name, field_name))
+                    assert field.allow_null, f"{name}.{field_name} reads a nullable column"
+    assert ("ExecutionSerializer", "startedAt") in checked and ("AlertSerializer", "resolvedAt") in checked

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Text PostgreSQL cannot store (NUL) never reaches a view: a 400 naming the parameter.
+    "orchestration.api.guards.NulByteGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -155,11 +157,18 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "orchestration.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "orchestration.api.errors.exception_handler",
+    # DRF's parsers, refusing NUL characters in bodies with a 400 naming the field.
+    "DEFAULT_PARSER_CLASSES": [
+        "orchestration.api.guards.JSONParser",
+        "orchestration.api.guards.FormParser",
+        "orchestration.api.guards.MultiPartParser",
+    ],
+    "DEFAULT_METADATA_CLASS": "orchestration.api.guards.ApiMetadata",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WebAuto Orchestrator API",
@@ -175,7 +184,15 @@ SPECTACULAR_SETTINGS = {
         "ExecutionStatusEnum": "orchestration.models.ExecutionStatus",
         "NodeStatusEnum": "orchestration.models.NodeStatus",
         "PriorityEnum": "orchestration.models.Priority",
+        "ExecutionTriggerEnum": "orchestration.models.Trigger",
+        "ManualTriggerEnum": "orchestration.scheduling.spec.TRIGGERS",
     },
+    # Every operation documents the framework's error statuses (400/401/403/404/415)
+    # with the shared ErrorResponse body.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "orchestration.api.openapi.add_error_responses",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------

@@ -31,3 +31,8 @@ urlpatterns = [
     path("", include("templates_app.urls")),
     path("", include("monitoring.urls")),
 ]
+
+# Under /api/ errors outside the API views (no route, a crash) are JSON too.
+handler400 = "orchestration.api.errors.bad_request"
+handler404 = "orchestration.api.errors.page_not_found"
+handler500 = "orchestration.api.errors.server_error"

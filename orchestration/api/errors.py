@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.core.signals import got_request_exception
+from django.db import DataError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from orchestration.errors import DefinitionInvalid, SecretsMissing
+
+logger = logging.getLogger(__name__)
 
 
 def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
@@ -34,7 +41,16 @@ def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
     return [{"path": path, "message": str(detail)}]
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's exception handler, answering every error in the one JSON shape.
+
+    ``DefinitionInvalid`` and DRF's own exceptions (validation, 401, 403, 404,
+    405, 415 ...) keep their status. A database ``DataError`` (a value the
+    column cannot hold, e.g. an integer out of range) is the client's: 400.
+    Anything else is a bug: logged with its traceback, reported to Django's
+    ``got_request_exception`` listeners, and answered with a JSON 500 that
+    leaks nothing (never Django's HTML error page).
+    """
     if isinstance(exc, DefinitionInvalid):
         return Response({"errors": exc.errors}, status=400)
     if isinstance(exc, SecretsMissing):
@@ -42,7 +58,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = {"errors": _flatten(response.data)}
-    return response
+        return response
+    request = context.get("request")
+    if isinstance(exc, DataError):
+        logger.info("database refused a value: %s", exc)
+        return Response(
+            {"errors": [{"path": "", "message": "a value is out of range or not valid here"}]},
+            status=400,
+        )
+    logger.error("unexpected error in %s", getattr(request, "path", "?"), exc_info=exc)
+    if request is not None:
+        got_request_exception.send(sender=None, request=getattr(request, "_request", request))
+    return Response(
+        {"errors": [{"path": "", "message": "internal error; the server log has the details"}]},
+        status=500,
+    )
 
 
 def conflict(message: str, path: str = "") -> Response:
@@ -62,3 +92,33 @@ class ErrorSerializer(serializers.Serializer):
 ErrorResponseSerializer = inline_serializer(
     name="ErrorResponse", fields={"errors": ErrorSerializer(many=True)}
 )
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: JSON under ``/api/`` (a path no route matches), HTML elsewhere."""
+    if _is_api(request):
+        return JsonResponse(
+            {"errors": [{"path": "", "message": "no such resource"}]}, status=404
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: JSON under ``/api/``, HTML elsewhere."""
+    if _is_api(request):
+        return JsonResponse(
+            {"errors": [{"path": "", "message": "internal error; the server log has the details"}]},
+            status=500,
+        )
+    return defaults.server_error(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler400``: JSON under ``/api/``, HTML elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"errors": [{"path": "", "message": str(exception) or "bad request"}]}, status=400)
+    return defaults.bad_request(request, exception)

@@ -67,7 +67,12 @@ class ScheduleSerializer(serializers.Serializer):
     nextFireAt = serializers.DateTimeField(read_only=True, allow_null=True)
     description = serializers.CharField(read_only=True)
     lastFire = serializers.DictField(read_only=True, allow_null=True)
-    webhookUrl = serializers.CharField(read_only=True, help_text="only when the token was just made")
+    # Not read-only in the schema: read-only fields are required in responses,
+    # and this one is present only in the answer that made a token (ignored in requests).
+    webhookUrl = serializers.CharField(
+        required=False,
+        help_text="Only in the answer that created or rotated the webhook token; ignored in requests.",
+    )
 
 
 def _body(request: Request) -> dict[str, Any]:

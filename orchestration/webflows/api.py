@@ -7,7 +7,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +19,12 @@ from orchestration.webflows.models import BrowserSession, Workflow
 from orchestration.webflows.sandbox.state import sandbox_advance, sandbox_reset, sandbox_revision
 
 READ_ONLY = ("needsBrowser", "createdAt", "updatedAt")
+# A JSON array of objects (the list endpoints answer a plain array, not a page).
+OBJECT_LIST = {
+    200: OpenApiResponse(
+        response={"type": "array", "items": {"type": "object", "additionalProperties": {}}}
+    )
+}
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -28,7 +34,7 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 class WorkflowListView(APIView):
-    @extend_schema(summary="List step workflows", operation_id="workflows_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="List step workflows", operation_id="workflows_list", responses=OBJECT_LIST)
     def get(self, request: Request) -> Response:
         return Response([selectors.workflow_detail(w) for w in Workflow.objects.all()])
 
@@ -65,7 +71,7 @@ class WorkflowDetailView(APIView):
 
 class BrowserSessionListView(APIView):
     @extend_schema(
-        summary="Stored browser sessions (cookie names only)", operation_id="browser_sessions_list", responses=OpenApiTypes.OBJECT
+        summary="Stored browser sessions (cookie names only)", operation_id="browser_sessions_list", responses=OBJECT_LIST
     )
     def get(self, request: Request) -> Response:
         return Response([selectors.browser_session_detail(s) for s in BrowserSession.objects.all()])
