@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,6 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from orchestration import services
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.models import Execution, NodeRun, Task
 from orchestration.ui import selectors
 from orchestration.ui.common import HtmxHttpRequest, graph_data, render_page, username
@@ -26,7 +27,7 @@ PAGE_SIZE = 50
 EVENTS_SHOWN = 100
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def execution_list(request: HtmxHttpRequest) -> HttpResponse:
     form = ExecutionFilterForm(request.GET or None)
@@ -114,7 +115,7 @@ def _get_execution(pk: int) -> Execution:
     return get_object_or_404(Execution.objects.select_related("task", "retry_of"), pk=pk)
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def execution_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)
@@ -140,13 +141,13 @@ def _live_response(request: HtmxHttpRequest, execution: Execution) -> HttpRespon
     return response
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def execution_live(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _live_response(request, _get_execution(pk))
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def execution_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)
@@ -160,7 +161,7 @@ def execution_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect(reverse("ui:execution-detail", args=[execution.pk]))
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def execution_rerun(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)

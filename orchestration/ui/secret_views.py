@@ -4,17 +4,18 @@ typed here is stored and never shown again, on this page or anywhere)."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from orchestration import secret_services
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Secret
 
 
-@login_required
+@role_required(Role.ADMIN, get=Role.VIEWER)
 @require_http_methods(["GET", "POST"])
 def secret_list(request: HttpRequest) -> HttpResponse:
     errors: list[dict[str, str]] = []
@@ -41,7 +42,7 @@ def secret_list(request: HttpRequest) -> HttpResponse:
                   status=400 if errors else 200)
 
 
-@login_required
+@role_required(Role.ADMIN)
 @require_POST
 def secret_delete(request: HttpRequest, name: str) -> HttpResponse:
     secret = get_object_or_404(Secret, name=name)

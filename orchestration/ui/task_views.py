@@ -4,7 +4,6 @@ with the live DAG."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,6 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from orchestration import services
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import task_to_definition
 from orchestration.models import Execution, Task, Trigger
@@ -25,7 +26,7 @@ PAGE_SIZE = 50
 HISTORY_SIZE = 25
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def task_list(request: HtmxHttpRequest) -> HttpResponse:
     form = TaskFilterForm(request.GET or None)
@@ -52,7 +53,7 @@ def _row(request: HtmxHttpRequest, task: Task) -> HttpResponse:
     return render(request, "orchestration/task_list.html#task-row", {"row": row})
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def task_toggle(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
@@ -77,7 +78,7 @@ def task_toggle(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return redirect(reverse("ui:task-detail", args=[task.task_id]))
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def task_run(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
@@ -116,7 +117,7 @@ def _live_context(request: HtmxHttpRequest, task: Task) -> dict[str, object]:
     }
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
@@ -158,7 +159,7 @@ def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return render(request, "orchestration/task_detail.html", context)
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def task_live(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     """The polled part of the task page: run status, node colours and history."""
@@ -170,7 +171,7 @@ def task_live(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return response
 
 
-@login_required
+@role_required(Role.EDITOR)
 @require_POST
 def task_delete(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
@@ -183,7 +184,7 @@ def task_delete(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return redirect(reverse("ui:task-list"))
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def task_export(request: HtmxHttpRequest, task_id: str) -> JsonResponse:
     """The task's definition as a JSON file, the same document the API exports."""
