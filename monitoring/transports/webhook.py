@@ -13,6 +13,7 @@ from django.conf import settings
 
 from monitoring.transports import Message, SendResult, Transport, TransportError
 from monitoring.transports.templating import render_json, resolve_secrets
+from orchestration import secret_hosts
 
 SIGNATURE_HEADER = "X-WebAuto-Signature-256"
 # 4xx answers that mean "not now" rather than "never".
@@ -48,6 +49,10 @@ class WebhookTransport(Transport):
         headers["X-WebAuto-Event"] = message.purpose
         headers.update({name: resolve_secrets(value) for name, value in configured.items()})
         signing_secret = str(self.config.get("signingSecret") or settings.WEBAUTO_WEBHOOK_SIGNING_SECRET)
+        try:
+            secret_hosts.check_references([shown, *configured.values(), signing_secret], url)
+        except secret_hosts.SecretHostRefused as exc:
+            raise TransportError(str(exc), permanent=True) from None
         if signing_secret:
             headers[SIGNATURE_HEADER] = sign(resolve_secrets(signing_secret), body)
         timeout = float(self.config.get("timeout") or settings.WEBAUTO_WEBHOOK_TIMEOUT_SECONDS)

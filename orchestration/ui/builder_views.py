@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from monitoring.credentials import mask_definition
 from orchestration import registry, services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
@@ -147,7 +148,7 @@ def builder_edit(request: HttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
     if request.method == "POST":
         return _save(request, task)
-    text = json.dumps(task_to_definition(task), indent=2, ensure_ascii=False)
+    text = json.dumps(mask_definition(task_to_definition(task)), indent=2, ensure_ascii=False)
     return _builder(request, task=task, text=text, errors=[])
 
 

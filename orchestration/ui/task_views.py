@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
+from monitoring.credentials import mask_definition
 from orchestration import services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
@@ -123,7 +124,7 @@ def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
     context = _live_context(request, task)
     secrets = selectors.secret_values()
-    definition = selectors.masked(task_to_definition(task), secrets)
+    definition = selectors.masked(mask_definition(task_to_definition(task)), secrets)
     selected = context["selected"]
     # The graph of the selected run is the definition that run used, so that an
     # edit since then does not colour the wrong nodes.
@@ -190,7 +191,7 @@ def task_export(request: HtmxHttpRequest, task_id: str) -> JsonResponse:
     """The task's definition as a JSON file, the same document the API exports."""
     task = get_object_or_404(Task, task_id=task_id)
     response = JsonResponse(
-        task_to_definition(task), json_dumps_params={"indent": 2, "ensure_ascii": False}
+        mask_definition(task_to_definition(task)), json_dumps_params={"indent": 2, "ensure_ascii": False}
     )
     response["Content-Disposition"] = f'attachment; filename="{task.task_id}.json"'
     return response

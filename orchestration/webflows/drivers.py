@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import httpx
 from django.conf import settings
 
+from orchestration import secret_hosts
 from orchestration.context import WorkflowError
 from orchestration.webflows import fetch, html
 
@@ -149,10 +150,36 @@ class BrowserDriver:
             self._pw.stop()
             raise WorkflowError(f"cannot start Chromium at {chromium_path()}: {exc}") from exc
         self.context = self.browser.new_context()
+        self.refused: secret_hosts.SecretHostRefused | None = None
+        self._guard_secrets(secret_hosts.active())
         usable = [c for c in cookies if c.get("name") and (c.get("domain") or c.get("url"))]
         if usable:
             self.context.add_cookies([_playwright_cookie(c) for c in usable])  # type: ignore[misc]
         self.page = self.context.new_page()
+
+    def _guard_secrets(self, restrictions: tuple[secret_hosts.Restriction, ...]) -> None:
+        """Abort every browser request (navigations, subresources, form posts)
+        that would carry a restricted secret to a host it does not allow; the
+        next driver call raises the refusal."""
+        if not restrictions:
+            return
+
+        def guard(route: Any, request: Any) -> None:
+            try:
+                secret_hosts.check_request(
+                    request.url, *request.headers.values(), request.post_data_buffer, restrictions=restrictions
+                )
+            except secret_hosts.SecretHostRefused as exc:
+                self.refused = self.refused or exc
+                route.abort("blockedbyclient")
+                return
+            route.fallback()
+
+        self.context.route("**/*", guard)
+
+    def _raise_refused(self) -> None:
+        if self.refused is not None:
+            raise self.refused
 
     def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
         from playwright.sync_api import Error
@@ -160,7 +187,9 @@ class BrowserDriver:
         try:
             response = self.page.goto(url, timeout=timeout * 1000, wait_until="load")
         except Error as exc:
+            self._raise_refused()
             raise playwright_error(exc, timeout, url) from exc
+        self._raise_refused()
         status = response.status if response else 0
         if status >= 400:
             raise WorkflowError(f"HTTP {status} from {url}", retryable=status >= 500)
@@ -173,7 +202,9 @@ class BrowserDriver:
             self.page.click(selector, timeout=timeout * 1000)
             self.page.wait_for_load_state("load", timeout=timeout * 1000)
         except Error as exc:
+            self._raise_refused()
             raise playwright_error(exc, timeout, f"selector {selector!r}") from exc
+        self._raise_refused()
 
     def fill(self, selector: str, value: str, *, timeout: float) -> None:
         from playwright.sync_api import Error

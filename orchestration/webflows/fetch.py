@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from orchestration import secret_hosts
 from orchestration.context import WorkflowError
 
 DEFAULT_TIMEOUT = 30.0
@@ -50,6 +51,8 @@ def make_client(
         cookies=jar,
         timeout=timeout,
         follow_redirects=True,
+        # Runs for each request, redirects included: a restricted secret never leaves for another host.
+        event_hooks={"request": [secret_hosts.httpx_request_hook]},
     )
 
 
