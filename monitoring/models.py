@@ -184,10 +184,6 @@ class Alert(models.Model):
     def __str__(self) -> str:
         return f"{self.rule}: {self.title} ({self.status})"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status != AlertStatus.RESOLVED
-
 
 class DailyRollup(models.Model):
     """Per task and day aggregates of executions that retention pruned, so

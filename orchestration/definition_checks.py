@@ -9,11 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeGuard
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
 
 from orchestration.references import UnresolvedReference, find_references, parse_path
+from orchestration.scheduling.spec import parse_block
 from orchestration.units import parse_rate, parse_size
 
 Problem = dict[str, str]
@@ -21,9 +19,6 @@ SecretExists = Callable[[str], bool]
 
 PRIORITIES = ("low", "normal", "high", "critical")
 STRATEGIES = ("stop-on-error", "continue-on-error")
-SCHEDULE_TYPES = ("cron", "interval", "event", "manual")
-INTERVAL_UNITS = ("ms", "s", "m", "h")
-MANUAL_TRIGGERS = ("api", "webhook")
 CHANNEL_TYPES = ("email", "webhook")
 RESOURCE_KEYS = ("cpu", "memory", "disk", "network")
 
@@ -105,9 +100,15 @@ def check_references(
     known_ids: set[str],
     parameter_names: set[str],
     secret_exists: SecretExists,
+    warnings: list[Problem] | None = None,
 ) -> list[Problem]:
     """Problems with ``${...}`` references inside ``value``. ``label`` is the
-    node the value belongs to, or None outside nodes (no outputs there)."""
+    node the value belongs to, or None outside nodes (no outputs there).
+
+    A bare ``${name}`` that is no parameter, node or stored secret may be a
+    secret that is yet to be added: with a ``warnings`` list it is reported
+    there (saving may go on; the run will not start without it), without one
+    it is a problem."""
     problems: list[Problem] = []
     for string_path, text in strings(value, path):
         for ref in find_references(text):
@@ -123,6 +124,9 @@ def check_references(
                 continue
             if not steps and secret_exists(root):
                 continue
+            if not steps and warnings is not None and root not in known_ids:
+                warnings.append(problem(string_path, missing_secret_message(ref)))
+                continue
             if label is None:
                 message = f"unresolvable reference ${{{ref}}}: not a parameter or a stored secret"
             elif root in known_ids:
@@ -136,79 +140,21 @@ def check_references(
     return problems
 
 
+def missing_secret_message(ref: str) -> str:
+    """The warning for ``${ref}`` naming no parameter, node or stored secret."""
+    return (
+        f"${{{ref}}} is not a parameter, an upstream node or a stored secret yet: "
+        f"add the secret {ref!r} before the task runs (a run will not start without it)"
+    )
+
+
 def validate_schedule(schedule: Any, path: str) -> list[Problem]:
-    if not isinstance(schedule, Mapping):
-        return [problem(path, "schedule must be an object")]
-    problems: list[Problem] = []
-    kind = schedule.get("type")
-    if kind not in SCHEDULE_TYPES:
-        problems.append(
-            problem(
-                join(path, "type"),
-                f"schedule type must be one of {', '.join(SCHEDULE_TYPES)} (got {kind!r})",
-            )
-        )
-    if "timezone" in schedule:
-        timezone = schedule["timezone"]
-        try:
-            if not isinstance(timezone, str) or not timezone:
-                raise ZoneInfoNotFoundError
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(problem(join(path, "timezone"), f"unknown timezone {timezone!r}"))
-    if "enabled" in schedule and not isinstance(schedule["enabled"], bool):
-        problems.append(problem(join(path, "enabled"), "enabled must be true or false"))
-    if kind == "cron":
-        expression = schedule.get("expression")
-        if not isinstance(expression, str) or len(expression.split()) != 5:
-            problems.append(
-                problem(
-                    join(path, "expression"),
-                    f"a cron schedule needs a 5-field expression such as '0 */2 * * *' (got {expression!r})",
-                )
-            )
-        elif not croniter.is_valid(expression):
-            problems.append(
-                problem(join(path, "expression"), f"invalid cron expression {expression!r}")
-            )
-    elif kind == "interval":
-        interval = schedule.get("interval")
-        if not is_number(interval) or interval <= 0:
-            problems.append(
-                problem(
-                    join(path, "interval"),
-                    f"interval must be a positive number (got {interval!r})",
-                )
-            )
-        unit = schedule.get("unit", "ms")
-        if unit not in INTERVAL_UNITS:
-            problems.append(
-                problem(
-                    join(path, "unit"),
-                    f"unit must be one of {', '.join(INTERVAL_UNITS)} (got {unit!r})",
-                )
-            )
-    elif kind == "event":
-        event = schedule.get("event")
-        if not isinstance(event, str) or not event:
-            problems.append(
-                problem(
-                    join(path, "event"),
-                    "an event schedule needs the event name, e.g. task.completed",
-                )
-            )
-        if "filter" in schedule and not isinstance(schedule["filter"], Mapping):
-            problems.append(problem(join(path, "filter"), "filter must be an object"))
-    elif kind == "manual":
-        trigger = schedule.get("trigger", "api")
-        if trigger not in MANUAL_TRIGGERS:
-            problems.append(
-                problem(
-                    join(path, "trigger"),
-                    f"trigger must be one of {', '.join(MANUAL_TRIGGERS)} (got {trigger!r})",
-                )
-            )
-    return problems
+    """Problems with a task definition's ``schedule`` block, each with its JSON
+    path under ``path``. The block is checked by the one schedule-block parser
+    (``orchestration.scheduling.spec.parse_block``) that the schedules API,
+    the pages and template options use too, so all of them accept and refuse
+    the same blocks."""
+    return parse_block(schedule, path).errors
 
 
 def validate_channels(
@@ -217,7 +163,10 @@ def validate_channels(
     *,
     parameter_names: set[str],
     secret_exists: SecretExists | None = None,
+    warnings: list[Problem] | None = None,
 ) -> list[Problem]:
+    """Problems with a list of notification channels (``warnings``: see
+    :func:`check_references`)."""
     if not isinstance(channels, list):
         return [problem(path, "notificationChannels must be a list")]
     secret_exists = secret_exists or secret_exists_in_db()
@@ -278,6 +227,7 @@ def validate_channels(
                 known_ids=set(),
                 parameter_names=parameter_names,
                 secret_exists=secret_exists,
+                warnings=warnings,
             )
         )
     return problems

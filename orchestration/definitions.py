@@ -46,7 +46,14 @@ from orchestration.definition_checks import (
 from orchestration.definition_export import definition_to_fields, task_to_definition
 from orchestration.expressions import check_syntax, expression_names
 from orchestration.graph import Graph
-from orchestration.references import REFERENCE_RE, reference_root
+from orchestration.references import (
+    REFERENCE_RE,
+    UnresolvedReference,
+    find_references,
+    parse_path,
+    reference_root,
+)
+from orchestration.urlpolicy import url_problems
 
 __all__ = [
     "Problem",
@@ -66,11 +73,17 @@ PARAMETER_NAME_RE = re.compile(r"^[^.\[\]{}$\s]+$")
 
 
 def validate_task_definition(
-    doc: Any, *, partial: bool = False, secret_exists: SecretExists | None = None
+    doc: Any,
+    *,
+    partial: bool = False,
+    secret_exists: SecretExists | None = None,
+    warnings: list[Problem] | None = None,
 ) -> list[Problem]:
     """Every problem with a task definition, each ``{"path", "message"}``; an
     empty list means the definition is valid. With ``partial`` missing keys are
-    not reported (the document is a fragment to be merged)."""
+    not reported (the document is a fragment to be merged). Given a
+    ``warnings`` list, references to secrets that do not exist yet are added
+    there instead of being problems (see ``check_references``)."""
     if not isinstance(doc, Mapping):
         return [problem("", "a task definition must be a JSON object")]
     secret_exists = secret_exists or secret_exists_in_db()
@@ -132,6 +145,7 @@ def validate_task_definition(
                 parameter_names=set(parameters),
                 parameter_values=parameters,
                 secret_exists=secret_exists,
+                warnings=warnings,
             )
         )
     if doc.get("schedule") is not None:
@@ -143,6 +157,7 @@ def validate_task_definition(
                 "notificationChannels",
                 parameter_names=set(parameters),
                 secret_exists=secret_exists,
+                warnings=warnings,
             )
         )
     if doc.get("resourceRequirements") is not None:
@@ -159,6 +174,7 @@ def validate_nodes(
     path: str = "workflows",
     parameter_values: Mapping[str, Any] | None = None,
     secret_exists: SecretExists | None = None,
+    warnings: list[Problem] | None = None,
 ) -> list[Problem]:
     """Problems with a list of workflow nodes (shared with templates, whose
     parameters are declared rather than given: pass no ``parameter_values`` and
@@ -233,6 +249,7 @@ def validate_nodes(
                     parameter_names=parameter_names,
                     parameter_values=parameter_values,
                     secret_exists=secret_exists,
+                    warnings=warnings,
                     duplicate=isinstance(node_id, str) and first_seen[node_id] != index,
                 )
             )
@@ -249,6 +266,7 @@ def _validate_node(
     parameter_values: Mapping[str, Any] | None,
     secret_exists: SecretExists,
     duplicate: bool,
+    warnings: list[Problem] | None = None,
 ) -> list[Problem]:
     """Problems with one node. A node whose id repeats an earlier one gets no
     checks of its links: which node its id means is ambiguous until it is fixed."""
@@ -314,12 +332,19 @@ def _validate_node(
                 known_ids=known_ids,
                 parameter_names=parameter_names,
                 secret_exists=secret_exists,
+                warnings=warnings,
             )
         )
     if kind is not None:
         problems.extend(
             _check_schema(config, kind.config_schema, join(path, "config"), parameter_values)
         )
+    problems.extend(
+        problem(where, message)
+        for where, message in url_problems(
+            _substitute_parameters(config, parameter_values or {}), join(path, "config")
+        )
+    )
     return problems
 
 
@@ -447,6 +472,38 @@ def _validate_condition(
             f"condition type must be expression or content-change (got {kind!r})",
         )
     ]
+
+
+def missing_secrets(
+    *,
+    workflows: Any,
+    parameters: Mapping[str, Any] | None,
+    channels: Any = None,
+    secret_exists: SecretExists | None = None,
+) -> list[str]:
+    """Names of the secrets that a task's nodes and channels reference but the
+    store does not hold, sorted. A bare ``${name}`` that is no parameter and no
+    node id is a secret reference (the seed's ``${webhookToken}``). Costs one
+    query, and none when nothing refers to a secret. Checked when a run starts
+    (``engine.execution_create`` raises ``SecretsMissing``)."""
+    node_ids = {n.get("id") for n in workflows or [] if isinstance(n, Mapping)}
+    names = set(parameters or {})
+    candidates: set[str] = set()
+    for ref in find_references([workflows or [], channels or []]):
+        try:
+            root, steps = parse_path(ref)
+        except UnresolvedReference:
+            continue
+        if root and not steps and root not in names and root not in node_ids:
+            candidates.add(root)
+    if not candidates:
+        return []
+    if secret_exists is None:
+        from orchestration.models import Secret
+
+        present = set(Secret.objects.filter(name__in=candidates).values_list("name", flat=True))
+        return sorted(candidates - present)
+    return sorted(name for name in candidates if not secret_exists(name))
 
 
 def _substitute_parameters(value: Any, parameters: Mapping[str, Any]) -> Any:

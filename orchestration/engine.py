@@ -29,6 +29,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from orchestration import admission, events, expressions, graph
+from orchestration.definitions import missing_secrets
+from orchestration.errors import SecretsMissing
 from orchestration.models import (
     EXECUTION_FINAL,
     NODE_FINAL,
@@ -106,7 +108,19 @@ def execution_create(
 ) -> Execution:
     """Create an execution of ``task`` with one node run per workflow node and
     queue it (or park it until ``not_before``). With ``reuse_from``, nodes that
-    completed there and that nothing failed upstream of keep their outputs."""
+    completed there and that nothing failed upstream of keep their outputs.
+
+    A new run (not a retry or re-run, which the engine itself may start while
+    finishing another) raises ``SecretsMissing``, with nothing saved, when the
+    task references secrets that are not in the store."""
+    if retry_of is None and reuse_from is None:
+        missing = missing_secrets(
+            workflows=task.workflows,
+            parameters=parameters if parameters is not None else task.parameters,
+            channels=task.notification_channels,
+        )
+        if missing:
+            raise SecretsMissing(task.task_id, missing)
     with transaction.atomic():
         snapshot = reuse_from.definition if reuse_from else definition_snapshot(task)
         execution = Execution.objects.create(

@@ -23,6 +23,10 @@ PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 class Task(models.Model):
     """A task definition: the seed's JSON document, field by field."""
 
+    # Set by task_create/task_update for the caller to show (not stored):
+    # references to secrets that do not exist yet, as [{"path", "message"}].
+    definition_warnings: list[dict[str, str]] = []
+
     task_id = models.CharField("taskId", max_length=200, unique=True)
     name = models.CharField(max_length=300)
     description = models.TextField(blank=True)
@@ -56,11 +60,6 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.task_id
-
-    @property
-    def stop_on_error(self) -> bool:
-        """True when the task's error strategy stops the execution at the first failure."""
-        return (self.error_handling or {}).get("strategy") == "stop-on-error"
 
 
 class ExecutionStatus(models.TextChoices):

@@ -59,12 +59,6 @@ def register(kind: WorkflowKind) -> WorkflowKind:
     return kind
 
 
-def add_alias(alias: str, name: str) -> None:
-    """Make ``alias`` resolve to the kind called ``name``."""
-    with _lock:
-        _aliases[alias] = name
-
-
 def add_provider(provider: Callable[[str], WorkflowKind | None]) -> None:
     """Add a lookup used for names that no registered kind or alias has."""
     with _lock:

@@ -35,8 +35,13 @@ def _taken(task_id: str) -> DefinitionInvalid:
 
 
 def task_create(*, definition: dict[str, Any], user: Any = None) -> Task:
-    """Validate ``definition`` and create the task (raises DefinitionInvalid)."""
-    errors = validate_task_definition(definition)
+    """Validate ``definition`` and create the task (raises DefinitionInvalid).
+
+    References to secrets that do not exist yet do not stop the save: they are
+    left on ``task.definition_warnings`` (``[{"path", "message"}]``) for the
+    caller to show."""
+    warnings: list[dict[str, str]] = []
+    errors = validate_task_definition(definition, warnings=warnings)
     if errors:
         raise DefinitionInvalid(errors)
     if Task.objects.filter(task_id=definition["taskId"]).exists():
@@ -49,6 +54,7 @@ def task_create(*, definition: dict[str, Any], user: Any = None) -> Task:
             )
             task_definition_saved.send(sender=Task, task=task, created=True, definition=definition)
             events.emit("task.created", task=task, data={"taskId": task.task_id, "name": task.name})
+            task.definition_warnings = warnings
     except IntegrityError:
         # Another request created the same taskId between the check and the insert.
         if Task.objects.filter(task_id=definition["taskId"]).exists():
@@ -60,7 +66,8 @@ def task_create(*, definition: dict[str, Any], user: Any = None) -> Task:
 def task_update(*, task: Task, definition: dict[str, Any], partial: bool = False) -> Task:
     """Replace the task's definition (``partial``: only the top-level keys given).
 
-    The taskId cannot change; it may be left out."""
+    The taskId cannot change; it may be left out. Warnings as for
+    :func:`task_create`."""
     with transaction.atomic():
         # Row lock: two concurrent partial updates must not both merge into the
         # same old definition and lose one another's change.
@@ -81,7 +88,8 @@ def task_update(*, task: Task, definition: dict[str, Any], partial: bool = False
                     }
                 ]
             )
-        errors = validate_task_definition(merged)
+        warnings: list[dict[str, str]] = []
+        errors = validate_task_definition(merged, warnings=warnings)
         if errors:
             raise DefinitionInvalid(errors)
         for field, value in definition_to_fields(merged).items():
@@ -91,6 +99,7 @@ def task_update(*, task: Task, definition: dict[str, Any], partial: bool = False
         events.emit(
             "task.updated", task=locked, data={"taskId": locked.task_id, "name": locked.name}
         )
+    locked.definition_warnings = warnings
     return locked
 
 

@@ -63,8 +63,3 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = os.environ.get(name, default)
-    if raw not in choices:
-        raise ImproperlyConfigured(f"{name}={raw!r} must be one of: {', '.join(choices)}.")
-    return raw

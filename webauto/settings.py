@@ -217,7 +217,6 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -240,6 +239,12 @@ WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 WEBAUTO_ADMISSION_BACKEND = env_str(
     "WEBAUTO_ADMISSION_BACKEND", "orchestration.resources.backend.ResourceAdmission"
 )
+# The Chromium binary browser nodes launch (Debian's package by default).
+WEBAUTO_CHROMIUM_PATH = env_str("WEBAUTO_CHROMIUM_PATH", "/usr/bin/chromium")
+# Nodes load only http/https URLs (orchestration/urlpolicy.py). With this on, they
+# may also not reach private, loopback or link-local addresses (off by default: a
+# self-hosted tool is usually pointed at an intranet on purpose).
+WEBAUTO_BLOCK_PRIVATE_ADDRESSES = env_bool("WEBAUTO_BLOCK_PRIVATE_ADDRESSES", False)
 # Base URL of the Weibo mobile API the Weibo timeline monitor reads (tests and the sandbox
 # point it at a local server serving the same shape).
 WEBAUTO_WEIBO_API_BASE = env_str("WEBAUTO_WEIBO_API_BASE", "https://m.weibo.cn").rstrip("/")
@@ -325,7 +330,11 @@ WEBAUTO_RESOURCES_SAMPLE_RETENTION_DAYS = env_int("WEBAUTO_RESOURCES_SAMPLE_RETE
 WEBAUTO_WORKER_HEARTBEAT_SECONDS = env_float("WEBAUTO_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
 WEBAUTO_WORKER_LOST_SECONDS = env_float("WEBAUTO_WORKER_LOST_SECONDS", 30.0, minimum=1.0)
 # What this worker offers when it should use less than its machine (empty: all).
-WEBAUTO_WORKER_CPU_LIMIT = env_str("WEBAUTO_WORKER_CPU_LIMIT", "")
+WEBAUTO_WORKER_CPU_LIMIT_MILLICORES: int | None = None
+if env_str("WEBAUTO_WORKER_CPU_LIMIT", ""):
+    WEBAUTO_WORKER_CPU_LIMIT_MILLICORES = round(
+        env_float("WEBAUTO_WORKER_CPU_LIMIT", 0.0, minimum=0.001) * 1000
+    )
 WEBAUTO_WORKER_MEMORY_LIMIT = env_str("WEBAUTO_WORKER_MEMORY_LIMIT", "")
 
 
@@ -337,9 +346,6 @@ try:
     WEBAUTO_WORKER_MEMORY_LIMIT_BYTES = _parse_size(WEBAUTO_WORKER_MEMORY_LIMIT) if WEBAUTO_WORKER_MEMORY_LIMIT else None
 except ValueError as _exc:
     raise ImproperlyConfigured(f"WEBAUTO_RESOURCES_HOST_NETWORK / WEBAUTO_WORKER_MEMORY_LIMIT: {_exc}") from None
-WEBAUTO_WORKER_CPU_LIMIT_MILLICORES = (
-    round(env_float("WEBAUTO_WORKER_CPU_LIMIT", 0.0, minimum=0.001) * 1000) if WEBAUTO_WORKER_CPU_LIMIT else None
-)
 CELERY_BEAT_SCHEDULE["resources-reconcile"] = {
     "task": "resources.reconcile",
     "schedule": WEBAUTO_RESOURCES_RECONCILE_SECONDS,

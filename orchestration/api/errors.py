@@ -10,13 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-
-class DefinitionInvalid(Exception):
-    """Raised by services when a definition has problems; carries all of them."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in errors))
-        self.errors = errors
+from orchestration.errors import DefinitionInvalid, SecretsMissing
 
 
 def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
@@ -43,6 +37,8 @@ def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DefinitionInvalid):
         return Response({"errors": exc.errors}, status=400)
+    if isinstance(exc, SecretsMissing):
+        return Response({"errors": exc.errors}, status=409)
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = {"errors": _flatten(response.data)}

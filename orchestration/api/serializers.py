@@ -121,7 +121,13 @@ class ProblemSerializer(serializers.Serializer):
 # inline: a declared field named "errors" would shadow Serializer.errors.
 ValidationResultSerializer = inline_serializer(
     name="ValidationResult",
-    fields={"valid": serializers.BooleanField(), "errors": ProblemSerializer(many=True)},
+    fields={
+        "valid": serializers.BooleanField(),
+        "errors": ProblemSerializer(many=True),
+        "warnings": ProblemSerializer(
+            many=True, help_text="References to secrets that do not exist yet (saving is allowed)."
+        ),
+    },
 )
 
 

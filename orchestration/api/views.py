@@ -23,7 +23,8 @@ from orchestration.models import Execution, Secret, Task
 
 # Keys a task's detail response adds to the definition; ignored when a client
 # sends the document back.
-READ_ONLY_KEYS = ("createdAt", "updatedAt")
+# Keys of responses that a client may send back; they are not part of a definition.
+READ_ONLY_KEYS = ("createdAt", "updatedAt", "warnings")
 
 ERRORS = {400: ErrorResponseSerializer, 404: ErrorResponseSerializer}
 CONFLICT = {409: ErrorResponseSerializer, 404: ErrorResponseSerializer}
@@ -41,14 +42,20 @@ def _definition_body(request: Request) -> dict[str, Any]:
 
 
 def task_detail(task: Task) -> dict[str, Any]:
-    """The task's definition plus its state (what GET /tasks/{taskId}/ returns)."""
+    """The task's definition plus its state (what GET /tasks/{taskId}/ returns),
+    and after a save the ``warnings`` of that save when there are any."""
     timestamp = drf_serializers.DateTimeField()
     return {
         **mask_definition(task_to_definition(task)),
         "enabled": task.enabled,
         "createdAt": timestamp.to_representation(task.created_at),
         "updatedAt": timestamp.to_representation(task.updated_at),
+        **_warnings(task),
     }
+
+
+def _warnings(task: Task) -> dict[str, Any]:
+    return {"warnings": task.definition_warnings} if task.definition_warnings else {}
 
 
 @extend_schema_view(
@@ -98,7 +105,9 @@ class TaskViewSet(viewsets.GenericViewSet):
 
     def create(self, request: Request) -> Response:
         task = services.task_create(definition=_definition_body(request), user=request.user)
-        return Response(mask_definition(task_to_definition(task)), status=status.HTTP_201_CREATED)
+        return Response(
+            {**mask_definition(task_to_definition(task)), **_warnings(task)}, status=status.HTTP_201_CREATED
+        )
 
     def retrieve(self, request: Request, taskId: str) -> Response:
         return Response(task_detail(self.get_object()))
@@ -127,8 +136,9 @@ class TaskViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"])
     def validate(self, request: Request) -> Response:
-        errors = validate_task_definition(request.data)
-        return Response({"valid": not errors, "errors": errors})
+        warnings: list[dict[str, str]] = []
+        errors = validate_task_definition(request.data, warnings=warnings)
+        return Response({"valid": not errors, "errors": errors, "warnings": warnings})
 
     @extend_schema(
         summary="Export the task's definition document",

@@ -142,10 +142,6 @@ class Allocation(models.Model):
         return self.cpu_millicores / 1000
 
     @property
-    def is_open(self) -> bool:
-        return self.released_at is None
-
-    @property
     def wait_seconds(self) -> float:
         return max(0.0, (self.allocated_at - self.requested_at).total_seconds())
 

@@ -1,12 +1,36 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from orchestration.scheduling.models import Fire, Schedule
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from orchestration.scheduling import services
+from orchestration.scheduling.models import Fire, Origin, Schedule
+
+
+@admin.action(description="Unschedule (delete) selected schedules made through the API or pages")
+def unschedule_selected(modeladmin: ScheduleAdmin, request: HttpRequest, queryset: QuerySet[Schedule]) -> None:
+    deleted = 0
+    for schedule in queryset.select_related("task"):
+        try:
+            services.schedule_delete(schedule=schedule)
+        except services.ScheduleFromDefinition as exc:
+            modeladmin.message_user(request, str(exc), messages.ERROR)
+        else:
+            deleted += 1
+    if deleted:
+        modeladmin.message_user(request, f"Unscheduled {deleted} schedule(s).", messages.SUCCESS)
 
 
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
+    """Schedules in the admin. Deleting goes through ``services.schedule_delete``
+    (beat entry released, ``schedule.deleted`` event), so a schedule that comes
+    from a task's ``schedule`` block is refused here as in the API and pages."""
+
     list_display = (
         "id", "task", "kind", "summary", "enabled", "overlap", "misfire_policy", "next_fire_at",
         "consecutive_failures", "finished_at",
@@ -20,6 +44,33 @@ class ScheduleAdmin(admin.ModelAdmin):
     )
     # The HMAC secret is write-only: never rendered back.
     exclude = ("webhook_secret",)
+    actions = [unschedule_selected]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Django's bulk delete would bypass the service (and its refusal).
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        schedule = self.get_object(request, object_id)
+        if schedule is not None and schedule.origin == Origin.DEFINITION:
+            extra_context = {**(extra_context or {}), "show_delete": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        schedule = self.get_object(request, object_id)
+        if schedule is not None and schedule.origin == Origin.DEFINITION:
+            self.message_user(request, str(services.ScheduleFromDefinition(schedule)), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:scheduling_schedule_change", args=[schedule.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request: HttpRequest, obj: Schedule) -> None:
+        services.schedule_delete(schedule=obj)
 
 
 @admin.register(Fire)

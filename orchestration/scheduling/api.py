@@ -170,9 +170,19 @@ class ScheduleViewSet(viewsets.GenericViewSet):
         schedule = services.schedule_update(schedule=schedule, block=block)
         return Response(_render(request, schedule))
 
-    @extend_schema(summary="Unschedule (delete) a schedule", responses={204: None})
+    @extend_schema(
+        summary="Unschedule (delete) a schedule",
+        description=(
+            "A schedule that comes from a task's `schedule` block is refused with 409: "
+            "pause it, or remove the block from the task's definition."
+        ),
+        responses={204: None, 409: ErrorResponseSerializer},
+    )
     def destroy(self, request: Request, pk: str) -> Response:
-        services.schedule_delete(schedule=self.get_object())
+        try:
+            services.schedule_delete(schedule=self.get_object())
+        except services.ScheduleFromDefinition as exc:
+            return conflict(str(exc))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Pause a schedule", request=None)
@@ -252,6 +262,7 @@ class ScheduleViewSet(viewsets.GenericViewSet):
                 "expression": timing.normalize_cron(expression),
                 "timezone": tz,
                 "description": timing.describe_cron(expression),
+                "warnings": timing.cron_warnings(expression),
                 "fireTimes": [t.isoformat() for t in times],
             }
         )

@@ -3,6 +3,7 @@ armed for that instant (or finishing the schedule when there is none)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -14,10 +15,13 @@ from orchestration.scheduling.models import FireOutcome, Schedule, ScheduleKind
 
 
 def next_instant(schedule: Schedule, after: datetime) -> datetime | None:
-    """The schedule's first fire instant strictly after ``after`` inside its window."""
+    """The schedule's first fire instant strictly after ``after`` inside its
+    window (None: it never fires again, including a cron expression with no
+    further date)."""
     if schedule.start_at and after < schedule.start_at:
         # Starting exactly at startDate counts as inside the window.
         after = schedule.start_at - timedelta(microseconds=1)
+    instant: datetime | None
     if schedule.kind == ScheduleKind.CRON:
         instant = timing.cron_next(schedule.expression, schedule.timezone, after)
     elif schedule.kind == ScheduleKind.INTERVAL:
@@ -25,7 +29,7 @@ def next_instant(schedule: Schedule, after: datetime) -> datetime | None:
         instant = timing.interval_next(anchor, int(schedule.interval_ms or 0), after)
     else:
         return None
-    if schedule.end_at and instant > schedule.end_at:
+    if instant is None or (schedule.end_at and instant > schedule.end_at):
         return None
     return instant
 
@@ -57,7 +61,7 @@ def preview_cron(
 ) -> list[datetime]:
     """The next ``count`` fire instants of a cron expression in ``tz_name`` (no schedule needed)."""
     upcoming = timing.cron_instants(expression, tz_name, after or timezone.now())
-    return [next(upcoming) for _ in range(count)]
+    return list(itertools.islice(upcoming, count))
 
 
 def activate(schedule: Schedule, now: datetime) -> None:
@@ -67,7 +71,11 @@ def activate(schedule: Schedule, now: datetime) -> None:
         return
     nxt = next_instant(schedule, now)
     if nxt is None:
-        finish(schedule, "endDate reached", now)
+        reached_end = schedule.end_at is not None and (
+            schedule.kind != ScheduleKind.CRON
+            or timing.cron_next(schedule.expression, schedule.timezone, now) is not None
+        )
+        finish(schedule, "endDate reached" if reached_end else "no further fire time", now)
         return
     arming.arm(schedule, nxt)
 

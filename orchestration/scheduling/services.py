@@ -33,7 +33,7 @@ from orchestration.scheduling.firing import (
 from orchestration.scheduling.models import Origin, Schedule, ScheduleKind
 
 __all__ = [
-    "MAX_RECORDED_SLOTS", "RateLimited", "ScheduleInactive", "event_ingest", "event_ingest_errors",
+    "MAX_RECORDED_SLOTS", "RateLimited", "ScheduleFromDefinition", "ScheduleInactive", "event_ingest", "event_ingest_errors",
     "event_matches", "next_fire_times", "preview_cron", "schedule_create", "schedule_delete",
     "schedule_execution_finished", "schedule_fire_due", "schedule_fire_event", "schedule_pause",
     "schedule_resume", "schedule_rotate_webhook_token", "schedule_sync_from_definition",
@@ -176,16 +176,43 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
     return locked
 
 
+class ScheduleFromDefinition(Exception):
+    """The schedule comes from its task's ``schedule`` block: deleting it alone
+    would not stick (the next save of the task re-creates it), so it is refused."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule_id = schedule.pk
+        self.task_id = schedule.task.task_id
+        super().__init__(
+            f"schedule {schedule.pk} comes from the schedule block of task "
+            f"'{schedule.task.task_id}' and cannot be deleted on its own: pause it "
+            f"(POST /api/v1/schedules/{schedule.pk}/pause/) to stop its fires, or remove "
+            "'schedule' from the task's definition to unschedule it"
+        )
+
+
 def schedule_delete(*, schedule: Schedule) -> None:
+    """Unschedule (delete) a schedule made through the API or the pages.
+
+    Raises ScheduleFromDefinition for a schedule that comes from a task's
+    ``schedule`` block: that one goes when the block goes (or with its task),
+    and is stopped meanwhile by pausing it, which later saves of the task keep."""
     with transaction.atomic():
         locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
-        arming.release(locked)
-        events.emit(
-            "schedule.deleted",
-            task=locked.task,
-            data={"scheduleId": locked.pk, "taskId": locked.task.task_id},
-        )
-        locked.delete()
+        if locked.origin == Origin.DEFINITION:
+            raise ScheduleFromDefinition(locked)
+        _remove(locked)
+
+
+def _remove(locked: Schedule) -> None:
+    """Delete a schedule whose row lock the caller holds (inside its transaction)."""
+    arming.release(locked)
+    events.emit(
+        "schedule.deleted",
+        task=locked.task,
+        data={"scheduleId": locked.pk, "taskId": locked.task.task_id},
+    )
+    locked.delete()
 
 
 def schedule_rotate_webhook_token(*, schedule: Schedule) -> str:
@@ -214,7 +241,8 @@ def schedule_sync_from_definition(*, task: Task, definition: dict[str, Any]) -> 
     existing = Schedule.objects.filter(task=task, origin=Origin.DEFINITION).first()
     if block is None:
         if existing is not None:
-            schedule_delete(schedule=existing)
+            with transaction.atomic():
+                _remove(Schedule.objects.select_for_update().select_related("task").get(pk=existing.pk))
         return None
     if existing is None:
         return schedule_create(task=task, block=block, origin=Origin.DEFINITION, prefix="schedule")

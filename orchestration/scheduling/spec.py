@@ -1,7 +1,11 @@
 """The schedule block (as in a task definition or the API) <-> Schedule fields.
 
-``parse_block`` checks a block completely and returns either the model fields
-or every problem with its JSON path; ``to_block`` gives the block back.
+``parse_block`` is the one validator and parser of a schedule block, wherever
+the block comes from: a task definition's ``schedule`` (task API, import,
+pages), a template's instantiate ``options.schedule``, ``/api/v1/schedules/``
+and the schedule form. It checks a block completely and returns either the
+model fields or every problem with its JSON path; ``to_block`` gives the block
+back.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ TRIGGERS = ("api", "webhook")
 OVERLAP_WORDS = {True: "allow", False: "forbid", "allow": "allow", "forbid": "forbid", "replace": "replace"}
 MISFIRE_POLICIES = ("run-once", "skip", "run-all")
 MAX_MISFIRE_RUNS = 1000
+# The largest count the schedule's integer columns hold (PostgreSQL integer).
+MAX_COUNT = 2_147_483_647
 KNOWN_KEYS = {
     "type", "name", "expression", "timezone", "interval", "unit", "event", "filter", "trigger",
     "startDate", "endDate", "maxRuns", "enabled", "concurrent", "misfirePolicy",
@@ -60,7 +66,14 @@ def _parse_date(value: Any, tz: ZoneInfo | None) -> datetime | None:
 
 
 def parse_block(block: Any, prefix: str = "") -> Parsed:
-    """Validate ``block`` and map it to Schedule fields."""
+    """Validate ``block`` and map it to Schedule fields.
+
+    ``prefix`` is the JSON path of the block (``"schedule"`` in a task
+    definition, ``""`` in the schedules API); every problem is reported as
+    ``{"path": "<prefix>.<field>", "message": ...}`` in ``Parsed.errors``.
+    Cron expressions may be 5 fields or a macro (``@hourly``) and must fire
+    within ``timing.NEVER_FIRES_YEARS`` years; intervals are whole numbers of
+    their unit, at least 1 second."""
     out = Parsed()
     err = out.errors.append
     if not isinstance(block, dict):
@@ -71,7 +84,7 @@ def parse_block(block: Any, prefix: str = "") -> Parsed:
             err({"path": _join(prefix, key), "message": f"unknown schedule field '{key}'"})
     kind = block.get("type")
     if kind not in KINDS:
-        err({"path": _join(prefix, "type"), "message": f"type must be one of {', '.join(KINDS)}"})
+        err({"path": _join(prefix, "type"), "message": f"type must be one of {', '.join(KINDS)} (got {kind!r})"})
         return out
     f = out.fields
     f["kind"] = kind
@@ -97,11 +110,13 @@ def parse_block(block: Any, prefix: str = "") -> Parsed:
     elif kind == "interval":
         value, unit = block.get("interval"), block.get("unit", "ms")
         if unit not in timing.INTERVAL_UNITS_MS:
-            err({"path": _join(prefix, "unit"), "message": f"unit must be one of {', '.join(timing.INTERVAL_UNITS_MS)}"})
+            err({"path": _join(prefix, "unit"), "message": f"unit must be one of {', '.join(timing.INTERVAL_UNITS_MS)} (got {unit!r})"})
         elif not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            err({"path": _join(prefix, "interval"), "message": "interval must be a positive whole number"})
+            err({"path": _join(prefix, "interval"), "message": f"interval must be a positive whole number of the unit (got {value!r}); for a fraction use a smaller unit, e.g. 30 with unit 'm' for half an hour"})
         elif value * timing.INTERVAL_UNITS_MS[unit] < timing.MIN_INTERVAL_MS:
             err({"path": _join(prefix, "interval"), "message": "interval must be at least 1 second"})
+        elif value * timing.INTERVAL_UNITS_MS[unit] > timing.MAX_INTERVAL_MS:
+            err({"path": _join(prefix, "interval"), "message": "interval must be at most 366 days (use a cron schedule for longer periods)"})
         else:
             f.update(interval_value=value, interval_unit=unit, interval_ms=value * timing.INTERVAL_UNITS_MS[unit])
     elif kind == "event":
@@ -116,7 +131,7 @@ def parse_block(block: Any, prefix: str = "") -> Parsed:
     else:
         trigger = block.get("trigger", "api")
         if trigger not in TRIGGERS:
-            err({"path": _join(prefix, "trigger"), "message": f"trigger must be one of {', '.join(TRIGGERS)}"})
+            err({"path": _join(prefix, "trigger"), "message": f"trigger must be one of {', '.join(TRIGGERS)} (got {trigger!r})"})
         else:
             f["manual_trigger"] = trigger
 
@@ -140,8 +155,8 @@ def parse_block(block: Any, prefix: str = "") -> Parsed:
         value = block.get(key)
         if value is None:
             f[attr] = None
-        elif not _non_negative_int(value) or value < minimum:
-            err({"path": _join(prefix, key), "message": f"{key} must be a whole number of at least {minimum}"})
+        elif not _non_negative_int(value) or not minimum <= value <= MAX_COUNT:
+            err({"path": _join(prefix, key), "message": f"{key} must be a whole number from {minimum} to {MAX_COUNT}"})
         else:
             f[attr] = value
 

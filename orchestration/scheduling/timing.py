@@ -5,11 +5,26 @@ Cron expressions are matched on the *local wall clock* of the schedule's
 timezone with croniter on naive datetimes, then each wall time is turned into
 one UTC instant:
 
-- a wall time that does not exist (the spring-forward gap) fires once, at the
-  first instant after the gap (02:30 on a 02:00->03:00 night fires at 03:00);
-  several gap times collapse into that one fire;
-- a wall time that happens twice (the fall-back hour) fires once, at its first
-  occurrence.
+- *fixed-time* schedules (an hour field of fixed hours, such as ``30 2 * * *``
+  or ``0 9,17 * * *``): a wall time that does not exist (the spring-forward
+  gap) fires once, at the first instant after the gap (02:30 on a
+  02:00->03:00 night fires at 03:00), several gap times collapsing into that
+  one fire; a wall time that happens twice (the fall-back hour) fires once, at
+  its first occurrence;
+- *frequent* schedules (an hour field that is ``*`` or a step such as ``*/2``
+  or ``8-18/2``) fire by real elapsed time, as Vixie cron runs its wildcard
+  jobs: wall times inside the gap are not on the clock and do not fire, and
+  the repeated hour fires at both of its occurrences (``*/15`` keeps firing
+  every 15 minutes through a fall-back night).
+
+Expressions are read as croniter reads them: when day-of-month and
+day-of-week are both restricted a day matches when *either* does (standard
+cron), and ``describe_cron`` says "or". ``#`` (nth weekday) and ``W``
+(nearest weekday) next to a restricted other day field are refused: croniter
+then silently ignores the other field (``0 9 1-10 * 5#2`` fires on every
+second Friday, the 11th-14th included), so no description could match its
+fires. ``cron_error`` also refuses an expression that matches no date within
+``NEVER_FIRES_YEARS`` years.
 
 django-celery-beat's own crontab-with-timezone gets both of these wrong
 (django-celery-beat #194, #604), which is why beat is only used as an alarm
@@ -20,12 +35,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 INTERVAL_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 MIN_INTERVAL_MS = 1000
+MAX_INTERVAL_MS = 366 * 86_400_000
 CRON_MACROS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -35,6 +52,13 @@ CRON_MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
+# A horizon that covers the longest gap between two leap days (2096-02-29 to
+# 2104-02-29: 8 years, as 2100 is not a leap year).
+NEVER_FIRES_YEARS = 8
+# What croniter raises while expanding or walking an expression; ValueError and
+# OverflowError come from date arithmetic near year 9999.
+CRON_LIBRARY_ERRORS = (CroniterError, ValueError, OverflowError)
+DayRule = Literal["any", "day-of-month", "day-of-week", "either", "special-mixed"]
 
 
 def normalize_cron(expression: str) -> str:
@@ -53,7 +77,72 @@ def cron_error(expression: object) -> str | None:
         return f"must have 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
     if not croniter.is_valid(normalized):
         return f"'{expression}' is not a valid cron expression"
+    if cron_day_rule(normalized) == "special-mixed":
+        return (
+            "'#' (nth weekday) and 'W' (nearest weekday) need '*' or '?' in the other day field: "
+            "next to a restricted day-of-month or day-of-week the other field would be ignored"
+        )
+    if cron_never_fires(normalized):
+        return (
+            f"'{expression}' never fires: it matches no date within {NEVER_FIRES_YEARS} years "
+            "(such as 31 February, or a day of the month that is never that weekday)"
+        )
     return None
+
+
+def cron_never_fires(expression: str, after: datetime | None = None) -> bool:
+    """True when the (valid, 5-field) ``expression`` matches no wall time within
+    ``NEVER_FIRES_YEARS`` years after ``after`` (default: now)."""
+    start = (after or datetime.now(UTC)).replace(tzinfo=None)
+    try:
+        walls = croniter(expression, start, max_years_between_matches=NEVER_FIRES_YEARS)
+        walls.get_next(datetime)
+    except CRON_LIBRARY_ERRORS:
+        return True
+    return False
+
+
+def cron_day_rule(expression: str) -> DayRule:
+    """How croniter combines the day fields of ``expression``: ``any`` (both are
+    ``*``/``?``), only one restricted, ``either`` (both restricted: a day matches
+    when either field does, standard cron) or ``special-mixed`` (both
+    restricted with ``#`` or ``W``: croniter ignores the other field, so
+    ``cron_error`` refuses it). Raises CroniterError for an invalid expression."""
+    parsed = croniter(normalize_cron(expression))
+    dom_any = parsed.expanded[2][0] == "*"
+    dow_any = parsed.expanded[4][0] == "*" and not parsed.nth_weekday_of_month
+    if dom_any and dow_any:
+        return "any"
+    if dow_any:
+        return "day-of-month"
+    if dom_any:
+        return "day-of-week"
+    if parsed.nth_weekday_of_month or parsed.nearest_weekday:
+        return "special-mixed"
+    return "either"
+
+
+def cron_warnings(expression: str) -> list[str]:
+    """Things a person writing ``expression`` should know (it is valid but may
+    not mean what it seems to)."""
+    try:
+        rule = cron_day_rule(expression)
+    except CRON_LIBRARY_ERRORS:
+        return []
+    if rule == "either":
+        return [
+            "Both day-of-month and day-of-week are restricted: as in standard cron, it fires on "
+            "every day that matches EITHER field (not only days matching both)."
+        ]
+    return []
+
+
+def cron_is_frequent(expression: str) -> bool:
+    """True when the hour field is ``*`` or a step (``*/2``, ``8-18/2``): such a
+    schedule fires by elapsed time across DST changes (Vixie cron's rule for
+    wildcard jobs); any other hour field is fixed-time."""
+    fields = normalize_cron(expression).split(" ")
+    return len(fields) == 5 and (fields[1] == "*" or "/" in fields[1])
 
 
 def timezone_error(name: object) -> str | None:
@@ -78,41 +167,83 @@ def timezone_names() -> set[str]:
     return _ZONES
 
 
-def _instant(wall: datetime, tz: ZoneInfo) -> datetime:
-    """The UTC instant at which local wall time ``wall`` (naive) fires."""
+def _occurrences(wall: datetime, tz: ZoneInfo) -> tuple[datetime, ...]:
+    """The UTC instants at which local wall time ``wall`` (naive) is on the
+    clock: one, two (the repeated fall-back hour; first occurrence first) or
+    none (the spring-forward gap)."""
     first = wall.replace(tzinfo=tz, fold=0)
-    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall:
-        # Exists (for a repeated time, fold=0 is its first occurrence).
-        return first.astimezone(UTC)
-    # In a gap: the first instant whose local wall time is at or after ``wall``.
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:
+        return ()
+    second = wall.replace(tzinfo=tz, fold=1)
+    if second.utcoffset() != first.utcoffset():
+        return (first.astimezone(UTC), second.astimezone(UTC))
+    return (first.astimezone(UTC),)
+
+
+def _after_gap(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant whose local wall time is at or after the gap time ``wall``."""
     # Both fold readings bracket the gap; walk it by the minute (gaps are short).
-    low = min(first.astimezone(UTC), wall.replace(tzinfo=tz, fold=1).astimezone(UTC))
+    low = min(wall.replace(tzinfo=tz, fold=0).astimezone(UTC), wall.replace(tzinfo=tz, fold=1).astimezone(UTC))
     candidate = low.replace(second=0, microsecond=0)
     while candidate.astimezone(tz).replace(tzinfo=None) < wall:
         candidate += timedelta(minutes=1)
     return candidate
 
 
+def _walls(expression: str, start: datetime) -> Iterator[datetime]:
+    """Matching naive wall times after ``start``; ends (instead of raising)
+    when croniter finds no further date or cannot read the expression."""
+    try:
+        walls = croniter(normalize_cron(expression), start)
+        while True:
+            yield walls.get_next(datetime)
+    except CRON_LIBRARY_ERRORS:
+        return
+
+
 def cron_instants(expression: str, timezone: str, after: datetime) -> Iterator[datetime]:
-    """Fire instants (aware, UTC) of ``expression`` in ``timezone`` strictly after ``after``."""
+    """Fire instants (aware, UTC, increasing) of ``expression`` in ``timezone``
+    strictly after ``after``, under the DST rules in the module docstring.
+
+    Never raises a croniter error: the iterator simply ends when the expression
+    has no further fire time (or cannot be read), so every caller (preview,
+    arming, firing, watchdog, pages) treats it as "no more fires"."""
     tz = ZoneInfo(timezone)
+    frequent = cron_is_frequent(expression)
     after_utc = after.astimezone(UTC)
     # Start an hour or more back on the wall clock so that a gap time whose
     # instant lies after ``after`` is not skipped, then filter.
     local_start = after_utc.astimezone(tz).replace(tzinfo=None) - timedelta(hours=3)
-    walls = croniter(normalize_cron(expression), local_start)
     previous = after_utc
-    while True:
-        wall = walls.get_next(datetime)
-        instant = _instant(wall, tz)
-        if instant <= previous:
-            continue
-        previous = instant
-        yield instant
+    # Second occurrences of repeated wall times: they come after every first
+    # occurrence in the repeated hour and before any later wall time.
+    repeated: list[datetime] = []
+    for wall in _walls(expression, local_start):
+        found = _occurrences(wall, tz)
+        instants: tuple[datetime, ...]
+        if frequent and len(found) == 2:
+            instants = found[:1]
+            repeated.append(found[1])
+        elif found or frequent:
+            # A frequent schedule's gap times are simply not on the clock.
+            instants = (*repeated, *found[:1])
+            repeated = []
+        else:
+            instants = (_after_gap(wall, tz),)
+        for instant in instants:
+            if instant <= previous:
+                continue
+            previous = instant
+            yield instant
+    for instant in repeated:
+        if instant > previous:
+            previous = instant
+            yield instant
 
 
-def cron_next(expression: str, timezone: str, after: datetime) -> datetime:
-    return next(cron_instants(expression, timezone, after))
+def cron_next(expression: str, timezone: str, after: datetime) -> datetime | None:
+    """The first fire instant strictly after ``after`` (None: it never fires again)."""
+    return next(cron_instants(expression, timezone, after), None)
 
 
 def interval_next(anchor: datetime, interval_ms: int, after: datetime) -> datetime:
@@ -124,14 +255,38 @@ def interval_next(anchor: datetime, interval_ms: int, after: datetime) -> dateti
     return anchor + k * step
 
 
+def _dow_clause(text: str, joiner: str) -> str:
+    # ", only on Monday" -> ", or on Monday"; ", Monday through Friday" -> ", or Monday through Friday".
+    text = text.removeprefix(", ").removeprefix("only ")
+    return f", {joiner} {text}" if text else ""
+
+
 def describe_cron(expression: str) -> str:
-    """A human-readable sentence for ``expression`` ("At 0 minutes past the hour, every 2 hours")."""
-    from cron_descriptor import Options, get_description
+    """A human-readable sentence for ``expression`` ("Every 2 hours"), saying
+    "or" where croniter fires on days matching either day field (see
+    ``cron_day_rule``). Never raises: an expression the describer cannot read
+    is given back as it is."""
+    from cron_descriptor import ExpressionDescriptor, Options
 
     options = Options()
     options.use_24hour_time_format = True
     options.verbose = False
-    return str(get_description(normalize_cron(expression), options))
+    normalized = normalize_cron(expression)
+    try:
+        rule = cron_day_rule(normalized)
+        descriptor = ExpressionDescriptor(normalized, options)
+        if rule != "either":
+            return str(descriptor.get_description())
+        text = (
+            descriptor.get_time_of_day_description()
+            + descriptor.get_day_of_month_description()
+            + _dow_clause(descriptor.get_day_of_week_description(), "or")
+            + descriptor.get_month_description()
+            + descriptor.get_year_description()
+        )
+        return str(descriptor.transform_case(descriptor.transform_verbosity(text, False), options.casing_type))
+    except Exception:  # noqa: BLE001 - a description must never turn a page into a 500
+        return normalized
 
 
 def describe_interval(value: int, unit: str) -> str:

@@ -175,6 +175,7 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
         context["problem"] = problem
     else:
         context["description"] = timing.describe_cron(expression)
+        context["warnings"] = timing.cron_warnings(expression)
         context["times"] = services.preview_cron(expression=expression, tz_name=tz, count=PREVIEW_COUNT)
     return render(request, "scheduling/_preview.html", context)
 
@@ -233,7 +234,7 @@ def schedule_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
             services.schedule_delete(schedule=schedule)
             messages.success(request, "Schedule deleted.")
             return redirect("scheduling:schedule-list")
-    except (DefinitionInvalid, services.ScheduleInactive) as exc:
+    except (DefinitionInvalid, services.ScheduleInactive, services.ScheduleFromDefinition) as exc:
         errors = exc.errors if isinstance(exc, DefinitionInvalid) else [{"message": str(exc)}]
         messages.error(request, "; ".join(e["message"] for e in errors))
     return redirect("scheduling:schedule-detail", pk=pk)

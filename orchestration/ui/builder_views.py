@@ -77,10 +77,13 @@ def parse_definition(text: str) -> tuple[Any, list[dict[str, str]]]:
     return document, []
 
 
-def definition_errors(document: Any, *, original_task_id: str | None) -> list[dict[str, str]]:
+def definition_errors(
+    document: Any, *, original_task_id: str | None, warnings: list[dict[str, str]] | None = None
+) -> list[dict[str, str]]:
     """All problems of the definition, as the API would report them, plus a
-    clash with an existing task's id (which only saving could otherwise tell)."""
-    errors = list(validate_task_definition(document))
+    clash with an existing task's id (which only saving could otherwise tell).
+    References to secrets not stored yet go to ``warnings`` when it is given."""
+    errors = list(validate_task_definition(document, warnings=warnings))
     task_id = document.get("taskId") if isinstance(document, dict) else None
     if isinstance(task_id, str) and task_id:
         if original_task_id is None and Task.objects.filter(task_id=task_id).exists():
@@ -129,6 +132,8 @@ def _save(request: HttpRequest, task: Task | None) -> HttpResponse:
             else:
                 saved = services.task_update(task=task, definition=document)
                 messages.success(request, f"Saved task {saved.task_id}.")
+            for warning in saved.definition_warnings:
+                messages.warning(request, f"{warning['path']}: {warning['message']}")
         except DefinitionInvalid as exc:
             errors = exc.errors
         else:
@@ -157,13 +162,15 @@ def builder_edit(request: HttpRequest, task_id: str) -> HttpResponse:
 def builder_validate(request: HttpRequest) -> HttpResponse:
     """Validation errors of the posted definition (an htmx partial)."""
     document, errors = parse_definition(request.POST.get("definition", ""))
+    warnings: list[dict[str, str]] = []
     if not errors:
         original = request.POST.get("original_task_id") or None
-        errors = definition_errors(document, original_task_id=original)
+        errors = definition_errors(document, original_task_id=original, warnings=warnings)
     context = {
         "errors": errors,
+        "warnings": warnings,
         "node_errors": errors_by_node(document, errors),
         "checked": True,
-        "missing_secret": any("stored secret" in e["message"] for e in errors),
+        "missing_secret": bool(warnings) or any("stored secret" in e["message"] for e in errors),
     }
     return render(request, "orchestration/builder.html#validation", context)

@@ -17,6 +17,7 @@ from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import task_to_definition
+from orchestration.errors import SecretsMissing
 from orchestration.models import Execution, Task, Trigger
 from orchestration.task_services import TaskInUse
 from orchestration.ui import selectors
@@ -83,9 +84,16 @@ def task_toggle(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
 @require_POST
 def task_run(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
-    execution = services.execution_create(
-        task=task, trigger=Trigger.MANUAL, triggered_by=username(request)
-    )
+    try:
+        execution = services.execution_create(
+            task=task, trigger=Trigger.MANUAL, triggered_by=username(request)
+        )
+    except SecretsMissing as exc:
+        messages.error(request, str(exc))
+        detail = reverse("ui:task-detail", args=[task.task_id])
+        if request.htmx:
+            return HttpResponseClientRedirect(detail)
+        return redirect(detail)
     url = reverse("ui:execution-detail", args=[execution.pk])
     if request.htmx and request.POST.get("stay"):
         return _row(request, task)

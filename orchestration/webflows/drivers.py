@@ -12,6 +12,7 @@ from django.conf import settings
 
 from orchestration import secret_hosts
 from orchestration.context import WorkflowError
+from orchestration.urlpolicy import URLNotAllowed, check_fetch_url
 from orchestration.webflows import fetch, html
 
 CHROMIUM_ARGS = [
@@ -26,7 +27,8 @@ CHROMIUM_ARGS = [
 
 
 def chromium_path() -> str:
-    return getattr(settings, "WEBAUTO_CHROMIUM_PATH", "/usr/bin/chromium")
+    """The Chromium binary Playwright launches (``WEBAUTO_CHROMIUM_PATH``)."""
+    return str(settings.WEBAUTO_CHROMIUM_PATH)
 
 
 class Driver(Protocol):
@@ -72,6 +74,7 @@ class HttpDriver:
         self._html: str | None = None
 
     def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
+        check_fetch_url(url)
         response = fetch.get(self.client, url, timeout=timeout)
         self._url = str(response.url)
         self._html = response.text
@@ -134,7 +137,14 @@ def playwright_error(exc: Exception, timeout: float | None = None, target: str =
 
 class BrowserDriver:
     """Headless Chromium through Playwright's sync API, one context per run
-    (so cookies from the stored session and captured ones stay per run)."""
+    (so cookies from the stored session and captured ones stay per run).
+
+    Every request and navigation the page makes is routed through
+    :func:`orchestration.urlpolicy.check_fetch_url`: anything but http/https
+    (``file:``, ``data:``, ``chrome:``, ``view-source:`` ...) is aborted, and
+    ``goto`` or an action that lands on such a URL raises
+    :class:`orchestration.urlpolicy.URLNotAllowed`.
+    """
 
     is_browser = True
 
@@ -149,8 +159,10 @@ class BrowserDriver:
         except Exception as exc:
             self._pw.stop()
             raise WorkflowError(f"cannot start Chromium at {chromium_path()}: {exc}") from exc
-        self.context = self.browser.new_context()
-        self.refused: secret_hosts.SecretHostRefused | None = None
+        self.context = self.browser.new_context(accept_downloads=False)
+        self._refused: list[str] = []
+        self.context.route("**/*", self._guard)
+        self.secret_refused: secret_hosts.SecretHostRefused | None = None
         self._guard_secrets(secret_hosts.active())
         usable = [c for c in cookies if c.get("name") and (c.get("domain") or c.get("url"))]
         if usable:
@@ -170,7 +182,7 @@ class BrowserDriver:
                     request.url, *request.headers.values(), request.post_data_buffer, restrictions=restrictions
                 )
             except secret_hosts.SecretHostRefused as exc:
-                self.refused = self.refused or exc
+                self.secret_refused = self.secret_refused or exc
                 route.abort("blockedbyclient")
                 return
             route.fallback()
@@ -178,18 +190,55 @@ class BrowserDriver:
         self.context.route("**/*", guard)
 
     def _raise_refused(self) -> None:
-        if self.refused is not None:
-            raise self.refused
+        if self.secret_refused is not None:
+            raise self.secret_refused
+
+    def _guard(self, route: Any) -> None:
+        """Route handler: let allowed requests through, abort the others."""
+        url = route.request.url
+        try:
+            check_fetch_url(url)
+        except URLNotAllowed as exc:
+            self._refused.append(str(exc))
+            route.abort("blockedbyclient")
+            return
+        route.fallback()
+
+    def _blank(self) -> None:
+        """Leave a failed or refused navigation (and Chromium's error page)
+        behind: the run goes on in a fresh tab of the same context, cookies kept."""
+        from playwright.sync_api import Error
+
+        try:
+            self.page.close()
+        except Error:
+            pass
+        self.page = self.context.new_page()
+
+    def _check_landing(self) -> None:
+        """Raise if the page ended on a URL a node may not load (a redirect or
+        script that slipped past the request guard); the page is blanked."""
+        try:
+            check_fetch_url(self.current_url() or "about:blank")
+        except URLNotAllowed:
+            self._blank()
+            raise
 
     def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
         from playwright.sync_api import Error
 
+        check_fetch_url(url)
+        self._refused.clear()
         try:
             response = self.page.goto(url, timeout=timeout * 1000, wait_until="load")
         except Error as exc:
+            self._blank()
             self._raise_refused()
+            if self._refused:
+                raise URLNotAllowed(self._refused[0]) from exc
             raise playwright_error(exc, timeout, url) from exc
         self._raise_refused()
+        self._check_landing()
         status = response.status if response else 0
         if status >= 400:
             raise WorkflowError(f"HTTP {status} from {url}", retryable=status >= 500)
@@ -205,6 +254,7 @@ class BrowserDriver:
             self._raise_refused()
             raise playwright_error(exc, timeout, f"selector {selector!r}") from exc
         self._raise_refused()
+        self._check_landing()
 
     def fill(self, selector: str, value: str, *, timeout: float) -> None:
         from playwright.sync_api import Error
@@ -242,10 +292,14 @@ class BrowserDriver:
 
     def current_url(self) -> str:
         url = self.page.url
-        return "" if url == "about:blank" else url
+        # about:blank and Chromium's own error page mean "no page loaded".
+        return "" if url == "about:blank" or url.startswith("chrome-error:") else url
 
     def html(self) -> str | None:
-        return self.page.content() if self.current_url() else None
+        if not self.current_url():
+            return None
+        self._check_landing()
+        return self.page.content()
 
     def screenshot(self, path: Path, *, full_page: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

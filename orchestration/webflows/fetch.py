@@ -20,6 +20,7 @@ import httpx
 
 from orchestration import secret_hosts
 from orchestration.context import WorkflowError
+from orchestration.urlpolicy import check_fetch_url
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_USER_AGENT = "WebAutoOrchestrator/1.0 (+https://github.com/webauto)"
@@ -33,7 +34,12 @@ def make_client(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> httpx.Client:
     """An httpx client that follows redirects, with cookies given either as a
-    name -> value map or as Playwright-style cookie dicts (with domain/path)."""
+    name -> value map or as Playwright-style cookie dicts (with domain/path).
+
+    Every request it sends, each hop of a redirect included, first passes
+    :func:`orchestration.urlpolicy.check_fetch_url` (http/https only, and no
+    private addresses when so configured); a refused one raises
+    :class:`orchestration.urlpolicy.URLNotAllowed`."""
     jar = httpx.Cookies()
     if isinstance(cookies, dict):
         for name, value in cookies.items():
@@ -51,9 +57,14 @@ def make_client(
         cookies=jar,
         timeout=timeout,
         follow_redirects=True,
-        # Runs for each request, redirects included: a restricted secret never leaves for another host.
-        event_hooks={"request": [secret_hosts.httpx_request_hook]},
+        # Both run for each request, redirects included: only http(s) URLs, and a
+        # restricted secret never leaves for a host it does not allow.
+        event_hooks={"request": [_guard_request, secret_hosts.httpx_request_hook]},
     )
+
+
+def _guard_request(request: httpx.Request) -> None:
+    check_fetch_url(str(request.url))
 
 
 def transport_error(exc: Exception, url: str, timeout: float | None = None) -> WorkflowError:

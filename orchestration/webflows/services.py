@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.references import REFERENCE_RE, UnresolvedReference, find_references, parse_path
+from orchestration.urlpolicy import url_problems
 from orchestration.webflows.models import BrowserSession, Workflow
 from orchestration.webflows.operations import OPERATIONS
 
@@ -112,6 +113,7 @@ def _step_errors(steps: Any, params: set[str]) -> list[Error]:
             if isinstance(error.instance, str) and REFERENCE_RE.fullmatch(error.instance):
                 continue  # a whole-string ${...} takes its value's type at run time
             errors.append({"path": _json_path(path, error.absolute_path), "message": error.message})
+        errors.extend({"path": where, "message": message} for where, message in url_problems(step, path))
         for ref in find_references(step):
             try:
                 root, parts = parse_path(ref)

@@ -98,10 +98,11 @@ def test_delete(api_client):
 def test_a_stored_secret_makes_a_task_reference_valid(api_client, make_definition):
     doc = make_definition()
     doc["workflows"][0]["config"] = {"output": {"auth": "Bearer ${cdnToken}"}}
-    response = send(api_client, "post", "/api/v1/tasks/", doc)
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["path"] == "workflows[0].config.output.auth"
+    response = send(api_client, "post", "/api/v1/tasks/validate/", doc)
+    assert response.json()["valid"] is True
+    assert [w["path"] for w in response.json()["warnings"]] == ["workflows[0].config.output.auth"]
     send(api_client, "post", SECRETS, {"name": "cdnToken", "value": VALUE})
     response = send(api_client, "post", "/api/v1/tasks/", doc)
     assert response.status_code == 201
+    assert "warnings" not in response.json()
     assert VALUE not in response.content.decode()

@@ -124,9 +124,9 @@ BAD_INPUTS = [
     ),
     (
         "unresolvable reference",
-        lambda d: d["workflows"][2]["config"].update(language="${language}"),
+        lambda d: d["workflows"][2]["config"].update(language="${language.code}"),
         "workflows[2].config.language",
-        "unresolvable reference ${language}: not a parameter, an upstream node of analysis or a stored secret",
+        "unresolvable reference ${language.code}: not a parameter, an upstream node of analysis or a stored secret",
     ),
     (
         "config failing the kind's schema",
@@ -150,7 +150,7 @@ BAD_INPUTS = [
         "bad cron",
         lambda d: d["schedule"].update(expression="0 */2 * *"),
         "schedule.expression",
-        "a cron schedule needs a 5-field expression such as '0 */2 * * *' (got '0 */2 * *')",
+        "must have 5 fields (minute hour day-of-month month day-of-week), got 4",
     ),
     (
         "unknown timezone",
@@ -373,7 +373,7 @@ def test_a_disabled_task_is_not_executed(api_client, make_definition):
 def test_validate_checks_without_saving(api_client, seed_ready, seed):
     response = post_json(api_client, f"{TASKS}validate/", seed)
     assert response.status_code == 200
-    assert response.json() == {"valid": True, "errors": []}
+    assert response.json() == {"valid": True, "errors": [], "warnings": []}
     response = post_json(
         api_client, f"{TASKS}validate/", broken(seed, lambda d: d.update(priority="asap"))
     )
@@ -385,9 +385,46 @@ def test_validate_checks_without_saving(api_client, seed_ready, seed):
                 "message": "priority must be one of low, normal, high, critical (got 'asap')",
             }
         ],
+        "warnings": [],
     }
     assert Task.objects.count() == 0
     reserved = post_json(api_client, TASKS, broken(seed, lambda d: d.update(taskId="validate")))
     assert reserved.json()["errors"] == [
         {"path": "taskId", "message": 'taskId "validate" is reserved; choose another'}
     ]
+
+
+def test_the_seed_is_accepted_on_a_fresh_install_and_runs_once_its_secret_exists(
+    api_client, seed_kinds, seed_text, seed
+):
+    """No secret stored yet: saving works with a warning, a run is refused
+    with a clear 409 (nothing saved), and runs once the secret is added."""
+    from orchestration.models import Secret
+
+    response = api_client.post(TASKS, data=seed_text.encode("utf-8"), content_type="application/json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert [w["path"] for w in body.pop("warnings")] == ["notificationChannels[1].config.headers.Authorization"]
+    assert body == seed
+    assert "warnings" not in api_client.get(f"{TASKS}weibo-complete-monitoring-task/definition/").json()
+
+    # sending the response back (warnings included) is a valid update
+    again = api_client.put(f"{TASKS}weibo-complete-monitoring-task/", response.json(), format="json")
+    assert again.status_code == 200, again.content
+    assert "warnings" not in Task.objects.get().extra
+
+    validated = api_client.post(f"{TASKS}validate/", seed, format="json").json()
+    assert validated["valid"] is True and len(validated["warnings"]) == 1
+
+    refused = api_client.post(f"{TASKS}weibo-complete-monitoring-task/execute/", {}, format="json")
+    assert refused.status_code == 409
+    message = refused.json()["errors"][0]["message"]
+    assert "webhookToken" in message and "does not exist" in message
+    assert not Execution.objects.exists()
+
+    Secret.objects.create(name="webhookToken", value="a-long-enough-token")
+    started = api_client.post(f"{TASKS}weibo-complete-monitoring-task/execute/", {}, format="json")
+    assert started.status_code == 202, started.content
+    assert Execution.objects.count() == 1
+    saved = api_client.put(f"{TASKS}weibo-complete-monitoring-task/", seed, format="json")
+    assert "warnings" not in saved.json()

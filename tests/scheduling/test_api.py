@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestration.scheduling.models import Fire, Schedule
+from tests.scheduling.conftest import task_definition
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +108,79 @@ def test_a_webhook_url_is_returned_once_on_create_and_on_rotate(api_client, task
 
 def test_the_api_requires_authentication(client, task):
     assert client.get("/api/v1/schedules/").status_code in (401, 403)
+
+
+def test_an_expression_that_never_fires_is_a_400_on_expression_in_preview_and_create(api_client, task):
+    preview = api_client.get("/api/v1/schedules/preview/", {"expression": "0 0 31 2 *", "timezone": "Europe/London"})
+    assert preview.status_code == 400
+    [error] = preview.json()["errors"]
+    assert error["path"] == "expression" and "never fires" in error["message"]
+    created = create(api_client, type="cron", expression="0 0 31 2 *")
+    assert created.status_code == 400
+    assert [(e["path"], "never fires" in e["message"]) for e in created.json()["errors"]] == [("expression", True)]
+    pk = create(api_client, type="cron", expression="0 9 * * *").json()["id"]
+    edited = api_client.patch(f"/api/v1/schedules/{pk}/", {"expression": "0 9 1-7 * 5#2"}, format="json")
+    assert edited.status_code == 400 and edited.json()["errors"][0]["path"] == "expression"
+    assert not Schedule.objects.filter(expression__in=["0 0 31 2 *", "0 9 1-7 * 5#2"]).exists()
+
+
+def test_a_stored_schedule_that_never_fires_is_served_without_a_500(api_client, task, client, admin_user):
+    # Saved before the never-fires check existed: straight into the table.
+    stored = Schedule.objects.create(task=task, kind="cron", expression="0 0 31 2 *", timezone="Europe/London")
+    assert api_client.get(f"/api/v1/schedules/{stored.pk}/").status_code == 200
+    assert api_client.get(f"/api/v1/schedules/{stored.pk}/preview/").json()["fireTimes"] == []
+    client.force_login(admin_user)
+    assert client.get(f"/schedules/{stored.pk}/").status_code == 200
+    assert client.get("/schedules/").status_code == 200
+    # Arming it (resume) finishes it instead of raising.
+    resumed = api_client.post(f"/api/v1/schedules/{stored.pk}/resume/")
+    assert resumed.status_code == 200
+    assert (resumed.json()["state"], resumed.json()["finishedReason"]) == ("finished", "no further fire time")
+
+
+def test_the_preview_describes_both_day_fields_with_or_and_warns(api_client, task, clock):
+    clock.at(datetime(2026, 11, 30, 12, tzinfo=UTC))
+    body = api_client.get(
+        "/api/v1/schedules/preview/", {"expression": "0 9 1-7 * 1", "timezone": "UTC", "count": 12}
+    ).json()
+    assert body["description"] == "At 09:00, between day 1 and 7 of the month, or on Monday"
+    assert "EITHER" in body["warnings"][0]
+    december = [t[:10] for t in body["fireTimes"] if t.startswith("2026-12")]
+    # Days 1-7 and the Mondays after them: what the description says, and what fires.
+    assert december == [f"2026-12-{d:02d}" for d in (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)]
+    assert api_client.get("/api/v1/schedules/preview/", {"expression": "0 9 * * 1"}).json()["warnings"] == []
+
+
+def test_deleting_a_schedule_from_a_task_definition_is_refused_with_a_pointer_to_pause(api_client, make_task):
+    definition_task = make_task("defined-task", schedule={"type": "cron", "expression": "0 * * * *"})
+    schedule = Schedule.objects.get(task=definition_task)
+    response = api_client.delete(f"/api/v1/schedules/{schedule.pk}/")
+    assert response.status_code == 409
+    [error] = response.json()["errors"]
+    assert f"/api/v1/schedules/{schedule.pk}/pause/" in error["message"] and "'schedule'" in error["message"]
+    assert Schedule.objects.filter(pk=schedule.pk).exists()
+    assert schedule.periodic_task is not None
+    schedule.periodic_task.refresh_from_db()
+    assert schedule.periodic_task.enabled  # still armed: nothing half-done
+
+
+def test_a_paused_definition_schedule_stays_paused_through_task_patches(api_client, make_task):
+    make_task("patched-task", schedule={"type": "cron", "expression": "0 * * * *"})
+    pk = Schedule.objects.get(task__task_id="patched-task").pk
+    assert api_client.post(f"/api/v1/schedules/{pk}/pause/").status_code == 200
+    assert api_client.patch("/api/v1/tasks/patched-task/", {"description": "new words"}, format="json").status_code == 200
+    assert api_client.patch("/api/v1/tasks/patched-task/", {"enabled": False}, format="json").status_code == 200
+    assert api_client.patch("/api/v1/tasks/patched-task/", {"enabled": True}, format="json").status_code == 200
+    assert list(Schedule.objects.filter(task__task_id="patched-task").values_list("pk", "enabled")) == [(pk, False)]
+    # Removing the block is what unschedules it.
+    assert api_client.patch("/api/v1/tasks/patched-task/", {"schedule": None}, format="json").status_code == 200
+    assert not Schedule.objects.filter(task__task_id="patched-task").exists()
+
+
+def test_a_task_definition_whose_schedule_never_fires_is_a_400_on_schedule_expression(api_client):
+    definition = task_definition("never-task", schedule={"type": "cron", "expression": "0 0 31 2 *"})
+    response = api_client.post("/api/v1/tasks/", definition, format="json")
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["path"] == "schedule.expression" and "never fires" in error["message"]
+    assert api_client.get("/api/v1/tasks/never-task/").status_code == 404

@@ -92,3 +92,23 @@ def test_a_webhook_secret_in_the_definition_is_kept_write_only(make_task):
     assert Schedule.objects.get(pk=schedule.pk).webhook_secret == "hush-123"
     core.task_update(task=task, definition=task_definition("hooked", schedule={"type": "manual", "trigger": "webhook", "webhookSecret": "new-456"}))
     assert Schedule.objects.get(pk=schedule.pk).webhook_secret == "new-456"
+
+
+def test_a_schedule_block_that_never_fires_rejects_the_definition():
+    definition = task_definition("never", schedule={"type": "cron", "expression": "0 0 31 2 *", "timezone": "Europe/London"})
+    with pytest.raises(DefinitionInvalid) as caught:
+        core.task_create(definition=definition)
+    [error] = caught.value.errors
+    assert error["path"] == "schedule.expression" and "never fires" in error["message"]
+    assert not Task.objects.filter(task_id="never").exists()
+
+
+def test_a_refused_unschedule_leaves_one_schedule_through_later_task_saves(make_task):
+    task = make_task("sticky", schedule={"type": "cron", "expression": "0 * * * *"})
+    schedule = Schedule.objects.get(task=task)
+    with pytest.raises(services.ScheduleFromDefinition):
+        services.schedule_delete(schedule=schedule)
+    core.task_update(task=task, definition={"description": "edited"}, partial=True)
+    core.task_update(task=task, definition={"enabled": False}, partial=True)
+    core.task_update(task=task, definition={"enabled": True}, partial=True)
+    assert list(Schedule.objects.filter(task=task).values_list("pk", flat=True)) == [schedule.pk]

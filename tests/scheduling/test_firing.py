@@ -72,6 +72,23 @@ def test_fall_back_runs_a_repeated_time_once(make_task, clock, tz, expr, start, 
     assert started_local(schedule, tz) == expected
 
 
+@pytest.mark.parametrize(
+    ("tz", "start"),
+    [
+        ("Europe/London", datetime(2027, 10, 30, 23, 30, tzinfo=UTC)),  # 02:00 BST -> 01:00 GMT on 10-31
+        ("America/New_York", datetime(2027, 11, 7, 4, 30, tzinfo=UTC)),  # 02:00 EDT -> 01:00 EST on 11-07
+    ],
+)
+def test_a_frequent_schedule_runs_every_15_minutes_through_the_repeated_hour(make_task, clock, tz, start):
+    clock.at(start)
+    schedule = cron_schedule(make_task, "*/15 * * * *", tz)
+    run_beat_until(clock, schedule, start + timedelta(hours=3), deliveries=2)
+    fires = list(Fire.objects.filter(schedule=schedule, outcome="started").order_by("scheduled_at").values_list("scheduled_at", flat=True))
+    assert len(fires) == 12  # 3 hours of real time, the repeated hour included
+    assert {b - a for a, b in zip(fires, fires[1:], strict=False)} == {timedelta(minutes=15)}
+    assert Execution.objects.filter(task=schedule.task).count() == 12
+
+
 def test_every_fire_records_scheduled_time_enqueue_time_and_lag(make_task, clock):
     clock.at(datetime(2026, 5, 1, 9, 59, tzinfo=UTC))
     schedule = cron_schedule(make_task, "0 10 * * *", "UTC")
@@ -357,3 +374,20 @@ def test_old_history_is_pruned_except_where_max_runs_counts_it(make_task, clock)
     services.schedule_trigger(schedule=plain, input={})
     assert services.schedules_prune_history(older_than=timedelta(days=90)) == 1
     assert plain.fires.count() == 1 and limited.fires.count() == 1
+
+
+def test_the_watchdog_finishes_a_stored_schedule_that_never_fires_instead_of_raising(make_task, clock):
+    clock.at(datetime(2026, 6, 1, 0, 0, tzinfo=UTC))
+    task = make_task()
+    # Saved before the never-fires check existed: unarmed, and one armed for a slot long past.
+    unarmed = Schedule.objects.create(task=task, kind="cron", expression="0 0 31 2 *", timezone="Europe/London")
+    overdue = Schedule.objects.create(
+        task=task, kind="cron", expression="0 0 31 2 *", timezone="UTC", overlap="allow",
+        next_fire_at=datetime(2026, 5, 31, 23, 0, tzinfo=UTC),
+    )
+    counts = services.schedules_watchdog()
+    assert (counts["overdue"], counts["unarmed"]) == (1, 1)
+    for schedule in (unarmed, overdue):
+        schedule.refresh_from_db()
+        assert (schedule.state, schedule.finished_reason, schedule.next_fire_at) == ("finished", "no further fire time", None)
+    assert Event.objects.filter(type="schedule.finished").count() == 2

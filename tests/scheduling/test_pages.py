@@ -101,3 +101,29 @@ def test_detail_actions_pause_resume_run_and_unschedule(logged_in, make_task):
     assert logged_in.post(f"/schedules/{schedule.pk}/explode/").status_code == 404
     logged_in.post(f"/schedules/{schedule.pk}/delete/")
     assert not Schedule.objects.filter(pk=schedule.pk).exists()
+
+
+def test_the_htmx_preview_warns_when_both_day_fields_are_restricted(logged_in, clock):
+    clock.at(datetime(2026, 11, 30, 12, tzinfo=UTC))
+    html = logged_in.get(
+        "/schedules/preview/", {"expression": "0 9 1-7 * 1", "timezone": "UTC"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "between day 1 and 7 of the month, or on Monday" in html
+    assert 'class="warning cron-warning"' in html and "EITHER" in html
+    plain = logged_in.get("/schedules/preview/", {"expression": "0 9 * * 1"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "cron-warning" not in plain
+
+
+def test_the_htmx_preview_explains_an_expression_that_never_fires(logged_in):
+    html = logged_in.get("/schedules/preview/", {"expression": "0 0 31 2 *"}, HTTP_HX_REQUEST="true")
+    assert html.status_code == 200 and "never fires" in html.content.decode()
+
+
+def test_a_schedule_from_a_definition_offers_pause_not_unschedule(logged_in, make_task):
+    task = make_task("from-definition", schedule={"type": "cron", "expression": "0 * * * *"})
+    schedule = Schedule.objects.get(task=task)
+    page = logged_in.get(f"/schedules/{schedule.pk}/").content.decode()
+    assert f"/schedules/{schedule.pk}/delete/" not in page and 'id="unschedule-hint"' in page
+    response = logged_in.post(f"/schedules/{schedule.pk}/delete/", follow=True)
+    assert Schedule.objects.filter(pk=schedule.pk).exists()
+    assert "cannot be deleted on its own" in response.content.decode()

@@ -220,3 +220,14 @@ def test_the_task_list_pages_and_keeps_the_filters_in_its_links(user_client, db)
     assert 'href="?category=bulk&page=2"' in html
     second = user_client.get(reverse("ui:task-list"), {"category": "bulk", "page": 2}).content.decode()
     assert ">bulk-54<" in second and ">bulk-00<" not in second
+
+
+def test_run_now_of_a_task_whose_secret_is_missing_says_which(user_client):
+    definition = chain_definition("needs-secret")
+    definition["workflows"][0]["config"] = {"output": {"auth": "Bearer ${notStoredYet}"}}
+    task = services.task_create(definition=definition)
+    assert [w["path"] for w in task.definition_warnings] == ["workflows[0].config.output.auth"]
+    response = user_client.post(reverse("ui:task-run", args=[task.task_id]), follow=True)
+    assert response.status_code == 200
+    assert "notStoredYet" in response.content.decode() and "does not exist" in response.content.decode()
+    assert not Execution.objects.filter(task=task).exists()

@@ -54,6 +54,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"{verb} task {task.task_id} ({len(task.workflows)} nodes)")
         )
+        for warning in task.definition_warnings:
+            self.stdout.write(self.style.WARNING(f"warning: {warning['path']}: {warning['message']}"))
 
     def _read(self, path: str) -> Any:
         try:
