@@ -196,14 +196,16 @@ def secret_forms(secret: str) -> set[str]:
     without ``ensure_ascii``)."""
     if not secret:
         return set()
+    # surrogatepass: a lone surrogate still gets a (byte-wise) encoded form.
+    errors = "surrogatepass"
     return {
         secret,
-        quote(secret, safe=""),
-        quote(secret),
+        quote(secret, safe="", errors=errors),
+        quote(secret, errors=errors),
         # As a URL normaliser writes it (httpx, browsers): reserved characters kept.
-        quote(secret, safe=URL_RESERVED),
-        quote_plus(secret, safe=""),
-        quote_plus(secret),
+        quote(secret, safe=URL_RESERVED, errors=errors),
+        quote_plus(secret, safe="", errors=errors),
+        quote_plus(secret, errors=errors),
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
     }
