@@ -24,14 +24,20 @@ from typing import Any
 
 APP_LABEL = "access"
 
-# Extra permissions of the admin group, so an admin can manage users and their
-# roles in the Django admin (``grant_role ... admin`` also makes them staff).
+# Extra permissions of the admin group, so an admin can manage users (and
+# their roles), secrets and shared channels in the Django admin too
+# (``grant_role ... admin`` also makes them staff).
 USER_ADMIN_PERMISSIONS = [
     ("auth", "user", "view_user", "Can view user"),
     ("auth", "user", "add_user", "Can add user"),
     ("auth", "user", "change_user", "Can change user"),
     ("auth", "user", "delete_user", "Can delete user"),
     ("auth", "group", "view_group", "Can view group"),
+    *[
+        (app, model, f"{action}_{model}", f"Can {action} {model}")
+        for app, model in (("orchestration", "secret"), ("monitoring", "channel"))
+        for action in ("view", "add", "change", "delete")
+    ],
 ]
 
 

@@ -69,3 +69,11 @@ def test_an_admin_gives_a_role_in_the_django_admin(client, role_user):
     )
     member.refresh_from_db()
     assert role_of(type(member).objects.get(pk=member.pk)) is Role.EDITOR
+
+
+def test_an_admin_manages_secrets_and_channels_in_the_django_admin_and_an_editor_cannot(client, role_user):
+    client.force_login(role_user("admin", username="boss2"))
+    assert client.get("/admin/orchestration/secret/add/").status_code == 200
+    assert client.get("/admin/monitoring/channel/add/").status_code == 200
+    client.force_login(role_user("editor", username="writer"))
+    assert client.get("/admin/orchestration/secret/add/").status_code == 302  # not staff: to the admin login
