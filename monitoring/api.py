@@ -32,7 +32,10 @@ def _datetime(request: Request, name: str) -> Any:
     raw = request.query_params.get(name)
     if not raw:
         return None
-    value = parse_datetime(raw)
+    try:
+        value = parse_datetime(raw)
+    except ValueError:  # well formed but impossible, such as month 13
+        value = None
     if value is None:
         raise ValidationError({name: f"{raw!r} is not an ISO 8601 date-time"})
     return value
@@ -67,7 +70,7 @@ class EventList(ListAPIView):
 
             since = timezone.now() - selectors.metric_range(_range(self.request)).span
         execution = params.get("execution")
-        if execution is not None and not execution.isdigit():
+        if execution is not None and not (execution.isascii() and execution.isdigit()):
             raise ValidationError({"execution": "must be an execution id"})
         return selectors.events_list(
             types=[t.strip() for t in params.get("type", "").split(",") if t.strip()],

@@ -15,3 +15,4 @@ class MonitoringConfig(AppConfig):
             receivers.on_task_definition_saved, dispatch_uid="monitoring.channels_sync"
         )
         events.event_recorded.connect(receivers.on_event_recorded, dispatch_uid="monitoring.evaluate_event")
+        signals.execution_finished.connect(receivers.on_execution_finished, dispatch_uid="monitoring.count_finished")

@@ -68,6 +68,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
         "input": input if input is not None else {},
         "input_json": json.dumps(input, ensure_ascii=False, indent=2, default=str),
         "task": {"taskId": task.task_id, "name": task.name},
+        "task_id": task.task_id,
         "parameters": context.parameters,
         "execution_id": context.execution_id,
         "node_id": context.node_id,

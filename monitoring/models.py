@@ -187,7 +187,8 @@ class Alert(models.Model):
 
 class DailyRollup(models.Model):
     """Per task and day aggregates of executions that retention pruned, so
-    totals and the Prometheus counters survive pruning."""
+    per-day totals survive pruning (the Prometheus counters are
+    ``ExecutionTally``, which pruning never touches)."""
 
     day = models.DateField()
     task_key = models.CharField(max_length=200, help_text="taskId at the time of pruning")
@@ -222,3 +223,32 @@ class HostSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ExecutionTally(models.Model):
+    """Running totals of finished executions behind the Prometheus counters.
+
+    A row counts the executions that finished with ``status`` and whose
+    duration (finished_at - started_at, seconds, floored at 0) falls in the
+    histogram bucket ``le`` (the smallest bound of ``DURATION_BUCKETS`` it fits
+    under, as text, or "+Inf"; "" for a run that never started). The count is
+    added in the same transaction that finishes the execution, and nothing
+    ever subtracts: deleting a task or an execution and retention pruning
+    leave these rows alone, so the counters only grow, as Prometheus requires.
+    ``shard`` (execution id modulo a small number) spreads concurrent
+    increments over several rows, so finishing runs do not queue on one lock.
+    """
+
+    status = models.CharField(max_length=30)
+    le = models.CharField(max_length=10, blank=True)
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.PositiveBigIntegerField(default=0)
+    duration_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["status", "le", "shard"], name="executiontally_unique_status_le_shard")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} le={self.le or '-'} #{self.shard}: {self.count}"

@@ -1,7 +1,9 @@
 """The /metrics endpoint's content, read from the database at scrape time.
 
-Counters add the daily rollups of pruned executions to the live rows, so
-they keep growing across retention pruning.
+Counters (executions by status, the duration histogram) come from the
+persisted running totals of ``monitoring.counters``, which only ever grow:
+deleting tasks or executions and retention pruning never lower them. Gauges
+are read from the live rows with one aggregate query each.
 """
 
 from __future__ import annotations
@@ -20,33 +22,20 @@ from prometheus_client.core import (
     Metric,
 )
 
-from monitoring.models import Alert, AlertStatus, DailyRollup
-from monitoring.retention import DURATION_BUCKETS, FINAL, histogram_buckets
-from monitoring.selectors import schedule_lags, workers_alive
+from monitoring.counters import DURATION_BUCKETS, execution_totals
+from monitoring.models import Alert, AlertStatus
+from monitoring.retention import FINAL
+from monitoring.selectors import schedule_lag_stats, workers_alive
 
 
 class OrchestratorCollector:
     def collect(self) -> Iterator[Metric]:
         from orchestration.models import Execution
 
-        by_status: Counter[str] = Counter()
-        buckets: Counter[str] = Counter()
-        duration_sum = 0.0
-        for rollup in DailyRollup.objects.all():
-            by_status.update(rollup.counts)
-            buckets.update(rollup.duration_buckets)
-            duration_sum += rollup.duration_sum
-        for row in Execution.objects.filter(status__in=FINAL).values("status").annotate(n=Count("id")):
-            by_status[row["status"]] += row["n"]
-        durations = [
-            (finished - started).total_seconds()
-            for started, finished in Execution.objects.filter(
-                status__in=FINAL, started_at__isnull=False, finished_at__isnull=False
-            ).values_list("started_at", "finished_at")
-            if started is not None and finished is not None
-        ]
-        buckets.update(histogram_buckets(durations))
-        duration_sum += sum(durations)
+        totals = execution_totals()
+        by_status = totals.by_status
+        buckets = totals.buckets
+        duration_sum = totals.duration_sum
 
         executions = CounterMetricFamily(
             "webauto_executions", "Finished executions by final status.", labels=["status"]
@@ -73,12 +62,12 @@ class OrchestratorCollector:
         yield GaugeMetricFamily("webauto_executions_running", "Executions running now.", value=active["running"])
 
         now = timezone.now()
-        lags = schedule_lags(since=now - timedelta(hours=1), until=now)
+        lags = schedule_lag_stats(since=now - timedelta(hours=1), until=now)
         lag = GaugeMetricFamily(
             "webauto_schedule_lag_seconds", "Lag of scheduled runs fired in the last hour.", labels=["stat"]
         )
-        lag.add_metric(["max"], max((value for _, value in lags), default=0.0))
-        lag.add_metric(["avg"], sum(value for _, value in lags) / len(lags) if lags else 0.0)
+        lag.add_metric(["max"], lags["max"] or 0.0)
+        lag.add_metric(["avg"], lags["avg"] or 0.0)
         yield lag
 
         open_alerts = Counter(dict(

@@ -23,3 +23,10 @@ def on_event_recorded(sender: Any, *, event: Any, **kwargs: Any) -> None:
         # robust: a broker hiccup is logged and must not break the engine's
         # own after-commit work that runs next to this receiver.
         transaction.on_commit(lambda: evaluate_event.delay(event_id), robust=True)
+
+
+def on_execution_finished(sender: Any, *, execution: Any, **kwargs: Any) -> None:
+    """Runs inside the transaction that finished the execution."""
+    from monitoring.counters import execution_count_finished
+
+    execution_count_finished(execution=execution)

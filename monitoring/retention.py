@@ -2,7 +2,8 @@
 
 Executions older than ``WEBAUTO_RETENTION_DAYS`` (whole UTC days) are first
 added to ``DailyRollup`` rows and then deleted with their node runs, in the
-same transaction, so totals (and the Prometheus counters) never go down.
+same transaction, so per-day totals outlive the rows (the Prometheus counters
+are kept apart, in ``monitoring.counters``, and pruning never touches them).
 Events, deliveries, resolved alerts and host samples past their retention are
 deleted; node inputs, outputs and logs are cleared after
 ``WEBAUTO_NODE_OUTPUT_RETENTION_DAYS`` while the node runs themselves stay.
@@ -18,10 +19,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from monitoring.counters import DURATION_BUCKETS
 from monitoring.models import Alert, AlertStatus, DailyRollup, Delivery, HostSample
 
-# Upper bounds (seconds) of the execution duration histogram.
-DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 BATCH = 500
 FINAL = ("completed", "completed_with_errors", "failed", "cancelled", "timed_out")
 

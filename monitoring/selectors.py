@@ -5,24 +5,35 @@ Definitions used throughout:
 - success rate = (completed + completed_with_errors) / (those + failed +
   timed_out); cancelled and unfinished runs are left out; None without data;
 - duration = finished_at - started_at; queue wait = started_at - queued_at;
-- percentiles interpolate linearly between closest ranks (like
-  PostgreSQL's percentile_cont).
+- percentiles interpolate linearly between closest ranks (PostgreSQL's
+  percentile_cont, which computes them there; see ``monitoring.aggregates``).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Cast, Greatest
 from django.utils import timezone
 
+from monitoring.aggregates import (
+    EpochBucket,
+    PercentileCont,
+    Seconds,
+    grouped_percentiles,
+    percentiles_in_sql,
+    sort_memory,
+)
+from monitoring.aggregates import percentile as percentile  # part of this module's public reads
 from monitoring.models import Alert, AlertStatus, HostSample
 
 SUCCESS = ("completed", "completed_with_errors")
@@ -61,16 +72,6 @@ def optional_model(label: str, name: str) -> Any:
         return apps.get_model(label, name)
     except LookupError:
         return None
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100) with linear interpolation; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _rate(success: int, failure: int) -> float | None:
@@ -112,6 +113,12 @@ def events_list(
 
 
 # --- Metrics -------------------------------------------------------------------
+#
+# Every figure is aggregated by the database (counts, sums, averages, maxima,
+# time buckets, and on PostgreSQL the percentiles), so the cost of a request
+# does not grow with the number of executions loaded into Python.
+
+DECIDED = SUCCESS + FAILURE
 
 
 def _executions(since: datetime, until: datetime, task_id: str | None) -> QuerySet[Any]:
@@ -120,7 +127,7 @@ def _executions(since: datetime, until: datetime, task_id: str | None) -> QueryS
     qs = Execution.objects.filter(created_at__gte=since, created_at__lt=until)
     if task_id:
         qs = qs.filter(task__task_id=task_id)
-    return qs
+    return qs.order_by()
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:
@@ -129,16 +136,62 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
     return max(0.0, (b - a).total_seconds())
 
 
+def _elapsed(start: str, end: str, **when: Any) -> Case:
+    """Seconds from ``start`` to ``end`` (floored at 0) where both are set
+    and ``when`` holds, else NULL (so COUNT/AVG/percentiles skip the row)."""
+    return Case(
+        When(**{f"{start}__isnull": False, f"{end}__isnull": False}, **when,
+             then=Greatest(Seconds(end, start), Value(0.0))),
+        default=None, output_field=FloatField(),
+    )
+
+
+def _duration() -> Case:
+    """Duration of a decided run (success or failure)."""
+    return _elapsed("started_at", "finished_at", status__in=DECIDED)
+
+
+def _queue_wait() -> Case:
+    return _elapsed("queued_at", "started_at")
+
+
+def _fires(since: datetime, until: datetime, task_id: str | None) -> QuerySet[Any] | None:
+    """Clock fires with a lag in the range; None when the scheduler keeps no
+    fire records. Fires outlive their schedule and task (``task_key``)."""
+    fire = optional_model("scheduling", "Fire")
+    if fire is None:
+        return None
+    qs = fire.objects.filter(scheduled_at__gte=since, scheduled_at__lt=until, lag_ms__isnull=False)
+    if task_id:
+        qs = qs.filter(task_key=task_id)
+    return qs.order_by()
+
+
 def schedule_lags(*, since: datetime, until: datetime, task_id: str | None = None) -> list[tuple[datetime, float]]:
     """(scheduled time, lag seconds) of clock fires in the range, from the
     scheduler's fire records; empty when the scheduler keeps none."""
-    fire = optional_model("scheduling", "Fire")
-    if fire is None:
+    qs = _fires(since, until, task_id)
+    if qs is None:
         return []
-    qs = fire.objects.filter(scheduled_at__gte=since, scheduled_at__lt=until, lag_ms__isnull=False)
-    if task_id:
-        qs = qs.filter(schedule__task__task_id=task_id)
     return [(at, lag / 1000) for at, lag in qs.values_list("scheduled_at", "lag_ms")]
+
+
+def schedule_lag_stats(*, since: datetime, until: datetime, task_id: str | None = None) -> dict[str, Any]:
+    """``{"count", "avg", "p95", "max"}`` of the lag (seconds, unrounded;
+    None without fires) of clock fires in the range, aggregated in SQL."""
+    qs = _fires(since, until, task_id)
+    if qs is None:
+        return {"count": 0, "avg": None, "p95": None, "max": None}
+    if percentiles_in_sql():
+        row = qs.aggregate(count=Count("id"), avg=Avg("lag_ms"), max=Max("lag_ms"), p95=PercentileCont("lag_ms", 0.95))
+        p95 = row["p95"]
+    else:
+        row = qs.aggregate(count=Count("id"), avg=Avg("lag_ms"), max=Max("lag_ms"))
+        p95 = grouped_percentiles(qs, value=F("lag_ms"), quantiles=[95]).get(None, {}).get(95)
+    return {
+        "count": row["count"],
+        **{k: None if v is None else v / 1000 for k, v in (("avg", row["avg"]), ("p95", p95), ("max", row["max"]))},
+    }
 
 
 def execution_metrics(execution: Any) -> dict[str, Any]:
@@ -165,55 +218,115 @@ def execution_metrics(execution: Any) -> dict[str, Any]:
     }
 
 
-def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    by_status = Counter(r["status"] for r in rows)
-    durations = [d for r in rows if r["status"] in SUCCESS + FAILURE
-                 if (d := _seconds(r["started_at"], r["finished_at"])) is not None]
-    waits = [w for r in rows if (w := _seconds(r["queued_at"], r["started_at"])) is not None]
-    return {
-        "total": len(rows),
-        "byStatus": {s: by_status.get(s, 0) for s in STATUSES},
+def _execution_stats(qs: QuerySet[Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Raw aggregates of executions, overall and per taskId: ``total``,
+    ``status_<s>``, ``d_*`` for durations of decided runs, ``w_*`` for queue
+    waits (overall only)."""
+    if percentiles_in_sql():
+        return _execution_stats_postgresql(qs)
+    duration, wait = _duration(), _queue_wait()
+    aggregates: dict[str, Any] = {
+        "total": Count("id"),
+        **{f"status_{s}": Count("id", filter=Q(status=s)) for s in STATUSES},
+        "d_count": Count(duration), "d_avg": Avg(duration), "d_max": Max(duration),
+    }
+    overall = qs.aggregate(**aggregates, w_count=Count(wait), w_avg=Avg(wait))
+    per_task = {row["task__task_id"]: row for row in qs.values("task__task_id").annotate(**aggregates)}
+    found = grouped_percentiles(qs, value=duration, quantiles=[50, 95])
+    overall["d_p50"], overall["d_p95"] = found.get(None, {}).get(50), found.get(None, {}).get(95)
+    overall["w_p95"] = grouped_percentiles(qs, value=wait, quantiles=[95]).get(None, {}).get(95)
+    for key, values in grouped_percentiles(qs, value=duration, group=F("task__task_id"), quantiles=[50, 95]).items():
+        per_task[key]["d_p50"], per_task[key]["d_p95"] = values[50], values[95]
+    for row in per_task.values():
+        row.setdefault("d_p50", None)
+        row.setdefault("d_p95", None)
+    return overall, per_task
+
+
+def _execution_stats_postgresql(qs: QuerySet[Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``_execution_stats`` in one pass: GROUPING SETS gives the per-task
+    rows and the overall row together, each duration and wait computed once
+    per row in the inner query, p50 and p95 from one sort."""
+    from orchestration.models import Task
+
+    # Grouped by the task's key, not its joined taskId: the join would lead
+    # the planner to walk the executions task by task through the index.
+    inner = qs.annotate(_task=F("task_id"), _d=_duration(), _w=_queue_wait()).values("_task", "status", "_d", "_w")
+    inner_sql, inner_params = inner.query.sql_with_params()
+    statuses = ", ".join(f'COUNT(*) FILTER (WHERE s.status = %s) AS "status_{status}"' for status in STATUSES)
+    sql = f"""
+        WITH s AS MATERIALIZED ({inner_sql}),
+        g AS (
+            SELECT s._task AS task, GROUPING(s._task) AS overall, COUNT(*) AS total, {statuses},
+                   COUNT(s._d) AS d_count, AVG(s._d) AS d_avg, MAX(s._d) AS d_max,
+                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY s._d) AS d_p,
+                   COUNT(s._w) AS w_count, AVG(s._w) AS w_avg
+            FROM s
+            GROUP BY GROUPING SETS ((s._task), ())
+        ),
+        -- The queue-wait percentile is shown overall only: one sort, not one per task.
+        w AS (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY s._w) AS w_p95 FROM s)
+        SELECT g.*, w.w_p95 FROM g CROSS JOIN w
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*inner_params, *STATUSES])
+        names = [c.name for c in cursor.description]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    overall: dict[str, Any] = {"total": 0, **{f"status_{s}": 0 for s in STATUSES}, "d_count": 0, "w_count": 0}
+    per_task: dict[str, dict[str, Any]] = {}
+    task_ids = dict(Task.objects.filter(pk__in=[r["task"] for r in rows if not r["overall"]]).values_list("pk", "task_id"))
+    for row in rows:
+        row["d_p50"], row["d_p95"] = row.pop("d_p") or (None, None)
+        if row["overall"]:
+            overall = row
+        elif row["task"] in task_ids:  # a task deleted in between has no taskId left to show
+            per_task[task_ids[row["task"]]] = row
+    return overall, per_task
+
+
+def _summarise(row: dict[str, Any], *, waits: bool = True) -> dict[str, Any]:
+    by_status = {s: row[f"status_{s}"] for s in STATUSES}
+    out = {
+        "total": row["total"],
+        "byStatus": by_status,
         "successRate": _round(_rate(sum(by_status[s] for s in SUCCESS), sum(by_status[s] for s in FAILURE)), 4),
         "duration": {
-            "count": len(durations),
-            "avg": _round(sum(durations) / len(durations)) if durations else None,
-            "p50": _round(percentile(durations, 50)),
-            "p95": _round(percentile(durations, 95)),
-            "max": _round(max(durations)) if durations else None,
-        },
-        "queueWait": {
-            "count": len(waits),
-            "avg": _round(sum(waits) / len(waits)) if waits else None,
-            "p95": _round(percentile(waits, 95)),
+            "count": row["d_count"],
+            "avg": _round(row["d_avg"]),
+            "p50": _round(row["d_p50"]),
+            "p95": _round(row["d_p95"]),
+            "max": _round(row["d_max"]),
         },
     }
+    if waits:
+        out["queueWait"] = {"count": row["w_count"], "avg": _round(row["w_avg"]), "p95": _round(row["w_p95"])}
+    return out
 
 
 def metrics_summary(*, range_key: str | None = None, task_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """Aggregates over the range, overall (or for one task) and per task."""
+    """Aggregates over the range, overall (or for one task) and per task.
+
+    Node failures are ordered by count, then node id and workflow."""
     from orchestration.models import NodeRun
 
     rng = metric_range(range_key)
     until = now or timezone.now()
     since = until - rng.span
-    rows = list(
-        _executions(since, until, task_id).values(
-            "id", "status", "queued_at", "started_at", "finished_at", "task__task_id"
-        )
-    )
-    summary = _summarise(rows)
-    per_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        per_task[row["task__task_id"]].append(row)
-
-    nodes = NodeRun.objects.filter(execution_id__in=[r["id"] for r in rows])
-    failures = Counter(
-        (n, w) for n, w in nodes.filter(status__in=FAILURE).values_list("node_id", "workflow")
-    )
-    usage = list(nodes.values_list("cpu_seconds", "peak_rss_bytes"))
-    cpu = [c for c, _ in usage if c is not None]
-    rss = [r for _, r in usage if r is not None]
-    lags = [lag for _, lag in schedule_lags(since=since, until=until, task_id=task_id)]
+    with sort_memory():
+        overall, per_task = _execution_stats(_executions(since, until, task_id))
+        nodes = NodeRun.objects.filter(execution__created_at__gte=since, execution__created_at__lt=until).order_by()
+        if task_id:
+            nodes = nodes.filter(execution__task__task_id=task_id)
+        # One pass over the node runs for both failures and resource usage.
+        by_node = list(nodes.values("node_id", "workflow").annotate(
+            failed=Count("id", filter=Q(status__in=FAILURE)), cpu=Sum("cpu_seconds"), cpu_n=Count("cpu_seconds"),
+            rss=Max("peak_rss_bytes"),
+        ))
+        lag = schedule_lag_stats(since=since, until=until, task_id=task_id)
+    failures = sorted((r for r in by_node if r["failed"]), key=lambda r: (-r["failed"], r["node_id"], r["workflow"]))
+    cpu_n = sum(r["cpu_n"] for r in by_node)
+    cpu = sum(r["cpu"] for r in by_node if r["cpu"] is not None) if cpu_n else None
+    rss = max((r["rss"] for r in by_node if r["rss"] is not None), default=None)
     alerts = Alert.objects.exclude(status=AlertStatus.RESOLVED)
     if task_id:
         alerts = alerts.filter(task__task_id=task_id)
@@ -222,26 +335,24 @@ def metrics_summary(*, range_key: str | None = None, task_id: str | None = None,
         "since": since.isoformat(),
         "until": until.isoformat(),
         "task": task_id,
-        "executions": summary,
+        "executions": _summarise(overall),
         "scheduleLag": {
-            "count": len(lags),
-            "avg": _round(sum(lags) / len(lags)) if lags else None,
-            "p95": _round(percentile(lags, 95)),
-            "max": _round(max(lags)) if lags else None,
+            "count": lag["count"],
+            "avg": _round(lag["avg"]),
+            "p95": _round(lag["p95"]),
+            "max": _round(lag["max"]),
         },
         "nodeFailures": [
-            {"nodeId": node, "workflow": workflow, "count": count}
-            for (node, workflow), count in failures.most_common()
+            {"nodeId": row["node_id"], "workflow": row["workflow"], "count": row["failed"]} for row in failures
         ],
         "resources": {
-            "cpuSeconds": _round(sum(cpu)) if cpu else None,
-            "avgCpuSecondsPerNode": _round(sum(cpu) / len(cpu)) if cpu else None,
-            "peakRssBytes": max(rss) if rss else None,
+            "cpuSeconds": _round(cpu),
+            "avgCpuSecondsPerNode": _round(cpu / cpu_n) if cpu is not None else None,
+            "peakRssBytes": rss,
         },
         "alertsOpen": alerts.count(),
         "tasks": [
-            {"taskId": key, **{k: v for k, v in _summarise(task_rows).items() if k != "queueWait"}}
-            for key, task_rows in sorted(per_task.items())
+            {"taskId": key, **_summarise(row, waits=False)} for key, row in sorted(per_task.items())
         ],
     }
 
@@ -255,10 +366,6 @@ def _bucket_starts(since: datetime, until: datetime, size: timedelta) -> list[da
         starts.append(current)
         current += size
     return starts
-
-
-def _bucket_index(at: datetime, first: datetime, size: timedelta) -> int:
-    return int((at - first).total_seconds() // size.total_seconds())
 
 
 def system_samples(*, since: datetime, until: datetime) -> list[tuple[datetime, float, float]]:
@@ -278,6 +385,22 @@ def system_samples(*, since: datetime, until: datetime) -> list[tuple[datetime, 
     )
 
 
+def _system_by_bucket(since: datetime, until: datetime, size: int) -> QuerySet[Any]:
+    """Rows ``{"_b", "cpu", "memory"}``: average cpu % and memory % of the
+    host samples (as ``system_samples`` reads them) per bucket number."""
+    sample = optional_model("resources", "SystemSample")
+    if sample is not None:
+        memory = Case(
+            When(memory_total_bytes__gt=0, then=Value(100.0) * Cast("memory_used_bytes", FloatField())
+                 / Cast("memory_total_bytes", FloatField())),
+            default=Value(0.0), output_field=FloatField(),
+        )
+        qs = sample.objects.filter(taken_at__gte=since, taken_at__lt=until).annotate(_b=EpochBucket("taken_at", size))
+        return qs.order_by().values("_b").annotate(cpu=Avg("cpu_percent"), memory=Avg(memory))
+    qs = HostSample.objects.filter(created_at__gte=since, created_at__lt=until).annotate(_b=EpochBucket("created_at", size))
+    return qs.order_by().values("_b").annotate(cpu=Avg("cpu_percent"), memory=Avg("memory_percent"))
+
+
 def metrics_series(*, range_key: str | None = None, task_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Time-bucketed series for the dashboard's charts. Buckets are aligned
     to multiples of the bucket size; the first may start before the range."""
@@ -285,49 +408,62 @@ def metrics_series(*, range_key: str | None = None, task_id: str | None = None, 
     until = now or timezone.now()
     since = until - rng.span
     starts = _bucket_starts(since, until, rng.bucket)
-    first = starts[0]
+    size = int(rng.bucket.total_seconds())
+    first = math.floor(starts[0].timestamp() / size)
     n = len(starts)
-    counts: dict[str, list[int]] = {s: [0] * n for s in STATUSES}
-    durations: list[list[float]] = [[] for _ in range(n)]
-    for status, created, started, finished in _executions(since, until, task_id).values_list(
-        "status", "created_at", "started_at", "finished_at"
-    ):
-        i = _bucket_index(created, first, rng.bucket)
-        if not 0 <= i < n:
-            continue
-        counts[status][i] += 1
-        if status in SUCCESS + FAILURE and (d := _seconds(started, finished)) is not None:
-            durations[i].append(d)
-    lags: list[list[float]] = [[] for _ in range(n)]
-    for at, lag in schedule_lags(since=since, until=until, task_id=task_id):
-        i = _bucket_index(at, first, rng.bucket)
-        if 0 <= i < n:
-            lags[i].append(lag)
-    cpu: list[list[float]] = [[] for _ in range(n)]
-    memory: list[list[float]] = [[] for _ in range(n)]
-    for at, c, m in system_samples(since=since, until=until):
-        i = _bucket_index(at, first, rng.bucket)
-        if 0 <= i < n:
-            cpu[i].append(c)
-            memory[i].append(m)
 
-    def avg(values: list[float]) -> float | None:
-        return _round(sum(values) / len(values), 2) if values else None
+    def index(bucket: int | None) -> int | None:
+        i = None if bucket is None else bucket - first
+        return i if i is not None and 0 <= i < n else None
+
+    counts: dict[str, list[int]] = {s: [0] * n for s in STATUSES}
+    p50: list[float | None] = [None] * n
+    p95: list[float | None] = [None] * n
+    lags: list[float | None] = [None] * n
+    cpu: list[float | None] = [None] * n
+    memory: list[float | None] = [None] * n
+    with sort_memory():
+        executions = _executions(since, until, task_id).annotate(_b=EpochBucket("created_at", size))
+        # One pass: counts by status and, on PostgreSQL, the duration percentiles.
+        aggregates: dict[str, Any] = {f"status_{s}": Count("id", filter=Q(status=s)) for s in STATUSES}
+        if percentiles_in_sql():
+            aggregates["d_p"] = PercentileCont(_duration(), [0.5, 0.95])
+        for row in executions.values("_b").annotate(**aggregates):
+            if (i := index(row["_b"])) is None:
+                continue
+            for status in STATUSES:
+                counts[status][i] += row[f"status_{status}"]
+            if row.get("d_p"):
+                p50[i], p95[i] = _round(row["d_p"][0]), _round(row["d_p"][1])
+        if not percentiles_in_sql():
+            for bucket, found in grouped_percentiles(
+                executions, value=_duration(), group=EpochBucket("created_at", size), quantiles=[50, 95]
+            ).items():
+                if (i := index(bucket)) is not None:
+                    p50[i], p95[i] = _round(found[50]), _round(found[95])
+        fires = _fires(since, until, task_id)
+        if fires is not None:
+            for row in fires.annotate(_b=EpochBucket("scheduled_at", size)).values("_b").annotate(avg=Avg("lag_ms")):
+                if (i := index(row["_b"])) is not None:
+                    lags[i] = _round(row["avg"] / 1000, 2)
+        for row in _system_by_bucket(since, until, size):
+            if (i := index(row["_b"])) is not None:
+                cpu[i], memory[i] = _round(row["cpu"], 2), _round(row["memory"], 2)
 
     return {
         "range": rng.key,
         "task": task_id,
-        "bucketSeconds": int(rng.bucket.total_seconds()),
+        "bucketSeconds": size,
         "buckets": [s.isoformat() for s in starts],
         "executions": counts,
         "successRate": [
             _round(_rate(sum(counts[s][i] for s in SUCCESS), sum(counts[s][i] for s in FAILURE)), 4)
             for i in range(n)
         ],
-        "durationP50": [_round(percentile(d, 50)) for d in durations],
-        "durationP95": [_round(percentile(d, 95)) for d in durations],
-        "scheduleLag": [avg(values) for values in lags],
-        "system": {"cpu": [avg(v) for v in cpu], "memory": [avg(v) for v in memory]},
+        "durationP50": p50,
+        "durationP95": p95,
+        "scheduleLag": lags,
+        "system": {"cpu": cpu, "memory": memory},
     }
 
 

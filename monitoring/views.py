@@ -145,29 +145,39 @@ def delivery_status(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _metrics_allowed(request: HttpRequest) -> bool:
-    token = settings.WEBAUTO_METRICS_TOKEN
-    if token:
-        header = request.headers.get("Authorization", "")
-        given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        if given and hmac.compare_digest(given, token):
-            return True
+def _metrics_refusal(request: HttpRequest) -> str:
+    """Why a /metrics request is refused ("" when it is allowed).
+
+    A bearer token, when the request gives one, decides alone: it must be the
+    configured token, whatever address the request comes from (a wrong token
+    from loopback is refused). Without one, the client address must be in
+    WEBAUTO_METRICS_ALLOWED_IPS. Other Authorization schemes (Basic, from a
+    proxy in front) are ignored. Compared as bytes: a header may hold any
+    character, and hmac.compare_digest raises on non-ASCII str."""
+    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        token = settings.WEBAUTO_METRICS_TOKEN
+        if not token:
+            return "forbidden: this server has no metrics token; scrape without one from an allowed address"
+        if hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode()):
+            return ""
+        return "forbidden: wrong metrics token"
     try:
         client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
-        return False
+        client = None
     for entry in settings.WEBAUTO_METRICS_ALLOWED_IPS:
         try:
-            if client in ipaddress.ip_network(entry, strict=False):
-                return True
+            if client is not None and client in ipaddress.ip_network(entry, strict=False):
+                return ""
         except ValueError:
             continue
-    return False
+    return "forbidden: metrics need a token or an allowed address"
 
 
 @require_GET
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
-    if not _metrics_allowed(request):
-        return HttpResponse("forbidden: metrics need a token or an allowed address\n", status=403,
-                            content_type="text/plain")
+    refusal = _metrics_refusal(request)
+    if refusal:
+        return HttpResponse(refusal + "\n", status=403, content_type="text/plain")
     return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from orchestration import admission, events, expressions, graph
+from orchestration import admission, events, expressions, graph, signals
 from orchestration.definitions import missing_secrets
 from orchestration.errors import SecretsMissing
 from orchestration.models import (
@@ -367,6 +367,7 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
     if not execution.status_reason and failed:
         execution.status_reason = f"{len(failed)} node(s) failed"
     execution.save(update_fields=["status", "finished_at", "error", "status_reason"])
+    signals.execution_finished.send(sender=Execution, execution=execution)
     events.emit(f"execution.{status}", execution=execution, data=_event_data(execution))
     transaction.on_commit(lambda: admission.get_backend().release(execution.pk))
     if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):

@@ -13,11 +13,23 @@ Built on simpleeval's AST walker. What an expression may use:
 Node ids that are not identifiers (``batch-download``) may be written as they
 are when the evaluator knows the name; ``-`` between two known names is
 otherwise subtraction.
+
+Every expression has a bounded cost (the limits are the ``MAX_*`` constants
+below). At parse time: its length, the number of syntax-tree nodes and their
+nesting depth; a part made of literals only (``9**3999999``) is computed
+during validation, so a definition that could never run is refused there.
+While evaluating: powers, shifts and products whose result would exceed
+``MAX_INTEGER_DIGITS`` are refused before they are computed, and every
+computed number, string or list is checked against the caps. simpleeval's own
+limits (``MAX_POWER`` = 4,000,000 as an exponent, ``MAX_STRING_LENGTH``) let
+``(9**3999999)*(9**3999999)`` run for a minute, hence the tighter ones.
 """
 
 from __future__ import annotations
 
 import ast
+import math
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -36,8 +48,82 @@ LITERALS: dict[str, Any] = {
 }
 
 
+# Cost limits (see the module docstring). Conditions are short: these leave
+# ample room for real ones and keep any evaluation well under a millisecond.
+MAX_EXPRESSION_LENGTH = 2000  # characters of the expression text
+MAX_NODES = 400  # syntax-tree nodes
+MAX_DEPTH = 40  # nesting of syntax-tree nodes
+MAX_INTEGER_DIGITS = 1000  # decimal digits of any computed integer
+MAX_INTEGER_BITS = math.ceil(MAX_INTEGER_DIGITS * math.log2(10))
+MAX_SEQUENCE_LENGTH = 100_000  # characters of a computed string, items of a computed list
+MAX_ROUND_DIGITS = 1000  # |ndigits| of round()
+
+
 class ExpressionError(ValueError):
     """An expression that cannot be parsed or evaluated; the message says why."""
+
+
+class ExpressionTooCostly(ExpressionError):
+    """An expression over one of the cost limits (``MAX_*`` constants)."""
+
+
+def _integer_bits(value: Any) -> int:
+    return value.bit_length() if isinstance(value, int) else 0
+
+
+def _check_size(value: Any) -> Any:
+    """``value`` unchanged, or ExpressionTooCostly when it is over the caps."""
+    if isinstance(value, int) and value.bit_length() > MAX_INTEGER_BITS:
+        raise ExpressionTooCostly(f"a number in the expression would have more than {MAX_INTEGER_DIGITS} digits")
+    if isinstance(value, str | bytes | list | tuple | dict) and len(value) > MAX_SEQUENCE_LENGTH:
+        raise ExpressionTooCostly(
+            f"a string or list in the expression would be longer than {MAX_SEQUENCE_LENGTH:,}"
+        )
+    return value
+
+
+def _bounded_power(base: Any, exponent: Any) -> Any:
+    # Estimated before computing: 9**3999999 takes seconds just to build.
+    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
+        if (abs(base).bit_length() - 1) * exponent > MAX_INTEGER_BITS:
+            raise ExpressionTooCostly(
+                f"a power in the expression would have more than {MAX_INTEGER_DIGITS} digits"
+            )
+    return _check_size(base**exponent)
+
+
+def _bounded_multiply(left: Any, right: Any) -> Any:
+    for sequence, count in ((left, right), (right, left)):
+        if isinstance(sequence, str | list | tuple) and isinstance(count, int):
+            if len(sequence) * count > MAX_SEQUENCE_LENGTH:
+                raise ExpressionTooCostly(
+                    f"a string or list in the expression would be longer than {MAX_SEQUENCE_LENGTH:,}"
+                )
+    if _integer_bits(left) + _integer_bits(right) > MAX_INTEGER_BITS + 1:
+        raise ExpressionTooCostly(f"a product in the expression would have more than {MAX_INTEGER_DIGITS} digits")
+    return _check_size(left * right)
+
+
+def _bounded_add(left: Any, right: Any) -> Any:
+    if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+        if len(left) + len(right) > MAX_SEQUENCE_LENGTH:
+            raise ExpressionTooCostly(
+                f"a string or list in the expression would be longer than {MAX_SEQUENCE_LENGTH:,}"
+            )
+    return _check_size(left + right)
+
+
+def _bounded_shift(left: Any, right: Any) -> Any:
+    if isinstance(right, int) and _integer_bits(left) + right > MAX_INTEGER_BITS:
+        raise ExpressionTooCostly(f"a shift in the expression would have more than {MAX_INTEGER_DIGITS} digits")
+    return _check_size(left << right)
+
+
+def _bounded_round(number: Any, ndigits: Any = None) -> Any:
+    # round(5, -10**9) computes 10**(10**9) internally.
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_ROUND_DIGITS:
+        raise ExpressionTooCostly(f"round() takes at most {MAX_ROUND_DIGITS} digits")
+    return number if ndigits is None and isinstance(number, int) else round(number, ndigits)
 
 
 def _lower(text: str) -> str:
@@ -53,7 +139,7 @@ FUNCTIONS: dict[str, Any] = {
     "min": min,
     "max": max,
     "abs": abs,
-    "round": round,
+    "round": _bounded_round,
     "int": int,
     "float": float,
     "str": str,
@@ -124,6 +210,26 @@ class _Evaluator(simpleeval.EvalWithCompoundTypes):
         super().__init__(functions=dict(FUNCTIONS), names=names)
         for banned in (ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp):
             self.nodes.pop(banned, None)
+        self.operators.update(
+            {
+                ast.Pow: _bounded_power,
+                ast.Mult: _bounded_multiply,
+                ast.Add: _bounded_add,
+                ast.LShift: _bounded_shift,
+                ast.RShift: operator.rshift,
+            }
+        )
+
+    # Results of operators and functions are checked against the caps; names
+    # are not, so a large input may still be read (``len(body) > 0``).
+    def _eval_binop(self, node: ast.BinOp) -> Any:
+        return _check_size(super()._eval_binop(node))
+
+    def _eval_unaryop(self, node: ast.UnaryOp) -> Any:
+        return _check_size(super()._eval_unaryop(node))
+
+    def _eval_call(self, node: ast.Call) -> Any:
+        return _check_size(super()._eval_call(node))
 
     def _eval_attribute(self, node: ast.Attribute) -> Any:
         base = self._eval(node.value)
@@ -175,6 +281,10 @@ _FORBIDDEN_NODES = (
 
 
 def _parse(expression: str, known: Iterable[str] = ()) -> tuple[ast.expr, dict[str, str]]:
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionTooCostly(
+            f"the expression is {len(expression):,} characters long; at most {MAX_EXPRESSION_LENGTH:,} are allowed"
+        )
     text, aliases = _normalise(expression, known)
     if not text:
         raise ExpressionError("the expression is empty")
@@ -184,7 +294,66 @@ def _parse(expression: str, known: Iterable[str] = ()) -> tuple[ast.expr, dict[s
         raise ExpressionError(
             f"invalid expression {unwrap(expression).strip()!r}: {exc.msg}"
         ) from None
+    except (RecursionError, MemoryError):
+        raise ExpressionTooCostly(_too_deep()) from None
+    _check_shape(tree.body)
     return tree.body, aliases
+
+
+# Nodes that only mark an operator or a context; not counted as parts.
+_MARKERS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+
+
+def _too_deep() -> str:
+    return f"the expression is nested more than {MAX_DEPTH} levels deep"
+
+
+def _check_shape(tree: ast.expr) -> None:
+    """Refuse trees over MAX_NODES nodes or MAX_DEPTH levels (walked without
+    recursion: the tree may be deeper than Python's stack)."""
+    count = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ExpressionTooCostly(f"the expression has more than {MAX_NODES} parts")
+        if depth > MAX_DEPTH:
+            raise ExpressionTooCostly(_too_deep())
+        stack.extend(
+            (child, depth + 1) for child in ast.iter_child_nodes(node) if not isinstance(child, _MARKERS)
+        )
+
+
+def _is_constant(node: ast.AST) -> bool:
+    """Whether ``node`` reads no names (functions and true/false/null aside)."""
+    parts = list(ast.walk(node))
+    functions = {id(part.func) for part in parts if isinstance(part, ast.Call)}
+    return not any(
+        isinstance(part, ast.Attribute | ast.Subscript)
+        or (isinstance(part, ast.Name) and id(part) not in functions and part.id not in LITERALS)
+        for part in parts
+    )
+
+
+def _constant_cost_problem(tree: ast.expr) -> str | None:
+    """Compute the largest parts made of literals only; the message of the
+    first that is over a cost limit, else None. Other evaluation errors are
+    left to run time (a branch that is never taken may divide by zero)."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.BinOp | ast.UnaryOp | ast.Call) and _is_constant(node):
+            evaluator = _Evaluator(dict(LITERALS))
+            try:
+                evaluator._eval(node)
+            except ExpressionTooCostly as exc:
+                return str(exc)
+            except Exception:  # noqa: BLE001 - any other failure is a run-time matter
+                pass
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return None
 
 
 def check_syntax(expression: str, *, known: Iterable[str] = ()) -> str | None:
@@ -208,7 +377,7 @@ def check_syntax(expression: str, *, known: Iterable[str] = ()) -> str | None:
             return f"{type(node).__name__} is not allowed in a condition"
         elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             return f"field names starting with '_' are not allowed ({node.attr})"
-    return None
+    return _constant_cost_problem(tree)
 
 
 def expression_names(expression: str, *, known: Iterable[str] = ()) -> set[str]:

@@ -111,6 +111,7 @@ def _walk(ref: str, value: Any, steps: list[str | int], where: str) -> Any:
         elif (
             isinstance(value, list)
             and isinstance(step, str)
+            and step.isascii()
             and step.isdigit()
             and int(step) < len(value)
         ):

@@ -28,6 +28,7 @@ from django.db import close_old_connections, connection
 from orchestration import engine, log_redaction, references, registry, secret_hosts
 from orchestration.context import NodeCancelled, RunContext, WorkflowError
 from orchestration.models import NodeStatus
+from orchestration.schemavalues import whole_numbers_to_int
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,7 @@ def _execute(claim: engine.Claim, context: RunContext, used_secrets: set[str]) -
     if errors:
         return engine.Outcome(status=NodeStatus.FAILED, error="invalid config: " + "; ".join(errors),
                               retryable=False, input=node_input)
+    config = whole_numbers_to_int(kind.config_schema, config)  # 2.0 for an integer field is 2
     try:
         # Restricted secrets this node resolved may only go to their allowedHosts.
         with secret_hosts.restrict(secret_hosts.restrictions_for(used_secrets)):

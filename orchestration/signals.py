@@ -10,3 +10,8 @@ task_definition_saved = Signal()
 
 # Sent before a task is deleted (kwargs: task).
 task_deleting = Signal()
+
+# Sent inside the transaction that moved an execution to its final status
+# (kwargs: execution). Receivers count it (monitoring's Prometheus counters),
+# so the count commits or rolls back with the status change itself.
+execution_finished = Signal()

@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from orchestration.references import to_text
+from orchestration.schemavalues import whole_numbers_to_int
 
 PARAMETER_TYPES = ("string", "number", "integer", "boolean", "array", "object")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -205,7 +206,8 @@ def validate_values(
 
     Returns the values with defaults applied and every problem, each with the
     path ``parameters.<name>``. A ``null`` value counts as not given, so its
-    default applies. Extra names are kept as they are.
+    default applies. Extra names are kept as they are. A whole-number float
+    given for an integer parameter (``2.0``) comes back as an ``int``.
     """
     if values is None:
         values = {}
@@ -227,6 +229,7 @@ def validate_values(
         name = str(error.absolute_path[0]) if error.absolute_path else ""
         errors.append((order.get(name, len(order)), {"path": _error_path(error, path), "message": _message(error, schema)}))
     errors.sort(key=lambda item: (item[0], item[1]["path"]))
+    result = whole_numbers_to_int(schema, result)
     unique: list[Error] = []
     for _, err in errors:
         if err not in unique:
@@ -275,7 +278,14 @@ def coerce_form_value(param: Mapping[str, Any], raw: str | None) -> tuple[Any, s
         try:
             return int(text), None
         except ValueError:
-            return MISSING, f"must be a whole number (got {text!r})"
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            number = 0.5
+        if number.is_integer():  # "2.0" is the whole number 2, as in the API
+            return int(number), None
+        return MISSING, f"must be a whole number (got {text!r})"
     if kind == "number":
         try:
             number = float(text)

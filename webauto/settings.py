@@ -144,7 +144,7 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "webauto.authentication.StrictTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Logged in, and holding the role orchestration/access/policy.py asks for.
@@ -273,6 +273,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # bodies when a channel sets no ``signingSecret`` of its own (empty: unsigned).
 WEBAUTO_WEBHOOK_TIMEOUT_SECONDS = env_float("WEBAUTO_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 WEBAUTO_WEBHOOK_SIGNING_SECRET = env_str("WEBAUTO_WEBHOOK_SIGNING_SECRET", "")
+# Incoming Standard Webhooks requests: how far (seconds) webhook-timestamp may be
+# from the clock. Their webhook-ids are remembered for twice this long.
+WEBAUTO_WEBHOOK_TOLERANCE_SECONDS = env_int("WEBAUTO_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# Whether a schedule with a webhook secret still accepts the older
+# X-Webauto-Signature: sha256=<hex> (no timestamp, so replayable). Turn off to
+# require the Standard Webhooks headers.
+WEBAUTO_WEBHOOK_LEGACY_SIGNATURES = env_bool("WEBAUTO_WEBHOOK_LEGACY_SIGNATURES", True)
 # Deliveries failing temporarily are retried after base * 3**(attempt-1) seconds.
 WEBAUTO_DELIVERY_MAX_ATTEMPTS = env_int("WEBAUTO_DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
 WEBAUTO_DELIVERY_RETRY_BASE_SECONDS = env_float("WEBAUTO_DELIVERY_RETRY_BASE_SECONDS", 10.0, minimum=0.0)

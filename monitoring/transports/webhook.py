@@ -1,11 +1,13 @@
-"""Webhooks: an HTTP request with configured headers, a JSON body and an
-HMAC-SHA256 signature of the body."""
+"""Webhooks: an HTTP request with configured headers, a JSON body and, with a
+signing secret, two signatures: ``X-WebAuto-Signature-256: sha256=<hex>`` of
+the body, and the Standard Webhooks headers (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature``) so receivers can refuse replays.
+``webhook-id`` is the same on every retry of one delivery."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ from django.conf import settings
 from monitoring.transports import Message, SendResult, Transport, TransportError
 from monitoring.transports.templating import render_json, resolve_secrets
 from orchestration import secret_hosts
+from webauto.webhook_signatures import legacy_signature, standard_headers
 
 SIGNATURE_HEADER = "X-WebAuto-Signature-256"
 # 4xx answers that mean "not now" rather than "never".
@@ -22,7 +25,13 @@ TEMPORARY_4XX = frozenset({408, 409, 423, 425, 429})
 
 def sign(secret: str, body: bytes) -> str:
     """The signature header value for ``body``: ``sha256=<hex digest>``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return legacy_signature(secret, body)
+
+
+def message_id(delivery_id: int | None) -> str:
+    """The ``webhook-id`` of a delivery: stable across its retries (a fresh
+    one for a send that is not a stored delivery, such as a direct call)."""
+    return f"msg_webauto_delivery_{delivery_id}" if delivery_id else f"msg_{uuid.uuid4().hex}"
 
 
 class WebhookTransport(Transport):
@@ -54,7 +63,9 @@ class WebhookTransport(Transport):
         except secret_hosts.SecretHostRefused as exc:
             raise TransportError(str(exc), permanent=True) from None
         if signing_secret:
-            headers[SIGNATURE_HEADER] = sign(resolve_secrets(signing_secret), body)
+            secret = resolve_secrets(signing_secret)
+            headers[SIGNATURE_HEADER] = sign(secret, body)
+            headers.update(standard_headers(secret, message_id(delivery_id), body))
         timeout = float(self.config.get("timeout") or settings.WEBAUTO_WEBHOOK_TIMEOUT_SECONDS)
         try:
             response = httpx.request(method, url, content=body, headers=headers, timeout=timeout)

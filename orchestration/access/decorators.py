@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from orchestration.access.roles import Role, has_role, role_of
 
-View = Callable[..., HttpResponse]
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def role_required(role: Role, *, get: Role | None = None) -> Callable[[View], View]:
@@ -28,7 +29,7 @@ def role_required(role: Role, *, get: Role | None = None) -> Callable[[View], Vi
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             needed = get if get is not None and request.method in ("GET", "HEAD") else role
@@ -37,7 +38,7 @@ def role_required(role: Role, *, get: Role | None = None) -> Callable[[View], Vi
             return forbidden(request, needed)
 
         wrapper.required_roles = {"GET": get or role, "POST": role}  # type: ignore[attr-defined]
-        return wrapper
+        return cast(View, wrapper)
 
     return decorator
 

@@ -41,7 +41,10 @@ def time_range(params: Any, *, default_hours: int = 24) -> tuple[datetime, datet
         raw = params.get(name)
         if not raw:
             return None
-        value = parse_datetime(raw)
+        try:
+            value = parse_datetime(raw)
+        except ValueError:  # well formed but impossible, such as month 13
+            value = None
         if value is None:
             raise ValidationError({name: f"{raw!r} is not an ISO 8601 date and time"})
         return value if timezone.is_aware(value) else timezone.make_aware(value)
@@ -221,7 +224,7 @@ class AllocationsAPI(GenericAPIView):
         qs = selectors.allocations(open_only=state == "open")
         execution = request.query_params.get("execution")
         if execution:
-            if not execution.isdigit():
+            if not (execution.isascii() and execution.isdigit()):
                 raise ValidationError({"execution": "must be an execution id"})
             qs = qs.filter(execution_id=int(execution))
         page = self.paginate_queryset(qs) or []

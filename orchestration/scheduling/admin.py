@@ -77,6 +77,6 @@ class ScheduleAdmin(admin.ModelAdmin):
 class FireAdmin(admin.ModelAdmin):
     list_display = ("id", "schedule", "source", "scheduled_at", "fired_at", "lag_ms", "outcome", "catch_up", "execution", "execution_status")
     list_filter = ("outcome", "source", "catch_up", "execution_status")
-    search_fields = ("schedule__task__task_id", "dedup_key", "detail")
+    search_fields = ("task_key", "schedule_name", "dedup_key", "detail")
     raw_id_fields = ("schedule", "execution", "event")
     date_hierarchy = "scheduled_at"

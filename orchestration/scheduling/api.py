@@ -82,7 +82,7 @@ def _block(body: dict[str, Any]) -> dict[str, Any]:
 
 def _count(request: Request, default: int = 5) -> int:
     raw = request.query_params.get("count", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PREVIEW:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PREVIEW:
         raise DefinitionInvalid(
             [{"path": "count", "message": f"count must be a whole number from 1 to {MAX_PREVIEW}"}]
         )
@@ -115,7 +115,7 @@ class ScheduleViewSet(viewsets.GenericViewSet):
 
     def get_object(self) -> Schedule:
         pk = self.kwargs.get("pk", "")
-        if not str(pk).isdigit():
+        if not (str(pk).isascii() and str(pk).isdigit()):
             raise Http404
         schedule = Schedule.objects.select_related("task", "periodic_task").filter(pk=pk).first()
         if schedule is None:
@@ -283,12 +283,18 @@ class ScheduleViewSet(viewsets.GenericViewSet):
         payload = body.get("input", {})
         if not isinstance(payload, dict):
             raise DefinitionInvalid([{"path": "input", "message": "input must be an object"}])
+        where = services.nul_path(payload, "input")
+        if where is not None:
+            raise DefinitionInvalid([{"path": where, "message": "a NUL character (\\u0000) cannot be stored"}])
+        idempotency_key = request.headers.get("Idempotency-Key", "")[:150]
+        if problem := services.idempotency_key_error(idempotency_key):
+            raise DefinitionInvalid([{"path": "headers.Idempotency-Key", "message": problem}])
         try:
             fire = services.schedule_trigger(
                 schedule=self.get_object(),
                 input=payload,
                 source=FireSource.API,
-                idempotency_key=request.headers.get("Idempotency-Key", ""),
+                idempotency_key=idempotency_key,
             )
         except services.ScheduleInactive as exc:
             return conflict(str(exc))

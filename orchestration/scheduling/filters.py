@@ -66,7 +66,7 @@ def lookup(data: Any, path: str) -> Any:
             if part not in current:
                 return _MISSING
             current = current[part]
-        elif isinstance(current, list) and part.lstrip("-").isdigit():
+        elif isinstance(current, list) and part.isascii() and part.lstrip("-").isdigit():
             index = int(part)
             if not -len(current) <= index < len(current):
                 return _MISSING

@@ -471,12 +471,14 @@ def schedule_execution_finished(*, execution_id: int) -> None:
         return  # the engine retries it; the retry's end is the run's end
     root_id = execution.retry_of_id or execution.pk
     fire = Fire.objects.filter(execution_id=root_id).first()
-    if fire is None:
-        return
+    if fire is None or fire.schedule_id is None:
+        return  # not a scheduled run, or its schedule was deleted (the fire outlives it)
     with transaction.atomic():
         schedule = (
-            Schedule.objects.select_for_update().select_related("task").get(pk=fire.schedule_id)
+            Schedule.objects.select_for_update().select_related("task").filter(pk=fire.schedule_id).first()
         )
+        if schedule is None:
+            return
         # Conditional: a redelivered event must not count the same run twice.
         if not Fire.objects.filter(pk=fire.pk, execution_status="").update(
             execution_status=execution.status

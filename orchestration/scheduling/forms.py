@@ -14,6 +14,11 @@ from orchestration.scheduling import spec
 JSON_FIELDS = {"filter": "event filter", "input": "input"}
 
 
+def _whole(raw: str) -> bool:
+    # str.isdigit() is also true for "²", which int() refuses.
+    return raw.isascii() and raw.isdigit()
+
+
 def _text(data: QueryDict, key: str) -> str:
     return str(data.get(key) or "").strip()
 
@@ -29,7 +34,7 @@ def block_from_form(data: QueryDict) -> tuple[dict[str, Any], list[dict[str, str
         block["expression"] = data.get("expression", "")
     elif kind == "interval":
         raw = _text(data, "interval")
-        block["interval"] = int(raw) if raw.isdigit() else raw
+        block["interval"] = int(raw) if _whole(raw) else raw
         block["unit"] = data.get("unit", "s")
     elif kind == "event":
         block["event"] = data.get("event", "")
@@ -37,7 +42,7 @@ def block_from_form(data: QueryDict) -> tuple[dict[str, Any], list[dict[str, str
         block["trigger"] = data.get("trigger", "api")
         raw = _text(data, "rateLimitPerMinute")
         if raw:
-            block["rateLimitPerMinute"] = int(raw) if raw.isdigit() else raw
+            block["rateLimitPerMinute"] = int(raw) if _whole(raw) else raw
         if data.get("webhookSecret"):
             block["webhookSecret"] = data["webhookSecret"]
     for key in ("startDate", "endDate"):
@@ -46,7 +51,7 @@ def block_from_form(data: QueryDict) -> tuple[dict[str, Any], list[dict[str, str
     for key in ("maxRuns", "pauseAfterFailures", "misfireGraceSeconds", "misfireMaxRuns"):
         raw = _text(data, key)
         if raw:
-            block[key] = int(raw) if raw.isdigit() else raw
+            block[key] = int(raw) if _whole(raw) else raw
     block["enabled"] = data.get("enabled") == "on"
     if data.get("concurrent"):
         block["concurrent"] = data["concurrent"]
@@ -77,7 +82,10 @@ def initial_from_block(block: dict[str, Any]) -> dict[str, Any]:
             values[key] = json.dumps(block[key], indent=2, ensure_ascii=False)
     tz = ZoneInfo(block.get("timezone") or "UTC")
     for key in ("startDate", "endDate"):
-        parsed = parse_datetime(block.get(key) or "")
+        try:
+            parsed = parse_datetime(block.get(key) or "")
+        except ValueError:  # well formed but impossible, such as month 13
+            parsed = None
         values[key] = parsed.astimezone(tz).strftime("%Y-%m-%dT%H:%M") if parsed else ""
     return values
 

@@ -8,6 +8,8 @@ time), so a double delivery or a second beat can never start a run twice.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 from django_celery_beat.models import PeriodicTask
@@ -145,9 +147,20 @@ class FireSource(models.TextChoices):
 
 
 class Fire(models.Model):
-    """One fire of a schedule and what came of it."""
+    """One fire of a schedule and what came of it.
 
-    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="fires")
+    The history outlives its schedule and task: deleting either leaves the
+    fire rows (``schedule`` becomes NULL), and the schedule's id and name and
+    the task's taskId and name are kept on the row, so the schedule-lag
+    metrics read the same figures before and after a deletion.
+    """
+
+    schedule = models.ForeignKey(Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="fires")
+    # Copies taken when the fire is recorded (see ``save``); they stay after deletion.
+    schedule_key = models.PositiveBigIntegerField(null=True, blank=True, help_text="id of the schedule")
+    schedule_name = models.CharField(max_length=300, blank=True, help_text="the schedule's name or summary")
+    task_key = models.CharField(max_length=200, blank=True, help_text="taskId of the schedule's task")
+    task_name = models.CharField(max_length=300, blank=True)
     source = models.CharField(max_length=10, choices=FireSource.choices)
     scheduled_at = models.DateTimeField()
     # Idempotency key: the scheduled instant for clock fires, the event id for
@@ -171,6 +184,9 @@ class Fire(models.Model):
         indexes = [
             models.Index(fields=["schedule", "-scheduled_at"]),
             models.Index(fields=["schedule", "outcome"]),
+            # The metrics read lags by time range, overall or per taskId.
+            models.Index(fields=["scheduled_at"], name="fire_scheduled_at"),
+            models.Index(fields=["task_key", "scheduled_at"], name="fire_task_key_scheduled_at"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["schedule", "dedup_key"], name="fire_unique_dedup_key"),
@@ -182,4 +198,37 @@ class Fire(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.schedule_id} @ {self.scheduled_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+        return f"{self.schedule_key} @ {self.scheduled_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.schedule is not None and self.schedule_key is None:
+            self.keep_names(self.schedule)
+        super().save(*args, **kwargs)
+
+    def keep_names(self, schedule: Schedule) -> None:
+        """Copy the schedule's and its task's identity onto this fire."""
+        self.schedule_key = schedule.pk
+        self.schedule_name = (schedule.name or schedule.summary)[:300]
+        self.task_key = schedule.task.task_id
+        self.task_name = schedule.task.name[:300]
+
+
+class WebhookMessage(models.Model):
+    """A Standard Webhooks ``webhook-id`` a schedule has accepted, kept for
+    twice the tolerance window (a timestamp may be that far ahead of the
+    clock at the edges): a replay inside the window is recognised by its id,
+    one outside it by its timestamp."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=255)
+    fire = models.ForeignKey(Fire, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "message_id"], name="webhook_message_unique_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} (schedule #{self.schedule_id})"

@@ -6,11 +6,12 @@ one place to go."""
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
+from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orchestration import events
@@ -30,7 +31,15 @@ from orchestration.scheduling.firing import (
     schedules_prune_history,
     schedules_watchdog,
 )
-from orchestration.scheduling.models import Origin, Schedule, ScheduleKind
+from orchestration.scheduling.models import (
+    Fire,
+    FireSource,
+    Origin,
+    Schedule,
+    ScheduleKind,
+    WebhookMessage,
+)
+from webauto import webhook_signatures
 
 __all__ = [
     "MAX_RECORDED_SLOTS", "RateLimited", "ScheduleFromDefinition", "ScheduleInactive", "event_ingest", "event_ingest_errors",
@@ -39,6 +48,7 @@ __all__ = [
     "schedule_resume", "schedule_rotate_webhook_token", "schedule_sync_from_definition",
     "schedule_trigger", "schedule_update", "schedules_follow_task_enabled", "schedules_prune_history",
     "schedules_release_for_task", "schedules_watchdog", "webhook_lookup", "webhook_signature_valid",
+    "webhook_trigger", "nul_path", "idempotency_key_error",
 ]
 
 # --- Create, edit, pause, resume, delete -------------------------------------------------
@@ -284,12 +294,78 @@ def webhook_lookup(token: str) -> Schedule | None:
 
 
 def webhook_signature_valid(schedule: Schedule, body: bytes, header: str) -> bool:
-    """HMAC-SHA256 of the raw body with the schedule's secret, sent as ``sha256=<hex>``."""
-    expected = hmac.new(schedule.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
-    given = header.strip()
-    if given.startswith("sha256="):
-        given = given[len("sha256=") :]
-    return hmac.compare_digest(expected, given.lower())
+    """Whether ``header`` is ``sha256=<hex HMAC-SHA256 of the raw body>`` with
+    the schedule's secret (any other format, non-ASCII included, is not)."""
+    try:
+        webhook_signatures.verify_legacy(schedule.webhook_secret, body, "X-Webauto-Signature", header)
+    except webhook_signatures.SignatureRefused:
+        return False
+    return True
+
+
+def webhook_trigger(
+    *, schedule: Schedule, input: dict[str, Any], message_id: str = "", idempotency_key: str = ""
+) -> tuple[Fire | None, bool]:
+    """Fire a webhook schedule; returns (fire, duplicate).
+
+    With a Standard Webhooks ``message_id`` the id is remembered together with
+    the fire, in one transaction: a second request with the same id starts
+    nothing and gets the first fire back (``duplicate`` True; the fire is None
+    if its history was pruned). A request refused (paused, rate-limited)
+    leaves no id behind, so the sender's retry of it is not a duplicate.
+    Raises ScheduleInactive and RateLimited like ``schedule_trigger``."""
+    if not message_id:
+        fire = schedule_trigger(
+            schedule=schedule, input=input, source=FireSource.WEBHOOK, idempotency_key=idempotency_key
+        )
+        return fire, False
+    now = timezone.now()
+    keep = timedelta(seconds=2 * settings.WEBAUTO_WEBHOOK_TOLERANCE_SECONDS)
+    WebhookMessage.objects.filter(received_at__lt=now - keep).delete()
+    seen = WebhookMessage.objects.filter(schedule=schedule, message_id=message_id).first()
+    if seen is not None:
+        return seen.fire, True
+    try:
+        with transaction.atomic():
+            fire = schedule_trigger(
+                schedule=schedule,
+                input=input,
+                source=FireSource.WEBHOOK,
+                idempotency_key=idempotency_key or f"webhook-id:{message_id}",
+            )
+            WebhookMessage.objects.create(schedule=schedule, message_id=message_id, fire=fire, received_at=now)
+    except IntegrityError:
+        # A concurrent request with the same id committed first; ours rolled back whole.
+        first = WebhookMessage.objects.get(schedule=schedule, message_id=message_id)
+        return first.fire, True
+    return fire, False
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The JSON path of the first string or key of ``value`` holding a NUL
+    character (PostgreSQL cannot store one in text or JSON), else None."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                inner = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    return inner
+                stack.append((inner, child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
+    return None
+
+
+def idempotency_key_error(key: str) -> str | None:
+    """Why an ``Idempotency-Key`` header cannot be used (control characters), else None."""
+    if not key.isprintable():
+        return "Idempotency-Key must hold printable characters only"
+    return None
 
 
 EVENT_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
@@ -312,6 +388,10 @@ def event_ingest_errors(body: dict[str, Any]) -> list[dict[str, str]]:
         errors.append(
             {"path": "source", "message": "source must be a string of at most 50 characters"}
         )
+    for key in ("data", "source"):
+        where = nul_path(body.get(key), key)
+        if where is not None:
+            errors.append({"path": where, "message": "a NUL character (\\u0000) cannot be stored"})
     unknown = set(body) - {"type", "data", "source"}
     errors.extend({"path": key, "message": f"unknown field '{key}'"} for key in sorted(unknown))
     return errors

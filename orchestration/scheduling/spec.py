@@ -56,7 +56,10 @@ def _non_negative_int(value: Any) -> bool:
 def _parse_date(value: Any, tz: ZoneInfo | None) -> datetime | None:
     if not isinstance(value, str):
         return None
-    parsed = parse_datetime(value)
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:  # well formed but impossible, such as month 13
+        return None
     if parsed is None:
         return None
     if parsed.tzinfo is None:

@@ -8,8 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +23,7 @@ from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.scheduling import forms, presenters, selectors, services, spec, timing
 from orchestration.scheduling.models import FireOutcome, FireSource, Schedule
+from webauto import webhook_signatures
 
 PAGE_SIZE = 50
 PREVIEW_COUNT = 5
@@ -247,8 +249,7 @@ def _error(status: int, path: str, message: str, **headers: str) -> JsonResponse
     return response
 
 
-def _webhook_input(request: HttpRequest) -> dict[str, Any] | JsonResponse:
-    body = request.body
+def _webhook_input(request: HttpRequest, body: bytes) -> dict[str, Any] | JsonResponse:
     if not body:
         return {}
     content_type = request.content_type or ""
@@ -259,10 +260,51 @@ def _webhook_input(request: HttpRequest) -> dict[str, Any] | JsonResponse:
             return _error(400, "body", f"the body is not valid JSON: {exc}")
         return parsed if isinstance(parsed, dict) else {"body": parsed}
     if content_type == "application/x-www-form-urlencoded":
-        return {
-            key: values[0] if len(values) == 1 else values for key, values in request.POST.lists()
-        }
+        form = QueryDict(body, encoding=request.encoding or "utf-8")
+        return {key: values[0] if len(values) == 1 else values for key, values in form.lists()}
     return {"body": body.decode("utf-8", errors="replace"), "contentType": content_type}
+
+
+def _webhook_body(request: HttpRequest) -> bytes | JsonResponse:
+    raw_length = request.META.get("CONTENT_LENGTH") or "0"
+    if not raw_length.isascii() or not raw_length.isdigit():
+        return _error(400, "headers.Content-Length", "Content-Length must be a number of bytes")
+    if int(raw_length) > MAX_WEBHOOK_BODY:
+        return _error(413, "body", f"the body is larger than {MAX_WEBHOOK_BODY} bytes")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _error(413, "body", f"the body is larger than {MAX_WEBHOOK_BODY} bytes")
+    if len(body) > MAX_WEBHOOK_BODY:
+        return _error(413, "body", f"the body is larger than {MAX_WEBHOOK_BODY} bytes")
+    return body
+
+
+def _webhook_message_id(request: HttpRequest, schedule: Schedule, body: bytes) -> str | JsonResponse:
+    """Check the request's signature; the Standard Webhooks id ("" without one)."""
+    secret = schedule.webhook_secret
+    try:
+        if webhook_signatures.uses_standard(request.headers):
+            return webhook_signatures.verify_standard(
+                secret, body, request.headers, tolerance=settings.WEBAUTO_WEBHOOK_TOLERANCE_SECONDS
+            )
+        if not settings.WEBAUTO_WEBHOOK_LEGACY_SIGNATURES:
+            raise webhook_signatures.SignatureRefused(
+                401, "webhook-signature",
+                "signature missing: send the Standard Webhooks headers webhook-id, webhook-timestamp and webhook-signature",
+            )
+        for header in ("X-Webauto-Signature", "X-Hub-Signature-256"):
+            value = request.headers.get(header)
+            if value:
+                webhook_signatures.verify_legacy(secret, body, header, value)
+                return ""
+        raise webhook_signatures.SignatureRefused(
+            401, "X-Webauto-Signature",
+            "signature missing: send X-Webauto-Signature: sha256=<hex HMAC-SHA256 of the raw body with the "
+            "webhook secret>, or the Standard Webhooks headers webhook-id, webhook-timestamp and webhook-signature",
+        )
+    except webhook_signatures.SignatureRefused as exc:
+        return _error(exc.status, f"headers.{exc.header}", exc.message)
 
 
 @csrf_exempt
@@ -272,36 +314,45 @@ def webhook(request: HttpRequest, token: str) -> HttpResponse:
     schedule = services.webhook_lookup(token)
     if schedule is None:
         return _error(404, "token", "unknown webhook URL")
-    if int(request.headers.get("Content-Length") or 0) > MAX_WEBHOOK_BODY:
-        return _error(413, "body", f"the body is larger than {MAX_WEBHOOK_BODY} bytes")
+    body = _webhook_body(request)
+    if isinstance(body, JsonResponse):
+        return body
+    message_id = ""
     if schedule.webhook_secret:
-        signature = (
-            request.headers.get("X-Webauto-Signature")
-            or request.headers.get("X-Hub-Signature-256")
-            or ""
-        )
-        if not signature:
-            return _error(
-                401,
-                "headers.X-Webauto-Signature",
-                "signature missing: send X-Webauto-Signature: sha256=<hex HMAC-SHA256 of the raw body with the webhook secret>",
-            )
-        if not services.webhook_signature_valid(schedule, request.body, signature):
-            return _error(403, "headers.X-Webauto-Signature", "signature does not match the body")
-    payload = _webhook_input(request)
+        checked = _webhook_message_id(request, schedule, body)
+        if isinstance(checked, JsonResponse):
+            return checked
+        message_id = checked
+    payload = _webhook_input(request, body)
     if isinstance(payload, JsonResponse):
         return payload
+    where = services.nul_path(payload, "body")
+    if where is not None:
+        return _error(400, where, "a NUL character (\\u0000) cannot be stored")
+    idempotency_key = request.headers.get("Idempotency-Key", "")[:150]
+    if problem := services.idempotency_key_error(idempotency_key):
+        return _error(400, "headers.Idempotency-Key", problem)
     try:
-        fire = services.schedule_trigger(
+        fire, duplicate = services.webhook_trigger(
             schedule=schedule,
             input=payload,
-            source=FireSource.WEBHOOK,
-            idempotency_key=request.headers.get("Idempotency-Key", "")[:150],
+            message_id=message_id,
+            idempotency_key=idempotency_key,
         )
     except services.ScheduleInactive as exc:
         return _error(409, "", str(exc))
     except services.RateLimited as exc:
         return _error(429, "", str(exc), **{"Retry-After": str(exc.retry_after)})
+    if duplicate:
+        return JsonResponse(
+            {
+                "fireId": fire.pk if fire else None,
+                "duplicate": True,
+                "detail": f"webhook-id {message_id} was already received; nothing new was started",
+            },
+            status=200,
+        )
+    assert fire is not None
     return JsonResponse(
         {
             "fireId": fire.pk,

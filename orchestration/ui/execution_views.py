@@ -3,11 +3,15 @@ timeline, outputs, errors, cancel and re-run)."""
 
 from __future__ import annotations
 
+import mimetypes
+import re
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -63,9 +67,45 @@ def _attempt_view(attempt: Any, secrets: list[str]) -> dict[str, Any]:
     }
 
 
+_SCREENSHOT = re.compile(r"\(screenshot: ([^()\s]+\.png)\)")
+
+
+def screenshot_paths(error: str) -> list[str]:
+    """Paths, relative to ``MEDIA_ROOT``, of the failure screenshots a node's
+    error names as ``(screenshot: <path>)`` (older runs wrote an absolute
+    path under ``MEDIA_ROOT``; anything outside it is left out)."""
+    root = Path(settings.MEDIA_ROOT).resolve()
+    found: list[str] = []
+    for raw in _SCREENSHOT.findall(error or ""):
+        path = Path(raw)
+        if path.is_absolute():
+            try:
+                path = path.resolve().relative_to(root)
+            except ValueError:
+                continue
+        if str(path) not in found:
+            found.append(str(path))
+    return found
+
+
+@role_required(Role.VIEWER)
+@require_GET
+def media_file(request: HttpRequest, path: str) -> FileResponse:
+    """A file under ``MEDIA_ROOT`` (failure screenshots, node files) for a
+    signed-in user. ``path`` is relative to ``MEDIA_ROOT``; a path that
+    leaves it (``..``, an absolute path, a symlink out) or names no file is
+    a 404."""
+    root = Path(settings.MEDIA_ROOT).resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        raise Http404("no such file")
+    return FileResponse(target.open("rb"), content_type=mimetypes.guess_type(target.name)[0] or "application/octet-stream")
+
+
 def _node_view(node: NodeRun, secrets: list[str]) -> dict[str, Any]:
     """What the page shows of a node run, with stored secrets masked."""
     return {
+        "screenshots": screenshot_paths(node.error),
         "run": node,
         "output_json": selectors.pretty_json(selectors.masked(node.output, secrets)) if node.output is not None else "",
         "input_json": selectors.pretty_json(selectors.masked(node.input, secrets)) if node.input is not None else "",

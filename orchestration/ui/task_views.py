@@ -104,7 +104,7 @@ def task_run(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
 
 def _selected_execution(request: HtmxHttpRequest, task: Task) -> Execution | None:
     wanted = request.GET.get("execution")
-    if wanted and wanted.isdigit():
+    if wanted and wanted.isascii() and wanted.isdigit():
         return get_object_or_404(Execution, pk=int(wanted), task=task)
     return task.executions.order_by("-created_at", "-id").first()
 

@@ -23,6 +23,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("executions/<int:pk>/live/", execution_views.execution_live, name="execution-live"),
     path("executions/<int:pk>/cancel/", execution_views.execution_cancel, name="execution-cancel"),
     path("executions/<int:pk>/rerun/", execution_views.execution_rerun, name="execution-rerun"),
+    path("files/<path:path>", execution_views.media_file, name="media-file"),
     path("secrets/", secret_views.secret_list, name="secret-list"),
     path("secrets/<str:name>/delete/", secret_views.secret_delete, name="secret-delete"),
 ]

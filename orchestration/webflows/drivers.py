@@ -35,12 +35,15 @@ class Driver(Protocol):
     is_browser: bool
 
     def goto(self, url: str, *, timeout: float) -> dict[str, Any]: ...
-    def click(self, selector: str, *, timeout: float) -> None: ...
-    def fill(self, selector: str, value: str, *, timeout: float) -> None: ...
+    def click(self, selector: str, *, timeout: float, frame: str | None = None) -> None: ...
+    def fill(self, selector: str, value: str, *, timeout: float, frame: str | None = None) -> None: ...
     def scroll(self, *, selector: str | None, times: int, pixels: int | None, pause_ms: int) -> dict[str, Any]: ...
-    def wait_for(self, *, selector: str | None, state: str, url: str | None, timeout: float) -> None: ...
+    def wait_for(
+        self, *, selector: str | None, state: str, url: str | None, timeout: float, frame: str | None = None
+    ) -> None: ...
     def current_url(self) -> str: ...
-    def html(self) -> str | None: ...
+    def html(self, frame: str | None = None) -> str | None: ...
+    def frame_url(self, frame: str) -> str: ...
     def screenshot(self, path: Path, *, full_page: bool) -> None: ...
     def cookies(self) -> list[dict[str, Any]]: ...
     def http_client(self, *, timeout: float) -> httpx.Client: ...
@@ -77,26 +80,36 @@ class HttpDriver:
         check_fetch_url(url)
         response = fetch.get(self.client, url, timeout=timeout)
         self._url = str(response.url)
-        self._html = response.text
+        content_type = response.headers.get("content-type", "")
+        if not fetch.is_text_content(content_type, response.content):
+            self._html = None
+            raise WorkflowError(
+                f"{self._url} answered with {content_type.split(';')[0].strip() or 'binary data'} "
+                "(binary content), not a page; fetch files with a download step",
+                retryable=False,
+            )
+        self._html = fetch.response_text(response)
         title = ""
-        if "html" in response.headers.get("content-type", ""):
+        if "html" in content_type:
             soup = html.parse(self._html)
             title = html.text_of(soup.title) if soup.title else ""
-        return {"url": self._url, "status": response.status_code, "title": title}
+        return {"url": self._url, "status": response.status_code, "title": title, "contentType": content_type}
 
     def _browser_only(self, op: str) -> WorkflowError:
         return WorkflowError(f"{op} needs a browser; this workflow runs without one", retryable=False)
 
-    def click(self, selector: str, *, timeout: float) -> None:
+    def click(self, selector: str, *, timeout: float, frame: str | None = None) -> None:
         raise self._browser_only("click")
 
-    def fill(self, selector: str, value: str, *, timeout: float) -> None:
+    def fill(self, selector: str, value: str, *, timeout: float, frame: str | None = None) -> None:
         raise self._browser_only("fill")
 
     def scroll(self, *, selector: str | None, times: int, pixels: int | None, pause_ms: int) -> dict[str, Any]:
         raise self._browser_only("scroll")
 
-    def wait_for(self, *, selector: str | None, state: str, url: str | None, timeout: float) -> None:
+    def wait_for(
+        self, *, selector: str | None, state: str, url: str | None, timeout: float, frame: str | None = None
+    ) -> None:
         raise self._browser_only("wait_for")
 
     def screenshot(self, path: Path, *, full_page: bool) -> None:
@@ -105,8 +118,17 @@ class HttpDriver:
     def current_url(self) -> str:
         return self._url
 
-    def html(self) -> str | None:
+    def html(self, frame: str | None = None) -> str | None:
+        if frame:
+            raise WorkflowError(
+                f"frame {frame!r}: reading inside an <iframe> needs a browser, and this workflow runs "
+                'without one (set "browser": true on the workflow)',
+                retryable=False,
+            )
         return self._html
+
+    def frame_url(self, frame: str) -> str:
+        return self.html(frame) or ""  # raises: frames need a browser
 
     def cookies(self) -> list[dict[str, Any]]:
         return [_cookie_from_httpx(c) for c in self.client.cookies.jar]
@@ -127,6 +149,12 @@ def playwright_error(exc: Exception, timeout: float | None = None, target: str =
     first = re.sub(r"^\w+(\.\w+)*: ", "", first)
     if isinstance(exc, PlaywrightTimeout):
         return WorkflowError(f"timed out after {timeout:g}s waiting for {target or 'the page'}")
+    if first.startswith("Download is starting"):
+        return WorkflowError(
+            f"{target or 'the page'} is a file download (binary content), not a page; "
+            "fetch it with a download step or batch-download",
+            retryable=False,
+        )
     if "net::ERR_" in first:
         code = re.search(r"net::(ERR_[A-Z_]+)", first)
         return WorkflowError(f"cannot load {target}: {code.group(1) if code else first}")
@@ -242,27 +270,69 @@ class BrowserDriver:
         status = response.status if response else 0
         if status >= 400:
             raise WorkflowError(f"HTTP {status} from {url}", retryable=status >= 500)
-        return {"url": self.page.url, "status": status, "title": self.page.title()}
+        content_type = (response.headers.get("content-type") or "") if response else ""
+        return {"url": self.page.url, "status": status, "title": self.page.title(), "contentType": content_type}
 
-    def click(self, selector: str, *, timeout: float) -> None:
+    def _locator(self, selector: str, frame: str | None) -> Any:
+        """The first element matching ``selector`` in the page, or inside the
+        ``<iframe>`` that the CSS selector ``frame`` picks (Playwright's
+        ``frame_locator``; nested frames: ``frame`` may chain with ``>>``)."""
+        root: Any = self.page
+        if frame:
+            for part in frame.split(">>"):
+                root = root.frame_locator(part.strip()).first
+        return root.locator(selector).first
+
+    def _element_error(self, exc: Exception, timeout: float, selector: str, frame: str | None) -> WorkflowError:
+        """A playwright_error naming the frame, with a hint when the selector
+        timed out in the page but matches inside one of its frames."""
+        target = f"selector {selector!r}" + (f" in frame {frame!r}" if frame else "")
+        error = playwright_error(exc, timeout, target)
+        if not frame:
+            hint = self._frame_hint(selector)
+            if hint:
+                error = WorkflowError(f"{error} ({hint})", retryable=False)
+        return error
+
+    def _frame_hint(self, selector: str) -> str:
+        from playwright.sync_api import Error
+
+        for child in self.page.frames[1:]:
+            try:
+                if child.query_selector(selector) is None:
+                    continue
+                element = child.frame_element()
+                ident, name, src = (element.get_attribute(a) for a in ("id", "name", "src"))
+            except Error:
+                continue
+            if ident:
+                address = f"#{ident}"
+            elif name:
+                address = f'iframe[name="{name}"]'
+            else:
+                address = f'iframe[src="{src or child.url}"]'
+            return f'it matches inside the frame {address}: add "frame": "{address}" to the step'
+        return ""
+
+    def click(self, selector: str, *, timeout: float, frame: str | None = None) -> None:
         from playwright.sync_api import Error
 
         try:
-            self.page.click(selector, timeout=timeout * 1000)
+            self._locator(selector, frame).click(timeout=timeout * 1000)
             self.page.wait_for_load_state("load", timeout=timeout * 1000)
         except Error as exc:
             self._raise_refused()
-            raise playwright_error(exc, timeout, f"selector {selector!r}") from exc
+            raise self._element_error(exc, timeout, selector, frame) from exc
         self._raise_refused()
         self._check_landing()
 
-    def fill(self, selector: str, value: str, *, timeout: float) -> None:
+    def fill(self, selector: str, value: str, *, timeout: float, frame: str | None = None) -> None:
         from playwright.sync_api import Error
 
         try:
-            self.page.fill(selector, value, timeout=timeout * 1000)
+            self._locator(selector, frame).fill(value, timeout=timeout * 1000)
         except Error as exc:
-            raise playwright_error(exc, timeout, f"selector {selector!r}") from exc
+            raise self._element_error(exc, timeout, selector, frame) from exc
 
     def scroll(self, *, selector: str | None, times: int, pixels: int | None, pause_ms: int) -> dict[str, Any]:
         from playwright.sync_api import Error
@@ -278,28 +348,59 @@ class BrowserDriver:
         except Error as exc:
             raise playwright_error(exc, 15, f"selector {selector!r}" if selector else "scroll") from exc
 
-    def wait_for(self, *, selector: str | None, state: str, url: str | None, timeout: float) -> None:
+    def wait_for(
+        self, *, selector: str | None, state: str, url: str | None, timeout: float, frame: str | None = None
+    ) -> None:
         from playwright.sync_api import Error
 
         try:
             if selector:
-                self.page.wait_for_selector(selector, state=state, timeout=timeout * 1000)  # type: ignore[arg-type]
+                self._locator(selector, frame).wait_for(state=state, timeout=timeout * 1000)
             if url:
                 self.page.wait_for_url(url, timeout=timeout * 1000)
         except Error as exc:
-            target = f"selector {selector!r}" if selector else f"URL {url!r}"
-            raise playwright_error(exc, timeout, target) from exc
+            if selector:
+                raise self._element_error(exc, timeout, selector, frame) from exc
+            raise playwright_error(exc, timeout, f"URL {url!r}") from exc
 
     def current_url(self) -> str:
         url = self.page.url
         # about:blank and Chromium's own error page mean "no page loaded".
         return "" if url == "about:blank" or url.startswith("chrome-error:") else url
 
-    def html(self) -> str | None:
+    def html(self, frame: str | None = None) -> str | None:
+        """The page's HTML, or that of the document inside the ``<iframe>``
+        the CSS selector ``frame`` picks (a WorkflowError naming the frame
+        when none matches)."""
         if not self.current_url():
             return None
         self._check_landing()
-        return self.page.content()
+        if not frame:
+            return self.page.content()
+        return self._frame(frame).content()
+
+    def frame_url(self, frame: str) -> str:
+        """The URL of the document inside the ``<iframe>`` that ``frame`` picks
+        (what relative links found in it resolve against)."""
+        return self._frame(frame).url
+
+    def _frame(self, frame: str) -> Any:
+        """The Playwright Frame that the CSS selector ``frame`` picks
+        (``outer >> inner`` for nested frames); a WorkflowError naming the
+        frame when no ``<iframe>`` matches."""
+        from playwright.sync_api import Error
+
+        current: Any = self.page.main_frame
+        for part in frame.split(">>"):
+            try:
+                element = current.query_selector(part.strip())
+                child = element.content_frame() if element is not None else None
+            except Error as exc:
+                raise playwright_error(exc, None, f"frame {frame!r}") from exc
+            if child is None:
+                raise WorkflowError(f"no <iframe> matches frame {frame!r} on {self.current_url()}", retryable=False)
+            current = child
+        return current
 
     def screenshot(self, path: Path, *, full_page: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
+from charset_normalizer import from_bytes
+from w3lib.encoding import html_to_unicode
 
 from orchestration import secret_hosts
 from orchestration.context import WorkflowError
@@ -104,6 +106,68 @@ def get(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
 
 def _timeout_of(client: httpx.Client) -> float | None:
     return client.timeout.read
+
+
+def _detect_encoding(body: bytes) -> str | None:
+    """charset-normalizer's best guess for bytes that declare no encoding
+    (None when it has none, e.g. for pure ASCII, which UTF-8 then decodes)."""
+    best = from_bytes(body[:65536]).best()
+    return best.encoding if best is not None else None
+
+
+def decode_text(body: bytes, content_type: str | None) -> tuple[str, str]:
+    """``(text, encoding)`` of a fetched body, decoded the way a browser does.
+
+    Order (w3lib's ``html_to_unicode``, the one Scrapy uses): a byte-order
+    mark; else the ``charset`` of the Content-Type header; else a
+    ``<meta charset>`` or ``<meta http-equiv="Content-Type">`` in the first
+    4 KB; else charset-normalizer's detection; else UTF-8. Labels follow the
+    WHATWG Encoding Standard's mapping, so ``gb2312`` and ``gbk`` decode as
+    GB18030 (a page declared gb2312 that uses GBK-only characters such as
+    镕 or 喆 reads right) and ``iso-8859-1``/``ascii`` as windows-1252. Bytes
+    the chosen encoding cannot decode become U+FFFD, never an exception.
+    ``encoding`` is the Python codec name that was used."""
+    encoding, text = html_to_unicode(content_type, body, auto_detect_fun=_detect_encoding)
+    return text, encoding
+
+
+def response_text(response: httpx.Response) -> str:
+    """The decoded text of a response (see :func:`decode_text`); every fetch
+    of text (page monitor, content analysis, step workflows, Weibo) uses it
+    instead of httpx's own ``response.text``."""
+    return decode_text(response.content, response.headers.get("content-type"))[0]
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The JSON body of a response, decoded by :func:`response_text`.
+    Raises ValueError when it is not JSON."""
+    import json
+
+    return json.loads(response_text(response))
+
+
+_TEXT_TYPES = ("application/xhtml+xml", "application/xml", "application/json", "application/javascript",
+               "application/rss+xml", "application/atom+xml", "application/ld+json")
+
+
+def is_text_content(content_type: str | None, body: bytes) -> bool:
+    """Whether a body is text a page can be read from.
+
+    The Content-Type must be ``text/*``, ``*+xml``, ``*+json`` or one of the
+    XML/JSON/JavaScript types (a missing one counts as text); and, as in the
+    WHATWG MIME Sniffing Standard's binary check, the first 1 KB holds no
+    NUL or other binary control byte (so ``image/png``,
+    ``application/octet-stream`` or a PNG served as ``text/html`` are not)."""
+    base = (content_type or "").split(";", 1)[0].strip().lower()
+    if base and not (
+        base.startswith("text/") or base.endswith(("+xml", "+json")) or base in _TEXT_TYPES
+    ):
+        return False
+    head = body[:1024]
+    if head.startswith((b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe")):
+        return True  # a UTF BOM: UTF-16 text holds NUL bytes
+    return not any(byte in head for byte in b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0e\x0f\x10\x11"
+                   b"\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1c\x1d\x1e\x1f")
 
 
 def content_type_allowed(content_type: str, allowed: list[str] | None) -> bool:

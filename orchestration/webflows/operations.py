@@ -36,6 +36,17 @@ _COMMON = {
     "op": {"type": "string"},
     "id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Name for ${id.path} references."},
     "description": {"type": "string"},
+    "skipIfLoggedIn": {
+        "type": "boolean",
+        "description": "Run this step only on the login page: skip it when the workflow's loginCheck says "
+        "the current page is not the login page (a stored session already signed in).",
+    },
+}
+_FRAME = {
+    "type": "string",
+    "minLength": 1,
+    "description": "CSS selector of the <iframe> the step acts in (e.g. #editor or iframe[name=pay]); "
+    "nested frames: outer >> inner. Needs a browser.",
 }
 
 
@@ -61,12 +72,12 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "Result: {url, status, title}.",
     ),
     "click": _schema(
-        {"selector": {"type": "string"}, "timeout": _TIMEOUT, "checkLogin": {"type": "boolean"}},
+        {"selector": {"type": "string"}, "frame": _FRAME, "timeout": _TIMEOUT, "checkLogin": {"type": "boolean"}},
         ["selector"],
         description="Click the first element matching a selector and wait for the page to settle. Result: {url}.",
     ),
     "fill": _schema(
-        {"selector": {"type": "string"}, "value": {"type": ["string", "number"]}, "timeout": _TIMEOUT},
+        {"selector": {"type": "string"}, "frame": _FRAME, "value": {"type": ["string", "number"]}, "timeout": _TIMEOUT},
         ["selector", "value"],
         description="Type a value into a form field (the value is never echoed in the result).",
     ),
@@ -84,6 +95,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "selector": {"type": "string"},
             "state": {"enum": ["attached", "detached", "visible", "hidden"]},
             "url": {"type": "string", "description": "Glob such as **/members/** the page URL must reach."},
+            "frame": _FRAME,
             "timeout": _TIMEOUT,
         },
         description="Wait until an element reaches a state or the URL matches.",
@@ -92,6 +104,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "extract": _schema(
         {
             "selector": {"type": "string", "description": "CSS selector."},
+            "frame": _FRAME,
             "type": {"enum": ["text", "attribute", "html", "links", "images"], "description": "Default text."},
             "attribute": {"type": "string", "description": "For type attribute."},
             "all": {"type": "boolean", "description": "Every match (default: the first)."},
@@ -136,7 +149,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "timeout": _TIMEOUT,
         },
         ["url"],
-        description="Call an HTTP API with the session's cookies. Result: {status, url, headers, json | text}.",
+        description="Call an HTTP API with the session's cookies. Result: {status, url, headers, json | text | "
+        "binary: {size, sha256}} (text decoded as a browser does; binary bodies are not decoded).",
     ),
     "save": _schema(
         {
@@ -176,12 +190,12 @@ def _goto(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
 
 
 def _click(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
-    ctx.driver.click(step["selector"], timeout=_timeout(step))
+    ctx.driver.click(step["selector"], timeout=_timeout(step), frame=step.get("frame"))
     return {"url": ctx.driver.current_url()}
 
 
 def _fill(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
-    ctx.driver.fill(step["selector"], str(step["value"]), timeout=_timeout(step))
+    ctx.driver.fill(step["selector"], str(step["value"]), timeout=_timeout(step), frame=step.get("frame"))
     return {"selector": step["selector"]}
 
 
@@ -200,6 +214,7 @@ def _wait_for(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         state=step.get("state", "visible"),
         url=step.get("url"),
         timeout=_timeout(step),
+        frame=step.get("frame"),
     )
     return {"url": ctx.driver.current_url()}
 
@@ -208,12 +223,16 @@ def _extract(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     selector = step["selector"]
     kind = step.get("type", "text")
     base = ctx.driver.current_url()
-    page = ctx.driver.html()
+    frame = step.get("frame")
+    page = ctx.driver.html(frame=frame) if frame else ctx.driver.html()
     if page is None:
         raise WorkflowError("there is no page to extract from (add a goto step first)", retryable=False)
+    if frame:
+        base = ctx.driver.frame_url(frame)  # links inside the frame are relative to its document
     matches = html.select(html.parse(page), selector)
     if not matches and step.get("required", True):
-        raise WorkflowError(f"no element matches selector {selector!r} on {base}", retryable=False)
+        where = f"frame {frame!r} of {base}" if frame else base
+        raise WorkflowError(f"no element matches selector {selector!r} in {where}", retryable=False)
     if kind == "attribute" and not step.get("attribute"):
         raise WorkflowError("extract type 'attribute' needs an 'attribute' name", retryable=False)
     if not step.get("all", False):
@@ -318,11 +337,13 @@ def _http_request(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     }
     if "json" in response.headers.get("content-type", ""):
         try:
-            result["json"] = response.json()
+            result["json"] = fetch.response_json(response)
         except ValueError as exc:
             raise WorkflowError(f"{url} said it returned JSON but the body is not valid JSON") from exc
-    else:
-        result["text"] = response.text
+    elif fetch.is_text_content(response.headers.get("content-type"), response.content):
+        result["text"] = fetch.response_text(response)
+    else:  # binary content: described, never decoded into junk text
+        result["binary"] = {"size": len(response.content), "sha256": hashlib.sha256(response.content).hexdigest()}
     return result
 
 

@@ -5,9 +5,11 @@ references between steps, applies the login check, keeps the site's cookies."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import jsonschema
+from django.conf import settings
 from django.db import transaction
 
 from orchestration.context import NodeCancelled, RunContext, WorkflowError
@@ -20,12 +22,14 @@ from orchestration.references import (
     resolve,
     secret_lookup_from_db,
 )
+from orchestration.schemavalues import whole_numbers_to_int
 from orchestration.webflows import html
 from orchestration.webflows.drivers import BrowserDriver, Driver, HttpDriver, playwright_error
 from orchestration.webflows.models import BrowserSession, Workflow
 from orchestration.webflows.operations import (
     BROWSER_OPERATIONS,
     IMPLEMENTATIONS,
+    OPERATIONS,
     StepContext,
     step_target,
 )
@@ -39,7 +43,8 @@ def step_name(step: dict[str, Any], index: int) -> str:
 
 
 def validate_input(schema: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
-    """The workflow's input with schema defaults applied; every problem listed."""
+    """The workflow's input with schema defaults applied and whole-number
+    floats of integer fields (2.0) made ints; every problem listed."""
     if not schema:
         return dict(value)
     validator = jsonschema.Draft202012Validator(schema)
@@ -49,7 +54,7 @@ def validate_input(schema: dict[str, Any], value: dict[str, Any]) -> dict[str, A
             f"{'.'.join(str(p) for p in e.absolute_path) or '(input)'}: {e.message}" for e in errors
         )
         raise WorkflowError(f"workflow input is invalid: {problems}", retryable=False)
-    with_defaults = dict(value)
+    with_defaults = whole_numbers_to_int(schema, dict(value))
     for name, prop in (schema.get("properties") or {}).items():
         if name not in with_defaults and isinstance(prop, dict) and "default" in prop:
             with_defaults[name] = prop["default"]
@@ -114,6 +119,14 @@ def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context
             implementation = IMPLEMENTATIONS.get(op)
             if implementation is None:
                 raise WorkflowError(f"{label}: unknown operation {op!r}", retryable=False)
+            if step.get("skipIfLoggedIn") and workflow.login_check and not _login_page(driver, workflow.login_check):
+                # A stored session already signed in: the login form is not there.
+                result = {"skipped": True, "reason": "already logged in"}
+                results[name] = result
+                steps_out.append({"index": index, "id": name, "op": op, "result": result})
+                context.log(f"{label} skipped: already logged in")
+                continue
+            step = whole_numbers_to_int(OPERATIONS[op], step)
             try:
                 result = _call(implementation, step, ctx)
                 if (
@@ -187,10 +200,15 @@ def _prefetch_secrets(workflow: Workflow, parameters: dict[str, Any]) -> SecretL
 
 
 def _failure_screenshot(driver: Driver, ctx: StepContext, index: int) -> str | None:
-    """Keep what the page looked like when a browser step failed."""
+    """Keep what the page looked like when a browser step failed; returns
+    its path relative to ``MEDIA_ROOT`` (the execution page shows it as an
+    image through the signed-in ``ui:media-file`` view)."""
     path = ctx.folder / "failures" / f"execution-{ctx.run.execution_id}-step{index}.png"
     try:
         driver.screenshot(path, full_page=True)
     except Exception:  # the page may be gone (crash, closed); the step error matters more
         return None
-    return str(path)
+    try:
+        return str(path.resolve().relative_to(Path(settings.MEDIA_ROOT).resolve()))
+    except ValueError:
+        return str(path)

@@ -67,6 +67,15 @@ def workflow_definition_errors(doc: Any) -> list[Error]:
             )
     errors.extend(_step_errors(doc.get("steps"), params))
     check = doc.get("loginCheck")
+    if not check and isinstance(doc.get("steps"), list):
+        for index, step in enumerate(doc["steps"]):
+            if isinstance(step, dict) and step.get("skipIfLoggedIn"):
+                errors.append(
+                    {
+                        "path": f"steps[{index}].skipIfLoggedIn",
+                        "message": "needs the workflow's loginCheck (it tells whether the page is the login page)",
+                    }
+                )
     if check is not None:
         if not isinstance(check, dict) or not (check.get("selector") or check.get("urlPattern")):
             errors.append({"path": "loginCheck", "message": "needs a selector or a urlPattern"})

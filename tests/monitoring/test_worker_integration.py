@@ -73,7 +73,12 @@ def test_a_notification_node_delivers_its_report_through_the_worker(worker_facto
     assert execution.status == "completed", execution.error
     node = execution.node_runs.get(node_id="notification")
     assert node.output["sent"] == 2
-    assert http_receiver.at("/report")[0].json()["data"]["summary"] == "three new posts"
+    report = http_receiver.at("/report")[0].json()
+    assert report["data"]["summary"] == "three new posts"
+    # The report says which task and run it is about (it once carried "taskId": null).
+    assert (report["taskId"], report["executionId"], report["nodeId"]) == (
+        "live-report", execution.pk, "notification"
+    )
     mail = smtp_server.to("admin@example.com")[0]
     text = next(p for p in mail.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
     assert "three new posts" in text and "downloaded: 3" in text

@@ -324,3 +324,23 @@ def test_list_filters_by_category_tag_and_text(api_client, created, seed_templat
 
 def test_the_api_needs_authentication(client):
     assert client.get(URL).status_code in (401, 403)
+
+
+def test_an_integer_parameter_given_as_2_point_0_is_stored_as_an_int(api_client, seed_template, seed_task_parameters):
+    # JSON Schema accepts 2.0 as an integer; the task must carry 2, not 2.0
+    # (kinds slice and count with it).
+    doc = copy.deepcopy(seed_template)
+    doc["id"] = "integer-posts"
+    next(p for p in doc["parameters"] if p["name"] == "maxPosts")["type"] = "integer"
+    assert api_client.post(URL, doc, format="json").status_code == 201
+    parameters = {**seed_task_parameters, "maxPosts": 2.0}
+    response = api_client.post(
+        URL + "integer-posts/instantiate/",
+        {"parameters": parameters, "taskId": "two-posts"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    task = Task.objects.get(task_id="two-posts")
+    download = task.workflows[1]["config"]
+    assert download["maxPosts"] == 2 and type(download["maxPosts"]) is int
+    assert type(task.parameters["maxPosts"]) is int

@@ -131,6 +131,7 @@ def test_seed_declarations_are_valid(seed_template):
         ({"type": "number"}, "50", 50),
         ({"type": "number"}, "0.5", 0.5),
         ({"type": "integer"}, "7", 7),
+        ({"type": "integer"}, "2.0", 2),  # a whole number, as the API takes 2.0
         ({"type": "boolean"}, "on", True),
         ({"type": "boolean"}, None, False),
         ({"type": "string"}, "", MISSING),
@@ -144,6 +145,7 @@ def test_form_text_becomes_typed_values(param, raw, expected):
     value, problem = coerce_form_value({"name": "x", **param}, raw)
     assert problem is None
     assert value == expected if expected is not MISSING else value is MISSING
+    assert type(value) is type(expected)
 
 
 @pytest.mark.parametrize(
@@ -151,6 +153,7 @@ def test_form_text_becomes_typed_values(param, raw, expected):
     [
         ("number", "abc", "must be a number (got 'abc')"),
         ("integer", "1.5", "must be a whole number (got '1.5')"),
+        ("integer", "two", "must be a whole number (got 'two')"),
         ("array", "[1,", "must be a JSON list like [1, 2]"),
     ],
 )

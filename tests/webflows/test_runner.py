@@ -178,7 +178,7 @@ def test_a_browser_workflow_logs_in_navigates_extracts_and_downloads(sandbox, ma
 
 
 @pytest.mark.browser
-def test_a_failing_browser_step_keeps_a_screenshot(sandbox, make_context):
+def test_a_failing_browser_step_keeps_a_screenshot(sandbox, make_context, media_root):
     workflow_create(
         definition={
             "name": "bad-click",
@@ -192,7 +192,9 @@ def test_a_failing_browser_step_keeps_a_screenshot(sandbox, make_context):
         _run("bad-click", {}, make_context)
     message = str(caught.value)
     assert message.startswith("step 2 (click) failed on selector '#does-not-exist': timed out after 1s")
-    shot = Path(message.split("(screenshot: ")[1].rstrip(")"))
+    relative = message.split("(screenshot: ")[1].rstrip(")")
+    assert not Path(relative).is_absolute()  # no server path in the error; relative to MEDIA_ROOT
+    shot = media_root / relative
     assert shot.exists() and shot.read_bytes().startswith(b"\x89PNG")
 
 

@@ -149,7 +149,7 @@ def plan_items(config: dict[str, Any], input: Any) -> Plan:
 def _fetch_comments(client: httpx.Client, api_base: str, post_id: str) -> list[dict[str, Any]]:
     response = fetch.get(client, f"{api_base}/api/comments/show", params={"id": post_id, "page": 1})
     try:
-        payload = response.json()
+        payload = fetch.response_json(response)
     except ValueError as exc:
         raise WorkflowError(f"comments of post {post_id}: the answer is not JSON") from exc
     if payload.get("ok") != 1:

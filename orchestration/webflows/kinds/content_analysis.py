@@ -95,26 +95,64 @@ def detect_language(text: str) -> tuple[str, float]:
     return best, round(scores[best] / total, 3)
 
 
+# URLs, e-mail addresses and bare domains, removed before segmentation so that
+# their pieces (https, www, com, 2024, 1130.html) never become words.
+URL_LIKE = re.compile(
+    r"(?:[a-z][a-z0-9+.-]*://|www\.)[^\s\u3000-\u303f\uff01-\uff5e<>\"']+"
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|cn|gov|edu|io|info|html?|php|aspx?)\b[^\s\u3000-\u303f\uff01-\uff5e]*",
+    re.IGNORECASE,
+)
+# Pieces of web addresses that survive as words when a URL is broken up.
+URL_PIECES = {"http", "https", "www", "com", "cn", "net", "org", "html", "htm", "php", "aspx", "jsp"}
+# Numbers in any form: 2024, 5.2%, 1,000, ５, 3rd, 2024年 and 30日 are numbers
+# with a unit, not keywords.
+NUMBER_LIKE = re.compile(
+    r"^[\d０-９.,%％+\-]+(?:st|nd|rd|th|[年月日号時时分秒点%％万亿千百])?$", re.IGNORECASE
+)
+
+
+def strip_urls(text: str) -> str:
+    """``text`` with URLs, e-mail addresses and bare domains replaced by a space."""
+    return URL_LIKE.sub(" ", text)
+
+
+def keep_token(token: str, stop: set[str]) -> bool:
+    """The one token filter that word frequencies and keywords share.
+
+    Drops: stopwords (compared case-folded); tokens without a letter or
+    CJK character (punctuation, symbols); numbers, percentages and
+    numbers with a date or counting unit (2024, 5.2%, 11月); pieces of web
+    addresses (https, www, com, html); single Chinese characters (mostly
+    particles); Latin words shorter than 3 letters (one-letter ones always).
+    """
+    word = token.strip()
+    folded = word.casefold()
+    if not word or folded in stop or folded in URL_PIECES:
+        return False
+    if not WORD.match(word) or NUMBER_LIKE.match(word):
+        return False
+    if not any(ch.isalpha() for ch in word):
+        return False
+    if CJK.search(word):
+        return len(word) >= 2
+    return len(word) >= 3
+
+
 def tokenize(text: str, language: str) -> list[str]:
+    """Words of ``text`` (URLs stripped first; jieba for CJK text), case-folded."""
+    text = strip_urls(text)
     if language in ("zh", "ja") or CJK.search(text):
         tokens = _jieba().lcut(text)
     else:
         tokens = re.findall(r"[A-Za-z][A-Za-z'-]*|\d+", text)
-    return [t.strip().lower() for t in tokens if t.strip() and WORD.match(t.strip())]
+    return [t.strip().casefold() for t in tokens if t.strip() and WORD.match(t.strip())]
 
 
 def content_words(tokens: list[str], extra_stopwords: set[str]) -> list[str]:
-    stop = STOPWORDS_ZH | STOPWORDS_EN | extra_stopwords
-    kept = []
-    for token in tokens:
-        if token in stop or token.isdigit():
-            continue
-        if CJK.search(token) and len(token) < 2:
-            continue  # single Chinese characters are mostly particles
-        if not CJK.search(token) and len(token) < 3:
-            continue
-        kept.append(token)
-    return kept
+    """The tokens that :func:`keep_token` keeps."""
+    stop = STOPWORDS_ZH | STOPWORDS_EN | {w.casefold() for w in extra_stopwords}
+    return [token for token in tokens if keep_token(token, stop)]
 
 
 def sentences_of(text: str) -> list[str]:
@@ -147,7 +185,13 @@ def _source_text(config: dict[str, Any], input: Any) -> tuple[str, str, str, int
     if config.get("url"):
         with fetch.make_client() as client:
             response = fetch.get(client, str(config["url"]))
-        title, text = html.main_text(response.text)
+        content_type = response.headers.get("content-type", "")
+        if not fetch.is_text_content(content_type, response.content):
+            raise WorkflowError(
+                f"{response.url} answered with {content_type.split(';')[0] or 'binary data'}, not text to analyse",
+                retryable=False,
+            )
+        title, text = html.main_text(fetch.response_text(response))
         return title, text, str(response.url), 1
     if isinstance(input, str):
         if "<" in input and ">" in input:
@@ -211,9 +255,16 @@ def analyse(text: str, config: dict[str, Any]) -> dict[str, Any]:
             import jieba.analyse
 
             _jieba()
-            tags = jieba.analyse.extract_tags(text, topK=top * 2, withWeight=True)
-            stop = STOPWORDS_ZH | STOPWORDS_EN
-            keywords = [{"word": w, "weight": round(float(s), 4)} for w, s in tags if w.lower() not in stop][:top]
+            tags = jieba.analyse.extract_tags(strip_urls(text), topK=top * 3, withWeight=True)
+            stop = STOPWORDS_ZH | STOPWORDS_EN | {w.casefold() for w in config.get("stopwords") or []}
+            keywords = []
+            seen: set[str] = set()
+            for w, s in tags:
+                word = w.strip().casefold()
+                if keep_token(word, stop) and word not in seen:
+                    seen.add(word)
+                    keywords.append({"word": word, "weight": round(float(s), 4)})
+            keywords = keywords[:top]
         else:
             total = sum(frequencies.values()) or 1
             keywords = [{"word": w, "weight": round(c / total, 4)} for w, c in frequencies.most_common(top)]

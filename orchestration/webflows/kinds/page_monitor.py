@@ -36,6 +36,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "headers": {"type": "object", "additionalProperties": {"type": "string"}},
         "session": {"type": "string", "description": "Send the cookies of this stored browser session."},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+        "onEmpty": {
+            "enum": ["fail", "change"],
+            "description": "A fetch with no content (an empty body, or no items where the last snapshot had "
+            "some): fail the node as retryable (default) or report it as a change. Either way the saved "
+            "snapshot is kept.",
+        },
     },
     "anyOf": [{"required": ["url"]}, {"required": ["targetUrl"]}],
     "additionalProperties": False,
@@ -43,7 +49,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 OUTPUT_DESCRIPTION = (
     "{url, finalUrl, title, hasChanges, changeRatio (0..1), firstRun, itemCount, items, added, removed, "
-    "links: [{url, text}], media: [{type, url, alt}], newLinks, newMedia, contentHash, checkedAt, text}"
+    "links: [{url, text}], media: [{type, url, alt}], newLinks, newMedia, contentHash, empty (no content, "
+    "onEmpty change), checkedAt, text}"
 )
 MAX_ITEMS = 2000
 
@@ -59,18 +66,33 @@ def _cookies(config: dict[str, Any]) -> list[dict[str, Any]]:
     return list(stored.cookies)
 
 
+def _not_text(url: str, content_type: str) -> WorkflowError:
+    kind = content_type.split(";", 1)[0].strip() or "binary data"
+    return WorkflowError(
+        f"{url} answered with {kind}, not a text page: the page monitor compares text "
+        "(watch the page that links to it, or fetch files with batch-download)",
+        retryable=False,
+    )
+
+
 def _fetch_http(url: str, config: dict[str, Any], cookies: list[dict[str, Any]]) -> tuple[str, str]:
     timeout = float(config.get("timeout", 30))
     with fetch.make_client(headers=config.get("headers"), cookies=cookies, timeout=timeout) as client:
         response = fetch.get(client, url)
-    return str(response.url), response.text
+    content_type = response.headers.get("content-type", "")
+    if not fetch.is_text_content(content_type, response.content):
+        raise _not_text(str(response.url), content_type)
+    return str(response.url), fetch.response_text(response)
 
 
 def _fetch_browser(url: str, config: dict[str, Any], cookies: list[dict[str, Any]]) -> tuple[str, str]:
     timeout = float(config.get("timeout", 30))
     driver = BrowserDriver(cookies)
     try:
-        driver.goto(url, timeout=timeout)
+        loaded = driver.goto(url, timeout=timeout)
+        content_type = str(loaded.get("contentType") or "")
+        if not fetch.is_text_content(content_type, b""):
+            raise _not_text(driver.current_url() or url, content_type)
         if config.get("waitFor"):
             driver.wait_for(selector=config["waitFor"], state="attached", url=None, timeout=timeout)
         return driver.current_url(), driver.html() or ""
@@ -109,6 +131,15 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
 
     previous = context.state_get("snapshot")
     first_run = previous is None
+    empty = not page.strip() or (not items and bool(previous and previous.get("items")))
+    if empty and config.get("onEmpty", "fail") != "change":
+        had = len(previous.get("items") or []) if previous else 0
+        raise WorkflowError(
+            f"{final_url} returned no content ({'an empty body' if not page.strip() else 'no items'}"
+            f"{f' where the last snapshot had {had}' if had else ''}); the saved snapshot is kept. "
+            'Set "onEmpty": "change" to report an empty page as a change.',
+            retryable=True,
+        )
     removed: list[str]
     if first_run:
         ratio, added, removed = 1.0, list(items), []
@@ -122,10 +153,13 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     threshold = float(config.get("changeThreshold", 0))
     has_changes = first_run or (ratio > 0 and ratio >= threshold)
     digest = hashlib.sha256("\n".join(items).encode("utf-8")).hexdigest()
-    context.state_set(
-        "snapshot",
-        {"items": items, "links": [link["url"] for link in links], "media": [m["url"] for m in media], "hash": digest},
-    )
+    if empty:
+        context.log(f"{final_url} returned no content: reported as a change, the saved snapshot is kept")
+    else:
+        context.state_set(
+            "snapshot",
+            {"items": items, "links": [link["url"] for link in links], "media": [m["url"] for m in media], "hash": digest},
+        )
     return {
         "url": url,
         "finalUrl": final_url,
@@ -142,6 +176,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
         "newLinks": new_links,
         "newMedia": new_media,
         "contentHash": digest,
+        "empty": empty,
         "checkedAt": datetime.now(UTC).isoformat(),
         "text": "\n".join(items),
     }

@@ -228,7 +228,7 @@ class WeiboClient:
             )
         if response.status_code >= 400:
             raise fetch.status_error(response)
-        body = response.text.lstrip()
+        body = fetch.response_text(response).lstrip()
         if "html" in response.headers.get("content-type", "") or body.startswith("<"):
             raise WorkflowError(
                 f"Weibo answered {response.url} with a login page instead of JSON: this account needs a "
@@ -236,7 +236,7 @@ class WeiboClient:
                 retryable=False,
             )
         try:
-            payload = response.json()
+            payload = fetch.response_json(response)
         except ValueError as exc:
             raise WorkflowError(f"Weibo answered {response.url} with something that is not JSON") from exc
         if not isinstance(payload, dict) or payload.get("ok") != 1:

@@ -1,0 +1,278 @@
+"""Metrics benchmark: the summary, the chart series and /metrics over a big history.
+
+Creates its own scratch PostgreSQL database, fills it in SQL
+(``INSERT ... SELECT`` over ``generate_series``) with ``--executions``
+executions (one node run each) and ``--events`` events spread over the last
+30 days, a per-minute schedule's fire records and per-minute host samples for
+those 30 days, seeds the Prometheus running totals from the executions (the
+migration's code), ``VACUUM ANALYZE``s, then times, in this process through
+Django's test client (URL routing, authentication, DRF, JSON rendering):
+
+- ``GET /api/v1/metrics/summary/?range=30d``
+- ``GET /api/v1/metrics/series/?range=30d``
+- ``GET /metrics``
+
+each ``--repeat`` times after one warm-up request, prints a table (median,
+min, max) and, last, ``RESULT {"summary_ms", "series_ms", "prometheus_ms"}``
+(medians). The target is under 300 ms each. The database is dropped at the
+end (``--keep`` keeps it).
+
+    .venv/bin/python tests/performance/bench_metrics.py [--executions 200000] [--events 1000000]
+
+Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/webauto_bench_metrics),
+REDIS_URL (default redis://127.0.0.1:6379/3; only flushed by the shared bootstrap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from typing import Any
+
+import benchsupport  # noqa: E402  (sits beside this script)
+
+os.environ.setdefault("WEBAUTO_METRICS_TOKEN", "bench-metrics-token")
+benchsupport.configure(database="webauto_bench_metrics", redis_db=3)
+
+DAYS = 30
+TASKS = 50
+# Final statuses mostly, as in a real history; a few runs still active.
+STATUS_WEIGHTS = {
+    "completed": 700, "completed_with_errors": 80, "failed": 100, "cancelled": 50, "timed_out": 60,
+    "running": 5, "queued": 3, "pending": 2,
+}
+EVENT_TYPES = ["execution.created", "execution.queued", "execution.started", "execution.completed",
+               "workflow.completed", "workflow.failed", "execution.failed", "schedule.fired"]
+
+
+def _admin_connection() -> Any:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                           dbname="postgres", autocommit=True)
+
+
+def drop_database() -> None:
+    from django.conf import settings
+    from django.db import connections
+
+    connections.close_all()
+    with _admin_connection() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{settings.DATABASES["default"]["NAME"]}" WITH (FORCE)')
+
+
+def copy_rows(model: Any, template_pk: int, source: str, overrides: dict[str, str]) -> int:
+    """INSERT one row per row of ``source`` (SQL: a table or subquery aliased
+    ``b``), copying the template row's columns except the ``overrides``
+    (column -> SQL expression). Robust to columns other branches add."""
+    from django.db import connection
+
+    table = model._meta.db_table
+    columns = [f.column for f in model._meta.concrete_fields if not f.primary_key]
+    unknown = set(overrides) - set(columns)
+    if unknown:
+        raise SystemExit(f"{table} has no column(s) {sorted(unknown)}")
+    names = ", ".join(f'"{c}"' for c in columns)
+    select = ", ".join(overrides.get(c, f't."{c}"') for c in columns)
+    sql = f'INSERT INTO "{table}" ({names}) SELECT {select} FROM "{table}" t CROSS JOIN {source} WHERE t.id = {int(template_pk)}'
+    with connection.cursor() as cursor:
+        cursor.execute(sql)  # no parameters: "%" stays the modulo operator
+        return cursor.rowcount
+
+
+def fill(executions: int, events: int) -> dict[str, float]:
+    """Fill the database; returns seconds spent per table."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from monitoring.models import ExecutionTally
+    from orchestration.models import Event, Execution, NodeRun, Task
+    from orchestration.resources.models import SystemSample
+    from orchestration.scheduling.models import Fire, Schedule
+
+    spent: dict[str, float] = {}
+    tasks = Task.objects.bulk_create(
+        Task(task_id=f"bench-metrics-{i:03d}", name=f"Bench task {i}", workflows=[]) for i in range(TASKS)
+    )
+    task_ids = ",".join(str(t.pk) for t in tasks)
+    statuses = ",".join(f"'{s}'" for s, weight in STATUS_WEIGHTS.items() for _ in range(weight))
+    now = timezone.now()
+    template = Execution.objects.create(task=tasks[0], status="completed", definition={"taskId": tasks[0].task_id})
+    node_template = NodeRun.objects.create(execution=template, node_id="fetch", workflow="http", status="completed")
+    event_template = Event.objects.create(type="execution.created", task=tasks[0])
+    schedule = Schedule.objects.create(task=tasks[0], kind="interval", interval_ms=60_000, interval_value=1,
+                                       interval_unit="m", enabled=False)
+    fire_template = Fire.objects.create(schedule=schedule, source="clock", scheduled_at=now, dedup_key="template",
+                                        outcome="started")
+    sample_template = SystemSample.objects.create(
+        host="bench", taken_at=now, cpu_percent=1, cores=2, memory_used_bytes=1, memory_total_bytes=2,
+        disk_used_bytes=1, disk_total_bytes=2, load_1m=0, load_5m=0, load_15m=0,
+    )
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            CREATE TEMP TABLE bench_exec AS
+            SELECT g, (ARRAY[{task_ids}])[1 + g % {TASKS}] AS task_id,
+                   (ARRAY[{statuses}])[1 + floor(random() * 1000)::int] AS status,
+                   now() - random() * interval '{DAYS} days' AS created,
+                   random() * 5 AS wait, random() * random() * 900 AS dur
+            FROM generate_series(1, {int(executions)}) g
+        """)
+    copy_rows(Execution, template.pk, "bench_exec b", {
+        "task_id": "b.task_id", "status": "b.status", "created_at": "b.created",
+        "queued_at": "CASE WHEN b.status = 'pending' THEN NULL ELSE b.created + b.wait * interval '1 second' END",
+        "started_at": "CASE WHEN b.status IN ('pending', 'queued') THEN NULL "
+                      "ELSE b.created + b.wait * interval '1 second' END",
+        "finished_at": "CASE WHEN b.status IN ('pending', 'queued', 'running') THEN NULL "
+                       "ELSE b.created + (b.wait + b.dur) * interval '1 second' END",
+    })
+    spent["executions"] = time.monotonic() - started
+
+    started = time.monotonic()
+    copy_rows(NodeRun, node_template.pk,
+              f"(SELECT id, status, started_at, finished_at FROM orchestration_execution WHERE id <> {template.pk}) b",
+              {"execution_id": "b.id",
+               "status": "CASE b.status WHEN 'completed' THEN 'completed' WHEN 'completed_with_errors' THEN 'completed'"
+                         " WHEN 'failed' THEN 'failed' WHEN 'timed_out' THEN 'timed_out' WHEN 'running' THEN 'running'"
+                         " WHEN 'cancelled' THEN 'cancelled' ELSE 'pending' END",
+               "started_at": "b.started_at", "finished_at": "b.finished_at",
+               "cpu_seconds": "CASE WHEN b.finished_at IS NULL THEN NULL ELSE random() * 3 END",
+               "peak_rss_bytes": "CASE WHEN b.finished_at IS NULL THEN NULL ELSE (random() * 4e8)::bigint END"})
+    spent["node runs"] = time.monotonic() - started
+
+    started = time.monotonic()
+    event_types = ",".join(f"'{t}'" for t in EVENT_TYPES)
+    copy_rows(Event, event_template.pk, f"generate_series(1, {int(events)}) b(g)", {
+        "type": f"(ARRAY[{event_types}])[1 + b.g % {len(EVENT_TYPES)}]",
+        "task_id": f"(ARRAY[{task_ids}])[1 + b.g % {TASKS}]",
+        "created_at": f"now() - random() * interval '{DAYS} days'",
+    })
+    spent["events"] = time.monotonic() - started
+
+    started = time.monotonic()
+    minutes = DAYS * 24 * 60
+    copy_rows(Fire, fire_template.pk, f"generate_series(1, {minutes}) b(g)", {
+        "scheduled_at": "date_trunc('minute', now()) - b.g * interval '1 minute'",
+        "dedup_key": "b.g::text",
+        "lag_ms": "random() * 2000",
+        "fired_at": "date_trunc('minute', now()) - b.g * interval '1 minute' + random() * interval '2 seconds'",
+    })
+    copy_rows(SystemSample, sample_template.pk, f"generate_series(1, {minutes}) b(g)", {
+        "taken_at": "now() - b.g * interval '1 minute'",
+        "cpu_percent": "random() * 100",
+        "memory_used_bytes": "(random() * 8e9)::bigint", "memory_total_bytes": "8000000000",
+    })
+    spent["fires, samples"] = time.monotonic() - started
+
+    Execution.objects.filter(pk=template.pk).delete()  # with its node run
+    Event.objects.filter(pk=event_template.pk).delete()
+    Fire.objects.filter(pk=fire_template.pk).delete()
+    SystemSample.objects.filter(pk=sample_template.pk).delete()
+
+    started = time.monotonic()
+    from django.apps import apps
+
+    seed = __import__("monitoring.migrations.0002_execution_tally", fromlist=["seed_from_history"])
+    ExecutionTally.objects.all().delete()
+    seed.seed_from_history(apps, None)
+    spent["counters"] = time.monotonic() - started
+
+    started = time.monotonic()
+    connection.close()
+    with _database_connection() as conn:
+        conn.execute("VACUUM ANALYZE")
+    spent["vacuum analyze"] = time.monotonic() - started
+    return spent
+
+
+def _database_connection() -> Any:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                           dbname=db["NAME"], autocommit=True)
+
+
+def measure(client: Any, path: str, repeat: int, **headers: Any) -> list[float]:
+    response = client.get(path, **headers)  # warm-up: connection, caches, plans
+    if response.status_code != 200:
+        raise SystemExit(f"{path} answered {response.status_code}: {response.content[:300]!r}")
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(path, **headers)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--executions", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    drop_database()
+    load_before = os.getloadavg()
+    try:
+        benchsupport.setup()
+        spent = fill(args.executions, args.events)
+
+        from django.contrib.auth import get_user_model
+        from django.db import connection
+        from django.test import Client
+
+        from orchestration.models import Event, Execution, NodeRun
+        from orchestration.scheduling.models import Fire
+
+        user = get_user_model().objects.create_superuser("bench-metrics", "bench@example.com", "x")
+        client = Client()
+        client.force_login(user)
+        token = os.environ["WEBAUTO_METRICS_TOKEN"]
+        timings = {
+            "summary": measure(client, "/api/v1/metrics/summary/?range=30d", args.repeat),
+            "series": measure(client, "/api/v1/metrics/series/?range=30d", args.repeat),
+            "prometheus": measure(client, "/metrics", args.repeat, HTTP_AUTHORIZATION=f"Bearer {token}"),
+        }
+        rows = {"executions": Execution.objects.count(), "node runs": NodeRun.objects.count(),
+                "events": Event.objects.count(), "fires": Fire.objects.count()}
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            pg_version = cursor.fetchone()[0]
+    finally:
+        if not args.keep:
+            drop_database()
+    load_after = os.getloadavg()
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPU, "
+          f"Python {platform.python_version()}, PostgreSQL {pg_version}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}; "
+          f"after: {' '.join(f'{x:.2f}' for x in load_after)}")
+    print("rows: " + ", ".join(f"{name} {n:,}" for name, n in rows.items()))
+    print("fill: " + ", ".join(f"{name} {s:.1f} s" for name, s in spent.items()))
+    print()
+    print(f"{'request':<42} {'median':>9} {'min':>9} {'max':>9}  target")
+    paths = {"summary": "GET /api/v1/metrics/summary/?range=30d", "series": "GET /api/v1/metrics/series/?range=30d",
+             "prometheus": "GET /metrics"}
+    for key, values in timings.items():
+        median = statistics.median(values)
+        print(f"{paths[key]:<42} {median:7.1f}ms {min(values):7.1f}ms {max(values):7.1f}ms  "
+              f"{'ok' if median < 300 else 'MISSED'} (< 300 ms)")
+    print("RESULT " + json.dumps({f"{key}_ms": round(statistics.median(values), 1) for key, values in timings.items()}))
+
+
+if __name__ == "__main__":
+    main()
