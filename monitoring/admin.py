@@ -2,15 +2,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 
 from monitoring.alerting import alert_acknowledge, alert_resolve
+from monitoring.credentials import mask_channel_config, unmask_channel_config
 from monitoring.models import Alert, Channel, DailyRollup, Delivery, HostSample
 from monitoring.services import channel_send_test
 
 
+class ChannelForm(forms.ModelForm):
+    """The config is shown with literal credentials masked; a masked value
+    saved unchanged keeps the stored one."""
+
+    class Meta:
+        model = Channel
+        fields = ["name", "kind", "task", "source", "position", "config", "actions", "enabled", "failing_permanently"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "config" in self.fields:
+            self.initial["config"] = mask_channel_config(self.instance.config or {})
+
+    def clean_config(self) -> Any:
+        config = self.cleaned_data.get("config")
+        if self.instance.pk and isinstance(config, dict):
+            config = unmask_channel_config(config, self.instance.config or {})
+        return config
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
     list_display = ["name", "kind", "task", "source", "actions", "enabled", "failing_permanently", "last_success_at", "last_error_at"]
     list_filter = ["kind", "source", "enabled", "failing_permanently"]
     search_fields = ["name", "task__task_id"]

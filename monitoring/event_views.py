@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from django import forms
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from monitoring import selectors
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.models import Event, Task
 from orchestration.ui.selectors import masked, secret_values
 
@@ -74,7 +75,7 @@ def _rows(filters: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def events_page(request: HttpRequest) -> HttpResponse:
     """The filtered event log; ``?partial=rows`` renders only the rows (polled)."""

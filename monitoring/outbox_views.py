@@ -4,15 +4,16 @@ of sending it (see monitoring/outbox.py)."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from monitoring import outbox
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def outbox_page(request: HttpRequest) -> HttpResponse:
     """The newest outbox messages, and whether email goes there at all."""
@@ -25,7 +26,7 @@ def outbox_page(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/outbox.html", context)
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def outbox_detail(request: HttpRequest, file: str, index: int) -> HttpResponse:
     """One message (headers and text); 404 for an unknown file or position."""

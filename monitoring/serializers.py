@@ -7,8 +7,8 @@ from typing import Any
 from rest_framework import serializers
 
 from monitoring.channels import parse_channel
+from monitoring.credentials import mask_channel_config, unmask_channel_config
 from monitoring.models import Alert, Channel, Delivery
-from monitoring.transports.templating import MASK, SECRET_REF, SENSITIVE_HEADER
 
 
 class EventSerializer(serializers.Serializer):
@@ -47,32 +47,6 @@ class AlertSerializer(serializers.ModelSerializer):
         return alert.task.task_id if alert.task else None
 
 
-def _mask_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Literal credentials in a channel config are never shown back."""
-    out = dict(config)
-    if isinstance(out.get("headers"), dict):
-        out["headers"] = {
-            k: (MASK if SENSITIVE_HEADER.search(k) and not SECRET_REF.search(str(v)) else v)
-            for k, v in out["headers"].items()
-        }
-    if out.get("signingSecret") and not SECRET_REF.search(str(out["signingSecret"])):
-        out["signingSecret"] = MASK
-    return out
-
-
-def _unmask_config(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """Masked values sent back unchanged keep their stored value."""
-    merged = dict(new)
-    if isinstance(merged.get("headers"), dict):
-        old_headers = old.get("headers") or {}
-        merged["headers"] = {
-            k: (old_headers.get(k, v) if v == MASK else v) for k, v in merged["headers"].items()
-        }
-    if merged.get("signingSecret") == MASK:
-        merged["signingSecret"] = old.get("signingSecret", "")
-    return merged
-
-
 class ChannelSerializer(serializers.ModelSerializer):
     taskId = serializers.SerializerMethodField()
     failingPermanently = serializers.BooleanField(source="failing_permanently", read_only=True)
@@ -97,7 +71,7 @@ class ChannelSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Channel) -> dict[str, Any]:
         data = super().to_representation(instance)
-        data["config"] = _mask_config(instance.config or {})
+        data["config"] = mask_channel_config(instance.config or {})
         return data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +82,7 @@ class ChannelSerializer(serializers.ModelSerializer):
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
         config = attrs.get("config", getattr(self.instance, "config", {}))
         if self.instance is not None:
-            config = _unmask_config(config, self.instance.config or {})
+            config = unmask_channel_config(config, self.instance.config or {})
             attrs["config"] = config
         entry = {"type": kind, "config": config}
         if "actions" in attrs:

@@ -24,6 +24,8 @@ from monitoring.models import Alert, AlertRule, AlertStatus, Channel, Delivery
 from monitoring.outbox import delivery_destination, outbox_enabled
 from monitoring.prometheus import metrics_text
 from monitoring.services import channel_send_test
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 
 DASHBOARD_PARTIALS = ("summary", "running", "failures", "alerts")
 
@@ -55,6 +57,7 @@ def _range_key(request: HttpRequest) -> str:
 
 
 @login_required_polling
+@role_required(Role.VIEWER)
 @require_GET
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     range_key = _range_key(request)
@@ -75,7 +78,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "monitoring/dashboard.html", context)
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
     status = request.GET.get("status") or "active"
@@ -100,7 +103,7 @@ def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "monitoring/alerts.html", context)
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def alert_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     alert = get_object_or_404(Alert, pk=pk)
@@ -114,7 +117,7 @@ def alert_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return render(request, template, {"alert": alert, "compact": request.POST.get("compact") == "1"})
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def channels_page(request: HttpRequest) -> HttpResponse:
     context = {
@@ -124,7 +127,7 @@ def channels_page(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/channels.html", context)
 
 
-@login_required
+@role_required(Role.ADMIN)
 @require_POST
 def channel_test(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = channel_send_test(channel=get_object_or_404(Channel, pk=pk))
@@ -141,6 +144,7 @@ def _delivery_context(delivery: Delivery) -> dict[str, Any]:
 
 
 @login_required_polling
+@role_required(Role.VIEWER)
 @require_GET
 def delivery_status(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = get_object_or_404(Delivery, pk=pk)

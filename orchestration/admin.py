@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -10,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
+from monitoring.credentials import mask_definition
 from orchestration.models import (
     EXECUTION_ACTIVE,
     Event,
@@ -19,6 +21,8 @@ from orchestration.models import (
     Secret,
     Task,
 )
+from orchestration.secret_hosts import allowed_hosts_errors, normalize_hosts
+from orchestration.secret_services import value_errors
 from orchestration.task_services import TaskInUse, task_delete
 
 
@@ -31,9 +35,17 @@ class TaskAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "priority", "category")
     search_fields = ("task_id", "name", "description", "template_id")
     date_hierarchy = "created_at"
+    # Shown through notification_channels_shown, with literal credentials masked.
+    exclude = ("notification_channels",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in Task._meta.fields]
+        shown = [field.name for field in Task._meta.fields if field.name != "notification_channels"]
+        return [*shown, "notification_channels_shown"]
+
+    @admin.display(description="Notification channels")
+    def notification_channels_shown(self, obj: Task) -> str:
+        masked = mask_definition({"notificationChannels": obj.notification_channels or []})
+        return json.dumps(masked["notificationChannels"], indent=2, ensure_ascii=False)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -104,7 +116,7 @@ class SecretForm(forms.ModelForm):
 
     class Meta:
         model = Secret
-        fields = ("name", "value", "description")
+        fields = ("name", "value", "description", "allowed_hosts")
 
     def clean_value(self) -> str:
         value = self.cleaned_data.get("value", "")
@@ -112,7 +124,17 @@ class SecretForm(forms.ModelForm):
             if self.instance.pk is None:
                 raise forms.ValidationError("A new secret needs a value.")
             return self.instance.value
+        errors = value_errors(value)
+        if errors:
+            raise forms.ValidationError(errors[0]["message"])
         return value
+
+    def clean_allowed_hosts(self) -> list[str]:
+        hosts = self.cleaned_data.get("allowed_hosts") or []
+        errors = allowed_hosts_errors(hosts)
+        if errors:
+            raise forms.ValidationError("; ".join(e["message"] for e in errors))
+        return normalize_hosts(hosts)
 
 
 @admin.register(Secret)

@@ -230,6 +230,9 @@ class Secret(models.Model):
     name = models.CharField(max_length=200, unique=True)
     value = models.TextField()
     description = models.CharField(max_length=500, blank=True)
+    # Host names the secret may be sent to (``*.example.com`` for subdomains);
+    # empty: anywhere. See orchestration/secret_hosts.py.
+    allowed_hosts = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

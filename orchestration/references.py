@@ -24,9 +24,11 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 REFERENCE_RE = re.compile(r"\$\{([^{}]*)\}")
 REDACTED = "********"
+URL_RESERVED = ":/?#[]@!$&'()*+,;=~"
 
 # One step of a path: ``.name`` or ``[0]`` / ``["key"]`` / ``['key']``.
 _STEP_RE = re.compile(r"""\.([^.\[\]]+)|\[\s*(?:(-?\d+)|"([^"]*)"|'([^']*)')\s*\]""")
@@ -188,11 +190,33 @@ def resolve(
     return walk(value)
 
 
+def secret_forms(secret: str) -> set[str]:
+    """The ways a secret can appear in text a node produced: as it is,
+    percent-encoded (``quote`` with nothing, ``/`` or every URL-reserved
+    character kept, ``quote_plus``: as in URLs and form bodies) and JSON-escaped (``json.dumps`` with and
+    without ``ensure_ascii``)."""
+    if not secret:
+        return set()
+    # surrogatepass: a lone surrogate still gets a (byte-wise) encoded form.
+    errors = "surrogatepass"
+    return {
+        secret,
+        quote(secret, safe="", errors=errors),
+        quote(secret, errors=errors),
+        # As a URL normaliser writes it (httpx, browsers): reserved characters kept.
+        quote(secret, safe=URL_RESERVED, errors=errors),
+        quote_plus(secret, safe="", errors=errors),
+        quote_plus(secret, errors=errors),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+
+
 def redact(value: Any, secrets: Iterable[str]) -> Any:
     """A deep copy of ``value`` with every occurrence of a secret inside strings
-    (values and keys) replaced by ``********``."""
+    (values and keys), in any of its :func:`secret_forms`, replaced by ``********``."""
     # Longest first, so a secret that contains another is not left half shown.
-    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
+    ordered = sorted({form for s in secrets for form in secret_forms(s)}, key=len, reverse=True)
     if not ordered:
         return copy.deepcopy(value)
     pattern = re.compile("|".join(re.escape(s) for s in ordered))

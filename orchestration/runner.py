@@ -24,7 +24,7 @@ import jsonschema
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from orchestration import engine, references, registry
+from orchestration import engine, log_redaction, references, registry, secret_hosts
 from orchestration.context import NodeCancelled, RunContext, WorkflowError
 from orchestration.models import NodeStatus
 from orchestration.process_tree import ProcessTreeMeter
@@ -177,7 +177,8 @@ def run_node(*, node_run_id: int, dispatch_id: str) -> None:
     watchdog.start()
     try:
         _node_active.set()
-        outcome = _execute(claim, context, used_secrets)
+        with log_redaction.redacting(used_secrets):
+            outcome = _execute(claim, context, used_secrets)
     except NodeCancelled:
         outcome = engine.Outcome(status=NodeStatus.CANCELLED, error="the node was stopped", retryable=False)
     finally:
@@ -224,7 +225,9 @@ def _execute(claim: engine.Claim, context: RunContext, used_secrets: set[str]) -
                               retryable=False, input=node_input)
     config = whole_numbers_to_int(kind.config_schema, config)  # 2.0 for an integer field is 2
     try:
-        output = kind.run(config, node_input, context)
+        # Restricted secrets this node resolved may only go to their allowedHosts.
+        with secret_hosts.restrict(secret_hosts.restrictions_for(used_secrets)):
+            output = kind.run(config, node_input, context)
         return engine.Outcome(status=NodeStatus.COMPLETED, output=_json_safe(output), input=node_input)
     except NodeCancelled:
         raise

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from monitoring.credentials import unmask_definition
 from orchestration import events
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import (
@@ -72,10 +73,13 @@ def task_update(*, task: Task, definition: dict[str, Any], partial: bool = False
         # Row lock: two concurrent partial updates must not both merge into the
         # same old definition and lose one another's change.
         locked = Task.objects.select_for_update().get(pk=task.pk)
+        stored = task_to_definition(locked)
         if partial:
-            merged = {**task_to_definition(locked), **definition}
+            merged = {**stored, **definition}
         else:
             merged = {"taskId": locked.task_id, **definition}
+        # Channel credentials are shown masked; sent back masked, they keep their stored value.
+        merged = unmask_definition(merged, stored)
         if merged.get("taskId") != locked.task_id:
             raise DefinitionInvalid(
                 [

@@ -193,6 +193,7 @@ class TemplateInstantiateAPI(APIView):
 
 
 def task_json(task: Task) -> dict[str, Any]:
+    from monitoring.credentials import mask_definition
     from orchestration.definitions import task_to_definition
 
     return {
@@ -200,7 +201,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "template": task.template_id,
         "templateVersion": task.template_version,
         "url": f"/tasks/{task.task_id}/",
-        "definition": task_to_definition(task),
+        "definition": mask_definition(task_to_definition(task)),
     }
 
 

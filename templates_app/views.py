@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django_htmx.middleware import HtmxDetails
 
 from orchestration import contract
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.references import to_text
@@ -54,7 +55,7 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-@login_required
+@role_required(Role.VIEWER)
 def gallery(request: HtmxHttpRequest) -> HttpResponse:
     filters = {
         "category": request.GET.get("category", "").strip(),
@@ -102,7 +103,7 @@ def _parameter_rows(template: Template) -> list[dict[str, object]]:
     return rows
 
 
-@login_required
+@role_required(Role.VIEWER)
 def detail(request: HttpRequest, template_id: str, version: str | None = None) -> HttpResponse:
     template = _get_template(template_id, version)
     versions = list(selectors.template_versions(template_id=template_id))
@@ -125,7 +126,7 @@ def detail(request: HttpRequest, template_id: str, version: str | None = None) -
     )
 
 
-@login_required
+@role_required(Role.VIEWER)
 def diff(request: HttpRequest, template_id: str) -> HttpResponse:
     versions = list(selectors.template_versions(template_id=template_id))
     if not versions:
@@ -144,7 +145,7 @@ def diff(request: HttpRequest, template_id: str) -> HttpResponse:
     )
 
 
-@login_required
+@role_required(Role.EDITOR)
 def use(request: HttpRequest, template_id: str) -> HttpResponse:
     template = _get_template(template_id, request.GET.get("version") or request.POST.get("version"))
     form = UseTemplateForm(request.POST or None, template=template)
@@ -168,7 +169,7 @@ def use(request: HttpRequest, template_id: str) -> HttpResponse:
     return render(request, "templates_app/use.html", {"template": template, "form": form})
 
 
-@login_required
+@role_required(Role.EDITOR)
 def upgrade(request: HttpRequest, template_id: str, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id, template_id=template_id)
     target = _get_template(template_id, request.GET.get("version") or request.POST.get("version"))
@@ -244,7 +245,7 @@ def schema_fields() -> list[dict[str, str]]:
     ]
 
 
-@login_required
+@role_required(Role.EDITOR)
 def create(request: HttpRequest) -> HttpResponse:
     """A new template from its JSON document."""
     text = request.POST.get("document", "")
@@ -271,7 +272,7 @@ def create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@role_required(Role.EDITOR)
 def new_version(request: HttpRequest, template_id: str) -> HttpResponse:
     """A new version from the edited JSON of the latest one (versions are never changed in place)."""
     latest = _get_template(template_id)

@@ -38,6 +38,22 @@ def api_client(admin_user):
     return client
 
 
+@pytest.fixture
+def role_user(django_user_model):
+    """Factory: ``role_user("operator")`` is an account holding that role
+    (``None``: an account with no role), password ``pw-<username>-123``."""
+
+    def make(role: str | None, username: str | None = None):
+        from orchestration.access.roles import Role, grant_role
+
+        name = username or f"{role or 'norole'}-user"
+        user = django_user_model.objects.create_user(name, f"{name}@example.com", f"pw-{name}-123")
+        grant_role(user=user, role=Role.parse(role) if role else None)
+        return django_user_model.objects.get(pk=user.pk)  # no cached permissions
+
+    return make
+
+
 def _database_url() -> str:
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "orchestration.webflows",
     "orchestration.scheduling",
     "orchestration.resources",
+    "orchestration.access",
     "templates_app",
     "monitoring",
 ]
@@ -85,6 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "orchestration.access.context_processors.role",
             ],
         },
     },
@@ -156,7 +158,11 @@ REST_FRAMEWORK = {
         "webauto.authentication.StrictTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Logged in, and holding the role orchestration/access/policy.py asks for.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "orchestration.access.permissions.RolePermission",
+    ],
     "DEFAULT_PAGINATION_CLASS": "orchestration.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from monitoring.transports import Message, SendResult, Transport, TransportError
 from monitoring.transports.templating import render_json, resolve_secrets
+from orchestration import secret_hosts
 from webauto.webhook_signatures import legacy_signature, standard_headers
 
 SIGNATURE_HEADER = "X-WebAuto-Signature-256"
@@ -57,6 +58,10 @@ class WebhookTransport(Transport):
         headers["X-WebAuto-Event"] = message.purpose
         headers.update({name: resolve_secrets(value) for name, value in configured.items()})
         signing_secret = str(self.config.get("signingSecret") or settings.WEBAUTO_WEBHOOK_SIGNING_SECRET)
+        try:
+            secret_hosts.check_references([shown, *configured.values(), signing_secret], url)
+        except secret_hosts.SecretHostRefused as exc:
+            raise TransportError(str(exc), permanent=True) from None
         if signing_secret:
             secret = resolve_secrets(signing_secret)
             headers[SIGNATURE_HEADER] = sign(secret, body)

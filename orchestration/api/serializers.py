@@ -259,12 +259,18 @@ class SecretSerializer(serializers.ModelSerializer):
     value = serializers.CharField(
         write_only=True, trim_whitespace=False, style={"input_type": "password"}
     )
+    allowedHosts = serializers.ListField(
+        source="allowed_hosts",
+        child=serializers.CharField(),
+        required=False,
+        help_text="Host names the secret may be sent to (*.example.com: any subdomain); empty: anywhere.",
+    )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
     class Meta:
         model = Secret
-        fields = ["name", "description", "value", "createdAt", "updatedAt"]
+        fields = ["name", "description", "value", "allowedHosts", "createdAt", "updatedAt"]
 
 
 class SecretUpdateSerializer(serializers.Serializer):
@@ -272,3 +278,4 @@ class SecretUpdateSerializer(serializers.Serializer):
         write_only=True, required=False, trim_whitespace=False, style={"input_type": "password"}
     )
     description = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    allowedHosts = serializers.ListField(source="allowed_hosts", child=serializers.CharField(), required=False)

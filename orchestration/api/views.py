@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from monitoring.credentials import mask_definition
 from orchestration import secret_services, selectors, services, task_services
 from orchestration.api import serializers as s
 from orchestration.api.errors import DefinitionInvalid, ErrorResponseSerializer, conflict
@@ -45,7 +46,7 @@ def task_detail(task: Task) -> dict[str, Any]:
     and after a save the ``warnings`` of that save when there are any."""
     timestamp = drf_serializers.DateTimeField()
     return {
-        **task_to_definition(task),
+        **mask_definition(task_to_definition(task)),
         "enabled": task.enabled,
         "createdAt": timestamp.to_representation(task.created_at),
         "updatedAt": timestamp.to_representation(task.updated_at),
@@ -104,7 +105,9 @@ class TaskViewSet(viewsets.GenericViewSet):
 
     def create(self, request: Request) -> Response:
         task = services.task_create(definition=_definition_body(request), user=request.user)
-        return Response({**task_to_definition(task), **_warnings(task)}, status=status.HTTP_201_CREATED)
+        return Response(
+            {**mask_definition(task_to_definition(task)), **_warnings(task)}, status=status.HTTP_201_CREATED
+        )
 
     def retrieve(self, request: Request, taskId: str) -> Response:
         return Response(task_detail(self.get_object()))
@@ -144,7 +147,7 @@ class TaskViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["get"])
     def definition(self, request: Request, taskId: str) -> Response:
-        return Response(task_to_definition(self.get_object()))
+        return Response(mask_definition(task_to_definition(self.get_object())))
 
     @extend_schema(
         summary="Start an execution of the task",

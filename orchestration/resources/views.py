@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django_htmx.middleware import HtmxDetails
 
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.resources import selectors
 from orchestration.resources.analysis import resource_analysis
 
@@ -24,7 +25,7 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-@login_required
+@role_required(Role.VIEWER)
 def resources_page(request: HtmxHttpRequest) -> HttpResponse:
     range_name = request.GET.get("range", "24h")
     if range_name not in RANGES:

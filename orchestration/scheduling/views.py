@@ -8,7 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -18,6 +17,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from orchestration.access.decorators import forbidden, role_required
+from orchestration.access.roles import Role, has_role
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.scheduling import forms, presenters, selectors, services, spec, timing
@@ -27,6 +28,8 @@ from webauto import webhook_signatures
 PAGE_SIZE = 50
 PREVIEW_COUNT = 5
 MAX_WEBHOOK_BODY = 1024 * 1024
+# Actions of schedule_action that change the schedule (the others operate it).
+EDITOR_ACTIONS = ("rotate", "delete")
 
 
 def _decorate(schedule: Schedule) -> Schedule:
@@ -34,7 +37,7 @@ def _decorate(schedule: Schedule) -> Schedule:
     return schedule
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def schedule_list(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
@@ -57,7 +60,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
     return render(request, "scheduling/schedule_list.html", context)
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def schedule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = get_object_or_404(Schedule, pk=pk)
@@ -98,7 +101,7 @@ def _form_context(
     }
 
 
-@login_required
+@role_required(Role.EDITOR)
 def schedule_create(request: HttpRequest) -> HttpResponse:
     values: dict[str, Any] = {
         "type": "cron",
@@ -129,7 +132,7 @@ def schedule_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@role_required(Role.EDITOR)
 def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = get_object_or_404(Schedule.objects.select_related("task"), pk=pk)
     values = {**forms.initial_from_block(spec.to_block(schedule)), "taskId": schedule.task.task_id}
@@ -162,7 +165,7 @@ def _announce_webhook(request: HttpRequest, schedule: Schedule) -> None:
         messages.warning(request, f"Webhook URL (shown only now, keep it secret): {url}")
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def schedule_preview(request: HttpRequest) -> HttpResponse:
     """The form's live preview: what the cron means and its next fire times."""
@@ -179,7 +182,7 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
     return render(request, "scheduling/_preview.html", context)
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = _decorate(
@@ -207,9 +210,11 @@ def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "scheduling/schedule_detail.html", context)
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def schedule_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
+    if action in EDITOR_ACTIONS and not has_role(request.user, Role.EDITOR):
+        return forbidden(request, Role.EDITOR)
     schedule = get_object_or_404(Schedule, pk=int(pk))
     try:
         if action == "pause":

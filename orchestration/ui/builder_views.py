@@ -14,13 +14,15 @@ import re
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from monitoring.credentials import mask_definition
 from orchestration import contract, registry, services
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import task_to_definition, validate_task_definition
 from orchestration.models import Priority, Task
@@ -141,23 +143,23 @@ def _save(request: HttpRequest, task: Task | None) -> HttpResponse:
     return _builder(request, task=task, text=text, errors=errors, status=400)
 
 
-@login_required
+@role_required(Role.EDITOR)
 def builder_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _save(request, None)
     return _builder(request, task=None, text=json.dumps(NEW_TASK, indent=2), errors=[])
 
 
-@login_required
+@role_required(Role.EDITOR)
 def builder_edit(request: HttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
     if request.method == "POST":
         return _save(request, task)
-    text = json.dumps(task_to_definition(task), indent=2, ensure_ascii=False)
+    text = json.dumps(mask_definition(task_to_definition(task)), indent=2, ensure_ascii=False)
     return _builder(request, task=task, text=text, errors=[])
 
 
-@login_required
+@role_required(Role.EDITOR)
 @require_POST
 def builder_validate(request: HttpRequest) -> HttpResponse:
     """Validation errors of the posted definition (an htmx partial)."""

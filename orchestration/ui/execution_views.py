@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,6 +20,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from orchestration import services
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.models import Execution, NodeRun, Task
 from orchestration.ui import selectors
 from orchestration.ui.common import HtmxHttpRequest, graph_data, render_page, username
@@ -30,7 +31,7 @@ PAGE_SIZE = 50
 EVENTS_SHOWN = 100
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def execution_list(request: HtmxHttpRequest) -> HttpResponse:
     form = ExecutionFilterForm(request.GET or None)
@@ -87,7 +88,7 @@ def screenshot_paths(error: str) -> list[str]:
     return found
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def media_file(request: HttpRequest, path: str) -> FileResponse:
     """A file under ``MEDIA_ROOT`` (failure screenshots, node files) for a
@@ -154,7 +155,7 @@ def _get_execution(pk: int) -> Execution:
     return get_object_or_404(Execution.objects.select_related("task", "retry_of"), pk=pk)
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def execution_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)
@@ -180,13 +181,13 @@ def _live_response(request: HtmxHttpRequest, execution: Execution) -> HttpRespon
     return response
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def execution_live(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _live_response(request, _get_execution(pk))
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def execution_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)
@@ -200,7 +201,7 @@ def execution_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect(reverse("ui:execution-detail", args=[execution.pk]))
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def execution_rerun(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)

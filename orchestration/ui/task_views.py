@@ -7,7 +7,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +15,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
+from monitoring.credentials import mask_definition
 from orchestration import services
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import task_to_definition
 from orchestration.errors import SecretsMissing
@@ -30,7 +32,7 @@ PAGE_SIZE = 50
 HISTORY_SIZE = 25
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def task_list(request: HtmxHttpRequest) -> HttpResponse:
     form = TaskFilterForm(request.GET or None)
@@ -61,7 +63,7 @@ def _row(request: HtmxHttpRequest, task: Task, *, started: int | None = None, po
     return render(request, "orchestration/task_list.html#task-row", context)
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def task_row(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     """The polled task-list row: it re-renders itself until its last run is
@@ -71,7 +73,7 @@ def task_row(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return _row(request, task, started=int(started) if started.isdigit() else None, polled=True)
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def task_toggle(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
@@ -96,7 +98,7 @@ def task_toggle(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return redirect(reverse("ui:task-detail", args=[task.task_id]))
 
 
-@login_required
+@role_required(Role.OPERATOR)
 @require_POST
 def task_run(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
@@ -164,13 +166,13 @@ def _live_context(request: HtmxHttpRequest, task: Task) -> dict[str, object]:
     }
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
     context = _live_context(request, task)
     secrets = selectors.secret_values()
-    definition = selectors.masked(task_to_definition(task), secrets)
+    definition = selectors.masked(mask_definition(task_to_definition(task)), secrets)
     selected = context["selected"]
     # The graph of the selected run is the definition that run used, so that an
     # edit since then does not colour the wrong nodes.
@@ -206,7 +208,7 @@ def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return render(request, "orchestration/task_detail.html", context)
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def task_live(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     """The polled part of the task page: run status, node colours and history."""
@@ -218,7 +220,7 @@ def task_live(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return response
 
 
-@login_required
+@role_required(Role.EDITOR)
 @require_POST
 def task_delete(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     task = get_object_or_404(Task, task_id=task_id)
@@ -231,13 +233,13 @@ def task_delete(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return redirect(reverse("ui:task-list"))
 
 
-@login_required
+@role_required(Role.VIEWER)
 @require_GET
 def task_export(request: HtmxHttpRequest, task_id: str) -> JsonResponse:
     """The task's definition as a JSON file, the same document the API exports."""
     task = get_object_or_404(Task, task_id=task_id)
     response = JsonResponse(
-        task_to_definition(task), json_dumps_params={"indent": 2, "ensure_ascii": False}
+        mask_definition(task_to_definition(task)), json_dumps_params={"indent": 2, "ensure_ascii": False}
     )
     response["Content-Disposition"] = f'attachment; filename="{task.task_id}.json"'
     return response

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import httpx
 from django.conf import settings
 
+from orchestration import secret_hosts
 from orchestration.context import WorkflowError
 from orchestration.urlpolicy import URLNotAllowed, check_fetch_url
 from orchestration.webflows import fetch, html
@@ -189,10 +190,36 @@ class BrowserDriver:
         self.context = self.browser.new_context(accept_downloads=False)
         self._refused: list[str] = []
         self.context.route("**/*", self._guard)
+        self.secret_refused: secret_hosts.SecretHostRefused | None = None
+        self._guard_secrets(secret_hosts.active())
         usable = [c for c in cookies if c.get("name") and (c.get("domain") or c.get("url"))]
         if usable:
             self.context.add_cookies([_playwright_cookie(c) for c in usable])  # type: ignore[misc]
         self.page = self.context.new_page()
+
+    def _guard_secrets(self, restrictions: tuple[secret_hosts.Restriction, ...]) -> None:
+        """Abort every browser request (navigations, subresources, form posts)
+        that would carry a restricted secret to a host it does not allow; the
+        next driver call raises the refusal."""
+        if not restrictions:
+            return
+
+        def guard(route: Any, request: Any) -> None:
+            try:
+                secret_hosts.check_request(
+                    request.url, *request.headers.values(), request.post_data_buffer, restrictions=restrictions
+                )
+            except secret_hosts.SecretHostRefused as exc:
+                self.secret_refused = self.secret_refused or exc
+                route.abort("blockedbyclient")
+                return
+            route.fallback()
+
+        self.context.route("**/*", guard)
+
+    def _raise_refused(self) -> None:
+        if self.secret_refused is not None:
+            raise self.secret_refused
 
     def _guard(self, route: Any) -> None:
         """Route handler: let allowed requests through, abort the others."""
@@ -234,9 +261,11 @@ class BrowserDriver:
             response = self.page.goto(url, timeout=timeout * 1000, wait_until="load")
         except Error as exc:
             self._blank()
+            self._raise_refused()
             if self._refused:
                 raise URLNotAllowed(self._refused[0]) from exc
             raise playwright_error(exc, timeout, url) from exc
+        self._raise_refused()
         self._check_landing()
         status = response.status if response else 0
         if status >= 400:
@@ -292,7 +321,9 @@ class BrowserDriver:
             self._locator(selector, frame).click(timeout=timeout * 1000)
             self.page.wait_for_load_state("load", timeout=timeout * 1000)
         except Error as exc:
+            self._raise_refused()
             raise self._element_error(exc, timeout, selector, frame) from exc
+        self._raise_refused()
         self._check_landing()
 
     def fill(self, selector: str, value: str, *, timeout: float, frame: str | None = None) -> None:

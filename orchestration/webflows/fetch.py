@@ -20,6 +20,7 @@ import httpx
 from charset_normalizer import from_bytes
 from w3lib.encoding import html_to_unicode
 
+from orchestration import secret_hosts
 from orchestration.context import WorkflowError
 from orchestration.urlpolicy import check_fetch_url
 
@@ -58,7 +59,9 @@ def make_client(
         cookies=jar,
         timeout=timeout,
         follow_redirects=True,
-        event_hooks={"request": [_guard_request]},
+        # Both run for each request, redirects included: only http(s) URLs, and a
+        # restricted secret never leaves for a host it does not allow.
+        event_hooks={"request": [_guard_request, secret_hosts.httpx_request_hook]},
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from orchestration import registry
+from orchestration.access.decorators import role_required
+from orchestration.access.roles import Role
 from orchestration.webflows import selectors
 from orchestration.webflows.browser_check import browser_status
 from orchestration.webflows.models import BrowserSession, Workflow
@@ -16,7 +17,7 @@ from orchestration.webflows.operations import OPERATIONS
 from orchestration.webflows.sandbox.state import sandbox_revision
 
 
-@login_required
+@role_required(Role.VIEWER)
 def workflow_list(request: HttpRequest) -> HttpResponse:
     aliases = registry.aliases()
     kinds = [
@@ -41,7 +42,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     return render(request, "webflows/workflow_list.html", context)
 
 
-@login_required
+@role_required(Role.VIEWER)
 def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
     workflow = selectors.workflow_get(name=name)
     return render(

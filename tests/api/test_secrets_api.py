@@ -29,7 +29,7 @@ def test_the_value_is_write_only(api_client):
         api_client, "post", SECRETS, {"name": "apiKey", "value": VALUE, "description": "CDN"}
     )
     assert created.status_code == 201
-    assert set(created.json()) == {"name", "description", "createdAt", "updatedAt"}
+    assert set(created.json()) == {"name", "description", "allowedHosts", "createdAt", "updatedAt"}
     assert Secret.objects.get().value == VALUE
     responses = [
         created,
@@ -70,26 +70,26 @@ def test_bad_secrets_are_rejected(api_client, body, path, message):
 
 
 def test_names_are_unique(api_client):
-    send(api_client, "post", SECRETS, {"name": "apiKey", "value": "a"})
-    response = send(api_client, "post", SECRETS, {"name": "apiKey", "value": "b"})
+    send(api_client, "post", SECRETS, {"name": "apiKey", "value": "value-a-long"})
+    response = send(api_client, "post", SECRETS, {"name": "apiKey", "value": "value-b-long"})
     assert response.status_code == 400
     assert response.json()["errors"][0]["path"] == "name"
-    assert Secret.objects.get().value == "a"
+    assert Secret.objects.get().value == "value-a-long"
 
 
 def test_put_needs_a_value_and_the_name_cannot_change(api_client):
-    send(api_client, "post", SECRETS, {"name": "apiKey", "value": "a"})
+    send(api_client, "post", SECRETS, {"name": "apiKey", "value": "value-a-long"})
     response = send(api_client, "put", f"{SECRETS}apiKey/", {"description": "only"})
     assert response.status_code == 400
     assert response.json()["errors"] == [
         {"path": "value", "message": "value is required (use PATCH to change only the description)"}
     ]
-    send(api_client, "patch", f"{SECRETS}apiKey/", {"name": "renamed", "value": "b"})
-    assert list(Secret.objects.values_list("name", "value")) == [("apiKey", "b")]
+    send(api_client, "patch", f"{SECRETS}apiKey/", {"name": "renamed", "value": "value-b-long"})
+    assert list(Secret.objects.values_list("name", "value")) == [("apiKey", "value-b-long")]
 
 
 def test_delete(api_client):
-    send(api_client, "post", SECRETS, {"name": "apiKey", "value": "a"})
+    send(api_client, "post", SECRETS, {"name": "apiKey", "value": "value-a-long"})
     assert api_client.delete(f"{SECRETS}apiKey/").status_code == 204
     assert Secret.objects.count() == 0
     assert api_client.delete(f"{SECRETS}apiKey/").status_code == 404

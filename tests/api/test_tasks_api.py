@@ -33,7 +33,9 @@ def test_anonymous_requests_are_refused(seed_ready, seed):
 
 
 def test_token_authentication_works(django_user_model, seed_ready, seed):
-    django_user_model.objects.create_user("robot", password="pw-robot-123")
+    from orchestration.access.roles import Role, grant_role
+
+    grant_role(user=django_user_model.objects.create_user("robot", password="pw-robot-123"), role=Role.EDITOR)
     call_command("drf_create_token", "robot", stdout=open("/dev/null", "w"))
     from rest_framework.authtoken.models import Token
 

@@ -104,7 +104,10 @@ def test_non_staff_cannot_change_limits_and_anonymous_sees_nothing(client, djang
 
     anonymous = APIClient()
     assert anonymous.get("/api/v1/resources/").status_code in (401, 403)
+    from orchestration.access.roles import Role, grant_role
+
     user = django_user_model.objects.create_user("viewer", password="pw-viewer-123")
+    grant_role(user=user, role=Role.VIEWER)
     viewer = APIClient()
     viewer.force_authenticate(user)
     assert viewer.get("/api/v1/resources/").status_code == 200

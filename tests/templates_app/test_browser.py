@@ -30,7 +30,10 @@ def page(live_server, transactional_db, django_user_model, monkeypatch):
     # the test makes between page actions are still plain synchronous calls.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     call_command("load_templates", verbosity=0)
-    django_user_model.objects.create_user("operator", "op@example.com", "pw-operator-123")
+    from orchestration.access.roles import Role, grant_role
+
+    user = django_user_model.objects.create_user("operator", "op@example.com", "pw-operator-123")
+    grant_role(user=user, role=Role.EDITOR)  # creates tasks from templates
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page()

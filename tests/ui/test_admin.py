@@ -60,8 +60,8 @@ def test_a_new_secret_needs_a_value(admin_client_logged_in):
     assert response.status_code == 200
     assert "A new secret needs a value." in response.content.decode()
     assert not Secret.objects.filter(name="empty").exists()
-    admin_client_logged_in.post(url, {"name": "full", "value": "v-123", "description": ""})
-    assert Secret.objects.get(name="full").value == "v-123"
+    admin_client_logged_in.post(url, {"name": "full", "value": "v-1234567", "description": ""})
+    assert Secret.objects.get(name="full").value == "v-1234567"
 
 
 def test_tasks_are_read_only_in_the_admin_and_link_to_their_page(admin_client_logged_in, chain_task):

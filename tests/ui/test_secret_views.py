@@ -20,9 +20,9 @@ def test_a_secret_is_saved_and_its_value_never_shown(client, admin_user):
 
 def test_saving_an_existing_name_replaces_the_value(client, admin_user):
     client.force_login(admin_user)
-    Secret.objects.create(name="apiToken", value="old")
-    client.post("/secrets/", {"name": "apiToken", "value": "new", "description": ""})
-    assert Secret.objects.get(name="apiToken").value == "new"
+    Secret.objects.create(name="apiToken", value="old-value-1")
+    client.post("/secrets/", {"name": "apiToken", "value": "new-value-2", "description": ""})
+    assert Secret.objects.get(name="apiToken").value == "new-value-2"
     assert Secret.objects.count() == 1
 
 
@@ -44,3 +44,14 @@ def test_a_secret_can_be_deleted(client, admin_user):
 
 def test_the_page_requires_login(client):
     assert client.get("/secrets/").status_code == 302
+
+
+def test_the_page_saves_and_lists_allowed_hosts_and_names_a_bad_one(client, admin_user):
+    client.force_login(admin_user)
+    client.post("/secrets/", {"name": "cdn", "value": "cdn-token-1", "allowed_hosts": "cdn.example.com, *.example.org"})
+    assert Secret.objects.get(name="cdn").allowed_hosts == ["cdn.example.com", "*.example.org"]
+    assert "cdn.example.com, *.example.org" in client.get("/secrets/").content.decode()
+    response = client.post("/secrets/", {"name": "bad", "value": "bad-token-1", "allowed_hosts": "ok.example.com bad/host"})
+    assert response.status_code == 400
+    assert "allowedHosts[1]" in response.content.decode()
+    assert not Secret.objects.filter(name="bad").exists()

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from monitoring.credentials import mask_definition
 from orchestration.definitions import task_to_definition
 from orchestration.models import Task
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         task = Task.objects.filter(task_id=options["task_id"]).first()
         if task is None:
             raise CommandError(f'no task with taskId "{options["task_id"]}"')
-        text = json.dumps(task_to_definition(task), ensure_ascii=False, indent=2) + "\n"
+        text = json.dumps(mask_definition(task_to_definition(task)), ensure_ascii=False, indent=2) + "\n"
         if options["output"]:
             try:
                 with open(options["output"], "w", encoding="utf-8") as fh:

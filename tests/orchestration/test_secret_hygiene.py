@@ -1,0 +1,176 @@
+"""Secret hygiene without a worker: minimum length, allowedHosts validation,
+redaction of encoded forms, host matching, notifications refused for a
+host a secret does not allow, and channel credentials masked everywhere."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from monitoring.models import Channel
+from monitoring.transports import Message, TransportError
+from monitoring.transports.webhook import WebhookTransport
+from orchestration import references, secret_hosts
+from orchestration.models import Secret, Task
+
+SECRETS = "/api/v1/secrets/"
+
+
+@pytest.mark.django_db
+def test_a_secret_shorter_than_8_characters_is_refused_with_a_clear_message(api_client, client, admin_user):
+    response = api_client.post(SECRETS, {"name": "short", "value": "v"}, format="json")
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["path"] == "value" and "at least 8 characters" in error["message"]
+    Secret.objects.create(name="kept", value="long-enough-1")
+    response = api_client.patch(f"{SECRETS}kept/", {"value": "1234567"}, format="json")
+    assert response.status_code == 400 and "at least 8" in response.json()["errors"][0]["message"]
+    assert Secret.objects.get(name="kept").value == "long-enough-1"
+    assert api_client.post(SECRETS, {"name": "ok", "value": "12345678"}, format="json").status_code == 201
+    client.force_login(admin_user)
+    page = client.post("/secrets/", {"name": "tiny", "value": "abc"})
+    assert page.status_code == 400 and "at least 8 characters" in page.content.decode()
+    admin = client.post("/admin/orchestration/secret/add/", {"name": "tiny2", "value": "abc", "allowed_hosts": "[]"})
+    assert "at least 8 characters" in admin.content.decode()
+    assert not Secret.objects.filter(name__in=["short", "tiny", "tiny2"]).exists()
+
+
+@pytest.mark.django_db
+def test_allowed_hosts_are_validated_normalised_and_shown(api_client):
+    bad = api_client.post(
+        SECRETS, {"name": "tok", "value": "token-value-1", "allowedHosts": ["ok.example.com", "no spaces"]},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["path"] == "allowedHosts[1]"
+    good = api_client.post(
+        SECRETS, {"name": "tok", "value": "token-value-1", "allowedHosts": ["API.example.com", "*.example.org"]},
+        format="json",
+    )
+    assert good.status_code == 201
+    assert good.json()["allowedHosts"] == ["api.example.com", "*.example.org"]
+    assert "value" not in good.json()
+    changed = api_client.patch(f"{SECRETS}tok/", {"allowedHosts": []}, format="json")
+    assert changed.json()["allowedHosts"] == []
+
+
+def test_host_patterns_match_exact_names_and_subdomains_only():
+    assert secret_hosts.host_allowed("api.example.com", ["api.example.com"])
+    assert secret_hosts.host_allowed("API.Example.com.", ["api.example.com"])
+    assert secret_hosts.host_allowed("a.b.example.com", ["*.example.com"])
+    assert not secret_hosts.host_allowed("example.com", ["*.example.com"])
+    assert not secret_hosts.host_allowed("evil-example.com", ["*.example.com"])
+    assert not secret_hosts.host_allowed("api.example.com.evil.net", ["api.example.com"])
+
+
+def test_redaction_covers_raw_percent_encoded_and_json_escaped_forms():
+    secret = 'pa ss#w"rd/é+1'
+    texts = [
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        quote(secret, safe=":/?#[]@!$&'()*+,;=~"),
+    ]
+    out = references.redact({"shown": [f"before {t} after" for t in texts]}, [secret])
+    assert out == {"shown": ["before ******** after"] * len(texts)}
+
+
+def test_check_request_refuses_a_secret_in_any_form_for_another_host():
+    restriction = secret_hosts.Restriction("api_key", "k3y with space", ("api.example.com",))
+    with secret_hosts.restrict([restriction]):
+        secret_hosts.check_request("https://api.example.com/?k=k3y%20with%20space")
+        secret_hosts.check_request("https://other.example.net/", "no secret here")
+        with pytest.raises(secret_hosts.SecretHostRefused, match='secret "api_key" may not be sent to host other'):
+            secret_hosts.check_request("https://other.example.net/?k=k3y+with+space")
+        with pytest.raises(secret_hosts.SecretHostRefused):
+            secret_hosts.check_request("https://other.example.net/", b'{"key": "k3y with space"}')
+    secret_hosts.check_request("https://other.example.net/?k=k3y+with+space")  # nothing active outside a node
+
+
+@pytest.mark.django_db
+def test_a_notification_is_not_sent_with_a_secret_to_a_host_it_does_not_allow():
+    Secret.objects.create(name="hook_token", value="hook-token-123", allowed_hosts=["hooks.example.com"])
+    channel = Channel(
+        name="c", kind="webhook",
+        config={"url": "http://127.0.0.1:9/never", "headers": {"Authorization": "Bearer ${hook_token}"}},
+    )
+    with pytest.raises(TransportError) as caught:
+        WebhookTransport(channel).send(Message(purpose="test", subject="s", text="t"))
+    assert caught.value.permanent
+    assert 'secret "hook_token" may not be sent to host 127.0.0.1' in caught.value.message
+
+
+LITERALS = ("literal-api-key-value", "literal-signing-secret")
+
+
+def _channel_definition() -> dict:
+    return {
+        "taskId": "masked-channels",
+        "name": "Masked channels",
+        "workflows": [{"id": "a", "workflow": "echo", "config": {"output": {"x": 1}}}],
+        "notificationChannels": [
+            {
+                "type": "webhook",
+                "config": {
+                    "url": "http://127.0.0.1:9/hook",
+                    "headers": {"X-Api-Key": LITERALS[0], "X-Plain": "visible"},
+                    "signingSecret": LITERALS[1],
+                },
+            }
+        ],
+    }
+
+
+@pytest.mark.django_db
+def test_channel_credentials_are_masked_everywhere_and_kept_when_sent_back(api_client, client, admin_user):
+    created = api_client.post("/api/v1/tasks/", _channel_definition(), format="json")
+    assert created.status_code == 201, created.content
+    client.force_login(admin_user)
+    task = Task.objects.get(task_id="masked-channels")
+    channel = Channel.objects.get(task=task)
+    shown = {
+        "create response": created.content,
+        "task API": api_client.get("/api/v1/tasks/masked-channels/").content,
+        "definition API": api_client.get("/api/v1/tasks/masked-channels/definition/").content,
+        "channels API": api_client.get("/api/v1/channels/").content,
+        "task page": client.get("/tasks/masked-channels/").content,
+        "export": client.get("/tasks/masked-channels/export/").content,
+        "editor": client.get("/tasks/masked-channels/edit/").content,
+        "task admin": client.get(f"/admin/orchestration/task/{task.pk}/change/").content,
+        "channel admin": client.get(f"/admin/monitoring/channel/{channel.pk}/change/").content,
+    }
+    for where, body in shown.items():
+        text = body.decode()
+        assert not any(literal in text for literal in LITERALS), where
+    assert "visible" in shown["task API"].decode() and "********" in shown["task API"].decode()
+
+    # What the API showed, sent back as it is, keeps the stored credentials.
+    definition = api_client.get("/api/v1/tasks/masked-channels/").json()
+    definition["description"] = "changed"
+    assert api_client.put("/api/v1/tasks/masked-channels/", definition, format="json").status_code == 200
+    task.refresh_from_db()
+    config = task.notification_channels[0]["config"]
+    assert config["headers"]["X-Api-Key"] == LITERALS[0] and config["signingSecret"] == LITERALS[1]
+    assert Channel.objects.get(task=task).config["signingSecret"] == LITERALS[1]
+
+
+@pytest.mark.django_db
+def test_the_channel_admin_keeps_a_masked_credential_it_did_not_change(client, admin_user):
+    channel = Channel.objects.create(
+        name="shared", kind="webhook",
+        config={"url": "http://127.0.0.1:9/hook", "signingSecret": LITERALS[1]},
+    )
+    client.force_login(admin_user)
+    masked = {"url": "http://127.0.0.1:9/other", "signingSecret": "********"}
+    client.post(
+        f"/admin/monitoring/channel/{channel.pk}/change/",
+        {"name": "shared", "kind": "webhook", "source": "manual", "config": json.dumps(masked),
+         "actions": "[]", "enabled": "on"},
+    )
+    channel.refresh_from_db()
+    assert channel.config == {"url": "http://127.0.0.1:9/other", "signingSecret": LITERALS[1]}
