@@ -67,6 +67,8 @@ API_POLICY: dict[str, dict[str, Role]] = {
     "orchestration.webflows.api.SandboxAdvanceView": {"post": OPERATOR},
     "orchestration.webflows.api.SandboxResetView": {"post": OPERATOR},
     "orchestration.resources.api.PoolAPI": {"patch": ADMIN},
+    # Checks a resourceRequirements block (part of writing a definition).
+    "orchestration.resources.api.RequirementsAPI": {"post": EDITOR},
 }
 
 

@@ -31,6 +31,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/executions/{id}/cancel/"): "operator",
     ("POST", "/api/v1/executions/{id}/rerun/"): "operator",
     ("PATCH", "/api/v1/resources/pool/"): "admin",
+    ("POST", "/api/v1/resources/requirements/"): "editor",
     ("POST", "/api/v1/sandbox/advance/"): "operator",
     ("POST", "/api/v1/sandbox/reset/"): "operator",
     ("POST", "/api/v1/schedules/"): "editor",

@@ -15,8 +15,8 @@ ROLES = ["viewer", "operator", "editor", "admin"]
 HTMX = {"HTTP_HX_REQUEST": "true"}
 # Pages that are not the product's operator pages: the login views, the Django
 # admin (its own staff check), the API (RolePermission), the public sandbox
-# site, the signed webhook URL and the token-protected /metrics.
-PUBLIC_PREFIXES = ("admin/", "accounts/", "api/", "sandbox/", "hooks/", "metrics")
+# site, the signed webhook URL, the token-protected /metrics and the favicon.
+PUBLIC_PREFIXES = ("admin/", "accounts/", "api/", "sandbox/", "hooks/", "metrics", "favicon.ico")
 
 
 def _page_patterns(patterns=None, prefix: str = ""):
