@@ -6,9 +6,9 @@ from django import forms
 from django.contrib import admin
 
 from monitoring.alerting import alert_acknowledge, alert_resolve
-from monitoring.credentials import mask_channel_config, unmask_channel_config
 from monitoring.models import Alert, Channel, DailyRollup, Delivery, HostSample
 from monitoring.services import channel_send_test
+from orchestration.credentials import mask_channel_config, unmask_channel_config
 
 
 class ChannelForm(forms.ModelForm):

@@ -7,8 +7,8 @@ from typing import Any
 from rest_framework import serializers
 
 from monitoring.channels import parse_channel
-from monitoring.credentials import mask_channel_config, unmask_channel_config
 from monitoring.models import Alert, Channel, Delivery
+from orchestration.credentials import mask_channel_config, unmask_channel_config
 
 
 class EventSerializer(serializers.Serializer):

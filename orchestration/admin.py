@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
-from monitoring.credentials import mask_definition
+from orchestration.credentials import mask_definition
 from orchestration.models import (
     EXECUTION_ACTIVE,
     Event,

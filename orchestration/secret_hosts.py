@@ -168,7 +168,7 @@ def httpx_request_hook(request: Any) -> None:
 def check_references(texts: Iterable[str], url: str) -> None:
     """For notifications: raise SecretHostRefused when a ``${name}`` reference in
     ``texts`` names a secret whose ``allowedHosts`` do not match ``url``'s host."""
-    from monitoring.transports.templating import SECRET_REF
+    from orchestration.credentials import SECRET_REF
     from orchestration.models import Secret
 
     names = {name for text in texts for name in SECRET_REF.findall(text or "")}

@@ -12,9 +12,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from monitoring.credentials import unmask_definition
 from orchestration import events
 from orchestration.api.errors import DefinitionInvalid
+from orchestration.credentials import unmask_definition
 from orchestration.definitions import (
     checked,
     definition_to_fields,

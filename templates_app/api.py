@@ -193,7 +193,7 @@ class TemplateInstantiateAPI(APIView):
 
 
 def task_json(task: Task) -> dict[str, Any]:
-    from monitoring.credentials import mask_definition
+    from orchestration.credentials import mask_definition
     from orchestration.definitions import task_to_definition
 
     return {

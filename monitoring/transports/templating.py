@@ -9,14 +9,12 @@ from typing import Any
 from django.template import Context, Engine, TemplateSyntaxError
 
 from monitoring.transports import TransportError
+from orchestration.credentials import MASK, SECRET_REF, SENSITIVE_HEADER  # noqa: F401  (shared names)
 
 # The Django template language: no code execution, and variables cannot call
 # methods with arguments, so operators' templates are safe to render.
 _engine = Engine(autoescape=False)
 _WHOLE_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][\w.]*)\s*\}\}$")
-SECRET_REF = re.compile(r"\$\{\s*([A-Za-z_][\w.-]*)\s*\}")
-SENSITIVE_HEADER = re.compile(r"authorization|token|secret|key|cookie|password|signature", re.I)
-MASK = "********"
 
 
 def render_text(template: str, context: dict[str, Any]) -> str:

@@ -13,11 +13,11 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from monitoring.credentials import mask_definition
 from orchestration import secret_services, selectors, services, task_services
 from orchestration.api import serializers as s
 from orchestration.api.errors import DefinitionInvalid, ErrorResponseSerializer, conflict
 from orchestration.api.filters import ExecutionFilter, TaskFilter
+from orchestration.credentials import mask_definition
 from orchestration.definitions import task_to_definition, validate_task_definition
 from orchestration.models import Execution, Secret, Task
 

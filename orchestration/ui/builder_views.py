@@ -19,11 +19,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from monitoring.credentials import mask_definition
 from orchestration import contract, registry, services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
 from orchestration.api.errors import DefinitionInvalid
+from orchestration.credentials import mask_definition
 from orchestration.definitions import task_to_definition, validate_task_definition
 from orchestration.models import Priority, Task
 

@@ -15,11 +15,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from monitoring.credentials import mask_definition
 from orchestration import services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
 from orchestration.api.errors import DefinitionInvalid
+from orchestration.credentials import mask_definition
 from orchestration.definitions import task_to_definition
 from orchestration.errors import SecretsMissing
 from orchestration.models import Execution, Task, Trigger

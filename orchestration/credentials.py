@@ -8,9 +8,15 @@ stored. ``${secret}`` references are shown as written (they are not the value).
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
-from monitoring.transports.templating import MASK, SECRET_REF, SENSITIVE_HEADER
+# ${name} references (not values), header names that carry credentials, and
+# what is shown in place of a literal credential. Monitoring's templating uses
+# the same three.
+SECRET_REF = re.compile(r"\$\{\s*([A-Za-z_][\w.-]*)\s*\}")
+SENSITIVE_HEADER = re.compile(r"authorization|token|secret|key|cookie|password|signature", re.I)
+MASK = "********"
 
 
 def _literal(value: Any) -> bool:
