@@ -18,12 +18,13 @@ import signal
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jsonschema
 import psutil
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from orchestration import engine, references, registry
 from orchestration.context import NodeCancelled, RunContext, WorkflowError
@@ -32,6 +33,7 @@ from orchestration.models import NodeStatus
 log = logging.getLogger(__name__)
 
 HARD_STOP_SIGNAL = signal.SIGUSR2
+T = TypeVar("T")
 
 
 class _HardStop(NodeCancelled):
@@ -48,9 +50,20 @@ def _raise_hard_stop(signum: int, frame: Any) -> None:
         raise _HardStop("the node was stopped")
 
 
+# Fencing: a node whose lease (its heartbeat) could not be renewed for this
+# fraction of WEBAUTO_NODE_STALE_SECONDS stops itself, and its process exits
+# at the second fraction if it still has not, so it has stopped before the
+# lease expires and recovery dispatches another copy: at most one copy of a
+# node runs at any moment.
+FENCE_FRACTION = 0.5
+FENCE_EXIT_FRACTION = 0.8
+
+
 class Watchdog(threading.Thread):
-    """Beats the node's heartbeat, watches for stop requests and the timeout,
-    and samples the process's memory while the node runs."""
+    """Beats the node's heartbeat (renews its lease), watches for stop
+    requests and the timeout, and samples the process's memory while the node
+    runs. Database errors do not end it: it reconnects and retries at the next
+    beat, and fences the node when the lease cannot be renewed in time."""
 
     def __init__(self, *, node_run_id: int, dispatch_id: str, context: RunContext, timeout: float | None) -> None:
         super().__init__(name=f"watchdog-{node_run_id}", daemon=True)
@@ -59,25 +72,27 @@ class Watchdog(threading.Thread):
         self.context = context
         self.timeout = timeout
         self.finished = threading.Event()
-        self.stop_reason = ""  # "cancel", "timeout", "fail", "preempt", "lost"
+        self.stop_reason = ""  # "cancel", "timeout", "fail", "preempt", "lost", "fenced"
         self.peak_rss = 0
         self.main_thread_ident = threading.main_thread().ident
         self._process = psutil.Process()
         self._stop_asked_at: float | None = None
         self._hard_stopped = False
+        self.renewed_at = time.monotonic()  # the claim set the first heartbeat
 
     def run(self) -> None:
         started = time.monotonic()
         interval = settings.WEBAUTO_NODE_HEARTBEAT_SECONDS
         grace = settings.WEBAUTO_CANCEL_GRACE_SECONDS
+        lease = settings.WEBAUTO_NODE_STALE_SECONDS
         try:
             while not self.finished.wait(min(interval, 0.5) if self._stop_asked_at else interval):
                 self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
-                request = engine.node_heartbeat(node_run_id=self.node_run_id, dispatch_id=self.dispatch_id)
-                if request is None:
-                    self._ask_stop("lost")
-                elif request:
-                    self._ask_stop(request)
+                self._beat()
+                unrenewed = time.monotonic() - self.renewed_at
+                if unrenewed > lease * FENCE_FRACTION:
+                    self._fence(unrenewed > lease * FENCE_EXIT_FRACTION)
+                    continue
                 if self.timeout is not None and time.monotonic() - started > self.timeout:
                     self._ask_stop("timeout")
                 if self._stop_asked_at is not None:
@@ -88,6 +103,35 @@ class Watchdog(threading.Thread):
                         self._abandon()
         finally:
             connection.close()
+
+    def _beat(self) -> None:
+        """Renew the lease once; a database error is logged and the broken
+        connection dropped, so the next beat reconnects."""
+        try:
+            request = engine.node_heartbeat(node_run_id=self.node_run_id, dispatch_id=self.dispatch_id)
+        except Exception as exc:  # any database error: killed connection, restart, network
+            log.warning("node run %s: heartbeat failed (%s); reconnecting", self.node_run_id, exc)
+            connection.close()
+            return
+        self.renewed_at = time.monotonic()
+        if request is None:
+            self._ask_stop("lost")
+        elif request:
+            self._ask_stop(request)
+
+    def _fence(self, past_exit: bool) -> None:
+        """The lease is about to expire unrenewed: stop the node now, without
+        the usual grace, and end the process if that did not work in time."""
+        if self.stop_reason != "fenced":
+            log.error("node run %s: lease not renewed; stopping the node before it expires", self.node_run_id)
+            self.stop_reason = "fenced"
+            self._stop_asked_at = time.monotonic()
+            self.context.cancel_event.set()
+            self._hard_stop()
+        elif past_exit:
+            log.error("node run %s: still running past its fence; ending worker process %s",
+                      self.node_run_id, os.getpid())
+            os._exit(1)
 
     def _ask_stop(self, reason: str) -> None:
         if self._stop_asked_at is None:
@@ -156,7 +200,10 @@ def run_node(*, node_run_id: int, dispatch_id: str) -> None:
     """Run one dispatched node to its outcome (the body of the Celery task)."""
     close_old_connections()
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    claim = engine.node_claim(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker)
+    claim = _with_db_retry(
+        lambda: engine.node_claim(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker),
+        give_up_after=settings.WEBAUTO_NODE_HEARTBEAT_SECONDS * 3,
+    )
     if claim is None:
         log.info("node run %s: duplicate or stale delivery dropped", node_run_id)
         return
@@ -201,7 +248,33 @@ def run_node(*, node_run_id: int, dispatch_id: str) -> None:
         outcome.error = references.redact(outcome.error, used_secrets)
         outcome.input = references.redact(outcome.input, used_secrets)
         outcome.logs = references.redact(outcome.logs, used_secrets)
-    engine.node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome)
+    if watchdog.stop_reason == "fenced":
+        # Not ours any more: recovery dispatches the node again once the lease expires.
+        log.warning("node run %s: stopped by its fence; its outcome is not recorded", node_run_id)
+        return
+    _with_db_retry(
+        lambda: engine.node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome),
+        give_up_after=settings.WEBAUTO_NODE_STALE_SECONDS,
+    )
+
+
+def _with_db_retry(call: Callable[[], T], *, give_up_after: float) -> T:
+    """Run ``call`` (one transaction), reconnecting and retrying while the
+    database connection fails, for up to ``give_up_after`` seconds. Safe for
+    the engine's calls: each is conditional on the dispatch id, so a retry
+    after a commit whose answer was lost changes nothing."""
+    deadline = time.monotonic() + give_up_after
+    pause = 0.2
+    while True:
+        try:
+            return call()
+        except (OperationalError, InterfaceError) as exc:
+            connection.close()
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("database error (%s); reconnecting and retrying in %.1fs", exc, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def _execute(claim: engine.Claim, context: RunContext, used_secrets: set[str]) -> engine.Outcome:

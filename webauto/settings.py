@@ -102,6 +102,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": env_int("SQLITE_BUSY_TIMEOUT", 30, minimum=1),
     }
+elif _db["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A node's heartbeat must fail fast rather than hang on an unreachable
+    # database, so that the node can fence itself before its lease expires.
+    _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5, minimum=1))
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -226,6 +230,14 @@ WEBAUTO_CANCEL_GRACE_SECONDS = env_float("WEBAUTO_CANCEL_GRACE_SECONDS", 5.0, mi
 # Delays longer than this are parked in the database, not in the broker.
 WEBAUTO_MAX_COUNTDOWN_SECONDS = env_int("WEBAUTO_MAX_COUNTDOWN_SECONDS", 60, minimum=0)
 WEBAUTO_MAINTENANCE_INTERVAL_SECONDS = env_float("WEBAUTO_MAINTENANCE_INTERVAL_SECONDS", 5.0, minimum=0.5)
+# A queued node no worker claimed this long after its dispatch (or its retry's
+# due time) is sent again under a fresh dispatch id: its message was lost
+# (broker restart) or is held by a dead worker. The database is the truth.
+WEBAUTO_DISPATCH_RESEND_SECONDS = env_float("WEBAUTO_DISPATCH_RESEND_SECONDS", 30.0, minimum=1.0)
+# Every worker runs the maintenance sweep itself on this timer (0: only beat's entry).
+WEBAUTO_WORKER_SWEEP_SECONDS = env_float(
+    "WEBAUTO_WORKER_SWEEP_SECONDS", WEBAUTO_MAINTENANCE_INTERVAL_SECONDS, minimum=0.0
+)
 # Extra modules that register workflow kinds at start-up (comma separated).
 WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 # Admission backend: decides when a queued execution may start.
