@@ -31,6 +31,7 @@ retries, delayed starts, deadlines), lost messages and nodes whose worker died.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import uuid
@@ -307,13 +308,28 @@ def node_priority(execution: Execution, node: dict[str, Any]) -> int:
     return BROKER_PRIORITY.get(name, BROKER_PRIORITY["normal"])
 
 
+# Set by ``node_finish(continue_here=True)``: the first node dispatched in its
+# transaction is not sent to the broker but handed back to the calling worker
+# process, which claims and runs it at once (no broker round trip for a chain).
+_continuation: contextvars.ContextVar[list[tuple[int, str]] | None] = contextvars.ContextVar(
+    "engine_continuation", default=None
+)
+
+
 def _dispatch(execution: Execution, run: NodeRun, node: dict[str, Any]) -> None:
-    """Mark the node queued under a fresh dispatch id and send it on commit."""
+    """Mark the node queued under a fresh dispatch id and send it on commit
+    (or hand it to the finishing worker to continue with, see ``node_finish``)."""
     run.status = NodeStatus.QUEUED
     run.dispatch_id = uuid.uuid4()
     run.queued_at = timezone.now()
     run.next_attempt_at = None
     run.save(update_fields=["status", "dispatch_id", "queued_at", "next_attempt_at"])
+    continuation = _continuation.get()
+    if continuation is not None and not continuation:
+        # Unsent on purpose: if the worker dies before claiming it, the sweep
+        # sends it (queued, unclaimed past the resend bound).
+        continuation.append((run.pk, str(run.dispatch_id)))
+        return
     send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node))
 
 
@@ -530,14 +546,35 @@ def _backoff_seconds(execution: Execution, retries_used: int) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
-def node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None:
-    """Record a node's outcome, retry it or settle it, and advance the graph."""
+def node_finish(
+    *, node_run_id: int, dispatch_id: str, outcome: Outcome, continue_here: bool = False
+) -> tuple[int, str] | None:
+    """Record a node's outcome, retry it or settle it, and advance the graph,
+    in one transaction. With ``continue_here``, the first node that became
+    ready is not sent to the broker but returned as ``(node_run_id,
+    dispatch_id)`` for the caller to claim and run right away; otherwise (and
+    when nothing became ready) returns None."""
+    continuation: list[tuple[int, str]] = []
+    token = _continuation.set(continuation if continue_here else None)
+    try:
+        _node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome)
+    finally:
+        _continuation.reset(token)
+    return continuation[0] if continuation else None
+
+
+def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None:
     now = timezone.now()
     with transaction.atomic():
-        execution_id = NodeRun.objects.filter(pk=node_run_id).values_list("execution_id", flat=True).first()
-        if execution_id is None:
+        # The node's execution, found and locked in one query (OF the execution only).
+        execution = (
+            Execution.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("task")
+            .filter(node_runs__pk=node_run_id)
+            .first()
+        )
+        if execution is None:
             return
-        execution = lock_execution(execution_id)
         run = NodeRun.objects.select_for_update().get(pk=node_run_id)
         if run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)

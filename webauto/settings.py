@@ -91,7 +91,11 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'webauto.sqlite3'}")
 try:
-    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0))
+    # Persistent connections (checked before reuse): a worker would otherwise
+    # open a new connection for every node it runs.
+    _db = dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
+    )
 except Exception as exc:  # dj-database-url raises several types for a bad URL
     raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r} is not a valid database URL: {exc}") from None
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -205,6 +209,10 @@ else:
         "sep": ":",
     }
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fix-up closes every database connection before and after each
+# task unless this is set: keep them (Django still drops one past DB_CONN_MAX_AGE
+# or after an error), so a worker does not connect once per node.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 # The engine keeps all state in the database; a result backend is only needed by
 # Celery canvases (the benchmark compares against them).
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
