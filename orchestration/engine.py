@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -58,6 +59,10 @@ from orchestration.models import (
 
 log = logging.getLogger(__name__)
 
+# The engine's Celery tasks (orchestration/tasks.py), sent by name: the tasks
+# module imports the engine, never the other way round.
+RUN_NODE = "orchestration.run_node"
+START_DELAYED_EXECUTION = "orchestration.start_delayed_execution"
 # Celery message priority per priority name. On Redis, 0 is served first.
 BROKER_PRIORITY = {"critical": 0, "high": 3, "normal": 6, "low": 9}
 ACTIVE_NODE = (NodeStatus.PENDING, NodeStatus.QUEUED, NodeStatus.RUNNING)
@@ -340,12 +345,10 @@ def send_on_commit(node_run_id: int, dispatch_id: uuid.UUID | None, priority: in
     is committed, it is what counts): the node's ``queued_at`` is cleared to
     mark the message as never sent, and the next maintenance sweep sends it
     as soon as the broker is back."""
-    from orchestration.tasks import run_node
-
     def send() -> None:
         try:
-            run_node.apply_async(args=[node_run_id, str(dispatch_id)], priority=priority,
-                                 countdown=countdown or None)
+            current_app.send_task(RUN_NODE, args=[node_run_id, str(dispatch_id)], priority=priority,
+                                  countdown=countdown or None)
         except Exception as exc:  # kombu raises several types for an unreachable broker
             log.warning("node run %s: message not sent (%s); the sweep will send it", node_run_id, exc)
             NodeRun.objects.filter(pk=node_run_id, dispatch_id=dispatch_id, status=NodeStatus.QUEUED).update(
@@ -456,11 +459,9 @@ def _schedule_task_retry(execution: Execution) -> None:
         data=_event_data(execution, retryExecutionId=retry.pk, notBefore=not_before.isoformat()),
     )
     if delay_ms and delay_ms / 1000 <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
-        from orchestration.tasks import start_delayed_execution
-
         # Robust: a lost countdown is also found by maintenance (not_before).
         transaction.on_commit(
-            lambda: start_delayed_execution.apply_async(args=[retry.pk], countdown=delay_ms / 1000),
+            lambda: current_app.send_task(START_DELAYED_EXECUTION, args=[retry.pk], countdown=delay_ms / 1000),
             robust=True,
         )
 
