@@ -67,11 +67,14 @@ class RedisServer:
 
 def _use_broker(url: str) -> None:
     """Point this (test) process's Celery app at ``url``, dropping pooled connections."""
+    from kombu import pools
+
     from webauto.celery import app
 
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # kombu keeps connection and producer pools in a process-wide registry:
+    # reset it, so that neither URL's pool outlives the switch half-closed.
+    pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
 
