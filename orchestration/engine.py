@@ -45,7 +45,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from orchestration import admission, events, expressions, graph
+from orchestration import admission, events, expressions, graph, transitions
 from orchestration.models import (
     EXECUTION_FINAL,
     NODE_FINAL,
@@ -404,18 +404,10 @@ def _stop_locked(execution: Execution, mode: str, reason: str) -> None:
 
 
 def _final_status(execution: Execution, runs: dict[str, NodeRun]) -> str:
-    if execution.stop_mode == "cancel":
-        return ExecutionStatus.CANCELLED
-    if execution.stop_mode == "timeout":
-        return ExecutionStatus.TIMED_OUT
-    if execution.stop_mode == "fail":
-        return ExecutionStatus.FAILED
-    failed = [nr for nr in runs.values() if nr.status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT)]
-    if not failed:
-        return ExecutionStatus.COMPLETED
-    if not any(nr.status == NodeStatus.COMPLETED for nr in runs.values()):
-        return ExecutionStatus.FAILED
-    return ExecutionStatus.COMPLETED_WITH_ERRORS
+    return transitions.final_status(
+        stop_mode=transitions.StopMode(execution.stop_mode),
+        node_statuses=[transitions.NodeState(nr.status) for nr in runs.values()],
+    )
 
 
 def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
@@ -541,12 +533,6 @@ class Outcome:
     peak_rss_bytes: int | None = None
 
 
-def _backoff_seconds(execution: Execution, retries_used: int) -> float:
-    base = (execution.definition.get("retryDelay") or 1000) / 1000
-    delay = min(base * (2**retries_used), 3600.0)
-    return delay * random.uniform(0.8, 1.2)
-
-
 def node_finish(
     *, node_run_id: int, dispatch_id: str, outcome: Outcome, continue_here: bool = False
 ) -> tuple[int, str] | None:
@@ -601,7 +587,18 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
         run.stop_requested = ""
         node = _nodes(execution)[run.node_id]
 
-        if stop == "preempt":
+        retry_attempts = int((node.get("execution") or {}).get("retryAttempts") or 0)
+        decision = transitions.settle_node(
+            outcome=transitions.NodeState(outcome.status),
+            retryable=outcome.retryable,
+            stop=transitions.StopMode(stop),
+            execution_stopping=bool(execution.stop_mode),
+            retries_used=run.retries_used,
+            retry_attempts=retry_attempts,
+            retry_delay_ms=execution.definition.get("retryDelay"),
+            jitter=random.uniform(0.8, 1.2),
+        )
+        if decision.action == transitions.Action.REQUEUE:
             # Preempted: back to pending, to run again when the execution resumes.
             run.status = NodeStatus.PENDING
             run.dispatch_id = None
@@ -610,15 +607,8 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             _advance_locked(execution)
             return
 
-        retry_attempts = int((node.get("execution") or {}).get("retryAttempts") or 0)
-        if (
-            outcome.status == NodeStatus.FAILED
-            and outcome.retryable
-            and not stop
-            and not execution.stop_mode
-            and run.retries_used < retry_attempts
-        ):
-            delay = _backoff_seconds(execution, run.retries_used)
+        if decision.action == transitions.Action.RETRY:
+            delay = decision.delay_seconds
             run.retries_used += 1
             run.error = outcome.error
             run.save()
@@ -630,11 +620,7 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             )
             return
 
-        status = outcome.status
-        if stop in ("cancel", "fail") and status != NodeStatus.COMPLETED:
-            status = NodeStatus.CANCELLED
-        elif stop == "timeout" and status != NodeStatus.COMPLETED:
-            status = NodeStatus.TIMED_OUT
+        status = str(decision.status)
         run.status = status
         run.finished_at = now
         run.output = outcome.output if status == NodeStatus.COMPLETED else None
