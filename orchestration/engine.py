@@ -758,13 +758,13 @@ def node_recover(*, node_run_id: int, stale_before: datetime) -> bool:
             {"attempt": run.attempts, "startedAt": run.started_at.isoformat() if run.started_at else None,
              "finishedAt": timezone.now().isoformat(), "status": "lost", "error": lost, "worker": run.worker},
         ]
-        stop = run.stop_requested
+        decision = transitions.recover_lost_node(stop=transitions.StopMode(run.stop_requested))
         run.stop_requested = ""
-        if stop == "preempt":
+        if decision.action == transitions.Action.REQUEUE:
             run.status, run.dispatch_id = NodeStatus.PENDING, None
             run.save()
-        elif stop:
-            run.status = NodeStatus.TIMED_OUT if stop == "timeout" else NodeStatus.CANCELLED
+        elif decision.action == transitions.Action.SETTLE:
+            run.status = str(decision.status)
             run.finished_at = timezone.now()
             run.reason = lost
             run.save()

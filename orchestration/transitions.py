@@ -51,6 +51,7 @@ class Action(StrEnum):
     RETRY = "retry"  # queue the node's next attempt after ``delay_seconds``
     REQUEUE = "requeue"  # preempted: back to pending, no attempt used up
     SETTLE = "settle"  # final: ``status``
+    REDISPATCH = "redispatch"  # its worker died: dispatch it again, no retry used up
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,17 @@ def final_status(*, stop_mode: StopMode, node_statuses: Iterable[NodeState]) -> 
     if NodeState.COMPLETED not in statuses:
         return ExecutionState.FAILED
     return ExecutionState.COMPLETED_WITH_ERRORS
+
+
+def recover_lost_node(*, stop: StopMode) -> Decision:
+    """A running node whose worker died (its lease expired): dispatched again
+    (a lost worker does not use up a retry), unless it had been asked to stop,
+    in which case the stop is carried out: preempted back to pending,
+    timed out, or cancelled."""
+    if stop == StopMode.PREEMPT:
+        return Decision(Action.REQUEUE, NodeState.PENDING)
+    if stop == StopMode.TIMEOUT:
+        return Decision(Action.SETTLE, NodeState.TIMED_OUT)
+    if stop in (StopMode.CANCEL, StopMode.FAIL):
+        return Decision(Action.SETTLE, NodeState.CANCELLED)
+    return Decision(Action.REDISPATCH, NodeState.QUEUED)

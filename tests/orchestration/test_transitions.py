@@ -12,6 +12,7 @@ from orchestration.transitions import (
     StopMode,
     backoff_seconds,
     final_status,
+    recover_lost_node,
     settle_node,
 )
 
@@ -80,3 +81,13 @@ def test_the_enums_hold_the_values_the_database_stores():
 
     assert {s.value for s in NodeState} == set(NodeStatus.values)
     assert {s.value for s in ExecutionState} == set(ExecutionStatus.values)
+
+
+@pytest.mark.parametrize(
+    ("stop", "expected"),
+    [(S.NONE, Decision(Action.REDISPATCH, N.QUEUED)), (S.PREEMPT, Decision(Action.REQUEUE, N.PENDING)),
+     (S.TIMEOUT, Decision(Action.SETTLE, N.TIMED_OUT)), (S.CANCEL, Decision(Action.SETTLE, N.CANCELLED)),
+     (S.FAIL, Decision(Action.SETTLE, N.CANCELLED))],
+)
+def test_a_node_whose_worker_died_is_sent_again_unless_it_was_being_stopped(stop, expected):
+    assert recover_lost_node(stop=stop) == expected
