@@ -220,7 +220,7 @@ def alert_evaluate_execution(*, execution_id: int) -> None:
         execution = Execution.objects.get(pk=execution_id)
         # Lock the task row: evaluations of two runs of one task (on two
         # workers) must not both open an alert or both send one escalation level.
-        task = Task.objects.select_for_update().get(pk=execution.task_id)
+        task = Task.objects.select_for_update(no_key=True).get(pk=execution.task_id)
         if execution.status in FAILURE_STATUSES:
             _failure(task, execution)
         elif execution.status in SUCCESS_STATUSES:

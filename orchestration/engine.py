@@ -2,20 +2,36 @@
 
 Every state change is a conditional update or happens under the execution's
 row lock, and is committed before anything is announced (events and Celery
-messages are sent on commit). Lock order is always execution, then node runs,
-so two workers finishing sibling nodes never deadlock and exactly one of them
-dispatches the node that joins them. Execution rows are locked FOR NO KEY
-UPDATE, which does not block the key-share locks taken by inserting rows that
-point at them (events, node runs).
+messages are sent on commit). Execution rows are locked FOR NO KEY UPDATE OF
+the execution alone (never the task row through a join), which does not block
+the key-share locks taken by inserting rows that point at them (events, node
+runs).
+
+Lock order (everywhere: admission, engine, cancel, preemption, recovery,
+scheduling): **execution → its node runs → the resource pool**. Task rows are
+never locked by the engine (only by task edits, which lock nothing else).
+Whoever must go the other way (an admission pass holding the pool that wants to
+start, preempt or annotate an execution) takes executions with ``SKIP LOCKED``
+and never waits for them, so no cycle of waits (deadlock) can form. Single-row
+conditional updates (claim, heartbeat) hold one lock and wait for nothing else.
+
+The database, not the broker, is the source of truth for dispatch: a node is
+``queued`` in its row before its message is sent, the message only rings the
+doorbell. ``recovery.maintenance`` re-sends, under a fresh dispatch id (so a
+late original is dropped), queued nodes that no worker claimed within
+``WEBAUTO_DISPATCH_RESEND_SECONDS`` (message lost in a broker restart, or
+never sent because the broker was down) and delayed retries whose worker died
+holding the countdown.
 
 Nodes run as Celery tasks (``orchestration.tasks.run_node``); when one
 finishes, ``node_finish`` advances the graph and dispatches what became ready.
 Nothing waits or polls for a node, except ``maintenance`` for timers (parked
-retries, delayed starts, deadlines) and for nodes whose worker died.
+retries, delayed starts, deadlines), lost messages and nodes whose worker died.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import uuid
@@ -23,12 +39,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from orchestration import admission, events, expressions, graph, signals
+from orchestration import admission, events, expressions, graph, signals, transitions
 from orchestration.definitions import missing_secrets
 from orchestration.errors import SecretsMissing
 from orchestration.models import (
@@ -44,6 +61,10 @@ from orchestration.models import (
 
 log = logging.getLogger(__name__)
 
+# The engine's Celery tasks (orchestration/tasks.py), sent by name: the tasks
+# module imports the engine, never the other way round.
+RUN_NODE = "orchestration.run_node"
+START_DELAYED_EXECUTION = "orchestration.start_delayed_execution"
 # Celery message priority per priority name. On Redis, 0 is served first.
 BROKER_PRIORITY = {"critical": 0, "high": 3, "normal": 6, "low": 9}
 ACTIVE_NODE = (NodeStatus.PENDING, NodeStatus.QUEUED, NodeStatus.RUNNING)
@@ -51,6 +72,17 @@ ACTIVE_NODE = (NodeStatus.PENDING, NodeStatus.QUEUED, NodeStatus.RUNNING)
 
 class ExecutionStateError(Exception):
     """An operation that the execution's current status does not allow."""
+
+
+def lock_execution(execution_id: int) -> Execution:
+    """Lock one execution row (FOR NO KEY UPDATE OF the execution only: the
+    joined task row stays unlocked, see the lock order above) and return it
+    with its task loaded. Raises ``Execution.DoesNotExist``."""
+    return (
+        Execution.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("task")
+        .get(pk=execution_id)
+    )
 
 
 # --- Definitions snapshot ---------------------------------------------------------
@@ -180,14 +212,14 @@ def _queue(execution: Execution) -> None:
     execution.queued_at = now
     events.emit("execution.queued", execution=execution, data=_event_data(execution))
     if admission.get_backend().request(execution.pk):
-        _begin_locked(Execution.objects.select_for_update(no_key=True).get(pk=execution.pk))
+        _begin_locked(lock_execution(execution.pk))
 
 
 def execution_begin(*, execution_id: int) -> bool:
     """Start a queued execution (admission control calls this when it fits).
     Returns False when the execution is no longer queued."""
     with transaction.atomic():
-        execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
+        execution = lock_execution(execution_id)
         if execution.status != ExecutionStatus.QUEUED:
             return False
         _begin_locked(execution)
@@ -290,28 +322,73 @@ def _fail_unstarted(execution: Execution, run: NodeRun, error: str) -> None:
         _stop_locked(execution, "fail", f"node {run.node_id!r} failed")
 
 
-def _node_priority(execution: Execution, node: dict[str, Any]) -> int:
+def node_priority(execution: Execution, node: dict[str, Any]) -> int:
     name = (node.get("execution") or {}).get("priority") or execution.priority
     return BROKER_PRIORITY.get(name, BROKER_PRIORITY["normal"])
 
 
-def _dispatch(execution: Execution, run: NodeRun, node: dict[str, Any], countdown: float = 0) -> None:
-    """Mark the node queued under a fresh dispatch id and send it on commit."""
+# Set by ``node_finish(continue_here=True)``: the first node dispatched in its
+# transaction is not sent to the broker but handed back to the calling worker
+# process, which claims and runs it at once (no broker round trip for a chain).
+_continuation: contextvars.ContextVar[list[tuple[int, str]] | None] = contextvars.ContextVar(
+    "engine_continuation", default=None
+)
+
+
+def _dispatch(execution: Execution, run: NodeRun, node: dict[str, Any]) -> None:
+    """Mark the node queued under a fresh dispatch id and send it on commit
+    (or hand it to the finishing worker to continue with, see ``node_finish``)."""
     run.status = NodeStatus.QUEUED
     run.dispatch_id = uuid.uuid4()
     run.queued_at = timezone.now()
     run.next_attempt_at = None
     run.save(update_fields=["status", "dispatch_id", "queued_at", "next_attempt_at"])
-    _send_on_commit(run.pk, run.dispatch_id, _node_priority(execution, node), countdown)
+    continuation = _continuation.get()
+    if continuation is not None and not continuation:
+        # Unsent on purpose: if the worker dies before claiming it, the sweep
+        # sends it (queued, unclaimed past the resend bound).
+        continuation.append((run.pk, str(run.dispatch_id)))
+        return
+    send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node))
 
 
-def _send_on_commit(node_run_id: int, dispatch_id: uuid.UUID | None, priority: int, countdown: float = 0) -> None:
-    from orchestration.tasks import run_node
+def send_on_commit(node_run_id: int, dispatch_id: uuid.UUID | None, priority: int, countdown: float = 0) -> None:
+    """Send the node's message once the surrounding transaction commits.
 
+    A broker that cannot be reached does not fail the caller (the state change
+    is committed, it is what counts): the node's ``queued_at`` is cleared to
+    mark the message as never sent, and the next maintenance sweep sends it
+    as soon as the broker is back."""
     def send() -> None:
-        run_node.apply_async(args=[node_run_id, str(dispatch_id)], priority=priority, countdown=countdown or None)
+        try:
+            current_app.send_task(RUN_NODE, args=[node_run_id, str(dispatch_id)], priority=priority,
+                                  countdown=countdown or None)
+        except Exception as exc:  # kombu raises several types for an unreachable broker
+            log.warning("node run %s: message not sent (%s); the sweep will send it", node_run_id, exc)
+            NodeRun.objects.filter(pk=node_run_id, dispatch_id=dispatch_id, status=NodeStatus.QUEUED).update(
+                queued_at=None
+            )
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)
+
+
+def node_redispatch(*, node_run_id: int, dispatch_id: uuid.UUID | None, priority: int | None = None) -> bool:
+    """Send a queued node again under a fresh dispatch id, so that a late
+    delivery of the previous message is dropped as stale. Conditional on the
+    node still being queued under ``dispatch_id`` (two sweeps racing re-send
+    it once). Returns whether it was re-sent. Used by the maintenance sweep."""
+    with transaction.atomic():
+        fresh = uuid.uuid4()
+        moved = NodeRun.objects.filter(
+            pk=node_run_id, status=NodeStatus.QUEUED, dispatch_id=dispatch_id
+        ).update(dispatch_id=fresh, queued_at=timezone.now(), next_attempt_at=None)
+        if not moved:
+            return False
+        if priority is None:
+            run = NodeRun.objects.select_related("execution").get(pk=node_run_id)
+            priority = node_priority(run.execution, _nodes(run.execution).get(run.node_id, {}))
+        send_on_commit(node_run_id, fresh, priority)
+    return True
 
 
 def _stops_on_failure(execution: Execution, node_id: str) -> bool:
@@ -341,18 +418,10 @@ def _stop_locked(execution: Execution, mode: str, reason: str) -> None:
 
 
 def _final_status(execution: Execution, runs: dict[str, NodeRun]) -> str:
-    if execution.stop_mode == "cancel":
-        return ExecutionStatus.CANCELLED
-    if execution.stop_mode == "timeout":
-        return ExecutionStatus.TIMED_OUT
-    if execution.stop_mode == "fail":
-        return ExecutionStatus.FAILED
-    failed = [nr for nr in runs.values() if nr.status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT)]
-    if not failed:
-        return ExecutionStatus.COMPLETED
-    if not any(nr.status == NodeStatus.COMPLETED for nr in runs.values()):
-        return ExecutionStatus.FAILED
-    return ExecutionStatus.COMPLETED_WITH_ERRORS
+    return transitions.final_status(
+        stop_mode=transitions.StopMode(execution.stop_mode),
+        node_statuses=[transitions.NodeState(nr.status) for nr in runs.values()],
+    )
 
 
 def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
@@ -369,7 +438,7 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
     execution.save(update_fields=["status", "finished_at", "error", "status_reason"])
     signals.execution_finished.send(sender=Execution, execution=execution)
     events.emit(f"execution.{status}", execution=execution, data=_event_data(execution))
-    transaction.on_commit(lambda: admission.get_backend().release(execution.pk))
+    transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
     if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):
         _schedule_task_retry(execution)
 
@@ -397,17 +466,17 @@ def _schedule_task_retry(execution: Execution) -> None:
         data=_event_data(execution, retryExecutionId=retry.pk, notBefore=not_before.isoformat()),
     )
     if delay_ms and delay_ms / 1000 <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
-        from orchestration.tasks import start_delayed_execution
-
+        # Robust: a lost countdown is also found by maintenance (not_before).
         transaction.on_commit(
-            lambda: start_delayed_execution.apply_async(args=[retry.pk], countdown=delay_ms / 1000)
+            lambda: current_app.send_task(START_DELAYED_EXECUTION, args=[retry.pk], countdown=delay_ms / 1000),
+            robust=True,
         )
 
 
 def execution_start_if_due(*, execution_id: int) -> bool:
     """Queue a delayed (pending) execution whose time has come."""
     with transaction.atomic():
-        execution = Execution.objects.select_for_update(no_key=True).get(pk=execution_id)
+        execution = lock_execution(execution_id)
         if execution.status != ExecutionStatus.PENDING:
             return False
         if execution.not_before and execution.not_before > timezone.now():
@@ -437,7 +506,7 @@ def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | No
         claimed = NodeRun.objects.filter(
             pk=node_run_id, status=NodeStatus.QUEUED, dispatch_id=dispatch_id
         ).update(status=NodeStatus.RUNNING, worker=worker[:200], heartbeat_at=now, started_at=now,
-                 stop_requested="", finished_at=None, attempts=F("attempts") + 1)
+                 stop_requested="", finished_at=None, next_attempt_at=None, attempts=F("attempts") + 1)
         if not claimed:
             return None
         run = NodeRun.objects.select_related("execution__task").get(pk=node_run_id)
@@ -479,20 +548,35 @@ class Outcome:
     peak_rss_bytes: int | None = None
 
 
-def _backoff_seconds(execution: Execution, retries_used: int) -> float:
-    base = (execution.definition.get("retryDelay") or 1000) / 1000
-    delay = min(base * (2**retries_used), 3600.0)
-    return delay * random.uniform(0.8, 1.2)
+def node_finish(
+    *, node_run_id: int, dispatch_id: str, outcome: Outcome, continue_here: bool = False
+) -> tuple[int, str] | None:
+    """Record a node's outcome, retry it or settle it, and advance the graph,
+    in one transaction. With ``continue_here``, the first node that became
+    ready is not sent to the broker but returned as ``(node_run_id,
+    dispatch_id)`` for the caller to claim and run right away; otherwise (and
+    when nothing became ready) returns None."""
+    continuation: list[tuple[int, str]] = []
+    token = _continuation.set(continuation if continue_here else None)
+    try:
+        _node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome)
+    finally:
+        _continuation.reset(token)
+    return continuation[0] if continuation else None
 
 
-def node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None:
-    """Record a node's outcome, retry it or settle it, and advance the graph."""
+def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None:
     now = timezone.now()
     with transaction.atomic():
-        execution_id = NodeRun.objects.filter(pk=node_run_id).values_list("execution_id", flat=True).first()
-        if execution_id is None:
+        # The node's execution, found and locked in one query (OF the execution only).
+        execution = (
+            Execution.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("task")
+            .filter(node_runs__pk=node_run_id)
+            .first()
+        )
+        if execution is None:
             return
-        execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
         run = NodeRun.objects.select_for_update().get(pk=node_run_id)
         if run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)
@@ -518,7 +602,18 @@ def node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None
         run.stop_requested = ""
         node = _nodes(execution)[run.node_id]
 
-        if stop == "preempt":
+        retry_attempts = int((node.get("execution") or {}).get("retryAttempts") or 0)
+        decision = transitions.settle_node(
+            outcome=transitions.NodeState(outcome.status),
+            retryable=outcome.retryable,
+            stop=transitions.StopMode(stop),
+            execution_stopping=bool(execution.stop_mode),
+            retries_used=run.retries_used,
+            retry_attempts=retry_attempts,
+            retry_delay_ms=execution.definition.get("retryDelay"),
+            jitter=random.uniform(0.8, 1.2),
+        )
+        if decision.action == transitions.Action.REQUEUE:
             # Preempted: back to pending, to run again when the execution resumes.
             run.status = NodeStatus.PENDING
             run.dispatch_id = None
@@ -527,15 +622,8 @@ def node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None
             _advance_locked(execution)
             return
 
-        retry_attempts = int((node.get("execution") or {}).get("retryAttempts") or 0)
-        if (
-            outcome.status == NodeStatus.FAILED
-            and outcome.retryable
-            and not stop
-            and not execution.stop_mode
-            and run.retries_used < retry_attempts
-        ):
-            delay = _backoff_seconds(execution, run.retries_used)
+        if decision.action == transitions.Action.RETRY:
+            delay = decision.delay_seconds
             run.retries_used += 1
             run.error = outcome.error
             run.save()
@@ -547,11 +635,7 @@ def node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None
             )
             return
 
-        status = outcome.status
-        if stop in ("cancel", "fail") and status != NodeStatus.COMPLETED:
-            status = NodeStatus.CANCELLED
-        elif stop == "timeout" and status != NodeStatus.COMPLETED:
-            status = NodeStatus.TIMED_OUT
+        status = str(decision.status)
         run.status = status
         run.finished_at = now
         run.output = outcome.output if status == NodeStatus.COMPLETED else None
@@ -576,15 +660,23 @@ def node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None
 
 
 def _retry_node(execution: Execution, run: NodeRun, node: dict[str, Any], delay: float) -> None:
-    if delay <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
-        _dispatch(execution, run, node, countdown=delay)
-        return
-    # A long delay must not sit in the broker (Redis would redeliver it after
-    # its visibility timeout): park it in the database for maintenance.
+    """Queue the node's next attempt ``delay`` seconds from now. The row says
+    when it is due (``next_attempt_at``); a short delay is also sent at once
+    as a countdown message, and its ``next_attempt_at`` is pushed back by the
+    resend bound: if no worker claimed it by then (the worker holding the
+    countdown died), the sweep sends it again instead of waiting for the
+    broker's visibility timeout. A long delay never sits in the broker."""
+    now = timezone.now()
     run.status = NodeStatus.QUEUED
     run.dispatch_id = uuid.uuid4()
-    run.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-    run.save(update_fields=["status", "dispatch_id", "next_attempt_at"])
+    run.queued_at = now
+    due = now + timedelta(seconds=delay)
+    if delay <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
+        run.next_attempt_at = due + timedelta(seconds=settings.WEBAUTO_DISPATCH_RESEND_SECONDS)
+        send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node), countdown=delay)
+    else:
+        run.next_attempt_at = due
+    run.save(update_fields=["status", "dispatch_id", "queued_at", "next_attempt_at"])
 
 
 # --- Operator actions -----------------------------------------------------------------
@@ -594,7 +686,7 @@ def execution_cancel(*, execution_id: int, reason: str = "") -> Execution:
     """Cancel an execution: nodes not started are cancelled at once, running
     ones are asked to stop (and stopped hard after a grace period)."""
     with transaction.atomic():
-        execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
+        execution = lock_execution(execution_id)
         if execution.status in EXECUTION_FINAL:
             raise ExecutionStateError(f"execution #{execution.pk} already finished ({execution.status})")
         _stop_locked(execution, "cancel", reason or "cancelled by operator")
@@ -631,7 +723,7 @@ def execution_preempt(*, execution_id: int, reason: str) -> bool:
     running nodes are stopped and go back to pending, finished nodes stay
     finished. Returns False if it was not running."""
     with transaction.atomic():
-        execution = Execution.objects.select_for_update(no_key=True).select_related("task").get(pk=execution_id)
+        execution = lock_execution(execution_id)
         if execution.status != ExecutionStatus.RUNNING or execution.stop_mode:
             return False
         execution.status = ExecutionStatus.QUEUED
@@ -643,8 +735,64 @@ def execution_preempt(*, execution_id: int, reason: str) -> bool:
         )
         NodeRun.objects.filter(execution=execution, status=NodeStatus.RUNNING).update(stop_requested="preempt")
         events.emit("resource.preempted", execution=execution, data=_event_data(execution, reason=reason))
-        transaction.on_commit(lambda: admission.get_backend().release(execution.pk))
+        transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
     return True
+
+
+def execution_time_out(*, execution_id: int) -> bool:
+    """Stop a running execution that went past its deadline (timed out once
+    its running nodes have stopped). Returns False when it was not running or
+    was already stopping (conditional under the execution's lock: two sweeps
+    time it out once)."""
+    with transaction.atomic():
+        execution = lock_execution(execution_id)
+        if execution.status != ExecutionStatus.RUNNING or execution.stop_mode:
+            return False
+        _stop_locked(execution, "timeout", "execution ran past its timeout")
+        _advance_cancelled(execution)
+    return True
+
+
+def node_recover(*, node_run_id: int, stale_before: datetime) -> bool:
+    """A running node whose heartbeat (its lease) stopped before
+    ``stale_before``: its worker died. Dispatch it again under a fresh
+    dispatch id (a lost worker does not use up a retry), or settle it if it had
+    been asked to stop. Returns whether the node was recovered."""
+    with transaction.atomic():
+        execution_id = NodeRun.objects.filter(pk=node_run_id).values_list("execution_id", flat=True).first()
+        if execution_id is None:  # pruned meanwhile
+            return False
+        execution = lock_execution(execution_id)
+        run = NodeRun.objects.select_for_update().get(pk=node_run_id)
+        # Conditional under the locks: a heartbeat that landed meanwhile keeps it.
+        if run.status != NodeStatus.RUNNING or (run.heartbeat_at and run.heartbeat_at >= stale_before):
+            return False
+        lost = f"worker {run.worker or '?'} stopped responding"
+        run.attempt_history = [
+            *run.attempt_history,
+            {"attempt": run.attempts, "startedAt": run.started_at.isoformat() if run.started_at else None,
+             "finishedAt": timezone.now().isoformat(), "status": "lost", "error": lost, "worker": run.worker},
+        ]
+        decision = transitions.recover_lost_node(stop=transitions.StopMode(run.stop_requested))
+        run.stop_requested = ""
+        if decision.action == transitions.Action.REQUEUE:
+            run.status, run.dispatch_id = NodeStatus.PENDING, None
+            run.save()
+        elif decision.action == transitions.Action.SETTLE:
+            run.status = str(decision.status)
+            run.finished_at = timezone.now()
+            run.reason = lost
+            run.save()
+        else:
+            run.save()
+            events.emit(
+                "workflow.recovered", execution=execution, node_id=run.node_id,
+                data={"executionId": execution.pk, "nodeId": run.node_id, "reason": lost},
+            )
+            _dispatch(execution, run, _nodes(execution)[run.node_id])
+            return True
+        _advance_locked(execution)
+        return True
 
 
 def node_statuses(execution: Execution) -> dict[str, str]:
@@ -659,8 +807,15 @@ __all__ = [
     "execution_create",
     "execution_preempt",
     "execution_rerun",
+    "execution_start_if_due",
+    "execution_time_out",
+    "lock_execution",
     "node_claim",
     "node_finish",
     "node_heartbeat",
+    "node_priority",
+    "node_recover",
+    "node_redispatch",
+    "send_on_commit",
     "NODE_FINAL",
 ]

@@ -3,7 +3,9 @@
 ``emit`` writes the Event row inside the caller's transaction; subscribers are
 told through the ``event_recorded`` signal only after that transaction commits,
 so they never see an event whose state change was rolled back. Subscribers
-must be quick: enqueue a Celery task for anything slow.
+must be quick: enqueue a Celery task for anything slow. A subscriber that
+fails (the broker is down, say) is logged and does not fail the caller: the
+state change is committed by then.
 """
 
 from __future__ import annotations
@@ -36,5 +38,5 @@ def emit(
     event = Event.objects.create(
         type=type, task=task, execution=execution, node_id=node_id, data=data or {}, source=source
     )
-    transaction.on_commit(lambda: event_recorded.send(sender=Event, event=event))
+    transaction.on_commit(lambda: event_recorded.send(sender=Event, event=event), robust=True)
     return event

@@ -14,6 +14,7 @@ figure is an upper bound: the safe side for a memory request.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,22 +68,33 @@ class ProcessTreeMeter:
                 continue
         return reading
 
+    def sample(self) -> None:
+        """Take one memory sample of the tree (raising the peak if higher)."""
+        self._peak_rss = max(self._peak_rss, self._read().rss)
+
     def _sample(self) -> None:
         while not self._done.wait(self.interval):
-            self._peak_rss = max(self._peak_rss, self._read().rss)
+            self.sample()
 
-    def start(self) -> ProcessTreeMeter:
-        """Take the baseline and start sampling."""
+    def start(self, *, shared: bool = False) -> ProcessTreeMeter:
+        """Take the baseline and start sampling: on a thread of its own, or
+        with ``shared`` on the process's one long-lived sampler thread (a
+        worker runs node after node, and starting a thread per node is what
+        the engine's hot path avoids)."""
         self._baseline = self._read()
         self._peak_rss = self._baseline.rss
-        self._thread = threading.Thread(target=self._sample, name="process-tree-meter", daemon=True)
-        self._thread.start()
+        if shared:
+            _SAMPLER.add(self)
+        else:
+            self._thread = threading.Thread(target=self._sample, name="process-tree-meter", daemon=True)
+            self._thread.start()
         return self
 
     def stop(self) -> tuple[float, int]:
         """Stop sampling; return CPU seconds used by the tree since ``start()``
         and the peak growth of its summed RSS in bytes (both >= 0)."""
         self._done.set()
+        _SAMPLER.remove(self)
         if self._thread is not None:
             self._thread.join(self.interval * 4 + 1)
         end = self._read()
@@ -96,3 +108,45 @@ class ProcessTreeMeter:
         # children_* with all its time, the part before the start included.
         cpu -= sum(s for pid, s in self._baseline.cpu.items() if pid != root and pid not in end.cpu)
         return max(0.0, cpu), max(0, self._peak_rss - self._baseline.rss)
+
+
+class _SharedSampler:
+    """One daemon thread per process that samples every running meter each
+    ``SAMPLE_INTERVAL_SECONDS``; it starts on first use (so a forked pool
+    process starts its own) and idles while no meter runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._meters: set[ProcessTreeMeter] = set()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, meter: ProcessTreeMeter) -> None:
+        with self._lock:
+            self._meters.add(meter)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="process-tree-sampler", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def remove(self, meter: ProcessTreeMeter) -> None:
+        with self._lock:
+            self._meters.discard(meter)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                meters = list(self._meters)
+            if not meters:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            time.sleep(SAMPLE_INTERVAL_SECONDS)
+            for meter in meters:
+                try:
+                    meter.sample()
+                except Exception:  # a sample is best effort; the meter reads again at stop
+                    continue
+
+
+_SAMPLER = _SharedSampler()

@@ -95,7 +95,11 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'webauto.sqlite3'}")
 try:
-    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0))
+    # Persistent connections (checked before reuse): a worker would otherwise
+    # open a new connection for every node it runs.
+    _db = dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
+    )
 except Exception as exc:  # dj-database-url raises several types for a bad URL
     raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r} is not a valid database URL: {exc}") from None
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -106,6 +110,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": env_int("SQLITE_BUSY_TIMEOUT", 30, minimum=1),
     }
+elif _db["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A node's heartbeat must fail fast rather than hang on an unreachable
+    # database, so that the node can fence itself before its lease expires.
+    _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5, minimum=1))
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -233,6 +241,10 @@ else:
         "sep": ":",
     }
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fix-up closes every database connection before and after each
+# task unless this is set: keep them (Django still drops one past DB_CONN_MAX_AGE
+# or after an error), so a worker does not connect once per node.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 # The engine keeps all state in the database; a result backend is only needed by
 # Celery canvases (the benchmark compares against them).
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
@@ -257,6 +269,14 @@ WEBAUTO_CANCEL_GRACE_SECONDS = env_float("WEBAUTO_CANCEL_GRACE_SECONDS", 5.0, mi
 # Delays longer than this are parked in the database, not in the broker.
 WEBAUTO_MAX_COUNTDOWN_SECONDS = env_int("WEBAUTO_MAX_COUNTDOWN_SECONDS", 60, minimum=0)
 WEBAUTO_MAINTENANCE_INTERVAL_SECONDS = env_float("WEBAUTO_MAINTENANCE_INTERVAL_SECONDS", 5.0, minimum=0.5)
+# A queued node no worker claimed this long after its dispatch (or its retry's
+# due time) is sent again under a fresh dispatch id: its message was lost
+# (broker restart) or is held by a dead worker. The database is the truth.
+WEBAUTO_DISPATCH_RESEND_SECONDS = env_float("WEBAUTO_DISPATCH_RESEND_SECONDS", 30.0, minimum=1.0)
+# Every worker runs the maintenance sweep itself on this timer (0: only beat's entry).
+WEBAUTO_WORKER_SWEEP_SECONDS = env_float(
+    "WEBAUTO_WORKER_SWEEP_SECONDS", WEBAUTO_MAINTENANCE_INTERVAL_SECONDS, minimum=0.0
+)
 # Extra modules that register workflow kinds at start-up (comma separated).
 WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 # Admission backend: decides when a queued execution may start.

@@ -8,11 +8,13 @@ capacity (the race this prevents: two requests reading the same free total and
 both allocating it). Releasing does not take the pool lock: it only ever makes
 capacity free, so a concurrent admission that misses it is merely cautious.
 
-The engine locks an execution row before asking us (``request``), so we take
-the pool after the execution. Going the other way (pool, then an execution to
-start or preempt) we only ever lock executions with ``skip_locked``: an
-execution that is busy is left for the next pass instead of waiting on it
-while holding the pool, which could deadlock.
+Lock order (the engine's, see ``orchestration.engine``): execution → its node
+runs → the pool → allocation and request rows. The engine locks an execution
+row before asking us (``request``), so we take the pool after the execution.
+Going the other way (pool, then an execution to start, preempt or annotate
+with a reason) we only ever lock executions with ``skip_locked``: an execution
+that is busy is left for the next pass instead of waiting on it while holding
+the pool, which could deadlock. Task rows are never locked here.
 """
 
 from __future__ import annotations
@@ -178,12 +180,24 @@ def _never_fits_reason(need: Amount, ledger: Ledger) -> str:
     )
 
 
+def _lockable_queued(execution_ids: list[int]) -> list[int]:
+    """Of ``execution_ids``, the queued ones whose row we can lock right now.
+    Called under the pool lock, which comes after execution rows in the lock
+    order: we must never wait for an execution (SKIP LOCKED), and a busy one
+    is simply left for the next pass."""
+    if not execution_ids:
+        return []
+    return list(
+        Execution.objects.select_for_update(no_key=True, skip_locked=True)
+        .filter(pk__in=execution_ids, status=ExecutionStatus.QUEUED)
+        .values_list("pk", flat=True)
+    )
+
+
 def _set_reason(request_id: int, execution_id: int, reason: str) -> None:
     ResourceRequest.objects.filter(pk=request_id).update(reason=reason[:300])
     # Only while queued: the engine owns the reason once it runs.
-    Execution.objects.filter(pk=execution_id, status=ExecutionStatus.QUEUED).update(
-        status_reason=reason
-    )
+    Execution.objects.filter(pk__in=_lockable_queued([execution_id])).update(status_reason=reason)
 
 
 def _ensure_request(execution: Execution, now: datetime) -> ResourceRequest:
@@ -307,7 +321,7 @@ def _preempt_for(request: ResourceRequest, ledger: Ledger, now: datetime) -> int
     # right now) makes us give up this time rather than block under the pool lock.
     ids = [v.execution_id for v in chosen]
     locked = set(
-        Execution.objects.select_for_update(skip_locked=True, of=("self",))
+        Execution.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
         .filter(pk__in=ids, status=ExecutionStatus.RUNNING, stop_mode="")
         .values_list("pk", flat=True)
     )
@@ -357,7 +371,9 @@ def _dispatch_soon() -> None:
         # Served first on Redis (0 is the highest priority): it is what starts queued work.
         dispatch.apply_async(kwargs={"seen_seq": seq}, priority=0)
 
-    transaction.on_commit(send)
+    # Robust: with the broker down the pass is lost, not the caller's request;
+    # reconciliation runs a pass periodically anyway.
+    transaction.on_commit(send, robust=True)
 
 
 # --- The admission backend's two calls ---------------------------------------------------
@@ -369,8 +385,10 @@ def admission_request(*, execution_id: int) -> bool:
     now = timezone.now()
     with transaction.atomic():
         execution = Execution.objects.select_related("task").get(pk=execution_id)
-        request = _ensure_request(execution, now)
+        # The pool before the request row: an admission pass holding the pool
+        # updates request rows, so taking them the other way round could deadlock.
         pool = _lock_pool()
+        request = _ensure_request(execution, now)
         if Allocation.objects.filter(execution_id=execution_id, released_at__isnull=True).exists():
             ResourceRequest.objects.filter(pk=request.pk).update(waiting_since=None, reason="")
             return True
@@ -477,7 +495,9 @@ def admission_dispatch(*, seen_seq: int | None = None) -> int:
                 _mark_waiting(queue[position + 1 :], None)
                 break
             status = (
-                Execution.objects.select_for_update(skip_locked=True)
+                # NO KEY UPDATE, as the engine: a plain FOR UPDATE would block a
+                # claim inserting its event row (key share) while holding its node row.
+                Execution.objects.select_for_update(no_key=True, skip_locked=True)
                 .filter(pk=request.execution_id)
                 .values_list("status", flat=True)
                 .first()
@@ -498,9 +518,9 @@ def _mark_waiting(queue: list[ResourceRequest], reason: str | None) -> None:
     if reason is not None:
         stale = [r for r in queue if r.reason != reason]
         ResourceRequest.objects.filter(pk__in=[r.pk for r in stale]).update(reason=reason)
-        Execution.objects.filter(
-            pk__in=[r.execution_id for r in stale], status=ExecutionStatus.QUEUED
-        ).update(status_reason=reason)
+        Execution.objects.filter(pk__in=_lockable_queued([r.execution_id for r in stale])).update(
+            status_reason=reason
+        )
         return
     for request in queue:
         text = describe_need(_amount(request))

@@ -310,7 +310,7 @@ def _fire_due_step(schedule_id: int, horizon: datetime) -> tuple[list[Fire], boo
     with transaction.atomic():
         # Row lock: concurrent deliveries for the same schedule serialise here;
         # the second one finds the cursor already moved and does nothing.
-        schedule = Schedule.objects.select_for_update().select_related("task").filter(pk=schedule_id).first()
+        schedule = Schedule.objects.select_for_update(of=("self",)).select_related("task").filter(pk=schedule_id).first()
         if schedule is None or not schedule.is_clock or not schedule.enabled or schedule.finished_at:
             return [], False
         if schedule.next_fire_at is None:
@@ -389,7 +389,7 @@ def schedule_fire_event(*, schedule_id: int, event_id: int) -> Fire | None:
     """Start an event schedule's task for ``event`` (once per event)."""
     with transaction.atomic():
         schedule = (
-            Schedule.objects.select_for_update()
+            Schedule.objects.select_for_update(of=("self",))
             .select_related("task")
             .filter(pk=schedule_id)
             .first()
@@ -428,7 +428,7 @@ def schedule_trigger(
     """Run a manual schedule now (API call or webhook). Replaying the same
     ``idempotency_key`` returns the first fire instead of starting again."""
     with transaction.atomic():
-        locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
+        locked = Schedule.objects.select_for_update(of=("self",)).select_related("task").get(pk=schedule.pk)
         if not locked.enabled or locked.finished_at:
             raise ScheduleInactive(f"schedule #{locked.pk} is {locked.state}")
         key = f"{source}:{idempotency_key}" if idempotency_key else f"{source}:{uuid.uuid4().hex}"
@@ -475,7 +475,7 @@ def schedule_execution_finished(*, execution_id: int) -> None:
         return  # not a scheduled run, or its schedule was deleted (the fire outlives it)
     with transaction.atomic():
         schedule = (
-            Schedule.objects.select_for_update().select_related("task").filter(pk=fire.schedule_id).first()
+            Schedule.objects.select_for_update(of=("self",)).select_related("task").filter(pk=fire.schedule_id).first()
         )
         if schedule is None:
             return

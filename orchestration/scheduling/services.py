@@ -113,7 +113,7 @@ def schedule_update(*, schedule: Schedule, block: dict[str, Any], prefix: str = 
     now = timezone.now()
     with transaction.atomic():
         # Row lock: an edit must not interleave with a fire advancing the cursor.
-        locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
+        locked = Schedule.objects.select_for_update(of=("self",)).select_related("task").get(pk=schedule.pk)
         timing_before = (
             locked.kind,
             locked.expression,
@@ -145,7 +145,7 @@ def schedule_update(*, schedule: Schedule, block: dict[str, Any], prefix: str = 
 
 def schedule_pause(*, schedule: Schedule, reason: str = "paused by operator") -> Schedule:
     with transaction.atomic():
-        locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
+        locked = Schedule.objects.select_for_update(of=("self",)).select_related("task").get(pk=schedule.pk)
         if not locked.enabled:
             return locked
         locked.enabled = False
@@ -164,7 +164,7 @@ def schedule_resume(*, schedule: Schedule) -> Schedule:
     """Enable a paused schedule. Fires that fell while it was paused are not run."""
     now = timezone.now()
     with transaction.atomic():
-        locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
+        locked = Schedule.objects.select_for_update(of=("self",)).select_related("task").get(pk=schedule.pk)
         if locked.finished_at:
             if not cursor.can_run_again(locked, now):
                 raise DefinitionInvalid(
@@ -208,7 +208,7 @@ def schedule_delete(*, schedule: Schedule) -> None:
     ``schedule`` block: that one goes when the block goes (or with its task),
     and is stopped meanwhile by pausing it, which later saves of the task keep."""
     with transaction.atomic():
-        locked = Schedule.objects.select_for_update().select_related("task").get(pk=schedule.pk)
+        locked = Schedule.objects.select_for_update(of=("self",)).select_related("task").get(pk=schedule.pk)
         if locked.origin == Origin.DEFINITION:
             raise ScheduleFromDefinition(locked)
         _remove(locked)

@@ -72,3 +72,40 @@ def test_long_retry_delays_wait_in_the_database_not_the_broker(worker_factory, m
     wait_for(finished_after_maintenance, timeout=30, interval=0.5)
     assert execution.status == "completed"
     assert node_map(execution)["flaky"].attempts == 2
+
+
+def test_a_worker_killed_while_it_continues_a_chain_in_the_same_process_loses_nothing(
+    worker_factory, make_task, tmp_path
+):
+    marks = tmp_path / "marks.txt"
+    env = {"WEBAUTO_NODE_HEARTBEAT_SECONDS": "0.3", "WEBAUTO_NODE_STALE_SECONDS": "2",
+           "WEBAUTO_WORKER_SWEEP_SECONDS": "1", "WEBAUTO_DISPATCH_RESEND_SECONDS": "3"}
+    first_worker = worker_factory(env=env, concurrency=2)
+    task = make_task(
+        "continued",
+        [
+            {"id": "a", "workflow": "test-marker", "config": {"file": str(marks)}},
+            {"id": "b", "workflow": "test-marker", "dependsOn": ["a"], "config": {"file": str(marks), "seconds": 4}},
+            {"id": "c", "workflow": "test-marker", "dependsOn": ["b"], "config": {"file": str(marks)}},
+        ],
+    )
+    execution = services.execution_create(task=task)
+    wait_for(lambda: marks.exists() and ":b:" in marks.read_text(), timeout=30)
+    pids = {line.split(":")[1]: line.split(":")[2] for line in marks.read_text().splitlines()}
+    assert pids["a"] == pids["b"]  # b continued in a's process, without a broker round trip
+
+    first_worker.kill()
+    time.sleep(2.5)  # let the dead worker's lease on b expire
+    worker_factory(env=env)
+
+    def done():
+        execution.refresh_from_db()
+        return execution.status in EXECUTION_FINAL
+
+    wait_for(done, timeout=60)
+    assert execution.status == "completed"
+    lines = marks.read_text().splitlines()
+    assert sum(":a:" in line for line in lines) == 1
+    assert sum(":b:" in line for line in lines) == 2  # the killed attempt, then the recovered one
+    assert sum(":c:" in line for line in lines) == 1
+    assert [a["status"] for a in node_map(execution)["b"].attempt_history] == ["lost", "completed"]

@@ -221,6 +221,20 @@ def main() -> None:
     print(f"doubled node runs     {doubled:8d}")
     print(f"worker stopped in     {stopped_in:8.1f} s  (log: {worker_log})")
     print(f"allocations           {granted} granted, {still_open} still open, {still_waiting} still waiting")
+    benchsupport.print_result({
+        "backend": args.backend,
+        "executions": args.executions,
+        "nodes": args.nodes,
+        "executions_per_s": round(finished / elapsed, 2),
+        "nodes_per_s": round(finished * args.nodes / elapsed, 2),
+        "queue_wait_p99_s": round(percentile(waits, 99), 3),
+        "lost": lost,
+        "doubled": doubled,
+        "peak_rss_web_mb": round(peaks["web"] / mb, 1),
+        "peak_rss_worker_mb": round(peaks["worker"] / mb, 1),
+        "concurrency": args.concurrency,
+        "load_before": round(load_before, 2),
+    })
     if (args.backend == "resources" and (still_open or still_waiting)) or lost or doubled or finished != len(ids):
         raise SystemExit(1)
 

@@ -108,6 +108,16 @@ def main() -> None:
         for label, e2e, overhead, canvas_time in rows:
             print(f"{label:<22}{e2e * 1000:>10.0f}ms{overhead:>13.1f}ms{canvas_time * 1000:>13.0f}ms"
                   f"{e2e / canvas_time:>8.2f}")
+        (_, chain_ms, _, chain_canvas), (_, fan_ms, _, fan_canvas) = rows
+        benchsupport.print_result({
+            "chain20_ms": round(chain_ms * 1000, 1),
+            "chain20_canvas_ms": round(chain_canvas * 1000, 1),
+            "chain20_ratio": round(chain_ms / chain_canvas, 2),
+            "fan50_ms": round(fan_ms * 1000, 1),
+            "fan50_canvas_ms": round(fan_canvas * 1000, 1),
+            "fan50_ratio": round(fan_ms / fan_canvas, 2),
+            "repeat": args.repeat,
+        })
     finally:
         worker.terminate()
         worker.wait(20)

@@ -246,6 +246,17 @@ def main() -> None:
           f"{never_recorded}, recorded missed {missed})"
           + (f"; other outcomes {dict(other)}" if other else ""))
     print(f"logs: {folder}")
+    benchsupport.print_result({
+        "schedules": len(pks),
+        "interval_s": args.interval,
+        "on_time_fraction": round(on_time / max(1, len(enqueue_lag)), 5),
+        "enqueue_p99_ms": round(percentile(enqueue_lag, 99), 1),
+        "first_node_p99_ms": round(percentile(node_lag, 99), 1),
+        "duplicates": duplicates,
+        "misses": never_recorded + missed,
+        "duration_s": args.duration,
+        "concurrency": args.concurrency,
+    })
 
     if not args.keep:
         Task.objects.filter(task_id__startswith=PREFIX).delete()

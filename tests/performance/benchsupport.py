@@ -4,9 +4,12 @@ database if needed, and empty the broker."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,3 +49,19 @@ def setup() -> None:
 
     with app.connection_for_write() as conn:
         conn.default_channel.client.flushdb()
+
+
+def print_result(figures: dict[str, Any]) -> None:
+    """Print the machine-readable line every benchmark ends with:
+    ``RESULT {json}`` (one line, last). NaN and infinities become null, and
+    the machine's 1-minute load average is added as ``load_1m`` so a figure is
+    never read without the load it was measured under."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    line = {key: clean(value) for key, value in figures.items()}
+    line.setdefault("load_1m", round(os.getloadavg()[0], 2))
+    print("RESULT " + json.dumps(line, sort_keys=False), flush=True)

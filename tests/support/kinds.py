@@ -63,3 +63,23 @@ register(WorkflowKind(name="test-fail-until", run=_fail_until))
 register(WorkflowKind(name="test-child-process", run=_child_process))
 register(WorkflowKind(name="test-stubborn-sleep", run=_stubborn_sleep))
 register(WorkflowKind(name="test-marker", run=_marker))
+
+
+def _lease_marker(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
+    """Appends ``start`` and, however the node ends (stopped included), ``end``
+    lines with wall-clock times, so a test can tell whether two copies overlapped."""
+    path = Path(config["file"])
+
+    def mark(what: str) -> None:
+        with path.open("a") as fh:
+            fh.write(f"{what}:{context.execution_id}:{context.node_id}:{os.getpid()}:{time.time():.3f}\n")
+
+    mark("start")
+    try:
+        context.sleep(float(config.get("seconds", 0)))
+    finally:
+        mark("end")
+    return {"marked": True}
+
+
+register(WorkflowKind(name="test-lease-marker", run=_lease_marker))

@@ -1,0 +1,253 @@
+"""Reliability under faults, with real components: a Celery worker, a Redis
+server this test starts (and restarts) on a free port, never the shared one,
+and PostgreSQL. The database is the source of truth for dispatch: a lost
+message, a broker that is down, a worker killed holding a countdown or killed
+database connections never lose a run nor run a node twice at once."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from orchestration import services
+from orchestration.models import EXECUTION_FINAL, NODE_FINAL, Execution, NodeRun
+from tests.conftest import wait_for
+from tests.orchestration.conftest import node_map
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A throw-away ``redis-server`` without persistence: a restart empties it,
+    as a broker restart loses every message it held."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = _free_port()
+        self.folder = folder
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=(self.folder / "redis.log").open("ab"), stderr=subprocess.STDOUT,
+        )
+
+        def answers() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    return sock.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+
+        wait_for(answers, timeout=20, interval=0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def _use_broker(url: str) -> None:
+    """Point this (test) process's Celery app at ``url``, dropping pooled connections."""
+    from kombu import pools
+
+    from webauto.celery import app
+
+    app.conf.broker_url = url
+    # kombu keeps connection and producer pools in a process-wide registry:
+    # reset it, so that neither URL's pool outlives the switch half-closed.
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    _use_broker(server.url)
+    yield server
+    server.stop()
+    _use_broker(settings.CELERY_BROKER_URL)
+
+
+def worker_env(server: RedisServer, **extra: str) -> dict[str, str]:
+    return {
+        "CELERY_BROKER_URL": server.url,
+        "WEBAUTO_DISPATCH_RESEND_SECONDS": "5",
+        "WEBAUTO_WORKER_SWEEP_SECONDS": "1",
+        "WEBAUTO_NODE_HEARTBEAT_SECONDS": "0.5",
+        "WEBAUTO_NODE_STALE_SECONDS": "6",
+        **extra,
+    }
+
+
+def all_finished(executions: list[Execution], timeout: float) -> list[Execution]:
+    ids = [e.pk for e in executions]
+
+    def done() -> bool:
+        return not Execution.objects.filter(pk__in=ids).exclude(status__in=list(EXECUTION_FINAL)).exists()
+
+    try:
+        wait_for(done, timeout=timeout, interval=0.5)
+    except AssertionError:
+        stuck = NodeRun.objects.filter(execution_id__in=ids).exclude(status__in=list(NODE_FINAL)).values_list(
+            "execution_id", "node_id", "status", "queued_at", "next_attempt_at", "heartbeat_at", "attempts"
+        )
+        raise AssertionError(f"not finished within {timeout}s; active nodes: {list(stuck)}") from None
+    return list(Execution.objects.filter(pk__in=ids))
+
+
+def marker(node_id: str, marks: Path, *, seconds: float = 0, after: str | None = None) -> dict:
+    return {"id": node_id, "workflow": "test-marker", "config": {"file": str(marks), "seconds": seconds},
+            **({"dependsOn": [after]} if after else {})}
+
+
+def runs(marks: Path) -> Counter[tuple[str, str]]:
+    return Counter(tuple(line.split(":")[:2]) for line in marks.read_text().splitlines())  # type: ignore[misc]
+
+
+def test_a_broker_restart_without_persistence_mid_run_loses_nothing_and_doubles_nothing(
+    broker, worker_factory, make_task, tmp_path
+):
+    marks = tmp_path / "marks.txt"
+    worker_factory(env=worker_env(broker))
+    task = make_task("restart", [marker("a", marks, seconds=1), marker("b", marks, seconds=1, after="a"),
+                                 marker("c", marks, seconds=1, after="b")])
+    executions = [services.execution_create(task=task) for _ in range(10)]
+    wait_for(lambda: marks.exists() and len(marks.read_text().splitlines()) >= 3, timeout=30)
+
+    broker.stop()  # every message it held (queued nodes, prefetched ones) is gone
+    time.sleep(2)
+    broker.start()
+
+    finished = all_finished(executions, timeout=60)
+    assert {e.status for e in finished} == {"completed"}
+    counted = runs(marks)
+    assert set(counted) == {(str(e.pk), n) for e in executions for n in "abc"}
+    assert set(counted.values()) == {1}  # no node ran twice
+
+
+def test_execute_while_the_broker_is_down_answers_json_202_and_runs_when_it_is_back(
+    broker, worker_factory, make_task, api_client, tmp_path
+):
+    marks = tmp_path / "marks.txt"
+    worker_factory(env=worker_env(broker))
+    task = make_task("down", [marker("only", marks)])
+    broker.stop()
+
+    response = api_client.post(f"/api/v1/tasks/{task.task_id}/execute/", {"input": {}}, format="json")
+
+    assert response.status_code == 202, response.content[:500]
+    assert response["Content-Type"] == "application/json"
+    execution = Execution.objects.get(pk=response.json()["executionId"])
+    assert response.json()["status"] in ("queued", "running")
+    broker.start()
+    (execution,) = all_finished([execution], timeout=60)
+    assert execution.status == "completed"
+    assert runs(marks) == {(str(execution.pk), "only"): 1}
+
+
+def test_a_worker_killed_holding_a_retry_countdown_does_not_delay_the_retry_for_an_hour(
+    broker, worker_factory, make_task
+):
+    env = worker_env(broker)
+    first = worker_factory(env=env)
+    task = make_task(
+        "countdown",
+        [{"id": "flaky", "workflow": "test-fail-until", "config": {"succeedOnAttempt": 2},
+          "execution": {"retryAttempts": 1}}],
+        retry_delay_ms=20_000,
+    )
+    execution = services.execution_create(task=task)
+    wait_for(lambda: node_map(execution)["flaky"].retries_used == 1, timeout=30)
+    time.sleep(1)  # the worker holds the 16-24 s countdown message, unacknowledged
+
+    first.kill()
+    worker_factory(env=env)
+
+    (execution,) = all_finished([execution], timeout=60)
+    assert execution.status == "completed"
+    flaky = node_map(execution)["flaky"]
+    assert flaky.attempts == 2
+    assert [a["status"] for a in flaky.attempt_history] == ["failed", "completed"]
+
+
+def _terminate_other_connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def test_killed_database_connections_during_a_long_node_do_not_run_it_twice(
+    broker, worker_factory, make_task, tmp_path
+):
+    marks = tmp_path / "marks.txt"
+    worker_factory(env=worker_env(broker))
+    task = make_task("pgkill", [marker("long", marks, seconds=12), marker("after", marks, after="long")])
+    execution = services.execution_create(task=task)
+    wait_for(lambda: marks.exists() and ":long:" in marks.read_text(), timeout=30)
+    time.sleep(2)
+
+    assert _terminate_other_connections() > 0  # the node's heartbeat and the worker's own
+
+    (execution,) = all_finished([execution], timeout=60)
+    assert execution.status == "completed"
+    assert runs(marks) == {(str(execution.pk), "long"): 1, (str(execution.pk), "after"): 1}
+    assert node_map(execution)["long"].attempts == 1
+
+
+def _allow_connections(allowed: bool) -> None:
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                         password=db.get("PASSWORD") or None, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{db["NAME"]}" WITH ALLOW_CONNECTIONS {"true" if allowed else "false"}')
+
+
+def test_a_node_that_cannot_renew_its_lease_stops_before_another_copy_starts(
+    broker, worker_factory, make_task, tmp_path
+):
+    marks = tmp_path / "marks.txt"
+    worker_factory(env=worker_env(broker))  # lease 6 s: fence at 3 s, process exit at 4.8 s
+    task = make_task("fenced", [{"id": "long", "workflow": "test-lease-marker",
+                                 "config": {"file": str(marks), "seconds": 15}}])
+    execution = services.execution_create(task=task)
+    wait_for(lambda: marks.exists() and "start:" in marks.read_text(), timeout=30)
+
+    try:
+        _allow_connections(False)  # the database is unreachable for the worker
+        _terminate_other_connections()
+        wait_for(lambda: "end:" in marks.read_text(), timeout=20)
+        time.sleep(1)
+    finally:
+        _allow_connections(True)
+
+    (execution,) = all_finished([execution], timeout=60)
+    assert execution.status == "completed"
+    lines = [line.split(":") for line in marks.read_text().splitlines()]
+    assert [line[0] for line in lines] == ["start", "end", "start", "end"]
+    first_end, second_start = float(lines[1][4]), float(lines[2][4])
+    assert first_end < second_start  # the first copy had stopped before the second began
+    long = node_map(execution)["long"]
+    assert [a["status"] for a in long.attempt_history] == ["lost", "completed"]

@@ -1,0 +1,70 @@
+"""Summarise a py-spy profile of a worker (raw/collapsed stacks) into where a
+node's CPU time goes, by engine phase.
+
+    py-spy record --subprocesses --pid <worker pid> --duration 20 --format raw -o worker.raw
+    .venv/bin/python tests/performance/profile_summary.py worker.raw [--nodes N]
+
+Each sample is put in the first category whose marker occurs in its stack
+(order matters: an event written inside ``node_finish`` counts as events).
+With ``--nodes`` (nodes run during the recording), it also prints the CPU
+milliseconds per node at py-spy's sampling rate (``--rate``, default 100/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+# (category, markers): the first category with a marker in the stack wins.
+CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+    ("heartbeat thread (watchdog per node)", ("Watchdog.run", "Watchdog._beat")),
+    ("thread start", ("Thread.start ",)),
+    ("config schema validation (jsonschema)", ("jsonschema/",)),
+    ("event rows + receivers", ("emit (orchestration/events.py", "event_recorded", "monitoring/receivers")),
+    ("broker publish (apply_async)", ("apply_async",)),
+    ("admission", ("admission",)),
+    ("DB commit", ("commit (psycopg", "Connection.commit (psycopg", "_commit (django/db")),
+    ("claim (ORM + queries)", ("node_claim",)),
+    ("finish + graph advance (ORM + queries)", ("node_finish",)),
+    ("the node's own work (workflow kind)", ("_execute (orchestration/runner",)),
+    ("runner setup (psutil, context, secrets)", ("run_node (orchestration/runner",)),
+    ("sweeper / maintenance", ("recovery.py",)),
+    ("resources heartbeat thread", ("resources/worker.py",)),
+    ("celery/kombu machinery (consume, ack, pool IPC)", ("celery/", "kombu/", "billiard/")),
+]
+
+
+def categorise(stack: str) -> str:
+    for name, markers in CATEGORIES:
+        if any(marker in stack for marker in markers):
+            return name
+    return "other"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("raw", type=Path)
+    parser.add_argument("--nodes", type=int, default=0, help="nodes run while recording")
+    parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    args = parser.parse_args()
+
+    totals: Counter[str] = Counter()
+    processes: Counter[str] = Counter()
+    for line in args.raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        processes["pool processes" if stack.count("process ") > 1 else "main process"] += n
+        totals[categorise(stack)] += n
+    all_samples = sum(totals.values())
+    print(f"{all_samples} on-CPU samples at {args.rate}/s; " + ", ".join(f"{k}: {v}" for k, v in processes.items()))
+    print(f"{'where the CPU time goes':<50}{'share':>8}" + (f"{'ms/node':>10}" if args.nodes else ""))
+    for name, n in totals.most_common():
+        per_node = f"{n / args.rate * 1000 / args.nodes:>10.2f}" if args.nodes else ""
+        print(f"{name:<50}{n / all_samples:>8.1%}{per_node}")
+
+
+if __name__ == "__main__":
+    main()
