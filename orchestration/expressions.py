@@ -20,7 +20,16 @@ nesting depth; a part made of literals only (``9**3999999``) is computed
 during validation, so a definition that could never run is refused there.
 While evaluating: powers, shifts and products whose result would exceed
 ``MAX_INTEGER_DIGITS`` are refused before they are computed, and every
-computed number, string or list is checked against the caps. simpleeval's own
+computed number, string or list is checked against the caps. Sizes are deep:
+a list counts the sizes of its items (a string its characters, an integer its
+digits), and a list repeated by reference (``[[1]*99999]*1000``) counts every
+repetition, so nesting cannot hide a million items behind a short outer list.
+``+``, ``*``, ``%`` formatting and ``str``/``lower``/``upper`` are estimated
+before they are computed; the results of list, tuple and object literals are
+checked too, so comparisons, ``in``, ``min``/``max`` and ``str()`` only ever
+walk bounded data (or the run's own inputs). Every evaluation, the one during
+validation included, also has a total budget (``MAX_WORK`` size units summed
+over all computed values). simpleeval's own
 limits (``MAX_POWER`` = 4,000,000 as an exponent, ``MAX_STRING_LENGTH``) let
 ``(9**3999999)*(9**3999999)`` run for a minute, hence the tighter ones.
 """
@@ -57,6 +66,7 @@ MAX_INTEGER_DIGITS = 1000  # decimal digits of any computed integer
 MAX_INTEGER_BITS = math.ceil(MAX_INTEGER_DIGITS * math.log2(10))
 MAX_SEQUENCE_LENGTH = 100_000  # characters of a computed string, items of a computed list
 MAX_ROUND_DIGITS = 1000  # |ndigits| of round()
+MAX_WORK = 1_000_000  # size units summed over every value one evaluation computes
 
 
 class ExpressionError(ValueError):
@@ -71,14 +81,73 @@ def _integer_bits(value: Any) -> int:
     return value.bit_length() if isinstance(value, int) else 0
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+_TOO_LONG = f"a string or list in the expression would be longer than {MAX_SEQUENCE_LENGTH:,}"
+
+
+def _scalar_size(value: Any) -> int:
+    kind = type(value)
+    if kind is str or kind is bytes:
+        return len(value) or 1
+    if kind is int:
+        return 1 + (value.bit_length() >> 6)  # one unit per 64 bits (about 19 digits)
+    return 1
+
+
+def deep_size(value: Any, limit: int = MAX_SEQUENCE_LENGTH) -> int:
+    """Size of ``value`` in units: a string's characters, an integer's 64-bit
+    words, 1 for any other scalar, and for a list, tuple, set or object the
+    sum of its items' (keys' and values') sizes (at least 1). An item held
+    twice by reference counts twice: ``[[1]*99999]*1000`` is 99,999,000.
+
+    Stops as soon as the size is known to exceed ``limit`` and then returns a
+    number above it, so the walk costs O(limit) whatever the value holds.
+    Iterative (no recursion), memoised by object identity."""
+    if not isinstance(value, _CONTAINERS):
+        return _scalar_size(value)
+    sizes: dict[int, int] = {}
+    work = 0
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, expanded = stack.pop()
+        if id(item) in sizes:
+            continue
+        if len(item) > limit:  # each part is worth at least 1
+            return limit + 1
+        parts = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        work += len(parts) + 1
+        if work > 4 * limit:
+            return limit + 1
+        if not expanded:
+            nested = [part for part in parts if isinstance(part, _CONTAINERS) and id(part) not in sizes]
+            if nested:
+                stack.append((item, True))
+                stack.extend((part, False) for part in nested)
+                continue
+        total = 0
+        for part in parts:
+            kind = type(part)
+            if kind is int:
+                total += 1 + (part.bit_length() >> 6)
+            elif kind is str or kind is bytes:
+                total += len(part) or 1
+            elif isinstance(part, _CONTAINERS):
+                total += sizes[id(part)]
+            else:
+                total += 1
+        sizes[id(item)] = max(1, total)
+        if total > limit:
+            return limit + 1
+    return sizes[id(value)]
+
+
 def _check_size(value: Any) -> Any:
-    """``value`` unchanged, or ExpressionTooCostly when it is over the caps."""
+    """``value`` unchanged, or ExpressionTooCostly when it is over the caps
+    (integers by digits, strings and containers by ``deep_size``)."""
     if isinstance(value, int) and value.bit_length() > MAX_INTEGER_BITS:
         raise ExpressionTooCostly(f"a number in the expression would have more than {MAX_INTEGER_DIGITS} digits")
-    if isinstance(value, str | bytes | list | tuple | dict) and len(value) > MAX_SEQUENCE_LENGTH:
-        raise ExpressionTooCostly(
-            f"a string or list in the expression would be longer than {MAX_SEQUENCE_LENGTH:,}"
-        )
+    if isinstance(value, (str, bytes, *_CONTAINERS)) and deep_size(value) > MAX_SEQUENCE_LENGTH:
+        raise ExpressionTooCostly(_TOO_LONG)
     return value
 
 
@@ -94,23 +163,46 @@ def _bounded_power(base: Any, exponent: Any) -> Any:
 
 def _bounded_multiply(left: Any, right: Any) -> Any:
     for sequence, count in ((left, right), (right, left)):
-        if isinstance(sequence, str | list | tuple) and isinstance(count, int):
-            if len(sequence) * count > MAX_SEQUENCE_LENGTH:
-                raise ExpressionTooCostly(
-                    f"a string or list in the expression would be longer than {MAX_SEQUENCE_LENGTH:,}"
-                )
+        if isinstance(sequence, str | bytes | list | tuple) and isinstance(count, int) and count > 0:
+            if deep_size(sequence) * count > MAX_SEQUENCE_LENGTH:
+                raise ExpressionTooCostly(_TOO_LONG)
     if _integer_bits(left) + _integer_bits(right) > MAX_INTEGER_BITS + 1:
         raise ExpressionTooCostly(f"a product in the expression would have more than {MAX_INTEGER_DIGITS} digits")
-    return _check_size(left * right)
+    return left * right  # the result is checked by _Evaluator._spend
 
 
 def _bounded_add(left: Any, right: Any) -> Any:
-    if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
-        if len(left) + len(right) > MAX_SEQUENCE_LENGTH:
-            raise ExpressionTooCostly(
-                f"a string or list in the expression would be longer than {MAX_SEQUENCE_LENGTH:,}"
-            )
-    return _check_size(left + right)
+    if isinstance(left, str | bytes | list | tuple) and isinstance(right, str | bytes | list | tuple):
+        if deep_size(left) + deep_size(right) > MAX_SEQUENCE_LENGTH:
+            raise ExpressionTooCostly(_TOO_LONG)
+    return left + right  # the result is checked by _Evaluator._spend
+
+
+# printf-style conversion: %[(key)][flags][width][.precision][length]type
+_FORMAT_SPEC_RE = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.)", re.DOTALL)
+
+
+def _bounded_format(left: Any, right: Any) -> Any:
+    """``left % right``; for string formatting, estimated first: the format
+    text, the widths and precisions (``*`` ones taken as the largest integer
+    argument) and the arguments' deep sizes must stay within the cap."""
+    if not isinstance(left, str | bytes):
+        return _check_size(left % right)
+    text = left.decode("latin-1") if isinstance(left, bytes) else left
+    arguments = right if isinstance(right, tuple) else (right,)
+    largest = max((abs(a) for a in arguments if isinstance(a, int)), default=0)
+    estimate = len(text) + sum(deep_size(argument) for argument in arguments)
+    for match in _FORMAT_SPEC_RE.finditer(text):
+        for number in match.group(1, 2):
+            if number == "*":
+                estimate += largest
+            elif number:
+                estimate += int(number) if len(number) <= 9 else MAX_SEQUENCE_LENGTH + 1
+        if match.group(3) in "rsa":  # repr() of an argument may escape each character (up to 10 for one)
+            estimate += 9 * sum(deep_size(argument) for argument in arguments)
+        if estimate > MAX_SEQUENCE_LENGTH:
+            raise ExpressionTooCostly(_TOO_LONG)
+    return left % right  # the result is checked by _Evaluator._spend
 
 
 def _bounded_shift(left: Any, right: Any) -> Any:
@@ -126,12 +218,19 @@ def _bounded_round(number: Any, ndigits: Any = None) -> Any:
     return number if ndigits is None and isinstance(number, int) else round(number, ndigits)
 
 
+def _bounded_str(value: Any = "") -> str:
+    # str() of a value is at most ~10 characters per size unit (repr escapes).
+    if deep_size(value) > MAX_SEQUENCE_LENGTH:
+        raise ExpressionTooCostly(_TOO_LONG)
+    return str(value)
+
+
 def _lower(text: str) -> str:
-    return str(text).lower()
+    return _bounded_str(text).lower()
 
 
 def _upper(text: str) -> str:
-    return str(text).upper()
+    return _bounded_str(text).upper()
 
 
 FUNCTIONS: dict[str, Any] = {
@@ -142,7 +241,7 @@ FUNCTIONS: dict[str, Any] = {
     "round": _bounded_round,
     "int": int,
     "float": float,
-    "str": str,
+    "str": _bounded_str,
     "bool": bool,
     "lower": _lower,
     "upper": _upper,
@@ -217,19 +316,67 @@ class _Evaluator(simpleeval.EvalWithCompoundTypes):
                 ast.Add: _bounded_add,
                 ast.LShift: _bounded_shift,
                 ast.RShift: operator.rshift,
+                ast.Mod: _bounded_format,
             }
         )
+        self.spent = 0
+
+    def _spend(self, value: Any) -> Any:
+        """``value`` after checking it against the caps and charging its size
+        to this evaluation's MAX_WORK budget."""
+        if isinstance(value, int) and value.bit_length() > MAX_INTEGER_BITS:
+            _check_size(value)
+        size = deep_size(value)
+        if size > MAX_SEQUENCE_LENGTH:
+            raise ExpressionTooCostly(_TOO_LONG)
+        self.spent += size
+        if self.spent > MAX_WORK:
+            raise ExpressionTooCostly(
+                f"the expression computes more than {MAX_WORK:,} units of data in all; simplify it"
+            )
+        return value
 
     # Results of operators and functions are checked against the caps; names
     # are not, so a large input may still be read (``len(body) > 0``).
     def _eval_binop(self, node: ast.BinOp) -> Any:
-        return _check_size(super()._eval_binop(node))
+        return self._spend(super()._eval_binop(node))
 
     def _eval_unaryop(self, node: ast.UnaryOp) -> Any:
-        return _check_size(super()._eval_unaryop(node))
+        return self._spend(super()._eval_unaryop(node))
 
     def _eval_call(self, node: ast.Call) -> Any:
-        return _check_size(super()._eval_call(node))
+        return self._spend(super()._eval_call(node))
+
+    # Literal containers are computed values too: [x, x, x] == [x, x, x].
+    def _eval_list(self, node: ast.List) -> Any:
+        return self._spend(super()._eval_list(node))
+
+    def _eval_tuple(self, node: ast.Tuple) -> Any:
+        return self._spend(super()._eval_tuple(node))
+
+    def _eval_dict(self, node: ast.Dict) -> Any:
+        return self._spend(super()._eval_dict(node))
+
+    def _eval_set(self, node: ast.Set) -> Any:
+        return self._spend(super()._eval_set(node))
+
+    # f-strings: each part is stringified within the cap, and a format spec's
+    # widths (f"{1:>999999999}") are estimated before formatting.
+    def _eval_joinedstr(self, node: ast.JoinedStr) -> Any:
+        parts = [_bounded_str(self._eval(part)) for part in node.values]
+        if sum(map(len, parts)) > MAX_SEQUENCE_LENGTH:
+            raise ExpressionTooCostly(_TOO_LONG)
+        return self._spend("".join(parts))
+
+    def _eval_formattedvalue(self, node: ast.FormattedValue) -> Any:
+        value = self._eval(node.value)
+        if not node.format_spec:
+            return value
+        spec = _bounded_str(self._eval(node.format_spec))
+        widths = sum(int(run) if len(run) <= 9 else MAX_SEQUENCE_LENGTH + 1 for run in re.findall(r"\d+", spec))
+        if widths + deep_size(value) > MAX_SEQUENCE_LENGTH:
+            raise ExpressionTooCostly(_TOO_LONG)
+        return self._spend(("{:" + spec + "}").format(value))
 
     def _eval_attribute(self, node: ast.Attribute) -> Any:
         base = self._eval(node.value)
@@ -336,6 +483,9 @@ def _is_constant(node: ast.AST) -> bool:
     )
 
 
+_TOO_COSTLY_TO_COMPUTE = "the expression needs more memory or nesting than a condition may use; simplify it"
+
+
 def _constant_cost_problem(tree: ast.expr) -> str | None:
     """Compute the largest parts made of literals only; the message of the
     first that is over a cost limit, else None. Other evaluation errors are
@@ -343,12 +493,15 @@ def _constant_cost_problem(tree: ast.expr) -> str | None:
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.BinOp | ast.UnaryOp | ast.Call) and _is_constant(node):
+        if isinstance(node, ast.BinOp | ast.UnaryOp | ast.Call | ast.JoinedStr) and _is_constant(node):
             evaluator = _Evaluator(dict(LITERALS))
             try:
                 evaluator._eval(node)
             except ExpressionTooCostly as exc:
                 return str(exc)
+            except (MemoryError, RecursionError):
+                # Never "valid": the part could not even be computed here.
+                return _TOO_COSTLY_TO_COMPUTE
             except Exception:  # noqa: BLE001 - any other failure is a run-time matter
                 pass
             continue
@@ -406,6 +559,8 @@ def evaluate(expression: str, *, names: Mapping[str, Any]) -> Any:
         return evaluator._eval(tree)
     except ExpressionError:
         raise
+    except (MemoryError, RecursionError):
+        raise ExpressionTooCostly(_TOO_COSTLY_TO_COMPUTE) from None
     except simpleeval.NameNotDefined as exc:
         raise ExpressionError(f"unknown name {exc.name!r} in {evaluator.expr!r}") from None
     except simpleeval.InvalidExpression as exc:

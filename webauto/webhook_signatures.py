@@ -7,7 +7,8 @@ Standard Webhooks (https://www.standardwebhooks.com/): three headers,
 space-separated list of ``v1,<base64 HMAC-SHA256>`` entries, each over
 ``{id}.{timestamp}.{raw body}``. A secret written ``whsec_<base64>`` is
 base64-decoded into the key, as the scheme says; any other secret is used as
-its UTF-8 bytes. The ``standardwebhooks`` package is not used: its verifier
+its UTF-8 bytes. The legacy ``sha256=<hex>`` signature uses that same key
+(``standard_key``): one secret is one key, whichever scheme signs with it. The ``standardwebhooks`` package is not used: its verifier
 fixes the tolerance window at five minutes, decodes the body as text, and
 raises on a malformed entry instead of refusing it, which is the kind of fault
 (a 500 from a header) these functions exist to prevent.
@@ -44,8 +45,10 @@ class SignatureRefused(Exception):
 
 
 def legacy_signature(secret: str, body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256 of body>``, keyed with the secret's UTF-8 bytes."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """``sha256=<hex HMAC-SHA256 of body>``, keyed with ``standard_key(secret)``
+    (a ``whsec_<base64>`` secret decoded, any other its UTF-8 bytes), the key
+    the Standard Webhooks signature uses."""
+    return "sha256=" + hmac.new(standard_key(secret), body, hashlib.sha256).hexdigest()
 
 
 def verify_legacy(secret: str, body: bytes, header: str, value: str) -> None:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from orchestration import admission
+from orchestration import admission, expressions
 from orchestration.expressions import MAX_DEPTH, MAX_EXPRESSION_LENGTH, MAX_INTEGER_DIGITS
 from orchestration.models import Execution, NodeRun, Task
 
@@ -101,3 +101,58 @@ def test_a_product_of_run_time_strings_fails_the_node(
     run = NodeRun.objects.get(execution_id=response.json()["executionId"], node_id="first")
     assert run.status == "failed"
     assert "longer than 100,000" in run.error
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        # The outer list is short; the items it holds are not (issue 16 point 5).
+        "[[1]*99999]*100 == [[1]*99999]*100",
+        "max([[1]*99999]*100) == 1",
+        'f"{1:>999999999}" == ""',
+    ],
+)
+def test_nested_lists_and_formatting_are_refused_by_validate_and_create(api_client, make_definition, expression):
+    doc = with_condition(make_definition, expression)
+    checked = post_json(api_client, f"{TASKS}validate/", doc)
+    assert checked.status_code == 200
+    assert checked.json()["valid"] is False
+    assert "longer than 100,000" in condition_error(checked)[0]["message"]
+    created = post_json(api_client, TASKS, doc)
+    assert created.status_code == 400
+    assert "longer than 100,000" in condition_error(created)[0]["message"]
+    assert not Task.objects.exists()
+
+
+def test_nested_run_time_lists_fail_the_node_inside_execute(
+    api_client, make_definition, django_capture_on_commit_callbacks, admit_all
+):
+    doc = with_condition(make_definition, "[[greeting]*99999]*limit == [[greeting]*99999]*limit")
+    doc["parameters"]["limit"] = 100
+    assert post_json(api_client, TASKS, doc).status_code == 201
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_json(api_client, f"{TASKS}small-task/execute/", {})
+    assert response.status_code == 202
+    run = NodeRun.objects.get(execution_id=response.json()["executionId"], node_id="first")
+    assert run.status == "failed"
+    assert "longer than 100,000" in run.error
+
+
+def test_running_out_of_memory_in_a_condition_fails_the_node_not_the_request(
+    api_client, make_definition, django_capture_on_commit_callbacks, admit_all, monkeypatch
+):
+    """A MemoryError inside an operator (simulated: it cannot be provoked
+    reliably) is an expression error: the node fails, execute answers 202."""
+
+    def out_of_memory(*_args):
+        raise MemoryError
+
+    doc = with_condition(make_definition, '"%d" % limit == ""')
+    assert post_json(api_client, TASKS, doc).status_code == 201
+    monkeypatch.setattr(expressions, "_bounded_format", out_of_memory)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_json(api_client, f"{TASKS}small-task/execute/", {})
+    assert response.status_code == 202
+    run = NodeRun.objects.get(execution_id=response.json()["executionId"], node_id="first")
+    assert run.status == "failed"
+    assert "more memory" in run.error

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestration import expressions
 from orchestration.expressions import (
+    MAX_SEQUENCE_LENGTH,
+    MAX_WORK,
     ExpressionError,
+    ExpressionTooCostly,
     check_syntax,
+    deep_size,
     evaluate,
     evaluate_condition,
     expression_names,
@@ -242,3 +249,118 @@ def test_content_change_is_true_exactly_when_ratio_reaches_threshold(ratio, thre
     )
     assert result == (ratio >= threshold)
     assert (reason == "") == result
+
+
+# --- Cost limits: deep sizes, formatting, memory (issue 16 point 5) ---------
+@pytest.mark.parametrize(
+    "expression",
+    [
+        # [[1]*99999]*10 is an outer list of 10 holding ~1,000,000 items.
+        "[[1]*99999]*10 == [[1]*99999]*10",
+        "max([[1]*99999]*100) == 1",
+        "[[1]*9999]*9 + [[1]*9999]*9 == []",
+        "(([1]*50000,)*2)*1000 == 1",
+        "{'a': [[1]*99999]*100}['a'] == 1",
+        "[10**999]*2000 == []",
+        'f"{1:>999999999}" == ""',
+        'f"{[[1]*99999]*1000}" == ""',
+    ],
+)
+def test_nested_and_formatted_values_are_measured_before_they_grow(expression):
+    problem = check_syntax(expression)
+    assert problem is not None
+    assert "longer than 100,000" in problem
+    with pytest.raises(ExpressionError, match="longer than 100,000"):
+        evaluate(expression, names={})
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "[[one]*99999]*n == [[one]*99999]*n",
+        'f"{one:>{width}}" == ""',
+    ],
+)
+def test_run_time_values_are_measured_before_they_grow(expression):
+    names = {"one": 1, "n": 10, "width": 999_999_999}
+    assert check_syntax(expression) is None  # nothing to compute without the names
+    with pytest.raises(ExpressionTooCostly, match="longer than 100,000"):
+        evaluate(expression, names=names)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        '"%*d" % (width, one) == ""',
+        '"%" + str(width) + "d" == "" or ("%" + str(width) + "d") % one == ""',
+        '"%.50000000f" % 1.0 == ""',
+        '"%s" % ([[one]*99999]*n,) == ""',
+        'f"{one:>{width}}" == ""',
+        "len(str([[one]*99999]*n)) > 0",
+        "lower([[one]*99999]*n) == ''",
+    ],
+)
+def test_growing_operations_are_refused_before_they_allocate(expression):
+    # Without the estimate each of these builds a string of tens of MB first
+    # (a width of 999999999 allocates 1 GB) and only then finds it too long.
+    names = {"one": 1, "n": 30, "width": 50_000_000}
+    tracemalloc.start()
+    try:
+        with pytest.raises(ExpressionError, match="longer than 100,000"):
+            evaluate(expression, names=names)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4_000_000
+
+
+def test_deep_size_counts_each_repetition_of_a_shared_item():
+    inner = [1] * 1000
+    assert deep_size(inner) == 1000
+    assert deep_size([inner] * 50) == 50_000
+    assert deep_size({"a": ["xyz", [[]]]}) == 1 + 3 + 1
+    assert deep_size([inner] * 101) > MAX_SEQUENCE_LENGTH
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('"%d items" % 3', "3 items"),
+        ('"%5.2f|%-3s|%*d" % (3.14159, "a", 4, 7)', " 3.14|a  |   7"),
+        ('"%(n)s!" % {"n": "hi"}', "hi!"),
+        ("7 % 3", 1),
+        ('f"{3:>5}"', "    3"),
+        ("len([1]*99999 + [2])", 100_000),
+        ("[[1]*999]*100 == [[1]*999]*100", True),
+        ("len(str([1, 2]))", 6),
+    ],
+)
+def test_bounded_operators_still_compute_ordinary_values(expression, expected):
+    assert check_syntax(expression) is None
+    assert evaluate(expression, names={}) == expected
+
+
+def test_an_evaluation_has_a_total_budget_over_all_computed_values():
+    # Each part is under the cap; together they are over MAX_WORK.
+    parts = -(-MAX_WORK // 99_999) + 1
+    expression = " + ".join(["len([1]*99999)"] * parts) + " > 0"
+    assert "units of data in all" in (check_syntax(expression) or "")
+    assert check_syntax(" + ".join(["len([1]*99999)"] * 3) + " > 0") is None
+
+
+def test_memory_error_while_validating_is_a_refusal_not_valid(monkeypatch):
+    # MemoryError is an Exception: it was swallowed and the expression passed.
+    def out_of_memory(*_args):
+        raise MemoryError
+
+    monkeypatch.setattr(expressions, "_bounded_format", out_of_memory)
+    assert "more memory" in (check_syntax('"%d" % 1 == ""') or "")
+
+
+def test_memory_error_while_evaluating_is_an_expression_error(monkeypatch):
+    def out_of_memory(*_args):
+        raise MemoryError
+
+    monkeypatch.setattr(expressions, "_bounded_format", out_of_memory)
+    with pytest.raises(ExpressionTooCostly, match="more memory"):
+        evaluate('"%d" % n == ""', names={"n": 1})

@@ -151,6 +151,24 @@ def test_a_whsec_secret_is_base64_decoded_as_the_scheme_says(make_task):
     assert post(url, headers).status_code == 202
 
 
+def test_both_schemes_key_a_whsec_secret_with_its_decoded_bytes(make_task):
+    """One secret, one key (issue 13 point 9): the legacy sha256= HMAC of a
+    whsec_ secret is keyed with the base64-decoded bytes, like v1 entries."""
+    key = b"\x00\x01binary-key\xff"
+    secret = "whsec_" + base64.b64encode(key).decode()
+    schedule = services.schedule_create(
+        task=make_task(), block={"type": "manual", "trigger": "webhook", "webhookSecret": secret}
+    )
+    url = f"/hooks/{schedule.new_webhook_token}/"
+    raw_text_key = hmac.new(secret.encode(), BODY, hashlib.sha256).hexdigest()
+    refused = post(url, {"X-Webauto-Signature": "sha256=" + raw_text_key})
+    assert refused.status_code == 403
+    assert error(refused)["path"] == "headers.X-Webauto-Signature"
+    decoded_key = hmac.new(key, BODY, hashlib.sha256).hexdigest()
+    assert legacy_signature(secret, BODY) == "sha256=" + decoded_key
+    assert post(url, {"X-Webauto-Signature": "sha256=" + decoded_key}).status_code == 202
+
+
 @pytest.mark.parametrize(
     ("change", "status", "path"),
     [
