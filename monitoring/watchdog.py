@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.alerting import _notify_on_failure, alert_resolve, alert_trigger
+from monitoring.alerting import alert_resolve, alert_trigger, notify_on_failure
 from monitoring.models import Alert, AlertRule, AlertStatus, HostSample
 from monitoring.selectors import optional_model, workers_alive
 
@@ -80,7 +80,7 @@ def stuck_runs_check(*, now: datetime | None = None) -> list[Alert]:
             alerts.append(existing)  # nothing new since the last check
             continue
         alert, _ = alert_trigger(
-            rule=AlertRule.STUCK, task=task, notify=_notify_on_failure(task),
+            rule=AlertRule.STUCK, task=task, notify=notify_on_failure(task),
             title=f"{task.name or task.task_id} has {len(reasons)} stuck run{'s' if len(reasons) != 1 else ''}",
             message="; ".join(reasons),
             details={"reasons": reasons},
