@@ -7,7 +7,7 @@ import re
 from django.db import IntegrityError, transaction
 
 from orchestration import events
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Secret
 
 # A secret is used as ${name}: the name must be a plain reference root.

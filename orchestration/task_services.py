@@ -13,13 +13,13 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from orchestration import events
-from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import (
     checked,
     definition_to_fields,
     task_to_definition,
     validate_task_definition,
 )
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import EXECUTION_ACTIVE, Task
 from orchestration.signals import task_definition_saved, task_deleting
 

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django_htmx.middleware import HtmxDetails
 
 from orchestration import contract
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.references import to_text
 from templates_app import selectors, services

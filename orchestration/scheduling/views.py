@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.scheduling import forms, presenters, selectors, services, spec, timing
 from orchestration.scheduling.models import FireOutcome, FireSource, Schedule

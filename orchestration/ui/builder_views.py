@@ -21,8 +21,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from orchestration import contract, registry, services
-from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import task_to_definition, validate_task_definition
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Priority, Task
 
 NEW_TASK: dict[str, Any] = {

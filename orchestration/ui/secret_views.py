@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from orchestration import secret_services
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Secret
 
 

@@ -17,9 +17,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from orchestration import services
-from orchestration.api.errors import DefinitionInvalid
 from orchestration.definitions import task_to_definition
-from orchestration.errors import SecretsMissing
+from orchestration.errors import DefinitionInvalid, SecretsMissing
 from orchestration.models import Execution, Task, Trigger
 from orchestration.task_services import TaskInUse
 from orchestration.ui import selectors
