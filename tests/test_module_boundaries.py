@@ -99,3 +99,20 @@ def test_no_module_imports_another_modules_private_names() -> None:
                 continue
             offenders.append(f"{path.relative_to(ROOT)}:{line} imports {imported}.{name}")
     assert offenders == [], "private names imported across modules:\n" + "\n".join(offenders)
+
+
+FEATURE_APPS = ("orchestration.scheduling", "orchestration.webflows", "orchestration.resources", "templates_app", "monitoring")
+
+
+def test_the_core_pages_import_no_feature_app() -> None:
+    """The core pages get "next run", a task's schedules and the kinds a node
+    can use through hooks (``orchestration.ui.hooks``, ``registry.provided_kinds``)
+    that the feature apps fill in their ``AppConfig.ready()``."""
+    offenders = []
+    for module, path, tree in _modules():
+        if not module.startswith("orchestration.ui"):
+            continue
+        for line, imported, _ in _imports(module, path, tree):
+            if any(imported == app or imported.startswith(app + ".") for app in FEATURE_APPS):
+                offenders.append(f"{path.relative_to(ROOT)}:{line} imports {imported}")
+    assert offenders == [], "\n".join(offenders)

@@ -43,15 +43,10 @@ def kinds_catalogue() -> list[dict[str, Any]]:
     """Every kind a node can use, with its config schema, for the kind picker and
     the generated config forms: the registered kinds, then the stored step
     workflows (found through the registry's providers)."""
-    from orchestration.webflows.models import Workflow
-
     aliases: dict[str, list[str]] = {}
     for alias, name in registry.aliases().items():
         aliases.setdefault(name, []).append(alias)
-    kinds = list(registry.all_kinds())
-    registered = {kind.name for kind in kinds}
-    for name in Workflow.objects.exclude(name__in=registered).values_list("name", flat=True):
-        kinds.append(registry.get(name))
+    kinds = [*registry.all_kinds(), *registry.provided_kinds()]
     return [
         {
             "name": kind.name,
