@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 
 from monitoring.alerting import alert_acknowledge, alert_resolve
-from monitoring.models import Alert, Channel, DailyRollup, Delivery, HostSample
+from monitoring.models import Alert, Channel, DailyRollup, Delivery
 from monitoring.services import channel_send_test
 
 
@@ -56,9 +56,3 @@ class DailyRollupAdmin(admin.ModelAdmin):
     list_display = ["day", "task_key", "counts", "duration_count", "node_failures"]
     list_filter = ["day"]
     search_fields = ["task_key"]
-
-
-@admin.register(HostSample)
-class HostSampleAdmin(admin.ModelAdmin):
-    list_display = ["host", "cpu_percent", "memory_percent", "created_at"]
-    list_filter = ["host"]

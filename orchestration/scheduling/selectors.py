@@ -64,3 +64,13 @@ def next_runs(task_pks: Sequence[int]) -> dict[int, datetime]:
         if fire_at is not None and (task_pk not in result or fire_at < result[task_pk]):
             result[task_pk] = fire_at
     return result
+
+
+def clock_fires_between(*, since: datetime, until: datetime, task_id: str | None = None) -> QuerySet[Fire]:
+    """Fires scheduled in ``[since, until)`` that have a lag (clock fires), of
+    one task (by taskId, kept on the fire: fires outlive their schedule and
+    task) or of all; unordered, for aggregation."""
+    qs = Fire.objects.filter(scheduled_at__gte=since, scheduled_at__lt=until, lag_ms__isnull=False)
+    if task_id:
+        qs = qs.filter(task_key=task_id)
+    return qs.order_by()
