@@ -153,13 +153,6 @@ def _fires(since: datetime, until: datetime, task_id: str | None) -> QuerySet[An
     return scheduling_selectors.clock_fires_between(since=since, until=until, task_id=task_id)
 
 
-def schedule_lags(*, since: datetime, until: datetime, task_id: str | None = None) -> list[tuple[datetime, float]]:
-    """(scheduled time, lag seconds) of clock fires in the range, from the
-    scheduler's fire records; empty when the scheduler keeps none."""
-    qs = _fires(since, until, task_id)
-    return [(at, lag / 1000) for at, lag in qs.values_list("scheduled_at", "lag_ms")]
-
-
 def schedule_lag_stats(*, since: datetime, until: datetime, task_id: str | None = None) -> dict[str, Any]:
     """``{"count", "avg", "p95", "max"}`` of the lag (seconds, unrounded;
     None without fires) of clock fires in the range, aggregated in SQL."""
@@ -376,18 +369,9 @@ def _bucket_starts(since: datetime, until: datetime, size: timedelta) -> list[da
     return starts
 
 
-def system_samples(*, since: datetime, until: datetime) -> list[tuple[datetime, float, float]]:
-    """(time, cpu %, memory %) host samples in the range, from the resource
-    manager (the one owner of host samples), through its selectors."""
-    return list(
-        resources_selectors.system_samples_between(since=since, until=until).order_by("taken_at", "id")
-        .values_list("taken_at", "cpu_percent", "memory_pct")
-    )
-
-
 def _system_by_bucket(since: datetime, until: datetime, size: int) -> QuerySet[Any]:
     """Rows ``{"_b", "cpu", "memory"}``: average cpu % and memory % of the
-    host samples (as ``system_samples`` reads them) per bucket number."""
+    host samples per bucket number."""
     qs = resources_selectors.system_samples_between(since=since, until=until).annotate(_b=EpochBucket("taken_at", size))
     return qs.order_by().values("_b").annotate(cpu=Avg("cpu_percent"), memory=Avg("memory_pct"))
 
@@ -498,15 +482,6 @@ def executions_running(*, limit: int = 20) -> list[Any]:
     return list(
         Execution.objects.filter(status__in=["running", "queued"]).select_related("task")
         .order_by("status", "-started_at", "-id")[:limit]
-    )
-
-
-def executions_recent_failures(*, since: datetime, limit: int = 10) -> list[Any]:
-    from orchestration.models import Execution
-
-    return list(
-        Execution.objects.filter(status__in=FAILURE, created_at__gte=since).select_related("task")
-        .order_by("-finished_at", "-id")[:limit]
     )
 
 

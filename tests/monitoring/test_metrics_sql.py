@@ -27,8 +27,6 @@ from monitoring.selectors import (
     metric_range,
     metrics_series,
     metrics_summary,
-    schedule_lags,
-    system_samples,
 )
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +47,26 @@ def _secs(a: datetime | None, b: datetime | None) -> float | None:
 
 def _rate(success: int, failure: int) -> float | None:
     return success / (success + failure) if success + failure else None
+
+
+def schedule_lags(*, since: datetime, until: datetime, task_id: str | None) -> list[tuple[datetime, float]]:
+    """(scheduled time, lag seconds) of the clock fires in the range."""
+    from orchestration.scheduling.models import Fire
+
+    qs = Fire.objects.filter(scheduled_at__gte=since, scheduled_at__lt=until, lag_ms__isnull=False)
+    if task_id:
+        qs = qs.filter(task_key=task_id)
+    return [(at, lag / 1000) for at, lag in qs.values_list("scheduled_at", "lag_ms")]
+
+
+def system_samples(*, since: datetime, until: datetime) -> list[tuple[datetime, float, float]]:
+    """(time, cpu %, memory %) of the host samples in the range."""
+    from orchestration.resources.models import SystemSample
+
+    return [
+        (s.taken_at, s.cpu_percent, s.memory_percent)
+        for s in SystemSample.objects.filter(taken_at__gte=since, taken_at__lt=until)
+    ]
 
 
 def _rows(since: datetime, until: datetime, task_id: str | None) -> list[dict[str, Any]]:
