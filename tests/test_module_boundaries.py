@@ -4,9 +4,11 @@
   ``api``, or a module ``api.py`` / ``api_*.py`` of an app) import from
   ``orchestration.api``; services, pages, commands and tasks take their
   errors from ``orchestration.errors`` (or their own app).
-- Modules never import another module's private names (``from x import _y``).
-  The engine files are being rebuilt elsewhere; what they still import is
-  listed in ``ENGINE_PRIVATE_IMPORTS`` and may only shrink.
+- Modules (the tests' too) never import another module's private names
+  (``from x import _y``), and the product's modules never reach into an
+  imported module's private names (``x._y``). The engine files are being
+  rebuilt elsewhere; what they still use is listed in
+  ``ENGINE_PRIVATE_IMPORTS`` / ``ENGINE_PRIVATE_ATTRIBUTES`` and may only shrink.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ ENGINE_PRIVATE_IMPORTS = {
     )
 }
 
+# (module, imported module's local name, private attribute), as above.
+ENGINE_PRIVATE_ATTRIBUTES = {("orchestration.runner", "engine", "_input_from_node")}
 
-def _modules() -> Iterator[tuple[str, Path, ast.Module]]:
-    for package in PACKAGES:
+
+def _modules(packages: tuple[str, ...] = PACKAGES) -> Iterator[tuple[str, Path, ast.Module]]:
+    for package in packages:
         for path in sorted((ROOT / package).rglob("*.py")):
             parts = path.relative_to(ROOT).with_suffix("").parts
             if "migrations" in parts:
@@ -91,7 +96,7 @@ def test_only_api_modules_import_the_api() -> None:
 
 def test_no_module_imports_another_modules_private_names() -> None:
     offenders = []
-    for module, path, tree in _modules():
+    for module, path, tree in _modules((*PACKAGES, "tests")):
         for line, imported, name in _imports(module, path, tree):
             if name is None or not name.startswith("_") or name.startswith("__") or imported == module:
                 continue
@@ -115,4 +120,26 @@ def test_the_core_pages_import_no_feature_app() -> None:
         for line, imported, _ in _imports(module, path, tree):
             if any(imported == app or imported.startswith(app + ".") for app in FEATURE_APPS):
                 offenders.append(f"{path.relative_to(ROOT)}:{line} imports {imported}")
+    assert offenders == [], "\n".join(offenders)
+
+
+def test_no_module_reaches_into_another_modules_private_names() -> None:
+    """``import x`` then ``x._y`` is the same reach as ``from x import _y``."""
+    offenders = []
+    for module, path, tree in _modules():
+        imported_names = {
+            (alias.asname or alias.name).split(".")[0]
+            for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in imported_names
+                and node.attr.startswith("_") and not node.attr.startswith("__")
+                # Public despite the underscore: Django model options and managers, os._exit.
+                and node.attr not in ("_meta", "_default_manager", "_base_manager", "_exit")
+                and (module, node.value.id, node.attr) not in ENGINE_PRIVATE_ATTRIBUTES
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {node.value.id}.{node.attr}")
     assert offenders == [], "\n".join(offenders)
