@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from monitoring.alerting import alert_acknowledge, alert_resolve
-from monitoring.models import Alert, Channel, DailyRollup, Delivery, HostSample
+from monitoring.models import Alert, Channel, DailyRollup, Delivery
 from monitoring.services import channel_send_test
 from orchestration.credentials import mask_channel_config, unmask_channel_config
 
@@ -79,9 +79,3 @@ class DailyRollupAdmin(admin.ModelAdmin):
     list_display = ["day", "task_key", "counts", "duration_count", "node_failures"]
     list_filter = ["day"]
     search_fields = ["task_key"]
-
-
-@admin.register(HostSample)
-class HostSampleAdmin(admin.ModelAdmin):
-    list_display = ["host", "cpu_percent", "memory_percent", "created_at"]
-    list_filter = ["host"]

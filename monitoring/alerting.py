@@ -60,7 +60,9 @@ def escalation_levels(error_handling: dict[str, Any] | None) -> list[EscalationL
     return [EscalationLevel(number=i + 1, threshold=t, action=a) for i, (t, _, a) in enumerate(raw)]
 
 
-def _notify_on_failure(task: Any) -> bool:
+def notify_on_failure(task: Any) -> bool:
+    """Whether the task's definition asks for notifications when it fails
+    (``errorHandling.notificationOnFailure``); alerts of the task carry it."""
     return bool((task.error_handling or {}).get("notificationOnFailure"))
 
 
@@ -233,7 +235,7 @@ def alert_evaluate_execution(*, execution_id: int) -> None:
 
 def _failure(task: Any, execution: Any) -> None:
     levels = escalation_levels(task.error_handling)
-    notify = _notify_on_failure(task)
+    notify = notify_on_failure(task)
     if not notify and not levels:
         return
     streak = consecutive_failures(task=task)
@@ -282,7 +284,7 @@ def _slow(task: Any, execution: Any) -> None:
         return
     if duration > threshold:
         alert_trigger(
-            rule=AlertRule.SLOW, task=task, execution=execution, notify=_notify_on_failure(task),
+            rule=AlertRule.SLOW, task=task, execution=execution, notify=notify_on_failure(task),
             title=f"{task.name or task.task_id} ran slowly ({duration:.1f}s, threshold {threshold:.1f}s)",
             message=f"Execution #{execution.pk} took {duration:.1f}s.",
             details={"durationSeconds": duration, "thresholdSeconds": threshold},
@@ -321,7 +323,7 @@ def _schedule_missed(event: Any) -> None:
             f"(misfire policy {data.get('policy') or '?'})."
         )
     alert_trigger(
-        rule=AlertRule.SCHEDULE, task=task, notify=_notify_on_failure(task), title=title, message=message,
+        rule=AlertRule.SCHEDULE, task=task, notify=notify_on_failure(task), title=title, message=message,
         details={"missedAt": when, "eventId": event.pk, "eventType": event.type},
     )
 
@@ -333,7 +335,7 @@ def _schedule_fired(event: Any) -> None:
         return
     if lag > settings.WEBAUTO_ALERT_SCHEDULE_LAG_SECONDS:
         alert_trigger(
-            rule=AlertRule.SCHEDULE, task=task, notify=_notify_on_failure(task),
+            rule=AlertRule.SCHEDULE, task=task, notify=notify_on_failure(task),
             title=f"Scheduled run of {task.name or task.task_id} started {lag:.0f}s late",
             message=f"The run fired {lag:.1f}s after its scheduled time.",
             details={"lagSeconds": lag, "eventId": event.pk},

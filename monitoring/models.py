@@ -209,22 +209,6 @@ class DailyRollup(models.Model):
         return f"{self.task_key} {self.day}"
 
 
-class HostSample(models.Model):
-    """System CPU and memory of the host, sampled periodically when the
-    resource manager keeps no samples of its own."""
-
-    host = models.CharField(max_length=200)
-    cpu_percent = models.FloatField()
-    memory_percent = models.FloatField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.host} @ {self.created_at:%Y-%m-%d %H:%M}"
-
-
 class ExecutionTally(models.Model):
     """Running totals of finished executions behind the Prometheus counters.
 

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring.counters import DURATION_BUCKETS
-from monitoring.models import Alert, AlertStatus, DailyRollup, Delivery, HostSample
+from monitoring.models import Alert, AlertStatus, DailyRollup, Delivery
 
 BATCH = 500
 FINAL = ("completed", "completed_with_errors", "failed", "cancelled", "timed_out")
@@ -76,7 +76,7 @@ def history_prune(*, now: datetime | None = None) -> dict[str, int]:
     from orchestration.models import Event, Execution, NodeRun
 
     now = now or timezone.now()
-    pruned = {"executions": 0, "events": 0, "nodeOutputs": 0, "deliveries": 0, "alerts": 0, "samples": 0}
+    pruned = {"executions": 0, "events": 0, "nodeOutputs": 0, "deliveries": 0, "alerts": 0}
     cutoff = _day_start(now - timedelta(days=settings.WEBAUTO_RETENTION_DAYS))
     while True:
         with transaction.atomic():
@@ -96,7 +96,6 @@ def history_prune(*, now: datetime | None = None) -> dict[str, int]:
     while ids := list(Event.objects.filter(created_at__lt=event_cutoff).values_list("pk", flat=True)[:BATCH * 4]):
         pruned["events"] += Event.objects.filter(pk__in=ids).delete()[0]
     pruned["deliveries"] = Delivery.objects.filter(created_at__lt=event_cutoff).delete()[0]
-    pruned["samples"] = HostSample.objects.filter(created_at__lt=event_cutoff).delete()[0]
     pruned["alerts"] = Alert.objects.filter(
         status=AlertStatus.RESOLVED,
         resolved_at__lt=now - timedelta(days=settings.WEBAUTO_ALERT_RETENTION_DAYS),

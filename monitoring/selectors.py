@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.apps import apps
-from django.conf import settings
 from django.db import connection
 from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Cast, Greatest
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from monitoring.aggregates import (
@@ -34,7 +32,9 @@ from monitoring.aggregates import (
     sort_memory,
 )
 from monitoring.aggregates import percentile as percentile  # part of this module's public reads
-from monitoring.models import Alert, AlertStatus, HostSample
+from monitoring.models import Alert, AlertStatus
+from orchestration.resources import selectors as resources_selectors
+from orchestration.scheduling import selectors as scheduling_selectors
 
 SUCCESS = ("completed", "completed_with_errors")
 FAILURE = ("failed", "timed_out")
@@ -64,14 +64,6 @@ def metric_range(key: str | None) -> MetricRange:
         return RANGES[key]
     except KeyError:
         raise ValueError(f"range must be one of {', '.join(RANGES)}") from None
-
-
-def optional_model(label: str, name: str) -> Any:
-    """A model of another app, or None when that app does not provide it."""
-    try:
-        return apps.get_model(label, name)
-    except LookupError:
-        return None
 
 
 def _rate(success: int, failure: int) -> float | None:
@@ -155,33 +147,16 @@ def _queue_wait() -> Case:
     return _elapsed("queued_at", "started_at")
 
 
-def _fires(since: datetime, until: datetime, task_id: str | None) -> QuerySet[Any] | None:
-    """Clock fires with a lag in the range; None when the scheduler keeps no
-    fire records. Fires outlive their schedule and task (``task_key``)."""
-    fire = optional_model("scheduling", "Fire")
-    if fire is None:
-        return None
-    qs = fire.objects.filter(scheduled_at__gte=since, scheduled_at__lt=until, lag_ms__isnull=False)
-    if task_id:
-        qs = qs.filter(task_key=task_id)
-    return qs.order_by()
-
-
-def schedule_lags(*, since: datetime, until: datetime, task_id: str | None = None) -> list[tuple[datetime, float]]:
-    """(scheduled time, lag seconds) of clock fires in the range, from the
-    scheduler's fire records; empty when the scheduler keeps none."""
-    qs = _fires(since, until, task_id)
-    if qs is None:
-        return []
-    return [(at, lag / 1000) for at, lag in qs.values_list("scheduled_at", "lag_ms")]
+def _fires(since: datetime, until: datetime, task_id: str | None) -> QuerySet[Any]:
+    """Clock fires with a lag in the range, read through the scheduler's
+    selectors. Fires outlive their schedule and task (``task_key``)."""
+    return scheduling_selectors.clock_fires_between(since=since, until=until, task_id=task_id)
 
 
 def schedule_lag_stats(*, since: datetime, until: datetime, task_id: str | None = None) -> dict[str, Any]:
     """``{"count", "avg", "p95", "max"}`` of the lag (seconds, unrounded;
     None without fires) of clock fires in the range, aggregated in SQL."""
     qs = _fires(since, until, task_id)
-    if qs is None:
-        return {"count": 0, "avg": None, "p95": None, "max": None}
     if percentiles_in_sql():
         row = qs.aggregate(count=Count("id"), avg=Avg("lag_ms"), max=Max("lag_ms"), p95=PercentileCont("lag_ms", 0.95))
         p95 = row["p95"]
@@ -394,37 +369,11 @@ def _bucket_starts(since: datetime, until: datetime, size: timedelta) -> list[da
     return starts
 
 
-def system_samples(*, since: datetime, until: datetime) -> list[tuple[datetime, float, float]]:
-    """(time, cpu %, memory %) host samples, from the resource manager's
-    samples when it keeps them, else from monitoring's own."""
-    sample = optional_model("resources", "SystemSample")
-    if sample is not None:
-        return [
-            (at, cpu, 100.0 * used / total if total else 0.0)
-            for at, cpu, used, total in sample.objects.filter(taken_at__gte=since, taken_at__lt=until)
-            .values_list("taken_at", "cpu_percent", "memory_used_bytes", "memory_total_bytes")
-        ]
-    return list(
-        HostSample.objects.filter(created_at__gte=since, created_at__lt=until).values_list(
-            "created_at", "cpu_percent", "memory_percent"
-        )
-    )
-
-
 def _system_by_bucket(since: datetime, until: datetime, size: int) -> QuerySet[Any]:
     """Rows ``{"_b", "cpu", "memory"}``: average cpu % and memory % of the
-    host samples (as ``system_samples`` reads them) per bucket number."""
-    sample = optional_model("resources", "SystemSample")
-    if sample is not None:
-        memory = Case(
-            When(memory_total_bytes__gt=0, then=Value(100.0) * Cast("memory_used_bytes", FloatField())
-                 / Cast("memory_total_bytes", FloatField())),
-            default=Value(0.0), output_field=FloatField(),
-        )
-        qs = sample.objects.filter(taken_at__gte=since, taken_at__lt=until).annotate(_b=EpochBucket("taken_at", size))
-        return qs.order_by().values("_b").annotate(cpu=Avg("cpu_percent"), memory=Avg(memory))
-    qs = HostSample.objects.filter(created_at__gte=since, created_at__lt=until).annotate(_b=EpochBucket("created_at", size))
-    return qs.order_by().values("_b").annotate(cpu=Avg("cpu_percent"), memory=Avg("memory_percent"))
+    host samples per bucket number."""
+    qs = resources_selectors.system_samples_between(since=since, until=until).annotate(_b=EpochBucket("taken_at", size))
+    return qs.order_by().values("_b").annotate(cpu=Avg("cpu_percent"), memory=Avg("memory_pct"))
 
 
 def _series_executions_postgresql(
@@ -500,10 +449,9 @@ def metrics_series(*, range_key: str | None = None, task_id: str | None = None, 
                 if (i := index(bucket)) is not None:
                     p50[i], p95[i] = _round(found[50]), _round(found[95])
         fires = _fires(since, until, task_id)
-        if fires is not None:
-            for row in fires.annotate(_b=EpochBucket("scheduled_at", size)).values("_b").annotate(avg=Avg("lag_ms")):
-                if (i := index(row["_b"])) is not None:
-                    lags[i] = _round(row["avg"] / 1000, 2)
+        for row in fires.annotate(_b=EpochBucket("scheduled_at", size)).values("_b").annotate(avg=Avg("lag_ms")):
+            if (i := index(row["_b"])) is not None:
+                lags[i] = _round(row["avg"] / 1000, 2)
         for row in _system_by_bucket(since, until, size):
             if (i := index(row["_b"])) is not None:
                 cpu[i], memory[i] = _round(row["cpu"], 2), _round(row["memory"], 2)
@@ -537,26 +485,12 @@ def executions_running(*, limit: int = 20) -> list[Any]:
     )
 
 
-def executions_recent_failures(*, since: datetime, limit: int = 10) -> list[Any]:
-    from orchestration.models import Execution
-
-    return list(
-        Execution.objects.filter(status__in=FAILURE, created_at__gte=since).select_related("task")
-        .order_by("-finished_at", "-id")[:limit]
-    )
-
-
 def alerts_active(*, limit: int | None = None) -> QuerySet[Alert]:
     qs = Alert.objects.exclude(status=AlertStatus.RESOLVED).select_related("task").order_by("-last_seen_at", "-id")
     return qs[:limit] if limit else qs
 
 
-def workers_alive(*, now: datetime | None = None) -> int | None:
-    """Workers with a recent heartbeat, or None when workers do not report
-    heartbeats (no resource manager), i.e. when liveness is unknown."""
-    worker = optional_model("resources", "Worker")
-    if worker is None:
-        return None
-    stale = getattr(settings, "WEBAUTO_WORKER_LOST_SECONDS", 90)
-    since = (now or timezone.now()) - timedelta(seconds=stale)
-    return worker.objects.filter(status="alive", last_heartbeat_at__gte=since).count()
+def workers_alive(*, now: datetime | None = None) -> int:
+    """Workers with a recent heartbeat (``WEBAUTO_WORKER_LOST_SECONDS``), as
+    the resource manager counts them."""
+    return resources_selectors.workers_alive_count(now=now)

@@ -28,10 +28,9 @@ def deliveries_due() -> None:
 
 @shared_task(name="monitoring.watchdog", ignore_result=True)
 def watchdog() -> None:
-    from monitoring.watchdog import host_sample_take, stuck_runs_check
+    from monitoring.watchdog import stuck_runs_check
 
     stuck_runs_check()
-    host_sample_take()
 
 
 @shared_task(name="monitoring.retention", ignore_result=True)

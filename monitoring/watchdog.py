@@ -1,4 +1,4 @@
-"""Periodic checks: stuck runs, and host samples when nobody else takes them.
+"""Periodic checks: stuck runs (host samples are the resource manager's).
 
 A run is stuck when it is still running past its timeout plus
 ``WEBAUTO_STUCK_GRACE_SECONDS`` (the engine should have timed it out), when a
@@ -9,19 +9,17 @@ is alive (known only when workers report heartbeats to the resource manager).
 
 from __future__ import annotations
 
-import socket
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-import psutil
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.alerting import _notify_on_failure, alert_resolve, alert_trigger
-from monitoring.models import Alert, AlertRule, AlertStatus, HostSample
-from monitoring.selectors import optional_model, workers_alive
+from monitoring.alerting import alert_resolve, alert_trigger, notify_on_failure
+from monitoring.models import Alert, AlertRule, AlertStatus
+from monitoring.selectors import workers_alive
 
 
 def _node_timeout_seconds(definition: dict[str, Any], node_id: str) -> float | None:
@@ -80,7 +78,7 @@ def stuck_runs_check(*, now: datetime | None = None) -> list[Alert]:
             alerts.append(existing)  # nothing new since the last check
             continue
         alert, _ = alert_trigger(
-            rule=AlertRule.STUCK, task=task, notify=_notify_on_failure(task),
+            rule=AlertRule.STUCK, task=task, notify=notify_on_failure(task),
             title=f"{task.name or task.task_id} has {len(reasons)} stuck run{'s' if len(reasons) != 1 else ''}",
             message="; ".join(reasons),
             details={"reasons": reasons},
@@ -91,14 +89,3 @@ def stuck_runs_check(*, now: datetime | None = None) -> list[Alert]:
     ):
         alert_resolve(alert_id=alert.pk, resolution="No run of the task is stuck any more")
     return alerts
-
-
-def host_sample_take() -> HostSample | None:
-    """Record this host's CPU and memory, unless the resource manager samples."""
-    if optional_model("resources", "SystemSample") is not None:
-        return None
-    return HostSample.objects.create(
-        host=socket.gethostname(),
-        cpu_percent=psutil.cpu_percent(interval=0.2),
-        memory_percent=psutil.virtual_memory().percent,
-    )

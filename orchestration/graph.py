@@ -44,9 +44,6 @@ class Graph:
     def children(self, node: str) -> list[str]:
         return [n for n, ds in self.deps.items() if node in ds]
 
-    def roots(self) -> list[str]:
-        return [n for n, ds in self.deps.items() if not ds]
-
     def find_cycle(self) -> list[str] | None:
         """A cycle as ``[a, b, ..., a]``, or None when the graph is acyclic."""
         white, grey, black = 0, 1, 2

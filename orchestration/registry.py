@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ class WorkflowKind:
 _kinds: dict[str, WorkflowKind] = {}
 _aliases: dict[str, str] = {}
 _providers: list[Callable[[str], WorkflowKind | None]] = []
+_provider_names: list[Callable[[], Iterable[str]]] = []
 _lock = threading.Lock()
 
 # Modules whose import registers the kinds that ship with the product. Apps
@@ -62,11 +63,19 @@ def register(kind: WorkflowKind) -> WorkflowKind:
     return kind
 
 
-def add_provider(provider: Callable[[str], WorkflowKind | None]) -> None:
-    """Add a lookup used for names that no registered kind or alias has."""
+def add_provider(
+    provider: Callable[[str], WorkflowKind | None], *, names: Callable[[], Iterable[str]] | None = None
+) -> None:
+    """Add a lookup used for names that no registered kind or alias has.
+
+    ``names`` lists the names the provider answers today (e.g. the stored
+    step workflows), so pages can offer them (``provided_kinds``) without
+    knowing where they are kept."""
     with _lock:
         if provider not in _providers:
             _providers.append(provider)
+        if names is not None and names not in _provider_names:
+            _provider_names.append(names)
 
 
 def get(name: str) -> WorkflowKind:
@@ -92,6 +101,19 @@ def exists(name: str) -> bool:
 def all_kinds() -> list[WorkflowKind]:
     """Registered kinds (not provider-backed ones), sorted by name."""
     return sorted(_kinds.values(), key=lambda k: k.name)
+
+
+def provided_kinds() -> list[WorkflowKind]:
+    """The kinds the providers offer under names no registered kind has,
+    sorted by name (a name a provider lists but no longer resolves is left out)."""
+    names = {name for lister in list(_provider_names) for name in lister()} - set(_kinds)
+    found = []
+    for name in sorted(names):
+        try:
+            found.append(get(name))
+        except UnknownWorkflowKind:
+            continue
+    return found
 
 
 def example_node(kind: WorkflowKind) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import re
 from django.db import IntegrityError, transaction
 
 from orchestration import events
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Secret
 from orchestration.secret_hosts import allowed_hosts_errors, normalize_hosts
 

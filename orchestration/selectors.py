@@ -7,7 +7,7 @@ import json
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from orchestration.models import Execution, NodeRun, Secret, Task
+from orchestration.models import Execution, Secret, Task
 
 
 def task_list(
@@ -41,11 +41,6 @@ def tasks_with_tag(tasks: QuerySet[Task], tag: str) -> QuerySet[Task]:
     return tasks.filter(tags__icontains=json.dumps(tag))
 
 
-def task_get(*, task_id: str) -> Task:
-    """The task with this taskId (raises Task.DoesNotExist)."""
-    return Task.objects.get(task_id=task_id)
-
-
 def execution_list(*, task_id: str = "", statuses: list[str] | None = None) -> QuerySet[Execution]:
     """Executions, newest first, optionally of one task and in some statuses."""
     executions = Execution.objects.select_related("task", "retry_of")
@@ -54,10 +49,6 @@ def execution_list(*, task_id: str = "", statuses: list[str] | None = None) -> Q
     if statuses:
         executions = executions.filter(status__in=statuses)
     return executions.order_by("-created_at", "-id")
-
-
-def execution_nodes(*, execution: Execution) -> QuerySet[NodeRun]:
-    return execution.node_runs.order_by("id")
 
 
 def secret_values() -> list[str]:

@@ -5,7 +5,7 @@ from django.dispatch import Signal
 
 # Sent after a task definition was created or updated (kwargs: task, created,
 # definition). Receivers keep derived rows in step (schedules, channels) and may
-# raise orchestration.api.errors.DefinitionInvalid to reject the definition.
+# raise orchestration.errors.DefinitionInvalid to reject the definition.
 task_definition_saved = Signal()
 
 # Sent before a task is deleted (kwargs: task).

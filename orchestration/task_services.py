@@ -13,7 +13,6 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from orchestration import events
-from orchestration.api.errors import DefinitionInvalid
 from orchestration.credentials import unmask_definition
 from orchestration.definitions import (
     checked,
@@ -21,6 +20,7 @@ from orchestration.definitions import (
     task_to_definition,
     validate_task_definition,
 )
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import EXECUTION_ACTIVE, Task
 from orchestration.signals import task_definition_saved, task_deleting
 

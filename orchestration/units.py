@@ -53,12 +53,3 @@ def parse_rate(text: str) -> int:
         raise ValueError(
             f"{text!r} is not a rate; write a size per second, e.g. '10MB/s'"
         ) from None
-
-
-def format_size(size: int) -> str:
-    """The shortest exact-enough spelling of ``size`` bytes (``1073741824`` -> ``"1GB"``)."""
-    for unit in ("TB", "GB", "MB", "KB"):
-        multiplier = _MULTIPLIERS[unit]
-        if size >= multiplier:
-            return f"{size / multiplier:.4g}{unit}"
-    return f"{size}B"

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from orchestration import events
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.services import task_create, task_update
 from templates_app.definition import CheckedTemplate, check_template

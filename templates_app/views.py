@@ -13,7 +13,7 @@ from django_htmx.middleware import HtmxDetails
 from orchestration import contract
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.references import to_text
 from templates_app import selectors, services

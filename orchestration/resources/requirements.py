@@ -89,15 +89,6 @@ def _units() -> Any:
     return units
 
 
-def requirement_errors(raw: Any, *, path: str = "resourceRequirements") -> list[dict[str, str]]:
-    """Every problem of an explicit ``resourceRequirements`` object (empty when fine)."""
-    try:
-        parse_requirements(raw, path=path)
-    except RequirementsInvalid as exc:
-        return exc.errors
-    return []
-
-
 @dataclass(frozen=True)
 class ParsedBlock:
     """A parsed ``resourceRequirements`` block: the requirements, or every problem."""

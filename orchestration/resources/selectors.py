@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Case, F, FloatField, QuerySet, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from orchestration.models import PRIORITY_RANK, ExecutionStatus
@@ -18,6 +19,7 @@ from orchestration.resources.models import (
     Preemption,
     ResourcePool,
     ResourceRequest,
+    SystemSample,
     Worker,
 )
 from orchestration.resources.ordering import effective_rank
@@ -128,3 +130,20 @@ def allocations(*, open_only: bool = True) -> QuerySet[Allocation]:
 
 def preemptions() -> QuerySet[Preemption]:
     return Preemption.objects.select_related("victim__task", "beneficiary__task")
+
+
+def system_samples_between(*, since: datetime, until: datetime) -> QuerySet[Any]:
+    """Host samples taken in ``[since, until)`` (every host), annotated with
+    ``memory_pct``: memory used as a percentage of the host's memory (0 when
+    the total is unknown), computed by the database."""
+    memory = Case(
+        When(memory_total_bytes__gt=0, then=Value(100.0) * Cast(F("memory_used_bytes"), FloatField())
+             / Cast(F("memory_total_bytes"), FloatField())),
+        default=Value(0.0), output_field=FloatField(),
+    )
+    return SystemSample.objects.filter(taken_at__gte=since, taken_at__lt=until).annotate(memory_pct=memory)
+
+
+def workers_alive_count(*, now: datetime | None = None) -> int:
+    """Workers whose last heartbeat is within ``WEBAUTO_WORKER_LOST_SECONDS``."""
+    return live_workers(now).count()

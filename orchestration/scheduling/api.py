@@ -13,7 +13,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from orchestration.api.errors import DefinitionInvalid, ErrorResponseSerializer, conflict
+from orchestration.api.errors import ErrorResponseSerializer, conflict
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.scheduling import presenters, selectors, services, spec, timing
 from orchestration.scheduling.models import FireOutcome, FireSource, Schedule

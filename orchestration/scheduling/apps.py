@@ -12,12 +12,15 @@ class SchedulingConfig(AppConfig):
         from orchestration import blocks
         from orchestration.events import event_recorded
         from orchestration.models import Event, Task
-        from orchestration.scheduling import receivers, spec
+        from orchestration.scheduling import presenters, receivers, selectors, spec
         from orchestration.signals import task_definition_saved, task_deleting
+        from orchestration.ui import hooks
 
         task_definition_saved.connect(receivers.on_task_definition_saved, sender=Task, dispatch_uid="scheduling-definition")
         task_deleting.connect(receivers.on_task_deleting, sender=Task, dispatch_uid="scheduling-task-deleting")
         event_recorded.connect(receivers.on_event_recorded, sender=Event, dispatch_uid="scheduling-events")
+        hooks.register_next_runs(selectors.next_runs)
+        hooks.register_task_schedules(presenters.task_schedules)
         blocks.register_block(
             "schedule", blocks.load_schema(Path(__file__).resolve().parent / "schedule.schema.json"), spec.parse_block
         )

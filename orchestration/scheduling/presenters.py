@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from django.urls import reverse
+from django.utils import timezone
 
 from orchestration.scheduling import selectors, spec, timing
 from orchestration.scheduling.models import Fire, Schedule
+from orchestration.ui.hooks import ScheduleRow, TaskSchedules
+
+if TYPE_CHECKING:
+    from orchestration.models import Task
 
 
 def _iso(value: Any) -> str | None:
@@ -62,3 +71,28 @@ def schedule_json(schedule: Schedule) -> dict[str, Any]:
         "updatedAt": _iso(schedule.updated_at),
     }
     return data
+
+
+def task_schedules(task: Task) -> TaskSchedules:
+    """The task's schedules (from its definition or made on the Schedules
+    page) for its page: what each does, its state, and the next fire time in
+    the schedule's own time zone and as stored (UTC). Registered as the core
+    pages' ``task_schedules`` hook."""
+    rows = []
+    for schedule in Schedule.objects.filter(task=task).order_by("id"):
+        next_at = schedule.next_fire_at if schedule.state == "active" else None
+        rows.append(
+            ScheduleRow(
+                name=schedule.name,
+                description=describe(schedule),
+                state=schedule.state,
+                url=reverse("scheduling:schedule-detail", args=[schedule.pk]),
+                timezone=schedule.timezone,
+                is_clock=schedule.is_clock,
+                next_at=next_at,
+                # Formatted here: the template's date filter would convert back to the site's zone.
+                next_local=timezone.localtime(next_at, ZoneInfo(schedule.timezone)).strftime("%Y-%m-%d %H:%M")
+                if next_at else "",
+            )
+        )
+    return TaskSchedules(list_url=reverse("scheduling:schedule-list") + f"?task={quote(task.task_id)}", rows=rows)

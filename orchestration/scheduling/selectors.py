@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from orchestration.scheduling.models import Fire, Schedule
@@ -49,3 +52,25 @@ def schedule_last_fire(schedule: Schedule) -> Fire | None:
 
 def schedule_run_count(schedule: Schedule) -> int:
     return Fire.objects.filter(schedule=schedule, outcome="started").count()
+
+
+def next_runs(task_pks: Sequence[int]) -> dict[int, datetime]:
+    """The soonest next fire time of each task's enabled schedules, by task
+    pk (tasks without one are left out). Registered as the core pages'
+    ``next_runs`` hook."""
+    result: dict[int, datetime] = {}
+    rows = Schedule.objects.filter(task_id__in=list(task_pks), enabled=True, next_fire_at__isnull=False)
+    for task_pk, fire_at in rows.values_list("task_id", "next_fire_at"):
+        if fire_at is not None and (task_pk not in result or fire_at < result[task_pk]):
+            result[task_pk] = fire_at
+    return result
+
+
+def clock_fires_between(*, since: datetime, until: datetime, task_id: str | None = None) -> QuerySet[Fire]:
+    """Fires scheduled in ``[since, until)`` that have a lag (clock fires), of
+    one task (by taskId, kept on the fire: fires outlive their schedule and
+    task) or of all; unordered, for aggregation."""
+    qs = Fire.objects.filter(scheduled_at__gte=since, scheduled_at__lt=until, lag_ms__isnull=False)
+    if task_id:
+        qs = qs.filter(task_key=task_id)
+    return qs.order_by()

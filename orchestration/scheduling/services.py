@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orchestration import events
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Event, Task
 from orchestration.scheduling import arming, cursor, spec
 from orchestration.scheduling.cursor import next_fire_times, preview_cron

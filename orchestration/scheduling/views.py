@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from orchestration.access.decorators import forbidden, role_required
 from orchestration.access.roles import Role, has_role
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.scheduling import forms, presenters, selectors, services, spec, timing
 from orchestration.scheduling.models import FireOutcome, FireSource, Schedule

@@ -22,9 +22,9 @@ from django.views.decorators.http import require_POST
 from orchestration import contract, registry, services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
-from orchestration.api.errors import DefinitionInvalid
 from orchestration.credentials import mask_definition
 from orchestration.definitions import task_to_definition, validate_task_definition
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Priority, Task
 
 NEW_TASK: dict[str, Any] = {
@@ -45,15 +45,10 @@ def kinds_catalogue() -> list[dict[str, Any]]:
     """Every kind a node can use, with its config schema, for the kind picker and
     the generated config forms: the registered kinds, then the stored step
     workflows (found through the registry's providers)."""
-    from orchestration.webflows.models import Workflow
-
     aliases: dict[str, list[str]] = {}
     for alias, name in registry.aliases().items():
         aliases.setdefault(name, []).append(alias)
-    kinds = list(registry.all_kinds())
-    registered = {kind.name for kind in kinds}
-    for name in Workflow.objects.exclude(name__in=registered).values_list("name", flat=True):
-        kinds.append(registry.get(name))
+    kinds = [*registry.all_kinds(), *registry.provided_kinds()]
     return [
         {
             "name": kind.name,

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from orchestration import secret_services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.models import Secret
 
 

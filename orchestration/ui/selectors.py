@@ -25,6 +25,7 @@ from orchestration.models import (
     Task,
 )
 from orchestration.references import redact
+from orchestration.ui import hooks
 
 NEVER_RUN = "never"
 
@@ -81,7 +82,7 @@ class TaskRow:
 def task_rows(tasks: Iterable[Task]) -> list[TaskRow]:
     """Rows for tasks that came from :func:`task_list` (which annotates the last run)."""
     tasks = list(tasks)
-    fires = next_runs([t.pk for t in tasks])
+    fires = hooks.next_runs([t.pk for t in tasks])
     rows = []
     for task in tasks:
         status = getattr(task, "last_status", None) or ""
@@ -112,18 +113,6 @@ def task_tags() -> list[str]:
     for row in Task.objects.values_list("tags", flat=True):
         tags.update(str(t) for t in (row or []))
     return sorted(tags)
-
-
-def next_runs(task_pks: list[int]) -> dict[int, datetime]:
-    """The soonest next fire time of each task's enabled schedules."""
-    from orchestration.scheduling.models import Schedule
-
-    result: dict[int, datetime] = {}
-    rows = Schedule.objects.filter(task_id__in=task_pks, enabled=True, next_fire_at__isnull=False)
-    for task_pk, fire_at in rows.values_list("task_id", "next_fire_at"):
-        if fire_at is not None and (task_pk not in result or fire_at < result[task_pk]):
-            result[task_pk] = fire_at
-    return result
 
 
 def execution_list(*, task: str = "", status: str = "", trigger: str = "") -> QuerySet[Execution]:

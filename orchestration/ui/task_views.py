@@ -3,28 +3,23 @@ with the live DAG."""
 
 from __future__ import annotations
 
-from typing import Any
-from zoneinfo import ZoneInfo
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from orchestration import services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
-from orchestration.api.errors import DefinitionInvalid
 from orchestration.credentials import mask_definition
 from orchestration.definitions import task_to_definition
-from orchestration.errors import SecretsMissing
+from orchestration.errors import DefinitionInvalid, SecretsMissing
 from orchestration.models import Execution, Task, Trigger
 from orchestration.task_services import TaskInUse
-from orchestration.ui import selectors
+from orchestration.ui import hooks, selectors
 from orchestration.ui.common import HtmxHttpRequest, graph_data, render_page, username
 from orchestration.ui.forms import TaskFilterForm
 
@@ -120,28 +115,6 @@ def task_run(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
     return redirect(url)
 
 
-def task_schedules(task: Task) -> list[dict[str, Any]]:
-    """The task's schedules (from its definition or made on the Schedules
-    page) for its page: what each does, its state, and the next fire time
-    in the schedule's own time zone (``next_local``) and as stored (UTC)."""
-    from orchestration.scheduling.presenters import describe
-
-    rows = []
-    for schedule in task.schedules.order_by("id"):
-        next_at = schedule.next_fire_at if schedule.state == "active" else None
-        rows.append(
-            {
-                "schedule": schedule,
-                "description": describe(schedule),
-                "next_at": next_at,
-                # Formatted here: the template's date filter would convert back to the site's zone.
-                "next_local": timezone.localtime(next_at, ZoneInfo(schedule.timezone)).strftime("%Y-%m-%d %H:%M")
-                if next_at else "",
-            }
-        )
-    return rows
-
-
 def _selected_execution(request: HtmxHttpRequest, task: Task) -> Execution | None:
     wanted = request.GET.get("execution")
     if wanted and wanted.isascii() and wanted.isdigit():
@@ -187,7 +160,7 @@ def task_detail(request: HtmxHttpRequest, task_id: str) -> HttpResponse:
         {
             "definition": definition,
             "definition_json": selectors.pretty_json(definition),
-            "schedules": task_schedules(task),
+            "schedules": hooks.task_schedules(task),
             "graph": graph_data(workflows),
             "nodes": [
                 {

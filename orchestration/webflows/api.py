@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.webflows import selectors, services
 from orchestration.webflows.models import BrowserSession, Workflow
 from orchestration.webflows.sandbox.state import sandbox_advance, sandbox_reset, sandbox_revision

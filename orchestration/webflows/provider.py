@@ -43,3 +43,13 @@ def stored_workflow_kind(name: str) -> WorkflowKind | None:
         description=workflow.description or f"Step workflow {workflow.name} v{workflow.version}",
         needs_browser=workflow.needs_browser,
     )
+
+
+def stored_workflow_names() -> list[str]:
+    """Names of the stored step workflows (empty before the tables exist)."""
+    from orchestration.webflows.models import Workflow
+
+    try:
+        return list(Workflow.objects.values_list("name", flat=True))
+    except DatabaseError:
+        return []

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 
-from orchestration import registry
 from orchestration.webflows.models import BrowserSession, Workflow
 
 
@@ -34,9 +33,3 @@ def browser_session_detail(session: BrowserSession) -> dict[str, Any]:
         "source": session.source,
         "updatedAt": session.updated_at.isoformat(),
     }
-
-
-def builtin_web_kinds() -> list[registry.WorkflowKind]:
-    from orchestration.webflows.kinds import builtin_kinds
-
-    return [registry.get(kind.name) for kind in builtin_kinds()]

@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 from django.db import IntegrityError, transaction
 
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.references import REFERENCE_RE, UnresolvedReference, find_references, parse_path
 from orchestration.urlpolicy import url_problems
 from orchestration.webflows.models import BrowserSession, Workflow

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.units import format_size, parse_rate, parse_size
+from orchestration.units import parse_rate, parse_size
 
 
 @pytest.mark.parametrize(
@@ -39,9 +39,3 @@ def test_it_parses_rates():
 def test_it_rejects_bad_rates(text):
     with pytest.raises(ValueError, match="rate"):
         parse_rate(text)
-
-
-def test_format_size_reads_back():
-    assert format_size(1024**3) == "1GB"
-    assert format_size(300) == "300B"
-    assert parse_size(format_size(256 * 1024**2)) == 256 * 1024**2

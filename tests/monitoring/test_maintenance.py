@@ -113,17 +113,15 @@ def test_a_node_running_past_its_node_timeout_is_stuck(make_task, settings):
 
 
 def test_a_run_queued_while_no_worker_is_alive_is_stuck(make_task, settings):
-    from monitoring.selectors import optional_model
     from monitoring.watchdog import stuck_runs_find
     from orchestration.models import Execution
+    from orchestration.resources.models import Worker
 
-    worker = optional_model("resources", "Worker")
-    assert worker is not None, "the resource manager reports worker heartbeats"
     settings.WEBAUTO_STUCK_QUEUED_SECONDS = 60
     task = make_task("waiting")
     e = execution(task, "queued")
     Execution.objects.filter(pk=e.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
     assert stuck_runs_find()[task.pk] == [f"execution #{e.pk} is queued and no worker is alive"]
 
-    worker.objects.create(name="w1@h", host="h", last_heartbeat_at=timezone.now())
+    Worker.objects.create(name="w1@h", host="h", last_heartbeat_at=timezone.now())
     assert stuck_runs_find() == {}

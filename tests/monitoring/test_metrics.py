@@ -97,34 +97,24 @@ def test_series_buckets_by_minute_for_the_last_hour(history):
 
 
 def test_series_include_schedule_lag_and_system_samples(make_task):
-    from monitoring.models import HostSample
-    from monitoring.selectors import optional_model
+    from orchestration.resources.models import SystemSample
 
-    sample_model = optional_model("resources", "SystemSample")
     at = NOW - timedelta(minutes=3, seconds=30)
-    if sample_model is not None:
-        for cpu in (20.0, 40.0):
-            sample_model.objects.create(host="h", taken_at=at, cpu_percent=cpu, cores=4, memory_used_bytes=50,
-                                        memory_total_bytes=100, disk_used_bytes=1, disk_total_bytes=2,
-                                        load_1m=0, load_5m=0, load_15m=0)
-    else:
-        for cpu in (20.0, 40.0):
-            HostSample.objects.filter(pk=HostSample.objects.create(host="h", cpu_percent=cpu, memory_percent=50).pk
-                                      ).update(created_at=at)
+    for cpu in (20.0, 40.0):
+        SystemSample.objects.create(host="h", taken_at=at, cpu_percent=cpu, cores=4, memory_used_bytes=50,
+                                    memory_total_bytes=100, disk_used_bytes=1, disk_total_bytes=2,
+                                    load_1m=0, load_5m=0, load_15m=0)
     s = metrics_series(range_key="1h", now=NOW)
     i = s["buckets"].index("2026-11-27T11:57:00+00:00")
     assert s["system"]["cpu"][i] == 30.0 and s["system"]["memory"][i] == 50.0
 
-    fire = optional_model("scheduling", "Fire")
-    if fire is None:
-        assert all(v is None for v in s["scheduleLag"])
-        return
-    from orchestration.scheduling.models import Schedule
+    assert all(v is None for v in s["scheduleLag"])
+    from orchestration.scheduling.models import Fire, Schedule
 
     task = make_task("lagging")
     schedule = Schedule.objects.create(task=task, kind="interval", interval_ms=60000)
     for n, lag in enumerate((1000.0, 3000.0)):
-        fire.objects.create(schedule=schedule, source="clock", scheduled_at=at + timedelta(seconds=n),
+        Fire.objects.create(schedule=schedule, source="clock", scheduled_at=at + timedelta(seconds=n),
                             dedup_key=str(n), lag_ms=lag, outcome="started")
     s = metrics_series(range_key="1h", now=NOW)
     assert s["scheduleLag"][i] == 2.0

@@ -27,9 +27,6 @@ from monitoring.selectors import (
     metric_range,
     metrics_series,
     metrics_summary,
-    optional_model,
-    schedule_lags,
-    system_samples,
 )
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +47,26 @@ def _secs(a: datetime | None, b: datetime | None) -> float | None:
 
 def _rate(success: int, failure: int) -> float | None:
     return success / (success + failure) if success + failure else None
+
+
+def schedule_lags(*, since: datetime, until: datetime, task_id: str | None) -> list[tuple[datetime, float]]:
+    """(scheduled time, lag seconds) of the clock fires in the range."""
+    from orchestration.scheduling.models import Fire
+
+    qs = Fire.objects.filter(scheduled_at__gte=since, scheduled_at__lt=until, lag_ms__isnull=False)
+    if task_id:
+        qs = qs.filter(task_key=task_id)
+    return [(at, lag / 1000) for at, lag in qs.values_list("scheduled_at", "lag_ms")]
+
+
+def system_samples(*, since: datetime, until: datetime) -> list[tuple[datetime, float, float]]:
+    """(time, cpu %, memory %) of the host samples in the range."""
+    from orchestration.resources.models import SystemSample
+
+    return [
+        (s.taken_at, s.cpu_percent, s.memory_percent)
+        for s in SystemSample.objects.filter(taken_at__gte=since, taken_at__lt=until)
+    ]
 
 
 def _rows(since: datetime, until: datetime, task_id: str | None) -> list[dict[str, Any]]:
@@ -184,8 +201,9 @@ def history(make_task):
     """~400 executions over 31 days on 3 tasks, with microsecond timestamps,
     runs that never started or never finished, clock skew (finished before
     started), node runs, fires on two schedules and host samples."""
-    from monitoring.models import Alert, HostSample
+    from monitoring.models import Alert
     from orchestration.models import Execution, NodeRun
+    from orchestration.resources.models import SystemSample
     from orchestration.scheduling.models import Fire, Schedule
 
     rnd = random.Random(13)
@@ -230,20 +248,13 @@ def history(make_task):
             fire.keep_names(schedule)  # what save() does; bulk_create skips it
             fires.append(fire)
     Fire.objects.bulk_create(fires)
-    sample = optional_model("resources", "SystemSample")
     times = [NOW - timedelta(seconds=rnd.uniform(0, rnd.choice([31 * 86400, 26 * 3600, 70 * 60]))) for _ in range(300)]
-    if sample is not None:
-        sample.objects.bulk_create(
-            sample(host="h", taken_at=at, cpu_percent=rnd.uniform(0, 100), cores=2,
-                   memory_used_bytes=rnd.randint(0, 8 * 2**30), memory_total_bytes=rnd.choice([0, 8 * 2**30]),
-                   disk_used_bytes=1, disk_total_bytes=2, load_1m=0, load_5m=0, load_15m=0)
-            for at in times
-        )
-    else:
-        for at in times:
-            pk = HostSample.objects.create(host="h", cpu_percent=rnd.uniform(0, 100),
-                                           memory_percent=rnd.uniform(0, 100)).pk
-            HostSample.objects.filter(pk=pk).update(created_at=at)
+    SystemSample.objects.bulk_create(
+        SystemSample(host="h", taken_at=at, cpu_percent=rnd.uniform(0, 100), cores=2,
+                     memory_used_bytes=rnd.randint(0, 8 * 2**30), memory_total_bytes=rnd.choice([0, 8 * 2**30]),
+                     disk_used_bytes=1, disk_total_bytes=2, load_1m=0, load_5m=0, load_15m=0)
+        for at in times
+    )
     Alert.objects.create(rule="failure", task=tasks[0], fingerprint="x", title="x")
     return tasks
 

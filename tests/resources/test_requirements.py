@@ -9,8 +9,8 @@ from orchestration.resources.requirements import (
     derive_requirements,
     format_bytes,
     graph_complexity,
+    parse_block,
     parse_requirements,
-    requirement_errors,
     requirements_for,
 )
 
@@ -30,9 +30,9 @@ def test_fields_left_out_take_the_base_and_fractions_of_a_core_are_kept():
 
 
 def test_every_problem_is_listed_with_its_path():
-    errors = requirement_errors(
-        {"cpu": "two", "memory": "lots", "disk": 500, "network": "50MB", "gpu": 1}
-    )
+    block = parse_block({"cpu": "two", "memory": "lots", "disk": 500, "network": "50MB", "gpu": 1})
+    assert block.requirements is None
+    errors = block.errors
     paths = [e["path"] for e in errors]
     assert paths == [
         "resourceRequirements.gpu",

@@ -13,7 +13,7 @@ from orchestration import services
 from orchestration.models import Task
 from orchestration.webflows.services import workflow_import
 from tests.webflows.pages import Page, page_server  # noqa: F401 (fixture)
-from tests.webflows.test_seed_end_to_end import _finished, _nodes
+from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,8 +45,8 @@ def test_a_failure_screenshot_is_shown_as_an_image_to_signed_in_users_only(
             "workflows": [{"id": "click", "name": "click", "workflow": "click-missing", "config": {}}],
         }
     )
-    execution = _finished(services.execution_create(task=task))
-    node = _nodes(execution)["click"]
+    execution = finished_execution(services.execution_create(task=task))
+    node = node_runs_by_id(execution)["click"]
     assert node.status == "failed"
     relative = re.search(r"\(screenshot: ([^)]+)\)", node.error).group(1)
     assert not relative.startswith("/")  # no server path in the error

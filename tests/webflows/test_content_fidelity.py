@@ -15,7 +15,7 @@ from orchestration.webflows import fetch
 from orchestration.webflows.sandbox.png import png
 from orchestration.webflows.services import workflow_import
 from tests.webflows.pages import Page, page_server  # noqa: F401 (fixture)
-from tests.webflows.test_seed_end_to_end import _finished, _nodes
+from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
 
 GBK_META = (
     '<html><head><meta charset="gbk"><title>新闻页面</title></head>'
@@ -39,8 +39,8 @@ def _task(task_id: str, nodes: list[dict]) -> Task:
 
 
 def _run(task: Task) -> dict[str, NodeRun]:
-    execution = _finished(services.execution_create(task=task))
-    return _nodes(execution)
+    execution = finished_execution(services.execution_create(task=task))
+    return node_runs_by_id(execution)
 
 
 def _statuses(nodes: dict[str, NodeRun]) -> dict[str, tuple[str, str]]:

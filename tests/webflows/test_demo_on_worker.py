@@ -13,7 +13,7 @@ from django.core.management import call_command
 from orchestration import services
 from orchestration.models import Task
 from orchestration.webflows.sandbox.state import sandbox_advance
-from tests.webflows.test_seed_end_to_end import _finished, _nodes
+from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,7 +35,7 @@ def test_the_news_demo_passes_run_after_run_on_a_worker(live_server, celery_work
 
 
 def _statuses(execution) -> dict[str, str]:
-    return {k: n.status for k, n in _nodes(execution).items()}
+    return {k: n.status for k, n in node_runs_by_id(execution).items()}
 
 
 def _login_steps(members: dict) -> list[bool]:
@@ -44,8 +44,8 @@ def _login_steps(members: dict) -> list[bool]:
 
 
 def _run_three_times(task: Task, task_dir: Path) -> None:
-    first = _finished(services.execution_create(task=task))
-    nodes = _nodes(first)
+    first = finished_execution(services.execution_create(task=task))
+    nodes = node_runs_by_id(first)
     assert first.status == "completed", {k: (n.status, n.error) for k, n in nodes.items()}
     assert _statuses(first) == {"news": "completed", "members": "completed", "pictures": "completed"}
     assert nodes["news"].output["firstRun"] is True
@@ -58,8 +58,8 @@ def _run_three_times(task: Task, task_dir: Path) -> None:
     # From the second run on the saved session is signed in: the login form is
     # not there, and the login steps are skipped instead of timing out.
     sandbox_advance()
-    second = _finished(services.execution_create(task=task))
-    nodes = _nodes(second)
+    second = finished_execution(services.execution_create(task=task))
+    nodes = node_runs_by_id(second)
     assert second.status == "completed", {k: (n.status, n.error) for k, n in nodes.items()}
     assert _statuses(second) == {"news": "completed", "members": "completed", "pictures": "completed"}
     assert _login_steps(nodes["members"].output) == [True, True, True]
@@ -68,8 +68,8 @@ def _run_three_times(task: Task, task_dir: Path) -> None:
     assert (pictures["downloaded"], pictures["skipped"]) == (1, 2)
     assert pictures["files"][0]["url"].endswith("/sandbox/images/banner.png?r=1")
 
-    third = _finished(services.execution_create(task=task))
-    nodes = _nodes(third)
+    third = finished_execution(services.execution_create(task=task))
+    nodes = node_runs_by_id(third)
     assert third.status == "completed", {k: (n.status, n.error) for k, n in nodes.items()}
     # Nothing new on the news page: the pictures node's condition is false.
     assert _statuses(third) == {"news": "completed", "members": "completed", "pictures": "skipped"}

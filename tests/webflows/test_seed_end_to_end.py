@@ -28,7 +28,8 @@ def _seed_definition() -> dict:
     return json.loads(SEED.read_text(encoding="utf-8"))
 
 
-def _finished(execution: Execution) -> Execution:
+def finished_execution(execution: Execution) -> Execution:
+    """The execution once it reached a final status (waits up to 180 s)."""
     def done() -> Execution | None:
         execution.refresh_from_db()
         return execution if execution.status in EXECUTION_FINAL else None
@@ -37,7 +38,8 @@ def _finished(execution: Execution) -> Execution:
     return execution
 
 
-def _nodes(execution: Execution) -> dict[str, NodeRun]:
+def node_runs_by_id(execution: Execution) -> dict[str, NodeRun]:
+    """The execution's node runs by node id."""
     return {n.node_id: n for n in NodeRun.objects.filter(execution=execution)}
 
 
@@ -54,8 +56,8 @@ def test_the_seed_task_downloads_analyses_notifies_then_only_reacts_to_changes(
     worker = worker_factory(env={"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(smtp_server.port)})
     try:
         # First run: every post is new; download, analysis and notification run.
-        first = _finished(services.execution_create(task=task, trigger="api"))
-        nodes = _nodes(first)
+        first = finished_execution(services.execution_create(task=task, trigger="api"))
+        nodes = node_runs_by_id(first)
         assert first.status == "completed", {k: (n.status, n.error) for k, n in nodes.items()}
         monitoring = nodes["monitoring"].output
         assert monitoring["hasChanges"] is True and monitoring["changeRatio"] == 1.0
@@ -81,8 +83,8 @@ def test_the_seed_task_downloads_analyses_notifies_then_only_reacts_to_changes(
 
         # Second run, nothing changed: the content-change condition is false, so
         # download and everything after it are skipped.
-        second = _finished(services.execution_create(task=task, trigger="api"))
-        nodes = _nodes(second)
+        second = finished_execution(services.execution_create(task=task, trigger="api"))
+        nodes = node_runs_by_id(second)
         assert nodes["monitoring"].status == "completed"
         assert nodes["monitoring"].output["changeRatio"] == 0.0
         assert nodes["download"].status == "skipped" and "0.05" in nodes["download"].reason
@@ -92,8 +94,8 @@ def test_the_seed_task_downloads_analyses_notifies_then_only_reacts_to_changes(
         # The sandbox changes (a new post with two new pictures): only those are downloaded.
         response = api_client.post("/api/v1/sandbox/advance/", {}, format="json")
         assert response.status_code == 200 and response.json()["revision"] == 1
-        third = _finished(services.execution_create(task=task, trigger="api"))
-        nodes = _nodes(third)
+        third = finished_execution(services.execution_create(task=task, trigger="api"))
+        nodes = node_runs_by_id(third)
         assert third.status == "completed", {k: (n.status, n.error) for k, n in nodes.items()}
         assert nodes["monitoring"].output["newPostIds"] == ["4900000000000004"]
         download = nodes["download"].output

@@ -19,7 +19,7 @@ from orchestration.webflows import fetch
 from orchestration.webflows.drivers import BrowserDriver, HttpDriver
 from orchestration.webflows.kinds import page_monitor
 from orchestration.webflows.models import Workflow
-from tests.webflows.test_seed_end_to_end import _finished, _nodes
+from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
 
 PASSWD_MARK = "root:x:0:0"
 REFUSED_URLS = [
@@ -191,8 +191,8 @@ def test_a_browser_page_monitor_on_a_worker_cannot_read_local_files(celery_worke
             ],
         }
     )
-    execution = _finished(services.execution_create(task=task, input={"url": "file:///etc/passwd"}))
-    node = _nodes(execution)["watch"]
+    execution = finished_execution(services.execution_create(task=task, input={"url": "file:///etc/passwd"}))
+    node = node_runs_by_id(execution)["watch"]
     assert node.status == "failed"
     assert "only http and https URLs may be loaded" in node.error
     assert PASSWD_MARK not in str(node.output) and PASSWD_MARK not in node.error

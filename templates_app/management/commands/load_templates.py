@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from templates_app.services import template_load
 
 PREDEFINED_DIR = Path(__file__).resolve().parents[2] / "predefined"

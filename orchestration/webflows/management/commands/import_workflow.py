@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestration.api.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid
 from orchestration.webflows.services import workflow_import
 
 
