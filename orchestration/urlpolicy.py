@@ -36,7 +36,12 @@ from orchestration.context import WorkflowError
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 # A scheme is letters, digits, "+", "-", "." after a leading letter (RFC 3986 §3.1).
-_SCHEME_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.\-]*):")
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+# WHATWG URL Standard, basic URL parser: leading and trailing "C0 control or
+# space" are stripped, and every ASCII tab or newline is removed, before the
+# scheme is read (so a browser opens "\x01fi\tle:///etc/passwd" as file:).
+_C0_OR_SPACE = "".join(chr(c) for c in range(0x21))
+_TAB_OR_NEWLINE = re.compile("[\t\n\r]")
 # Config keys that name something a node loads: url, targetUrl, urls, startUrl, ...
 _URL_KEY_RE = re.compile(r"(^|[a-z_])(url|urls|href|src)$", re.IGNORECASE)
 
@@ -48,10 +53,18 @@ class URLNotAllowed(WorkflowError):
         super().__init__(message, retryable=False)
 
 
+def preprocess(url: str) -> str:
+    """``url`` as a browser reads it before parsing (WHATWG URL Standard,
+    basic URL parser): leading/trailing C0 controls and spaces stripped,
+    ASCII tabs and newlines removed anywhere."""
+    return _TAB_OR_NEWLINE.sub("", url.strip(_C0_OR_SPACE))
+
+
 def scheme_of(url: str) -> str | None:
-    """The lower-cased scheme of ``url``, or None for a relative URL
-    (``/path``, ``page.html``) or a glob such as ``**/members/**``."""
-    match = _SCHEME_RE.match(url)
+    """The lower-cased scheme of ``url`` (after :func:`preprocess`), or None
+    for a relative URL (``/path``, ``page.html``) or a glob such as
+    ``**/members/**``."""
+    match = _SCHEME_RE.match(preprocess(url))
     return match.group(1).lower() if match else None
 
 
@@ -104,10 +117,29 @@ def url_problems(config: Any, path: str) -> list[tuple[str, str]]:
     return found
 
 
-def _is_private(address: str) -> bool:
+def blocked_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks of ``settings.WEBAUTO_BLOCKED_NETWORKS`` (CIDR strings such
+    as ``169.254.169.254/32`` or ``10.20.0.0/16``), refused whatever
+    ``WEBAUTO_BLOCK_PRIVATE_ADDRESSES`` says. Raises ValueError for a string
+    that is not a network."""
+    return [ipaddress.ip_network(str(net).strip(), strict=False)
+            for net in getattr(settings, "WEBAUTO_BLOCKED_NETWORKS", ()) or () if str(net).strip()]
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+        return ip.ipv4_mapped
+    return ip
+
+
+def _in_blocked_network(address: str) -> bool:
+    ip = _ip(address)
+    return any(ip.version == net.version and ip in net for net in blocked_networks())
+
+
+def _is_private(address: str) -> bool:
+    ip = _ip(address)
     return (
         ip.is_private
         or ip.is_loopback
@@ -118,10 +150,17 @@ def _is_private(address: str) -> bool:
     )
 
 
-def private_address_problem(host: str) -> str | None:
-    """A message if ``host`` is, or resolves to, a private, loopback,
-    link-local or otherwise non-public address; None when it is public or
-    cannot be resolved (the fetch itself then reports the DNS failure)."""
+def private_address_problem(host: str, *, block_private: bool = True) -> str | None:
+    """A message if ``host`` is, or resolves to, an address in
+    ``WEBAUTO_BLOCKED_NETWORKS`` or (with ``block_private``) a private,
+    loopback, link-local or otherwise non-public address; None when it is
+    allowed or cannot be resolved (the fetch itself then reports the DNS
+    failure).
+
+    The check resolves the name itself; the HTTP client and Chromium resolve
+    it again when they connect, so a name whose DNS answer changes between
+    the two (DNS rebinding) is not caught: README's security section says so.
+    """
     host = host.strip("[]")
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
@@ -129,7 +168,12 @@ def private_address_problem(host: str) -> str | None:
         return None
     for info in infos:
         address = str(info[4][0])
-        if _is_private(address):
+        if _in_blocked_network(address):
+            return (
+                f"{host} resolves to {address}, in a network this installation refuses "
+                "(WEBAUTO_BLOCKED_NETWORKS)"
+            )
+        if block_private and _is_private(address):
             return (
                 f"{host} resolves to the private or loopback address {address}, which this "
                 "installation refuses (WEBAUTO_BLOCK_PRIVATE_ADDRESSES)"
@@ -137,12 +181,20 @@ def private_address_problem(host: str) -> str | None:
     return None
 
 
+def host_checks_active() -> bool:
+    """Whether run-time checks look at the host (and not only the scheme):
+    ``WEBAUTO_BLOCK_PRIVATE_ADDRESSES`` is on or ``WEBAUTO_BLOCKED_NETWORKS``
+    names a network."""
+    return bool(settings.WEBAUTO_BLOCK_PRIVATE_ADDRESSES or getattr(settings, "WEBAUTO_BLOCKED_NETWORKS", ()))
+
+
 def check_fetch_url(url: str) -> str:
     """Return ``url`` if a node may load it; raise :class:`URLNotAllowed` if not.
 
-    Allowed: ``http``/``https`` URLs, plus ``about:blank``. With
-    ``settings.WEBAUTO_BLOCK_PRIVATE_ADDRESSES`` on, the host must also
-    resolve only to public addresses.
+    Allowed: ``http``/``https`` URLs, plus ``about:blank``; the scheme is read
+    the way a browser reads it (:func:`preprocess`). The host must not resolve
+    to an address in ``settings.WEBAUTO_BLOCKED_NETWORKS``, and with
+    ``settings.WEBAUTO_BLOCK_PRIVATE_ADDRESSES`` on, only to public addresses.
     """
     if url == "about:blank":
         return url
@@ -152,9 +204,9 @@ def check_fetch_url(url: str) -> str:
             f"only http and https URLs may be loaded, not {scheme or 'scheme-less'} URLs "
             f"(got {_shorten(url)!r})"
         )
-    if settings.WEBAUTO_BLOCK_PRIVATE_ADDRESSES:
-        host = urlsplit(url).hostname or ""
-        message = private_address_problem(host)
+    if host_checks_active():
+        host = urlsplit(preprocess(url).replace("\\", "/")).hostname or ""
+        message = private_address_problem(host, block_private=bool(settings.WEBAUTO_BLOCK_PRIVATE_ADDRESSES))
         if message:
             raise URLNotAllowed(message)
     return url

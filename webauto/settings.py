@@ -6,6 +6,7 @@ Everything configurable comes from the environment, read here and only here
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -292,6 +293,16 @@ WEBAUTO_CHROMIUM_PATH = env_str("WEBAUTO_CHROMIUM_PATH", "/usr/bin/chromium")
 # may also not reach private, loopback or link-local addresses (off by default: a
 # self-hosted tool is usually pointed at an intranet on purpose).
 WEBAUTO_BLOCK_PRIVATE_ADDRESSES = env_bool("WEBAUTO_BLOCK_PRIVATE_ADDRESSES", False)
+# Networks (comma-separated CIDRs, e.g. "169.254.169.254/32,10.20.0.0/16") that nodes and
+# webhook channels may never reach, whatever WEBAUTO_BLOCK_PRIVATE_ADDRESSES says.
+WEBAUTO_BLOCKED_NETWORKS = env_list("WEBAUTO_BLOCKED_NETWORKS", [])
+for _network in WEBAUTO_BLOCKED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"WEBAUTO_BLOCKED_NETWORKS: {_network!r} is not a network (expected CIDRs such as 10.0.0.0/8)"
+        ) from None
 # Base URL of the Weibo mobile API the Weibo timeline monitor reads (tests and the sandbox
 # point it at a local server serving the same shape).
 WEBAUTO_WEIBO_API_BASE = env_str("WEBAUTO_WEIBO_API_BASE", "https://m.weibo.cn").rstrip("/")

@@ -16,6 +16,7 @@ from django.conf import settings
 from monitoring.transports import Message, SendResult, Transport, TransportError
 from monitoring.transports.templating import render_json, resolve_secrets
 from orchestration import secret_hosts
+from orchestration.urlpolicy import ALLOWED_SCHEMES, URLNotAllowed, check_fetch_url, scheme_of
 from webauto.webhook_signatures import legacy_signature, standard_headers
 
 SIGNATURE_HEADER = "X-WebAuto-Signature-256"
@@ -34,6 +35,16 @@ def message_id(delivery_id: int | None) -> str:
     return f"msg_webauto_delivery_{delivery_id}" if delivery_id else f"msg_{uuid.uuid4().hex}"
 
 
+def _hide(text: str, url: str, shown: str) -> str:
+    """``text`` with the resolved URL (and its host) replaced by the URL as
+    configured, so a ``${secret}`` in it stays hidden."""
+    from urllib.parse import urlsplit
+
+    text = text.replace(url, shown)
+    host, shown_host = urlsplit(url).hostname or "", urlsplit(shown).hostname or ""
+    return text.replace(host, shown_host or "the host") if host and host != shown_host else text
+
+
 class WebhookTransport(Transport):
     kind = "webhook"
 
@@ -47,7 +58,7 @@ class WebhookTransport(Transport):
         # Messages name the URL as configured: a ${secret} in it stays hidden.
         shown = str(self.config.get("url") or "")
         url = resolve_secrets(shown)
-        if not url.startswith(("http://", "https://")):
+        if scheme_of(url) not in ALLOWED_SCHEMES:
             raise TransportError(f"webhook URL {shown!r} is not an http(s) URL", permanent=True)
         method = str(self.config.get("method") or "POST").upper()
         configured: dict[str, str] = {str(k): str(v) for k, v in (self.config.get("headers") or {}).items()}
@@ -68,7 +79,15 @@ class WebhookTransport(Transport):
             headers.update(standard_headers(secret, message_id(delivery_id), body))
         timeout = float(self.config.get("timeout") or settings.WEBAUTO_WEBHOOK_TIMEOUT_SECONDS)
         try:
-            response = httpx.request(method, url, content=body, headers=headers, timeout=timeout)
+            # The same policy as a node's fetches (orchestration/urlpolicy.py): no
+            # host in WEBAUTO_BLOCKED_NETWORKS and, with WEBAUTO_BLOCK_PRIVATE_ADDRESSES,
+            # no private one. Redirects are not followed, so the one request is all.
+            check_fetch_url(url)
+            with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+                response = client.request(method, url, content=body, headers=headers)
+        except URLNotAllowed as exc:
+            raise TransportError(f"webhook URL {shown!r} is refused: {_hide(str(exc), url, shown)}",
+                                 permanent=True) from None
         except httpx.InvalidURL as exc:
             raise TransportError(f"webhook URL {shown!r} is invalid: {exc}", permanent=True) from None
         except httpx.TimeoutException:

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from orchestration import secret_hosts
 from orchestration.context import WorkflowError
-from orchestration.urlpolicy import URLNotAllowed, check_fetch_url
+from orchestration.urlpolicy import URLNotAllowed, check_fetch_url, host_checks_active
 from orchestration.webflows import fetch, html
 
 CHROMIUM_ARGS = [
@@ -24,6 +24,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# Playwright calls that take no timeout of their own (content, title, evaluate)
+# fall back to this many milliseconds (the context's default timeout).
+DEFAULT_TIMEOUT_MS = 30_000
+# Frames a page builds from its own markup: no fetch behind them.
+_INLINE_FRAME_URLS = ("about:blank", "about:srcdoc")
 
 
 def chromium_path() -> str:
@@ -172,6 +177,15 @@ class BrowserDriver:
     (``file:``, ``data:``, ``chrome:``, ``view-source:`` ...) is aborted, and
     ``goto`` or an action that lands on such a URL raises
     :class:`orchestration.urlpolicy.URLNotAllowed`.
+
+    Playwright routes only the first request of a redirect chain. So when the
+    policy looks at hosts (``WEBAUTO_BLOCK_PRIVATE_ADDRESSES`` or
+    ``WEBAUTO_BLOCKED_NETWORKS``), the route handler fetches the request
+    itself without following redirects and checks the ``Location`` of a 3xx
+    answer before the browser sees it (a refused one is aborted, never
+    requested); every later hop is checked as it is reported (the
+    ``request`` event), and a frame whose document came from a refused URL
+    cannot be read (``html(frame=...)``/``frame_url`` raise).
     """
 
     is_browser = True
@@ -188,8 +202,14 @@ class BrowserDriver:
             self._pw.stop()
             raise WorkflowError(f"cannot start Chromium at {chromium_path()}: {exc}") from exc
         self.context = self.browser.new_context(accept_downloads=False)
+        self.context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        self.context.set_default_navigation_timeout(DEFAULT_TIMEOUT_MS)
         self._refused: list[str] = []
+        # URL -> refusal, for redirect hops the route handler never saw.
+        self._refused_hops: dict[str, str] = {}
+        self._check_hosts = host_checks_active()
         self.context.route("**/*", self._guard)
+        self.context.on("request", self._watch_redirect)
         self.secret_refused: secret_hosts.SecretHostRefused | None = None
         self._guard_secrets(secret_hosts.active())
         usable = [c for c in cookies if c.get("name") and (c.get("domain") or c.get("url"))]
@@ -222,7 +242,14 @@ class BrowserDriver:
             raise self.secret_refused
 
     def _guard(self, route: Any) -> None:
-        """Route handler: let allowed requests through, abort the others."""
+        """Route handler: let allowed requests through, abort the others.
+
+        With host checks on, an allowed request is fetched here with
+        redirects off; a 3xx answer whose ``Location`` the policy refuses is
+        aborted, any other answer is handed to the browser as is (which
+        follows an allowed redirect itself)."""
+        from playwright.sync_api import Error
+
         url = route.request.url
         try:
             check_fetch_url(url)
@@ -230,7 +257,36 @@ class BrowserDriver:
             self._refused.append(str(exc))
             route.abort("blockedbyclient")
             return
-        route.fallback()
+        if not self._check_hosts:
+            route.fallback()
+            return
+        try:
+            response = route.fetch(max_redirects=0, timeout=DEFAULT_TIMEOUT_MS)
+        except Error:
+            route.abort("failed")
+            return
+        location = response.headers.get("location")
+        if 300 <= response.status < 400 and location:
+            from urllib.parse import urljoin
+
+            try:
+                check_fetch_url(urljoin(url, location))
+            except URLNotAllowed as exc:
+                self._refused.append(str(exc))
+                route.abort("blockedbyclient")
+                return
+        route.fulfill(response=response)
+
+    def _watch_redirect(self, request: Any) -> None:
+        """``request`` event: remember a redirect hop (which no route handler
+        sees) to a URL the policy refuses; frames that land there are refused."""
+        if request.redirected_from is None:
+            return
+        try:
+            check_fetch_url(request.url)
+        except URLNotAllowed as exc:
+            self._refused_hops[request.url] = str(exc)
+            self._refused.append(str(exc))
 
     def _blank(self) -> None:
         """Leave a failed or refused navigation (and Chromium's error page)
@@ -246,11 +302,35 @@ class BrowserDriver:
     def _check_landing(self) -> None:
         """Raise if the page ended on a URL a node may not load (a redirect or
         script that slipped past the request guard); the page is blanked."""
+        url = self.current_url() or "about:blank"
         try:
-            check_fetch_url(self.current_url() or "about:blank")
+            check_fetch_url(url)
+            if url in self._refused_hops:
+                raise URLNotAllowed(self._refused_hops[url])
         except URLNotAllowed:
             self._blank()
             raise
+
+    def _check_frame(self, child: Any, frame: str) -> None:
+        """Raise unless the document in ``child`` (the frame ``frame`` picks)
+        may be read: it must have loaded (a refused or failed load leaves no
+        document, and reading it would wait forever) from a URL the policy
+        allows (``data:`` documents included: refused), or be an inline
+        ``about:blank``/``about:srcdoc`` one."""
+        url = child.url or ""
+        if url in _INLINE_FRAME_URLS:
+            return
+        if not url or url.startswith("chrome-error:"):
+            refused = f": {self._refused[-1]}" if self._refused else ""
+            raise WorkflowError(
+                f"frame {frame!r} has no document: its load was refused or failed{refused}", retryable=False
+            )
+        try:
+            check_fetch_url(url)
+            if url in self._refused_hops:
+                raise URLNotAllowed(self._refused_hops[url])
+        except URLNotAllowed as exc:
+            raise URLNotAllowed(f"frame {frame!r}: {exc}") from None
 
     def goto(self, url: str, *, timeout: float) -> dict[str, Any]:
         from playwright.sync_api import Error
@@ -377,12 +457,24 @@ class BrowserDriver:
         self._check_landing()
         if not frame:
             return self.page.content()
-        return self._frame(frame).content()
+        child = self._frame(frame)
+        self._check_frame(child, frame)
+        from playwright.sync_api import Error
+
+        try:
+            # content() takes no timeout: a bounded wait for the document first.
+            child.wait_for_load_state("domcontentloaded", timeout=DEFAULT_TIMEOUT_MS)
+            return str(child.content())
+        except Error as exc:
+            raise playwright_error(exc, DEFAULT_TIMEOUT_MS / 1000, f"frame {frame!r}") from exc
 
     def frame_url(self, frame: str) -> str:
         """The URL of the document inside the ``<iframe>`` that ``frame`` picks
-        (what relative links found in it resolve against)."""
-        return self._frame(frame).url
+        (what relative links found in it resolve against); a WorkflowError
+        naming the frame when its load was refused or failed."""
+        child = self._frame(frame)
+        self._check_frame(child, frame)
+        return str(child.url)
 
     def _frame(self, frame: str) -> Any:
         """The Playwright Frame that the CSS selector ``frame`` picks

@@ -115,6 +115,11 @@ def _detect_encoding(body: bytes) -> str | None:
     return best.encoding if best is not None else None
 
 
+_CHARSET_LABEL = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9._:-]+)", re.IGNORECASE)
+# WHATWG Encoding Standard: the labels of UTF-16LE.
+_UTF16LE_LABELS = frozenset({"csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16"})
+
+
 def decode_text(body: bytes, content_type: str | None) -> tuple[str, str]:
     """``(text, encoding)`` of a fetched body, decoded the way a browser does.
 
@@ -126,7 +131,13 @@ def decode_text(body: bytes, content_type: str | None) -> tuple[str, str]:
     GB18030 (a page declared gb2312 that uses GBK-only characters such as
     镕 or 喆 reads right) and ``iso-8859-1``/``ascii`` as windows-1252. Bytes
     the chosen encoding cannot decode become U+FFFD, never an exception.
-    ``encoding`` is the Python codec name that was used."""
+    ``encoding`` is the Python codec name that was used. A bare ``utf-16``
+    label (and its aliases ``unicode``, ``ucs-2`` ...) means UTF-16LE, as in
+    the Encoding Standard, when no BOM says otherwise."""
+    if content_type:
+        label = _CHARSET_LABEL.search(content_type)
+        if label and label.group(1).lower() in _UTF16LE_LABELS:
+            content_type = content_type[: label.start(1)] + "utf-16le" + content_type[label.end(1):]
     encoding, text = html_to_unicode(content_type, body, auto_detect_fun=_detect_encoding)
     return text, encoding
 
@@ -150,24 +161,35 @@ _TEXT_TYPES = ("application/xhtml+xml", "application/xml", "application/json", "
                "application/rss+xml", "application/atom+xml", "application/ld+json")
 
 
+_BINARY_BYTES = frozenset(b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0e\x0f\x10\x11"
+                          b"\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1c\x1d\x1e\x1f")
+_WIDE_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*(utf-?16|utf-?32|ucs-?2|ucs-?4)", re.IGNORECASE)
+
+
 def is_text_content(content_type: str | None, body: bytes) -> bool:
     """Whether a body is text a page can be read from.
 
     The Content-Type must be ``text/*``, ``*+xml``, ``*+json`` or one of the
-    XML/JSON/JavaScript types (a missing one counts as text); and, as in the
-    WHATWG MIME Sniffing Standard's binary check, the first 1 KB holds no
-    NUL or other binary control byte (so ``image/png``,
-    ``application/octet-stream`` or a PNG served as ``text/html`` are not)."""
+    XML/JSON/JavaScript types (a missing one counts as text). A body whose
+    Content-Type declares a UTF-16/UTF-32 charset, or that starts with a UTF
+    byte-order mark, is text (such text is full of NUL bytes). Otherwise, as
+    in the WHATWG MIME Sniffing Standard's binary check, the first 1 KB must
+    hold almost no NUL or other binary control byte: a few (at most 1 in 64
+    bytes, and at least 1) are tolerated, since real pages carry a stray NUL,
+    so ``image/png``, ``application/octet-stream`` or a PNG served as
+    ``text/html`` are not text."""
     base = (content_type or "").split(";", 1)[0].strip().lower()
     if base and not (
         base.startswith("text/") or base.endswith(("+xml", "+json")) or base in _TEXT_TYPES
     ):
         return False
+    if content_type and _WIDE_CHARSET.search(content_type):
+        return True
     head = body[:1024]
     if head.startswith((b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe")):
         return True  # a UTF BOM: UTF-16 text holds NUL bytes
-    return not any(byte in head for byte in b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0e\x0f\x10\x11"
-                   b"\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1c\x1d\x1e\x1f")
+    binary = sum(1 for byte in head if byte in _BINARY_BYTES)
+    return binary <= max(1, len(head) // 64)
 
 
 def content_type_allowed(content_type: str, allowed: list[str] | None) -> bool:

@@ -392,3 +392,18 @@ def test_the_main_text_of_a_chinese_page_laid_out_in_divs_is_found(page_server, 
     assert out["title"] == "上海发布三季度经济数据_新闻网"
     assert "上海市统计局表示，经济运行总体平稳" in out["mainText"]
     assert "上海市" in [k["word"] for k in out["keywords"]]
+
+
+def test_a_declared_utf16_page_without_a_bom_is_text():
+    # breaker1 review: the binary sniff ran before the declared charset was honoured.
+    body = "<html><body><p>新闻 news</p></body></html>".encode("utf-16-le")
+    for content_type in ("text/html; charset=utf-16", "text/html; charset=UTF-16LE", 'text/html; charset="utf-16"'):
+        assert fetch.is_text_content(content_type, body)
+        assert "新闻 news" in fetch.decode_text(body, content_type)[0]
+    assert fetch.is_text_content("application/json; charset=utf-32", '{"a": 1}'.encode("utf-32-le"))
+
+
+def test_a_page_with_a_stray_nul_is_still_text():
+    assert fetch.is_text_content("text/html", b"<html><body>one\x00 stray NUL</body></html>")
+    assert fetch.is_text_content(None, b"<p>" + b"a" * 2000 + b"\x00\x00</p>")
+    assert not fetch.is_text_content("text/html", b"\x00\x01\x02\x03<p>")
