@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from orchestration import services
 from orchestration.models import Event, NodeRun, Secret
-from tests.webflows.test_seed_end_to_end import _finished
+from tests.webflows.test_seed_end_to_end import finished_execution
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -70,7 +70,7 @@ def _run(task_id: str, config: dict) -> NodeRun:
     task = services.task_create(
         definition={"taskId": task_id, "name": task_id, "workflows": [{"id": "watch", "workflow": "page-monitor", "config": config}]}
     )
-    execution = _finished(services.execution_create(task=task))
+    execution = finished_execution(services.execution_create(task=task))
     return NodeRun.objects.get(execution=execution, node_id="watch")
 
 
