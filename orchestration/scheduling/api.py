@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from orchestration.api.errors import DefinitionInvalid, ErrorResponseSerializer, conflict
 from orchestration.models import Task
 from orchestration.scheduling import presenters, selectors, services, spec, timing
-from orchestration.scheduling.models import FireOutcome, FireSource, Schedule
+from orchestration.scheduling.models import FireOutcome, FireSource, Origin, Schedule
 
 ERRORS = {400: ErrorResponseSerializer, 404: ErrorResponseSerializer}
 MAX_PREVIEW = 100
@@ -183,7 +183,12 @@ class ScheduleViewSet(viewsets.GenericViewSet):
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         schedule = self.get_object()
-        block = {**spec.to_block(schedule), **_block(_body(request))}
+        base = spec.to_block(schedule)
+        if schedule.origin == Origin.DEFINITION and isinstance(schedule.definition_block, dict):
+            # The block as the definition wrote it (to_block leaves out settings that
+            # have no effect, such as misfireMaxRuns without run-all).
+            base = {**schedule.definition_block, "enabled": schedule.enabled}
+        block = {**base, **_block(_body(request))}
         try:
             schedule = services.schedule_update(schedule=schedule, block=block)
         except services.ScheduleDefinitionEdit as exc:

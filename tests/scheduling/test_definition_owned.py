@@ -98,3 +98,13 @@ def test_the_admin_shows_definition_settings_read_only_but_lets_pause(client, ad
     assert response.status_code == 302
     _unchanged(from_definition)
     assert from_definition.enabled is False and from_definition.paused_reason == "by admin"
+
+
+def test_patching_enabled_alone_is_no_change_even_for_settings_without_effect(api_client, make_task):
+    # misfireMaxRuns without run-all has no effect and is left out of the schedule's
+    # own block; a PATCH of enabled alone must not read that as a change.
+    block = {"type": "interval", "interval": 1, "unit": "h", "misfireMaxRuns": 5, "rateLimitPerMinute": 7}
+    schedule = Schedule.objects.get(task=make_task("quiet", schedule=block))
+    response = api_client.patch(f"/api/v1/schedules/{schedule.pk}/", {"enabled": False}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["enabled"] is False
