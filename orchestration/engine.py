@@ -703,10 +703,20 @@ def _advance_cancelled(execution: Execution) -> None:
 
 def execution_rerun(*, execution_id: int, triggered_by: str = "") -> Execution:
     """Run a finished execution again from its failed (and not-run) nodes,
-    reusing the outputs of the nodes that completed."""
+    reusing the outputs of the nodes that completed. An operator's action, so
+    like a new run it raises ``SecretsMissing`` (nothing saved) when the run's
+    definition references secrets no longer in the store; the engine's own
+    retries (``retry_of``) never check, they must not raise while finishing."""
     execution = Execution.objects.select_related("task").get(pk=execution_id)
     if execution.status not in EXECUTION_FINAL:
         raise ExecutionStateError(f"execution #{execution.pk} is still {execution.status}; cancel it first")
+    missing = missing_secrets(  # a name the task declares as a parameter is no secret
+        workflows=execution.definition.get("workflows"),
+        parameters={**(execution.task.parameters or {}), **(execution.parameters or {})},
+        channels=execution.task.notification_channels,
+    )
+    if missing:
+        raise SecretsMissing(execution.task.task_id, missing)
     return execution_create(
         task=execution.task,
         input=execution.input,

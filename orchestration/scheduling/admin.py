@@ -52,6 +52,19 @@ class ScheduleAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
+    # What the admin may still change on a schedule from a task's definition.
+    DEFINITION_EDITABLE = ("enabled", "paused_reason")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Schedule | None = None) -> Any:
+        """A schedule from a task's ``schedule`` block is owned by the definition:
+        only pausing/resuming is editable here, as in the API and pages (which
+        answer 409 / show the refusal for any other change)."""
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is None or obj.origin != Origin.DEFINITION:
+            return readonly
+        hidden = set(self.exclude or ()) | set(self.DEFINITION_EDITABLE)
+        return [f.name for f in Schedule._meta.fields if f.name not in hidden]
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:

@@ -17,7 +17,7 @@ from orchestration.api.errors import ErrorResponseSerializer, conflict
 from orchestration.errors import DefinitionInvalid
 from orchestration.models import Task
 from orchestration.scheduling import presenters, selectors, services, spec, timing
-from orchestration.scheduling.models import FireOutcome, FireSource, Schedule
+from orchestration.scheduling.models import FireOutcome, FireSource, Origin, Schedule
 
 ERRORS = {400: ErrorResponseSerializer, 404: ErrorResponseSerializer}
 MAX_PREVIEW = 100
@@ -108,6 +108,12 @@ def _render(request: Request, schedule: Schedule) -> dict[str, Any]:
     return data
 
 
+_DEFINITION_EDIT = (
+    "A schedule that comes from a task's `schedule` block may only be paused or resumed "
+    "here (`enabled`); any other change is refused with 409: edit the task's definition."
+)
+
+
 class ScheduleViewSet(viewsets.GenericViewSet):
     serializer_class = ScheduleSerializer
 
@@ -158,22 +164,36 @@ class ScheduleViewSet(viewsets.GenericViewSet):
         return Response(presenters.schedule_json(self.get_object()))
 
     @extend_schema(
-        summary="Replace a schedule's settings", responses={200: ScheduleSerializer, **ERRORS}
+        summary="Replace a schedule's settings",
+        description=_DEFINITION_EDIT,
+        responses={200: ScheduleSerializer, 409: ErrorResponseSerializer, **ERRORS},
     )
     def update(self, request: Request, pk: str) -> Response:
-        schedule = services.schedule_update(
-            schedule=self.get_object(), block=_block(_body(request))
-        )
+        try:
+            schedule = services.schedule_update(
+                schedule=self.get_object(), block=_block(_body(request))
+            )
+        except services.ScheduleDefinitionEdit as exc:
+            return conflict(str(exc))
         return Response(_render(request, schedule))
 
     @extend_schema(
         summary="Change some of a schedule's settings",
-        responses={200: ScheduleSerializer, **ERRORS},
+        description=_DEFINITION_EDIT,
+        responses={200: ScheduleSerializer, 409: ErrorResponseSerializer, **ERRORS},
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         schedule = self.get_object()
-        block = {**spec.to_block(schedule), **_block(_body(request))}
-        schedule = services.schedule_update(schedule=schedule, block=block)
+        base = spec.to_block(schedule)
+        if schedule.origin == Origin.DEFINITION and isinstance(schedule.definition_block, dict):
+            # The block as the definition wrote it (to_block leaves out settings that
+            # have no effect, such as misfireMaxRuns without run-all).
+            base = {**schedule.definition_block, "enabled": schedule.enabled}
+        block = {**base, **_block(_body(request))}
+        try:
+            schedule = services.schedule_update(schedule=schedule, block=block)
+        except services.ScheduleDefinitionEdit as exc:
+            return conflict(str(exc))
         return Response(_render(request, schedule))
 
     @extend_schema(
@@ -275,6 +295,11 @@ class ScheduleViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Run the schedule's task now (a manual fire)",
+        description=(
+            "409 when the schedule is paused or finished, and (as for "
+            "`POST /api/v1/tasks/{taskId}/execute/`) when the task references secrets "
+            "that are not stored: no fire is recorded then."
+        ),
         request=inline_serializer(
             "TriggerRequest", {"input": serializers.DictField(required=False)}
         ),

@@ -19,6 +19,8 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from orchestration import events
+from orchestration.definitions import missing_secrets
+from orchestration.errors import SecretsMissing
 from orchestration.models import (
     EXECUTION_ACTIVE,
     EXECUTION_FINAL,
@@ -426,7 +428,13 @@ def schedule_trigger(
     idempotency_key: str = "",
 ) -> Fire:
     """Run a manual schedule now (API call or webhook). Replaying the same
-    ``idempotency_key`` returns the first fire instead of starting again."""
+    ``idempotency_key`` returns the first fire instead of starting again.
+
+    An operator's trigger (``source`` API: the API and the pages' "Run now")
+    raises ``SecretsMissing``, recording no fire, when the task references
+    secrets that are not in the store, as ``POST /api/v1/tasks/<id>/execute/``
+    does. Webhook, clock and event fires record such a fire as failed-to-start
+    instead (their caller is not the operator who can add the secret)."""
     with transaction.atomic():
         locked = Schedule.objects.select_for_update(of=("self",)).select_related("task").get(pk=schedule.pk)
         if not locked.enabled or locked.finished_at:
@@ -435,6 +443,13 @@ def schedule_trigger(
         existing = Fire.objects.filter(schedule=locked, dedup_key=key[:200]).first()
         if existing is not None:
             return existing
+        if source == FireSource.API:
+            task = locked.task
+            missing = missing_secrets(
+                workflows=task.workflows, parameters=task.parameters, channels=task.notification_channels
+            )
+            if missing:
+                raise SecretsMissing(task.task_id, missing)
         now = timezone.now()
         if source == FireSource.WEBHOOK:
             # Counted under the row lock, so concurrent requests cannot both slip under the limit.

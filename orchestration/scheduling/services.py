@@ -42,7 +42,7 @@ from orchestration.scheduling.models import (
 from webauto import webhook_signatures
 
 __all__ = [
-    "MAX_RECORDED_SLOTS", "RateLimited", "ScheduleFromDefinition", "ScheduleInactive", "event_ingest", "event_ingest_errors",
+    "MAX_RECORDED_SLOTS", "RateLimited", "ScheduleDefinitionEdit", "ScheduleFromDefinition", "ScheduleInactive", "event_ingest", "event_ingest_errors",
     "event_matches", "next_fire_times", "preview_cron", "schedule_create", "schedule_delete",
     "schedule_execution_finished", "schedule_fire_due", "schedule_fire_event", "schedule_pause",
     "schedule_resume", "schedule_rotate_webhook_token", "schedule_sync_from_definition",
@@ -108,12 +108,23 @@ def schedule_create(
 
 
 def schedule_update(*, schedule: Schedule, block: dict[str, Any], prefix: str = "") -> Schedule:
-    """Replace the schedule's settings; takes effect at once, beat is not restarted."""
+    """Replace the schedule's settings; takes effect at once, beat is not restarted.
+
+    ``prefix`` is ``"schedule"`` only when the task's definition is being
+    synced (``schedule_sync_from_definition``). Any other caller (API, pages)
+    editing a schedule that comes from a task's ``schedule`` block may change
+    nothing but ``enabled`` (pause/resume): any other change raises
+    ScheduleDefinitionEdit, since the task's definition owns those settings.
+    Raises DefinitionInvalid for a bad block."""
     parsed = _parse_or_raise(block, prefix)
     now = timezone.now()
     with transaction.atomic():
         # Row lock: an edit must not interleave with a fire advancing the cursor.
         locked = Schedule.objects.select_for_update(of=("self",)).select_related("task").get(pk=schedule.pk)
+        if locked.origin == Origin.DEFINITION and prefix != "schedule":
+            changed = sorted(_changed_fields(locked, parsed) - {"enabled"})
+            if changed:
+                raise ScheduleDefinitionEdit(locked, changed)
         timing_before = (
             locked.kind,
             locked.expression,
@@ -141,6 +152,15 @@ def schedule_update(*, schedule: Schedule, block: dict[str, Any], prefix: str = 
     if hasattr(locked, "new_webhook_token"):
         schedule.new_webhook_token = locked.new_webhook_token  # type: ignore[attr-defined]
     return locked
+
+
+def _changed_fields(schedule: Schedule, parsed: spec.Parsed) -> set[str]:
+    """Names of the Schedule fields ``parsed`` would change (the webhook secret
+    counts as ``webhook_secret`` when a different one is given)."""
+    changed = {name for name, value in parsed.fields.items() if getattr(schedule, name) != value}
+    if parsed.webhook_secret is not None and parsed.webhook_secret != schedule.webhook_secret:
+        changed.add("webhook_secret")
+    return changed
 
 
 def schedule_pause(*, schedule: Schedule, reason: str = "paused by operator") -> Schedule:
@@ -199,6 +219,26 @@ class ScheduleFromDefinition(Exception):
             f"(POST /api/v1/schedules/{schedule.pk}/pause/) to stop its fires, or remove "
             "'schedule' from the task's definition to unschedule it"
         )
+
+
+class ScheduleDefinitionEdit(ScheduleFromDefinition):
+    """A change to the settings (timing, type, window, limits...) of a schedule
+    that comes from its task's ``schedule`` block, made anywhere but in the
+    task's definition: refused like deleting it, since the definition would
+    still say otherwise (and its next change would undo the edit). Pausing and
+    resuming stay allowed. ``fields`` are the Schedule fields that would change."""
+
+    def __init__(self, schedule: Schedule, fields: list[str]) -> None:
+        self.fields = fields
+        Exception.__init__(
+            self,
+            f"schedule {schedule.pk} comes from the schedule block of task "
+            f"'{schedule.task.task_id}': change its settings by editing the task's definition "
+            f"(PATCH /api/v1/tasks/{schedule.task.task_id}/ with a new 'schedule'); here only "
+            f"pause (POST /api/v1/schedules/{schedule.pk}/pause/) and resume are allowed",
+        )
+        self.schedule_id = schedule.pk
+        self.task_id = schedule.task.task_id
 
 
 def schedule_delete(*, schedule: Schedule) -> None:

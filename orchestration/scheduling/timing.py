@@ -17,9 +17,13 @@ one UTC instant:
   the repeated hour fires at both of its occurrences (``*/15`` keeps firing
   every 15 minutes through a fall-back night).
 
-Expressions are read as croniter reads them: when day-of-month and
-day-of-week are both restricted a day matches when *either* does (standard
-cron), and ``describe_cron`` says "or". ``#`` (nth weekday) and ``W``
+Day-of-month and day-of-week combine as in Vixie cron (cronie, the crontab
+of Debian and Red Hat; see ``cron_day_or``): when both are restricted a day
+matches when *either* does, except when one of them starts with ``*`` (such
+as ``*/2``): then a day must match *both*. croniter is told which rule
+applies (its ``day_or``), so the fires, the preview and ``describe_cron``
+("or" / "only if it is") agree. A day-of-week that names all seven days
+(``0-7``, ``1-7``) is read as ``*``. ``#`` (nth weekday) and ``W``
 (nearest weekday) next to a restricted other day field are refused: croniter
 then silently ignores the other field (``0 9 1-10 * 5#2`` fires on every
 second Friday, the 11th-14th included), so no description could match its
@@ -58,7 +62,8 @@ NEVER_FIRES_YEARS = 8
 # What croniter raises while expanding or walking an expression; ValueError and
 # OverflowError come from date arithmetic near year 9999.
 CRON_LIBRARY_ERRORS = (CroniterError, ValueError, OverflowError)
-DayRule = Literal["any", "day-of-month", "day-of-week", "either", "special-mixed"]
+DayRule = Literal["any", "day-of-month", "day-of-week", "either", "both", "special-mixed"]
+ALL_WEEKDAYS = frozenset(range(7))
 
 
 def normalize_cron(expression: str) -> str:
@@ -90,27 +95,61 @@ def cron_error(expression: object) -> str | None:
     return None
 
 
+def cron_day_or(expression: str) -> bool:
+    """Vixie cron's rule for combining the day fields of (5-field) ``expression``:
+    True (a day matches when either field does) unless day-of-month or
+    day-of-week starts with ``*`` (or ``?``, which means the same), in which
+    case False (a day must match both; with a plain ``*`` that is simply the
+    other field). Source: Vixie cron 4.1 ``cron.c`` (``DOM_STAR``/``DOW_STAR``),
+    kept by cronie. Passed to croniter as ``day_or``."""
+    fields = normalize_cron(expression).split(" ")
+    if len(fields) != 5:
+        return True
+    return not (fields[2].startswith(("*", "?")) or fields[4].startswith(("*", "?")))
+
+
+def _croniter(expression: str, start: datetime | None = None, **kwargs: object) -> croniter:
+    normalized = normalize_cron(expression)
+    return croniter(normalized, start, day_or=cron_day_or(normalized), **kwargs)  # type: ignore[arg-type]
+
+
 def cron_never_fires(expression: str, after: datetime | None = None) -> bool:
     """True when the (valid, 5-field) ``expression`` matches no wall time within
     ``NEVER_FIRES_YEARS`` years after ``after`` (default: now)."""
     start = (after or datetime.now(UTC)).replace(tzinfo=None)
     try:
-        walls = croniter(expression, start, max_years_between_matches=NEVER_FIRES_YEARS)
+        walls = _croniter(expression, start, max_years_between_matches=NEVER_FIRES_YEARS)
         walls.get_next(datetime)
     except CRON_LIBRARY_ERRORS:
         return True
     return False
 
 
+def _all_weekdays(parsed: croniter) -> bool:
+    """True when the day-of-week field names every day (``*``, ``0-7``, ``1-7``)."""
+    days = parsed.expanded[4]
+    if days[0] == "*":
+        return True
+    return not parsed.nth_weekday_of_month and {int(d) % 7 for d in days} == ALL_WEEKDAYS
+
+
 def cron_day_rule(expression: str) -> DayRule:
-    """How croniter combines the day fields of ``expression``: ``any`` (both are
-    ``*``/``?``), only one restricted, ``either`` (both restricted: a day matches
-    when either field does, standard cron) or ``special-mixed`` (both
-    restricted with ``#`` or ``W``: croniter ignores the other field, so
-    ``cron_error`` refuses it). Raises CroniterError for an invalid expression."""
-    parsed = croniter(normalize_cron(expression))
+    """How the day fields of ``expression`` combine (``cron_day_or``): ``any``
+    (every day matches), only one of them restricts, ``either`` (both
+    restricted: a day matches when either field does), ``both`` (both
+    restricted and one starts with ``*``, such as ``*/2``: a day must match
+    both) or ``special-mixed`` (both restricted with ``#`` or ``W``: croniter
+    ignores the other field, so ``cron_error`` refuses it). A day-of-week
+    naming all seven days counts as unrestricted (``0 9 1 * 0-7`` fires every
+    day). Raises CroniterError for an invalid expression."""
+    normalized = normalize_cron(expression)
+    parsed = croniter(normalized)
+    day_or = cron_day_or(normalized)
     dom_any = parsed.expanded[2][0] == "*"
-    dow_any = parsed.expanded[4][0] == "*" and not parsed.nth_weekday_of_month
+    dow_any = _all_weekdays(parsed)
+    if dow_any and day_or and not dom_any and parsed.expanded[4][0] != "*":
+        # Either "day N" or "any weekday": every day.
+        return "any"
     if dom_any and dow_any:
         return "any"
     if dow_any:
@@ -119,7 +158,7 @@ def cron_day_rule(expression: str) -> DayRule:
         return "day-of-week"
     if parsed.nth_weekday_of_month or parsed.nearest_weekday:
         return "special-mixed"
-    return "either"
+    return "either" if day_or else "both"
 
 
 def cron_warnings(expression: str) -> list[str]:
@@ -131,8 +170,15 @@ def cron_warnings(expression: str) -> list[str]:
         return []
     if rule == "either":
         return [
-            "Both day-of-month and day-of-week are restricted: as in standard cron, it fires on "
-            "every day that matches EITHER field (not only days matching both)."
+            "Both day-of-month and day-of-week are restricted: as in standard (Vixie) cron, it "
+            "fires on every day that matches EITHER field (not only days matching both)."
+        ]
+    if rule == "both":
+        return [
+            "Both day-of-month and day-of-week are restricted and one starts with '*': as in "
+            "standard (Vixie) cron, it fires only on days that match BOTH fields ('*/2' is "
+            "days 1, 3, 5, ... of each month in day-of-month, Sunday, Tuesday, Thursday and "
+            "Saturday in day-of-week)."
         ]
     return []
 
@@ -194,7 +240,7 @@ def _walls(expression: str, start: datetime) -> Iterator[datetime]:
     """Matching naive wall times after ``start``; ends (instead of raising)
     when croniter finds no further date or cannot read the expression."""
     try:
-        walls = croniter(normalize_cron(expression), start)
+        walls = _croniter(expression, start)
         while True:
             yield walls.get_next(datetime)
     except CRON_LIBRARY_ERRORS:
@@ -258,13 +304,18 @@ def interval_next(anchor: datetime, interval_ms: int, after: datetime) -> dateti
 def _dow_clause(text: str, joiner: str) -> str:
     # ", only on Monday" -> ", or on Monday"; ", Monday through Friday" -> ", or Monday through Friday".
     text = text.removeprefix(", ").removeprefix("only ")
+    if joiner.endswith(" is"):
+        # ", only on Monday" -> ", only if it is Monday"; a step says "only on every 2 days of the week".
+        text = text.removeprefix("on ")
+        if text.startswith("every "):
+            return f", only on {text}"
     return f", {joiner} {text}" if text else ""
 
 
 def describe_cron(expression: str) -> str:
     """A human-readable sentence for ``expression`` ("Every 2 hours"), saying
-    "or" where croniter fires on days matching either day field (see
-    ``cron_day_rule``). Never raises: an expression the describer cannot read
+    "or" where it fires on days matching either day field and "only if it is"
+    where a day must match both (see ``cron_day_rule``). Never raises: an expression the describer cannot read
     is given back as it is."""
     from cron_descriptor import ExpressionDescriptor, Options
 
@@ -274,13 +325,19 @@ def describe_cron(expression: str) -> str:
     normalized = normalize_cron(expression)
     try:
         rule = cron_day_rule(normalized)
-        descriptor = ExpressionDescriptor(normalized, options)
-        if rule != "either":
+        fields = normalized.split(" ")
+        if rule in ("any", "day-of-month"):
+            # A day-of-week naming all seven days is "*" ("Sunday through Sunday" otherwise).
+            fields[4] = "*"
+        if rule == "any":
+            fields[2] = "*"
+        descriptor = ExpressionDescriptor(" ".join(fields), options)
+        if rule not in ("either", "both"):
             return str(descriptor.get_description())
         text = (
             descriptor.get_time_of_day_description()
             + descriptor.get_day_of_month_description()
-            + _dow_clause(descriptor.get_day_of_week_description(), "or")
+            + _dow_clause(descriptor.get_day_of_week_description(), "or" if rule == "either" else "only if it is")
             + descriptor.get_month_description()
             + descriptor.get_year_description()
         )

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from orchestration.access.decorators import forbidden, role_required
 from orchestration.access.roles import Role, has_role
-from orchestration.errors import DefinitionInvalid
+from orchestration.errors import DefinitionInvalid, SecretsMissing
 from orchestration.models import Task
 from orchestration.scheduling import forms, presenters, selectors, services, spec, timing
 from orchestration.scheduling.models import FireOutcome, FireSource, Schedule
@@ -149,6 +149,8 @@ def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 schedule = services.schedule_update(schedule=schedule, block=block)
             except DefinitionInvalid as exc:
                 errors = exc.errors
+            except services.ScheduleDefinitionEdit as exc:
+                errors = [{"path": "", "message": str(exc)}]
             else:
                 _announce_webhook(request, schedule)
                 messages.success(request, "Schedule saved; it takes effect at once.")
@@ -236,7 +238,9 @@ def schedule_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
             services.schedule_delete(schedule=schedule)
             messages.success(request, "Schedule deleted.")
             return redirect("scheduling:schedule-list")
-    except (DefinitionInvalid, services.ScheduleInactive, services.ScheduleFromDefinition) as exc:
+    except (
+        DefinitionInvalid, SecretsMissing, services.ScheduleInactive, services.ScheduleFromDefinition
+    ) as exc:
         errors = exc.errors if isinstance(exc, DefinitionInvalid) else [{"message": str(exc)}]
         messages.error(request, "; ".join(e["message"] for e in errors))
     return redirect("scheduling:schedule-detail", pk=pk)

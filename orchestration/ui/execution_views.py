@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from orchestration import services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
+from orchestration.errors import SecretsMissing
 from orchestration.models import Execution, NodeRun, Task
 from orchestration.ui import selectors
 from orchestration.ui.common import HtmxHttpRequest, graph_data, render_page, username
@@ -207,7 +208,7 @@ def execution_rerun(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     execution = _get_execution(pk)
     try:
         rerun = services.execution_rerun(execution_id=execution.pk, triggered_by=username(request))
-    except services.ExecutionStateError as exc:
+    except (services.ExecutionStateError, SecretsMissing) as exc:
         messages.error(request, str(exc))
         url = reverse("ui:execution-detail", args=[execution.pk])
     else:

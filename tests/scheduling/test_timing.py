@@ -205,11 +205,19 @@ def last_day(day):
 @pytest.mark.parametrize(
     ("expr", "description", "matches"),
     [
-        # Both day fields restricted: standard cron (croniter) fires on either.
+        # Both day fields restricted: standard (Vixie) cron fires on either...
         ("0 9 1-7 * 1", "At 09:00, between day 1 and 7 of the month, or on Monday", lambda d: d.day <= 7 or d.weekday() == 0),
         ("0 9 L * 1", "At 09:00, on the last day of the month, or on Monday", lambda d: last_day(d) or d.weekday() == 0),
         ("0 9 1 * 7", "At 09:00, on day 1 of the month, or on Sunday", lambda d: d.day == 1 or d.weekday() == 6),
-        ("0 9 */10 * 1-5", "At 09:00, every 10 days, or Monday through Friday", lambda d: d.day in (1, 11, 21, 31) or d.weekday() < 5),
+        ("0 9 1 * 5-7", "At 09:00, on day 1 of the month, or Friday through Sunday", lambda d: d.day == 1 or d.weekday() >= 4),
+        # ...but on both when one of them starts with '*' (Vixie's DOM_STAR/DOW_STAR).
+        ("0 9 */2 * 1", "At 09:00, every 2 days, only if it is Monday", lambda d: d.day % 2 == 1 and d.weekday() == 0),
+        ("0 9 */10 * 1-5", "At 09:00, every 10 days, only if it is Monday through Friday", lambda d: d.day in (1, 11, 21, 31) and d.weekday() < 5),
+        ("0 9 1 * */2", "At 09:00, on day 1 of the month, only on every 2 days of the week", lambda d: d.day == 1 and d.weekday() in (6, 1, 3, 5)),
+        # A day of week naming all seven days is '*' (never "Sunday through Sunday").
+        ("0 9 1 * 0-7", "At 09:00", lambda d: True),
+        ("0 9 1-7 * 1-7", "At 09:00", lambda d: True),
+        ("0 9 */2 * 0-7", "At 09:00, every 2 days", lambda d: d.day % 2 == 1),
         # One field restricted ('?' and '*' mean any day; 7 is Sunday).
         ("0 9 ? * 1", "At 09:00, only on Monday", lambda d: d.weekday() == 0),
         ("0 9 * * 7", "At 09:00, only on Sunday", lambda d: d.weekday() == 6),
@@ -231,7 +239,28 @@ def test_nth_or_nearest_weekday_next_to_a_restricted_day_field_is_refused(expr):
 
 def test_only_both_restricted_day_fields_get_a_warning():
     assert "EITHER" in timing.cron_warnings("0 9 1-7 * 1")[0]
-    assert [timing.cron_warnings(e) for e in ("0 9 ? * 1", "0 9 1 * *", "0 9 * * 5#2", "@hourly")] == [[]] * 4
+    assert "BOTH" in timing.cron_warnings("0 9 */2 * 1")[0]
+    assert [timing.cron_warnings(e) for e in ("0 9 ? * 1", "0 9 1 * *", "0 9 * * 5#2", "@hourly", "0 9 1 * 0-7")] == [[]] * 5
+
+
+def test_vixie_day_rule_follows_a_leading_star_in_either_day_field():
+    assert [timing.cron_day_or(e) for e in ("0 9 1-7 * 1", "0 9 */2 * 1", "0 9 1 * */2", "0 9 ? * 1", "@weekly")] == [
+        True, False, False, False, False,
+    ]
+
+
+@pytest.mark.django_db
+def test_preview_and_fires_agree_with_the_description_for_a_star_step_day_field(api_client, make_task, clock):
+    # The preview endpoint, a schedule's own preview and its fire instants walk one rule.
+    clock.at(datetime(2027, 1, 1, tzinfo=UTC))
+    body = api_client.get("/api/v1/schedules/preview/", {"expression": "0 9 */2 * 1", "count": 4}).json()
+    expected = ["2027-01-11T09:00:00+00:00", "2027-01-25T09:00:00+00:00", "2027-02-01T09:00:00+00:00", "2027-02-15T09:00:00+00:00"]
+    assert body["description"] == "At 09:00, every 2 days, only if it is Monday"
+    assert body["fireTimes"] == expected
+    task = make_task("vixie", schedule={"type": "cron", "expression": "0 9 */2 * 1"})
+    schedule = task.schedules.get()
+    assert api_client.get(f"/api/v1/schedules/{schedule.pk}/preview/", {"count": 4}).json()["fireTimes"] == expected
+    assert schedule.next_fire_at.isoformat() == expected[0]
 
 
 def test_macros_are_accepted_and_described():
