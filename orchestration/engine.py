@@ -275,7 +275,7 @@ def _advance_locked(execution: Execution) -> None:
                     parameters=execution.parameters,
                     outputs=outputs,
                     upstream=list(g.deps[node_id]),
-                    input_from=_input_from_node(node),
+                    input_from=input_from_node(node),
                 )
             except expressions.ExpressionError as exc:
                 _fail_unstarted(execution, runs[node_id], f"condition could not be evaluated: {exc}")
@@ -291,7 +291,9 @@ def _advance_locked(execution: Execution) -> None:
     _finalize_if_done(execution, runs)
 
 
-def _input_from_node(node: dict[str, Any]) -> str | None:
+def input_from_node(node: dict[str, Any]) -> str | None:
+    """The id of the node whose output ``node`` takes as input (its
+    ``inputFrom: "<id>.output"``), or None."""
     source = node.get("inputFrom")
     if isinstance(source, str) and source:
         return source.split(".", 1)[0]

@@ -370,7 +370,7 @@ def _execute(claim: engine.Claim, context: RunContext, used_secrets: set[str]) -
         )
     except references.UnresolvedReference as exc:
         return engine.Outcome(status=NodeStatus.FAILED, error=str(exc), retryable=False)
-    source = engine._input_from_node(node)
+    source = engine.input_from_node(node)
     node_input = claim.outputs.get(source) if source else claim.execution.input
     errors = _schema_errors(kind.config_schema, config, kind.name)
     if errors:

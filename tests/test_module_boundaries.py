@@ -6,9 +6,8 @@
   errors from ``orchestration.errors`` (or their own app).
 - Modules (the tests' too) never import another module's private names
   (``from x import _y``), and the product's modules never reach into an
-  imported module's private names (``x._y``). The engine files are being
-  rebuilt elsewhere; what they still use is listed in
-  ``ENGINE_PRIVATE_IMPORTS`` / ``ENGINE_PRIVATE_ATTRIBUTES`` and may only shrink.
+  imported module's private names (``x._y``). The allow-lists
+  ``ENGINE_PRIVATE_IMPORTS`` / ``ENGINE_PRIVATE_ATTRIBUTES`` are empty and stay so.
 """
 
 from __future__ import annotations
@@ -20,24 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("orchestration", "monitoring", "templates_app", "webauto")
 
-# (importing module, imported module, private name) still imported by the
-# engine files (orchestration/engine.py, runner.py, tasks.py, recovery.py),
-# which another change rebuilds. Remove entries as they go; add none.
-ENGINE_PRIVATE_IMPORTS = {
-    ("orchestration.recovery", "orchestration.engine", name)
-    for name in (
-        "_advance_cancelled",
-        "_advance_locked",
-        "_dispatch",
-        "_node_priority",
-        "_nodes",
-        "_send_on_commit",
-        "_stop_locked",
-    )
-}
-
-# (module, imported module's local name, private attribute), as above.
-ENGINE_PRIVATE_ATTRIBUTES = {("orchestration.runner", "engine", "_input_from_node")}
+# (importing module, imported module, private name) and (module, object,
+# private attribute) that are still allowed. Empty: every module uses only
+# public names of the others. Add none.
+ENGINE_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
+ENGINE_PRIVATE_ATTRIBUTES: set[tuple[str, str, str]] = set()
 
 
 def _modules(packages: tuple[str, ...] = PACKAGES) -> Iterator[tuple[str, Path, ast.Module]]:

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from orchestration import services
 from orchestration.models import Execution, Secret
-from tests.webflows.test_seed_end_to_end import _finished
+from tests.webflows.test_seed_end_to_end import finished_execution
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -42,7 +42,7 @@ def failed_run(celery_worker) -> Execution:
             ],
         }
     )
-    execution = _finished(services.execution_create(task=task))
+    execution = finished_execution(services.execution_create(task=task))
     assert execution.status == "failed"
     Secret.objects.filter(name="rrSecret").delete()
     return execution
