@@ -76,7 +76,7 @@ def test_the_task_page_ignores_an_execution_id_that_is_not_ascii_digits(logged_i
     [
         ({"type": "deploy.done", "source": "ci\u0000"}, "source"),
         ({"type": "deploy.done", "data": {"k": ["ok", "a\u0000b"]}}, "data.k[1]"),
-        ({"type": "deploy.done", "data": {"k\u0000": 1}}, "data.k\u0000"),
+        ({"type": "deploy.done", "data": {"k\u0000": 1}}, "data.k\\u0000"),
     ],
 )
 def test_an_event_with_a_nul_character_is_a_400_on_its_path(api_client, body, path):
