@@ -59,6 +59,17 @@ def load_schema(path: Path) -> dict[str, Any]:
     return loaded
 
 
+def normalise(name: str, value: Any) -> Any:
+    """``value`` of the block ``name`` with whole-number floats in the fields
+    its schema types as integers made ints (``"interval": 60.0`` -> ``60``),
+    as for whole task definitions (``orchestration.definitions.
+    normalise_definition``); unchanged when no block of that name is registered."""
+    from orchestration.schemavalues import whole_numbers_to_int
+
+    block = _BLOCKS.get(name)
+    return value if block is None else whole_numbers_to_int(block.schema, value)
+
+
 def registered() -> list[Block]:
     """Every registered block, in registration order."""
     return list(_BLOCKS.values())

@@ -8,7 +8,8 @@ apps own (``schedule``, ``notificationChannels``, ``resourceRequirements``)
 are not in the core file: each app registers its block's schema with
 ``orchestration.blocks`` and :func:`schema` composes the task-definition
 document from the core file and the registered blocks (as
-``$defs/<block>``, referenced from ``properties/<block>``).
+``$defs/<block>``, referenced from ``properties/<block>``; its top-level
+``type`` also allows ``null``, as for every optional key).
 
 Messages: a ``ValidationError`` becomes ``{"path", "message"}`` with the path
 from ``ValidationError.json_path`` (``$.workflows[0].id`` -> ``workflows[0].id``;
@@ -79,9 +80,20 @@ def schema(name: str) -> dict[str, Any]:
         for block in blocks.registered():
             piece = copy.deepcopy(block.schema)
             piece.pop("$schema", None)
+            piece["type"] = _nullable(piece.get("type"))
             doc.setdefault("$defs", {})[block.name] = piece
             doc["properties"][block.name] = {"$ref": f"#/$defs/{block.name}"}
     return doc
+
+
+def _nullable(kind: Any) -> Any:
+    """A block's top-level ``type`` with ``"null"`` added: a null block is the
+    same as leaving it out (the server skips it), so the schema accepts it too."""
+    if isinstance(kind, str):
+        return [kind, "null"]
+    if isinstance(kind, list) and "null" not in kind:
+        return [*kind, "null"]
+    return kind
 
 
 @cache

@@ -52,6 +52,7 @@ from orchestration.references import (
     parse_path,
     reference_root,
 )
+from orchestration.schemavalues import whole_numbers_to_int
 from orchestration.shapes import TaskDefinition
 from orchestration.urlpolicy import url_problems
 
@@ -59,6 +60,8 @@ __all__ = [
     "Problem",
     "checked",
     "definition_to_fields",
+    "normalise_definition",
+    "normalise_nodes",
     "secret_exists_in_db",
     "task_to_definition",
     "validate_blocks",
@@ -115,6 +118,45 @@ def checked(doc: Mapping[str, Any]) -> TaskDefinition:
     return cast(TaskDefinition, doc)
 
 
+def normalise_nodes(nodes: Any) -> Any:
+    """``nodes`` (a list of workflow nodes) with each node's ``config`` made
+    to follow its kind's JSON Schema: whole-number floats in integer fields
+    become ints (``"topKeywords": 8.0`` -> ``8``, issue 12.6). Nodes of an
+    unknown kind, and anything that is not a node, are left as they are."""
+    if not isinstance(nodes, list):
+        return nodes
+    out = []
+    for node in nodes:
+        if isinstance(node, Mapping) and isinstance(node.get("config"), Mapping) and isinstance(node.get("workflow"), str):
+            try:
+                kind = registry.get(node["workflow"])
+            except registry.UnknownWorkflowKind:
+                kind = None
+            if kind is not None:
+                node = {**node, "config": whole_numbers_to_int(kind.config_schema, dict(node["config"]))}
+        out.append(node)
+    return out
+
+
+def normalise_definition(doc: Any, name: str = "task-definition") -> Any:
+    """``doc`` with every whole-number float in an integer-typed field made an
+    ``int``: the fields of the published schema ``name`` (``maxRetries: 2.0``,
+    ``execution.retryAttempts``, the schedule block's ``interval`` ...) and
+    each node's config per its kind's schema (:func:`normalise_nodes`).
+
+    JSON Schema counts ``2.0`` as an integer, so the server normalises instead
+    of refusing: what the published schema accepts, the server accepts, and
+    code downstream sees ``2``. Returns a new document; anything that is not
+    an object is returned unchanged (validation reports it)."""
+    if not isinstance(doc, Mapping):
+        return doc
+    documents = {f"{other}.json": contract.schema(other) for other in contract.SCHEMA_NAMES}
+    normalised = whole_numbers_to_int(contract.schema(name), dict(doc), documents=documents)
+    if "workflows" in normalised:
+        normalised["workflows"] = normalise_nodes(normalised["workflows"])
+    return normalised
+
+
 def validate_task_definition(
     doc: Any,
     *,
@@ -129,6 +171,7 @@ def validate_task_definition(
     ``partial`` missing keys are not reported (the document is a fragment to be
     merged). Given a ``warnings`` list, references to secrets that do not exist
     yet are added there instead of being problems (see ``check_references``)."""
+    doc = normalise_definition(doc)
     names = [b.name for b in blocks.registered()]
     problems = contract.schema_problems(doc, "task-definition", skip=names)
     if not isinstance(doc, Mapping):

@@ -17,6 +17,7 @@ from orchestration.credentials import unmask_definition
 from orchestration.definitions import (
     checked,
     definition_to_fields,
+    normalise_definition,
     task_to_definition,
     validate_task_definition,
 )
@@ -41,6 +42,7 @@ def task_create(*, definition: dict[str, Any], user: Any = None) -> Task:
     References to secrets that do not exist yet do not stop the save: they are
     left on ``task.definition_warnings`` (``[{"path", "message"}]``) for the
     caller to show."""
+    definition = normalise_definition(definition)
     warnings: list[dict[str, str]] = []
     errors = validate_task_definition(definition, warnings=warnings)
     if errors:
@@ -79,7 +81,7 @@ def task_update(*, task: Task, definition: dict[str, Any], partial: bool = False
         else:
             merged = {"taskId": locked.task_id, **definition}
         # Channel credentials are shown masked; sent back masked, they keep their stored value.
-        merged = unmask_definition(merged, stored)
+        merged = normalise_definition(unmask_definition(merged, stored))
         if merged.get("taskId") != locked.task_id:
             raise DefinitionInvalid(
                 [

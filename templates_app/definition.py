@@ -12,7 +12,12 @@ from typing import Any
 from django.utils.text import slugify
 
 from orchestration import contract
-from orchestration.definitions import secret_exists_in_db, validate_blocks, validate_nodes
+from orchestration.definitions import (
+    normalise_definition,
+    secret_exists_in_db,
+    validate_blocks,
+    validate_nodes,
+)
 from templates_app.parameters import Error, check_declarations
 from templates_app.substitution import extract_parameters
 from templates_app.versions import Version, VersionError, parse_version
@@ -45,6 +50,7 @@ def check_template(doc: Any, *, version_required: bool = False) -> tuple[Checked
     (``orchestration.contract``); parameter declarations and the version are
     parsed here (``templates_app.parameters``, ``templates_app.versions``), the
     default channels by their block's parser."""
+    doc = normalise_definition(doc, "template-definition")  # 2.0 for an integer field is 2
     errors: list[Error] = contract.schema_problems(
         doc, "template-definition", skip=("parameters", "version", "notificationChannels")
     )

@@ -148,3 +148,153 @@ def test_an_unexpected_error_still_reaches_the_test_client(crashing_urls, admin_
     client.force_login(admin_user)
     with pytest.raises(RuntimeError, match="secret detail"):
         client.get("/api/v1/crash/")
+
+
+# --- Deep nesting and lone surrogates (breaker1 review) ---------------------
+NESTED = b"[" * 50000 + b"]" * 50000
+LONE_SURROGATE_TASK = (
+    b'{"taskId":"surr","name":"\\ud800","workflows":[{"id":"a","workflow":"echo",'
+    b'"config":{"output":{}}}]}'
+)
+
+
+@pytest.fixture
+def webhook_url(admin_user):
+    from orchestration import services
+    from orchestration.scheduling import services as scheduling
+
+    task = services.task_create(definition=DEFINITION)
+    schedule = scheduling.schedule_create(task=task, block={"type": "manual", "trigger": "webhook"})
+    return f"/hooks/{schedule.new_webhook_token}/"
+
+
+def json_client(admin_user) -> Client:
+    client = Client(raise_request_exception=False)
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/schedules/events/", "/api/v1/tasks/guarded/execute/", "/api/v1/tasks/validate/", "/api/v1/tasks/"]
+)
+def test_a_json_body_nested_too_deeply_is_a_400(admin_user, url):
+    client = json_client(admin_user)
+    assert post_json(client, "/api/v1/tasks/", DEFINITION).status_code == 201
+    body = b'{"type":"ok","data":{"a":' + NESTED + b"}}"
+    response = client.post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["errors"][0]["message"]
+    assert Execution.objects.count() == 0
+
+
+def test_a_webhook_body_nested_too_deeply_is_a_400_and_nothing_fires(webhook_url):
+    from orchestration.scheduling.models import Fire
+
+    response = Client(raise_request_exception=False).post(webhook_url, NESTED, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"path": "body", "message": "the JSON document is nested too deeply (more than 64 levels of arrays and objects)"}
+    ]
+    assert not Fire.objects.exists()
+
+
+def test_nesting_up_to_the_limit_is_accepted(api_client):
+    assert post_json(api_client, "/api/v1/tasks/", DEFINITION).status_code == 201
+    deep = {"text": "x"}
+    for _ in range(62):  # input + text's object + 62 wrappers: 64 levels
+        deep = {"d": deep}
+    response = post_json(api_client, "/api/v1/tasks/guarded/execute/", {"input": deep})
+    assert response.status_code in (200, 201, 202), response.content[:300]
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "path"),
+    [
+        ("/api/v1/tasks/", LONE_SURROGATE_TASK, "name"),
+        ("/api/v1/tasks/validate/", LONE_SURROGATE_TASK, "name"),
+        ("/api/v1/schedules/events/", b'{"type":"ok","data":{"k":["x","\\udc00"]}}', "data.k[1]"),
+        ("/api/v1/tasks/", b'{"taskId":"surr","name":"n","tags":["\\ud800x"],"workflows":[]}', "tags[0]"),
+    ],
+)
+def test_a_lone_surrogate_in_a_json_body_is_a_400_naming_the_field(admin_user, url, body, path):
+    response = json_client(admin_user).post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert error_paths(response) == [path]
+    assert "lone surrogate" in response.json()["errors"][0]["message"]
+    assert Task.objects.count() == 0
+
+
+def test_a_lone_surrogate_in_a_webhook_body_is_a_400_and_leaks_no_database_error(webhook_url):
+    from orchestration.scheduling.models import Fire
+
+    response = Client(raise_request_exception=False).post(
+        webhook_url, b'{"text":"\\ud800"}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert error_paths(response) == ["body.text"]
+    assert not Fire.objects.exists()
+
+
+def test_a_database_error_at_fire_time_is_not_shown_in_the_fire_detail(webhook_url, monkeypatch):
+    from django.db import DataError
+
+    from orchestration.scheduling import firing
+
+    def refuse(*_args, **_kwargs):
+        raise DataError('invalid input syntax for type json LINE 1: INSERT INTO "orchestration_execution"')
+
+    monkeypatch.setattr(firing, "_start_execution", refuse)
+    response = Client(raise_request_exception=False).post(webhook_url, b"{}", content_type="application/json")
+    assert response.status_code == 202
+    detail = response.json()["detail"]
+    assert "LINE 1" not in detail and "INSERT" not in detail and "json" not in detail
+    assert "database" in detail
+
+
+# Every filter, path id and page the breaker1 review found answering 500
+# (NUL bytes, non-integer delivery filters): each stays a 4xx.
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/templates/?category=a%00b",
+        "/api/v1/templates/?tag=a%00b",
+        "/api/v1/schedules/?type=a%00b",
+        "/api/v1/events/?task=a%00b",
+        "/api/v1/metrics/summary/?task=a%00b",
+        "/api/v1/metrics/series/?task=a%00b",
+        "/api/v1/resources/history/?host=a%00b",
+        "/api/v1/alerts/?task=a%00b",
+        "/api/v1/templates/x/diff/?to=a%00b",
+        "/api/v1/tasks/%00/definition/",
+        "/api/v1/secrets/%00/",
+        "/api/v1/browser-sessions/%00/",
+        "/api/v1/templates/x/versions/%00/",
+        "/schedules/?status=%00",
+        "/templates/?q=%00",
+        "/files/%00",
+        "/tasks/%00/",
+        "/tasks/%00/edit/",
+        "/tasks/%00/export/",
+        "/tasks/%00/live/",
+        "/api/v1/deliveries/?alert=abc",
+        "/api/v1/deliveries/?alert=1.5",
+        "/api/v1/deliveries/?alert=true",
+        "/api/v1/deliveries/?alert=%20",
+        "/api/v1/deliveries/1/?channel=1.5",
+    ],
+)
+def test_odd_filters_path_ids_and_pages_are_a_4xx(admin_user, url):
+    response = json_client(admin_user).get(url)
+    assert 400 <= response.status_code < 500, (response.status_code, response.content[:200])
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/tasks/", {**DEFINITION, "name": "a\u0000"}),
+        ("/api/v1/tasks/", {**DEFINITION, "workflows": [{"id": "a", "workflow": "echo", "config": {"output": {"x": "\u0000"}}}]}),
+        ("/api/v1/browser-sessions/", {"site": "a\u0000"}),
+    ],
+)
+def test_a_nul_in_other_json_bodies_is_a_400(admin_user, url, body):
+    assert post_json(json_client(admin_user), url, body).status_code == 400

@@ -15,13 +15,17 @@ guards cover the three ways text comes in:
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from rest_framework import exceptions, parsers
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.request import Request
+
+from orchestration import jsoninput
 
 NUL = "\x00"
 NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
@@ -53,12 +57,25 @@ def _refuse(paths: list[str]) -> None:
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing NUL characters anywhere in the document."""
+    """DRF's JSON parser, reading through :func:`orchestration.jsoninput.load`:
+    a document nested too deeply, or a NUL character or lone surrogate in any
+    string or key, is a 400 naming the JSON path (``ParseError`` for text that
+    is not JSON, as DRF's own parser answers)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        data = super().parse(stream, media_type, parser_context)
-        _refuse(nul_paths(data))
-        return data
+        encoding = (parser_context or {}).get("encoding", django_settings.DEFAULT_CHARSET)
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+        except ValueError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        try:
+            return jsoninput.load(text)
+        except jsoninput.JsonInputError as exc:
+            if exc.syntax:
+                raise exceptions.ParseError(f"JSON parse error - {exc.errors[0]['message']}") from None
+            raise exceptions.ValidationError(
+                {error["path"] or "non_field_errors": [error["message"]] for error in exc.errors}
+            ) from None
 
 
 def _form_fields(data: Any) -> dict[str, Any]:

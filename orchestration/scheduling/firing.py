@@ -8,6 +8,7 @@ a replayed webhook start a run at most once.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import deque
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from orchestration import events
@@ -38,6 +39,8 @@ from orchestration.scheduling.models import (
     Schedule,
     ScheduleKind,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_RECORDED_SLOTS = 1000
 # How far back a cron schedule is walked after an outage.
@@ -120,6 +123,17 @@ def _start_execution(schedule: Schedule, input: dict[str, Any], source: str) -> 
             attempt += 1
 
 
+def _start_failure_detail(exc: Exception) -> str:
+    """The fire's ``detail`` for a start that raised ``exc`` (shown in the API,
+    the webhook answer and the fire history). A database error's text holds
+    SQL and the values sent, so it goes to the server log and the detail only
+    says what happened."""
+    if isinstance(exc, DatabaseError):
+        logger.error("a fire failed to start: the database refused the run", exc_info=exc)
+        return "the database refused to store the run (the server log has the details)"
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 def _fire(
     schedule: Schedule,
     *,
@@ -198,7 +212,7 @@ def _fire(
         execution = _start_execution(schedule, input, source)
     except Exception as exc:  # anything that stops the start is recorded, never lost
         fire.outcome = FireOutcome.FAILED_TO_START
-        fire.detail = f"{type(exc).__name__}: {exc}"[:2000]
+        fire.detail = _start_failure_detail(exc)
         fire.save(update_fields=["outcome", "detail"])
         events.emit(
             "schedule.failed_to_start", task=schedule.task, data=_event_data(schedule, fire)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 
+from orchestration import jsoninput
 from orchestration.scheduling import spec
 
 JSON_FIELDS = {"filter": "event filter", "input": "input"}
@@ -62,13 +63,14 @@ def block_from_form(data: QueryDict) -> tuple[dict[str, Any], list[dict[str, str
         if not raw or (key == "filter" and kind != "event"):
             continue
         try:
-            block[key] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            errors.append(
+            block[key] = jsoninput.load(raw, path=key)
+        except jsoninput.JsonInputError as exc:
+            errors.extend(
                 {
-                    "path": key,
-                    "message": f"{label} is not valid JSON: {exc.msg} (line {exc.lineno})",
+                    "path": error["path"],
+                    "message": f"{label} is {error['message']}" if exc.syntax else error["message"],
                 }
+                for error in exc.errors
             )
     return block, errors
 

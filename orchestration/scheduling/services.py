@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orchestration import events
+from orchestration import blocks, events
 from orchestration.errors import DefinitionInvalid
 from orchestration.models import Event, Task
 from orchestration.scheduling import arming, cursor, spec
@@ -89,6 +89,7 @@ def schedule_create(
     *, task: Task, block: dict[str, Any], origin: str = Origin.API, prefix: str = ""
 ) -> Schedule:
     """Create a schedule for ``task`` from a schedule block (raises DefinitionInvalid)."""
+    block = blocks.normalise("schedule", block)  # 60.0 for an integer field is 60
     parsed = _parse_or_raise(block, prefix)
     now = timezone.now()
     with transaction.atomic():
@@ -116,6 +117,7 @@ def schedule_update(*, schedule: Schedule, block: dict[str, Any], prefix: str = 
     nothing but ``enabled`` (pause/resume): any other change raises
     ScheduleDefinitionEdit, since the task's definition owns those settings.
     Raises DefinitionInvalid for a bad block."""
+    block = blocks.normalise("schedule", block)
     parsed = _parse_or_raise(block, prefix)
     now = timezone.now()
     with transaction.atomic():

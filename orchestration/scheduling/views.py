@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from orchestration import jsoninput
 from orchestration.access.decorators import forbidden, role_required
 from orchestration.access.roles import Role, has_role
 from orchestration.errors import DefinitionInvalid, SecretsMissing
@@ -259,9 +260,11 @@ def _webhook_input(request: HttpRequest, body: bytes) -> dict[str, Any] | JsonRe
     content_type = request.content_type or ""
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
-            parsed = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return _error(400, "body", f"the body is not valid JSON: {exc}")
+            parsed = jsoninput.load(body, path="body")
+        except jsoninput.JsonInputError as exc:
+            first = exc.errors[0]
+            message = f"the body is {first['message']}" if exc.syntax else first["message"]
+            return _error(400, first["path"], message)
         return parsed if isinstance(parsed, dict) else {"body": parsed}
     if content_type == "application/x-www-form-urlencoded":
         form = QueryDict(body, encoding=request.encoding or "utf-8")

@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from orchestration import contract, registry, services
+from orchestration import contract, jsoninput, registry, services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
 from orchestration.credentials import mask_definition
@@ -64,9 +64,9 @@ def kinds_catalogue() -> list[dict[str, Any]]:
 def parse_definition(text: str) -> tuple[Any, list[dict[str, str]]]:
     """The posted JSON document, or the reason it is not one."""
     try:
-        document = json.loads(text or "")
-    except json.JSONDecodeError as exc:
-        return None, [{"path": "", "message": f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"}]
+        document = jsoninput.load(text or "")
+    except jsoninput.JsonInputError as exc:
+        return None, exc.errors
     if not isinstance(document, dict):
         return None, [{"path": "", "message": "the definition must be a JSON object"}]
     return document, []

@@ -120,7 +120,8 @@ def test_the_served_task_schema_is_the_core_file_plus_each_registered_block(clie
     for name, piece in registered.items():
         assert name not in core["properties"]  # the core file does not repeat a block
         assert served["properties"][name] == {"$ref": f"#/$defs/{name}"}
-        assert served["$defs"][name] == {k: v for k, v in piece.items() if k != "$schema"}
+        published = {k: v for k, v in piece.items() if k != "$schema"}
+        assert served["$defs"][name] == {**published, "type": [piece["type"], "null"]}
         jsonschema.Draft202012Validator.check_schema(piece)
     assert {k: v for k, v in served["properties"].items() if k not in registered} == core["properties"]
     assert {k: v for k, v in served["$defs"].items() if k not in registered} == core["$defs"]
@@ -176,3 +177,66 @@ def test_the_typed_shapes_name_the_schema_fields():
     condition = served["$defs"]["condition"]
     fields = set(condition["properties"]) | {k for branch in condition["allOf"] for k in branch["then"]["properties"]}
     assert set(get_type_hints(shapes.Condition)) == fields
+
+
+# (where to change the seed, a value the published schema accepts): the server
+# must accept it too (issue 12.6; issue 16 review). JSON Schema counts 2.0 as
+# an integer, and null on an optional key is the same as leaving it out.
+ACCEPTED = [
+    (["maxRetries"], 2.0),
+    (["timeout"], 600000.0),
+    (["retryDelay"], 5000.0),
+    (["workflows", 0, "execution", "retryAttempts"], 2.0),
+    (["workflows", 0, "execution", "timeout"], 300000.0),
+    (["workflows", 0, "execution", "retryDelay"], 1000.0),
+    (["workflows", 1, "config", "maxPosts"], 100.0),
+    (["errorHandling", "maxRetries"], 3.0),
+    (["errorHandling", "escalationPolicy", "level1", "threshold"], 3.0),
+    (["schedule"], {"type": "interval", "interval": 60.0, "unit": "s", "maxRuns": 3.0}),
+    (["description"], None),
+    (["category"], None),
+    (["version"], None),
+    (["workflows", 0, "description"], None),
+    (["schedule"], None),
+    (["notificationChannels"], None),
+    (["resourceRequirements"], None),
+    (["errorHandling"], None),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("where", "value"), ACCEPTED, ids=[".".join(map(str, m[0])) + "=" + repr(m[1]) for m in ACCEPTED])
+def test_what_the_schema_accepts_the_server_accepts(seed_ready, seed, where, value):
+    doc = copy.deepcopy(seed)
+    _set(doc, where, value)
+    assert contract.schema_problems(doc, "task-definition") == []
+    assert validate_task_definition(doc) == []
+
+
+@pytest.mark.django_db
+def test_whole_number_floats_in_integer_fields_are_stored_as_ints(seed_ready, seed, api_client):
+    from orchestration.models import Task
+
+    doc = copy.deepcopy(seed)
+    doc["maxRetries"] = 2.0
+    doc["retryDelay"] = 5000.0
+    doc["workflows"][0]["execution"]["retryAttempts"] = 2.0
+    doc["workflows"][1]["config"]["maxPosts"] = 100.0
+    doc["workflows"][2] = {**doc["workflows"][2], "workflow": "content-analysis", "config": {"topKeywords": 8.0}}
+    doc["schedule"] = {"type": "interval", "interval": 60.0, "unit": "s"}
+    response = api_client.post("/api/v1/tasks/", doc, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["maxRetries"] == 2 and isinstance(response.json()["maxRetries"], int)
+    stored = api_client.get(f"/api/v1/tasks/{doc['taskId']}/definition/").json()
+    values = [
+        stored["maxRetries"],
+        stored["retryDelay"],
+        stored["workflows"][0]["execution"]["retryAttempts"],
+        stored["workflows"][1]["config"]["maxPosts"],
+        stored["workflows"][2]["config"]["topKeywords"],
+        stored["schedule"]["interval"],
+    ]
+    assert values == [2, 5000, 2, 100, 8, 60]
+    assert all(type(value) is int for value in values)
+    task = Task.objects.get(task_id=doc["taskId"])
+    assert type(task.max_retries) is int

@@ -184,3 +184,12 @@ def test_a_task_definition_whose_schedule_never_fires_is_a_400_on_schedule_expre
     [error] = response.json()["errors"]
     assert error["path"] == "schedule.expression" and "never fires" in error["message"]
     assert api_client.get("/api/v1/tasks/never-task/").status_code == 404
+
+
+def test_whole_number_floats_in_a_schedule_block_are_taken_as_ints(api_client, task):
+    # JSON Schema counts 60.0 as an integer (the published block schema accepts
+    # it), so the API takes it too and stores 60.
+    created = create(api_client, type="interval", interval=60.0, unit="s", maxRuns=3.0)
+    assert created.status_code == 201, created.json()
+    schedule = Schedule.objects.get(pk=created.json()["id"])
+    assert schedule.interval_ms == 60000 and type(schedule.max_runs) is int and schedule.max_runs == 3

@@ -132,3 +132,17 @@ def test_an_idempotency_key_with_control_characters_is_a_400(webhook_url, api_cl
     nul_input = api_client.post(trigger, {"input": {"k": "\u0000"}}, format="json")
     assert nul_input.status_code == 400
     assert nul_input.json()["errors"][0]["path"] == "input.k"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[" * 50000 + "]" * 50000, "nested too deeply"), ('{"k": "\\ud800"}', "lone surrogate")],
+)
+def test_the_form_refuses_json_input_nested_too_deeply_or_with_a_lone_surrogate(logged_in, make_task, text, message):
+    make_task("form-task")
+    response = logged_in.post(
+        "/schedules/new/", {"taskId": "form-task", "type": "cron", "expression": "0 9 * * *", "input": text}
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Schedule.objects.exists()

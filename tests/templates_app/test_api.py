@@ -344,3 +344,16 @@ def test_an_integer_parameter_given_as_2_point_0_is_stored_as_an_int(api_client,
     download = task.workflows[1]["config"]
     assert download["maxPosts"] == 2 and type(download["maxPosts"]) is int
     assert type(task.parameters["maxPosts"]) is int
+
+
+def test_whole_number_floats_in_a_template_are_stored_as_ints(api_client, seed_template):
+    # The published template schema (through task-definition.json#/$defs/node)
+    # counts 2.0 as an integer: the template is stored with 2.
+    doc = copy.deepcopy(seed_template)
+    doc["id"] = "float-retries"
+    doc["workflows"][0]["execution"] = {"retryAttempts": 2.0, "timeout": 30000.0}
+    assert api_client.post(URL, doc, format="json").status_code == 201
+    stored = api_client.get(URL + "float-retries/").json()
+    execution = stored["workflows"][0]["execution"]
+    assert execution == {"retryAttempts": 2, "timeout": 30000}
+    assert all(type(value) is int for value in execution.values())

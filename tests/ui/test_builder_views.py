@@ -74,6 +74,14 @@ def test_validate_reports_broken_json_and_non_objects(user_client):
     assert "must be a JSON object" in validate(user_client, "[1, 2]").content.decode()
 
 
+def test_validate_refuses_deep_nesting_and_text_the_database_cannot_store(user_client):
+    assert "nested too deeply" in validate(user_client, "[" * 50000 + "]" * 50000).content.decode()
+    surrogate = validate(user_client, '{"taskId": "x", "name": "\\ud800"}').content.decode()
+    assert "lone surrogate" in surrogate and 'data-valid="true"' not in surrogate
+    nul = validate(user_client, '{"taskId": "x", "name": "a\\u0000"}').content.decode()
+    assert "NUL" in nul and 'data-valid="true"' not in nul
+
+
 def test_validate_reports_a_taken_task_id_for_a_new_task_only(user_client, chain_task):
     assert "already exists" in validate(user_client, chain_definition()).content.decode()
     html = validate(user_client, chain_definition(), original_task_id="ui-chain").content.decode()
