@@ -27,7 +27,7 @@ class DefinitionSchemaView(APIView):
                 "name", str, OpenApiParameter.PATH, enum=list(contract.SCHEMA_NAMES)
             )
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={(200, "application/schema+json"): OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, name: str) -> JsonResponse:
         try:
