@@ -174,3 +174,47 @@ def test_the_channel_admin_keeps_a_masked_credential_it_did_not_change(client, a
     )
     channel.refresh_from_db()
     assert channel.config == {"url": "http://127.0.0.1:9/other", "signingSecret": LITERALS[1]}
+
+
+# Printable characters httpx leaves as they are in a query (' | { } ^ `)
+# while percent-encoding the space and the double quote.
+QUOTED_SECRET = "rq ab'cd|ef{x}"
+
+
+def test_a_restricted_secret_as_httpx_writes_it_in_a_url_is_refused_for_another_host():
+    """httpx sends ``rq%20ab'cd|ef{x}`` (a mix of raw and encoded characters):
+    still the secret, so the request to a host it does not allow is refused."""
+    import httpx
+
+    restriction = secret_hosts.Restriction("rq", QUOTED_SECRET, ("*.example.com",))
+    for url in (
+        str(httpx.URL("http://127.0.0.1:18799/p?t=" + QUOTED_SECRET)),
+        "http://127.0.0.1:18799/p?t=" + quote(QUOTED_SECRET, safe="'").lower(),
+        "http://127.0.0.1:18799/p?t=" + quote(quote(QUOTED_SECRET)),
+    ):
+        with pytest.raises(secret_hosts.SecretHostRefused):
+            secret_hosts.check_request(url, restrictions=[restriction])
+    with pytest.raises(secret_hosts.SecretHostRefused):
+        secret_hosts.check_request("http://127.0.0.1/", b"t=rq+ab%27cd%7Cef%7Bx%7D", restrictions=[restriction])
+    secret_hosts.check_request(str(httpx.URL("http://api.example.com/p?t=" + QUOTED_SECRET)), restrictions=[restriction])
+
+
+def test_a_secret_as_httpx_writes_it_in_a_url_is_redacted():
+    import httpx
+
+    url = str(httpx.URL("http://127.0.0.1:18799/p?t=" + QUOTED_SECRET))
+    assert references.redact(url, [QUOTED_SECRET]) == f"http://127.0.0.1:18799/p?t={references.REDACTED}"
+    mixed = "x=" + quote(QUOTED_SECRET, safe="|").lower() + "&y=" + QUOTED_SECRET.replace(" ", "+")
+    assert references.redact(mixed, [QUOTED_SECRET]) == f"x={references.REDACTED}&y={references.REDACTED}"
+
+
+def test_a_secret_with_a_hash_in_a_url_is_redacted_whole_and_in_its_part_before_the_hash():
+    """A ``#`` splits the secret into query and fragment: httpx writes
+    ``s3cr%20et#%'%22%C3%A9%E2%9C%93xyz``; a server sees only ``s3cr%20et``."""
+    import httpx
+
+    secret = "s3cr et#%'\"é✓xyz"
+    url = str(httpx.URL("http://127.0.0.1:18799/p?token=" + secret))
+    assert references.redact(url, [secret]) == f"http://127.0.0.1:18799/p?token={references.REDACTED}"
+    assert references.redact("GET /p?token=s3cr%20et HTTP/1.1", [secret]) == f"GET /p?token={references.REDACTED} HTTP/1.1"
+    assert references.redact(json.dumps({"v": secret}), [secret]) == json.dumps({"v": references.REDACTED})
