@@ -160,20 +160,77 @@ def test_channel_credentials_are_masked_everywhere_and_kept_when_sent_back(api_c
 
 
 @pytest.mark.django_db
-def test_the_channel_admin_keeps_a_masked_credential_it_did_not_change(client, admin_user):
+def test_the_channel_admin_keeps_a_masked_credential_only_for_the_same_url(client, admin_user):
     channel = Channel.objects.create(
         name="shared", kind="webhook",
         config={"url": "http://127.0.0.1:9/hook", "signingSecret": LITERALS[1]},
     )
     client.force_login(admin_user)
-    masked = {"url": "http://127.0.0.1:9/other", "signingSecret": "********"}
-    client.post(
-        f"/admin/monitoring/channel/{channel.pk}/change/",
-        {"name": "shared", "kind": "webhook", "source": "manual", "config": json.dumps(masked),
-         "actions": "[]", "enabled": "on"},
-    )
+
+    def save(config: dict) -> str:
+        return client.post(
+            f"/admin/monitoring/channel/{channel.pk}/change/",
+            {"name": "shared", "kind": "webhook", "source": "manual", "config": json.dumps(config),
+             "actions": "[]", "enabled": "on"},
+        ).content.decode()
+
+    page = save({"url": "http://127.0.0.1:9/other", "signingSecret": "********"})
+    assert "re-enter the credential to send it to a new URL" in page
     channel.refresh_from_db()
-    assert channel.config == {"url": "http://127.0.0.1:9/other", "signingSecret": LITERALS[1]}
+    assert channel.config == {"url": "http://127.0.0.1:9/hook", "signingSecret": LITERALS[1]}
+    save({"url": "http://127.0.0.1:9/hook", "signingSecret": "********", "timeout": 5})
+    channel.refresh_from_db()
+    assert channel.config == {"url": "http://127.0.0.1:9/hook", "signingSecret": LITERALS[1], "timeout": 5}
+
+
+@pytest.mark.django_db
+def test_an_editor_cannot_repoint_a_masked_channel_credential_to_its_own_url(api_client, role_user):
+    """The definition shows ``X-Api-Key: ********``; sent back with only the
+    channel url changed it is refused (400 naming the field), and reordering
+    channels does not move a credential to another channel's URL."""
+    from rest_framework.test import APIClient
+
+    definition = _channel_definition()
+    second = {"type": "webhook", "config": {"url": "http://127.0.0.1:9/second", "headers": {"X-Other": "x"}}}
+    definition["notificationChannels"].append(second)
+    assert api_client.post("/api/v1/tasks/", definition, format="json").status_code == 201
+    editor = APIClient()
+    editor.force_authenticate(role_user("editor"))
+    shown = editor.get("/api/v1/tasks/masked-channels/definition/").json()
+    shown["notificationChannels"][0]["config"]["url"] = "http://attacker.test:8080/collect"
+    answer = editor.put("/api/v1/tasks/masked-channels/", shown, format="json")
+    assert answer.status_code == 400, answer.content
+    error = answer.json()["errors"][0]
+    assert error["path"] == "notificationChannels[0].config.headers.X-Api-Key"
+    assert "re-enter the credential" in error["message"]
+
+    # Swap the channels' URLs (masks stay at position 0): refused too.
+    shown = editor.get("/api/v1/tasks/masked-channels/definition/").json()
+    first, other = shown["notificationChannels"]
+    first["config"]["url"], other["config"]["url"] = other["config"]["url"], first["config"]["url"]
+    assert editor.put("/api/v1/tasks/masked-channels/", shown, format="json").status_code == 400
+    # Reordered as a whole, each mask follows its own channel.
+    shown = editor.get("/api/v1/tasks/masked-channels/definition/").json()
+    shown["notificationChannels"].reverse()
+    assert editor.put("/api/v1/tasks/masked-channels/", shown, format="json").status_code == 200
+    configs = {c.config["url"]: c.config for c in Channel.objects.filter(task__task_id="masked-channels")}
+    assert configs["http://127.0.0.1:9/hook"]["headers"]["X-Api-Key"] == LITERALS[0]
+    assert "X-Api-Key" not in configs["http://127.0.0.1:9/second"].get("headers", {})
+    assert not any(c.config["url"].startswith("http://attacker") for c in Channel.objects.all())
+
+
+@pytest.mark.django_db
+def test_the_channels_api_refuses_a_masked_credential_for_a_new_url(api_client):
+    channel = Channel.objects.create(
+        name="api-shared", kind="webhook", config={"url": "http://127.0.0.1:9/hook", "signingSecret": LITERALS[1]},
+    )
+    shown = api_client.get(f"/api/v1/channels/{channel.pk}/").json()
+    shown["config"]["url"] = "http://attacker.test/collect"
+    answer = api_client.patch(f"/api/v1/channels/{channel.pk}/", {"config": shown["config"]}, format="json")
+    assert answer.status_code == 400
+    assert "config.signingSecret" in answer.content.decode()
+    channel.refresh_from_db()
+    assert channel.config["url"] == "http://127.0.0.1:9/hook"
 
 
 # Printable characters httpx leaves as they are in a query (' | { } ^ `)
