@@ -275,3 +275,42 @@ def test_a_secret_with_a_hash_in_a_url_is_redacted_whole_and_in_its_part_before_
     assert references.redact(url, [secret]) == f"http://127.0.0.1:18799/p?token={references.REDACTED}"
     assert references.redact("GET /p?token=s3cr%20et HTTP/1.1", [secret]) == f"GET /p?token={references.REDACTED} HTTP/1.1"
     assert references.redact(json.dumps({"v": secret}), [secret]) == json.dumps({"v": references.REDACTED})
+
+
+@pytest.mark.django_db
+def test_a_whitespace_only_secret_value_is_refused(api_client):
+    """Eight spaces pass the 8-character minimum but would mask every run of 8 spaces."""
+    answer = api_client.post(SECRETS, {"name": "blank", "value": " " * 8}, format="json")
+    assert answer.status_code == 400
+    error = answer.json()["errors"][0]
+    assert error["path"] == "value" and "whitespace" in error["message"]
+    assert api_client.post(SECRETS, {"name": "tabs", "value": "\t \n" * 4}, format="json").status_code == 400
+    assert not Secret.objects.filter(name__in=["blank", "tabs"]).exists()
+
+
+NON_ASCII_SECRET = "clé-secrète-✓"
+
+
+@pytest.mark.django_db
+def test_a_webhook_header_with_a_non_ascii_secret_fails_permanently_naming_the_header():
+    """Before: ``unexpected error: UnicodeEncodeError``, retried forever."""
+    Secret.objects.create(name="uni", value=NON_ASCII_SECRET)
+    channel = Channel(
+        name="c", kind="webhook", config={"url": "http://127.0.0.1:9/never", "headers": {"X-Api-Key": "${uni}"}}
+    )
+    with pytest.raises(TransportError) as caught:
+        WebhookTransport(channel).send(Message(purpose="test", subject="s", text="t"))
+    assert caught.value.permanent
+    assert 'header "X-Api-Key"' in caught.value.message and "ASCII" in caught.value.message
+    assert NON_ASCII_SECRET not in caught.value.message
+
+
+def test_a_node_header_with_a_non_ascii_value_fails_clearly_and_is_not_retried():
+    from orchestration.context import WorkflowError
+    from orchestration.webflows import fetch
+
+    with pytest.raises(WorkflowError) as caught:
+        fetch.make_client(headers={"X-Api-Key": NON_ASCII_SECRET})
+    assert not caught.value.retryable
+    assert 'header "X-Api-Key"' in str(caught.value) and NON_ASCII_SECRET not in str(caught.value)
+    assert fetch.header_value_error({"X-Ok": "plain"}) is None
