@@ -1,6 +1,9 @@
 """Literal credentials in channel configs (a ``signingSecret``, the value of
 a credential-like header such as ``Authorization`` or ``X-Api-Key``) are
-never shown back: every API response, page, export and admin form shows
+never shown back, nor a literal password in a channel URL
+(``https://user:pw@host``) or a credential-like query parameter
+(``?token=``), nor a header value mixing a literal with a reference
+(``Bearer lit ${tok}``): every API response, page, export and admin form shows
 ``********`` instead, and a masked value sent back unchanged keeps what is
 stored. ``${secret}`` references are shown as written (they are not the value).
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 # ${name} references (not values), header names that carry credentials, and
 # what is shown in place of a literal credential. Monitoring's templating uses
@@ -19,13 +23,62 @@ SENSITIVE_HEADER = re.compile(r"authorization|token|secret|key|cookie|password|s
 MASK = "********"
 
 
+# Query parameters whose value is a credential (``?token=``, ``?api_key=``, ``?sig=``).
+SENSITIVE_PARAM = re.compile(r"authorization|token|secret|key|cookie|passw|pwd|signature|sig|auth", re.I)
+# An authentication scheme before a reference (``Bearer ${tok}``) is not a credential.
+_SCHEME = re.compile(r"^\s*(bearer|basic|token|digest|apikey)\b", re.I)
+
+
 def _literal(value: Any) -> bool:
-    return bool(value) and not SECRET_REF.search(str(value))
+    """Whether ``value`` holds literal credential text: anything but
+    ``${name}`` references (and an authentication scheme word before one)."""
+    text = str(value or "")
+    if not text:
+        return False
+    if not SECRET_REF.search(text):
+        return True
+    rest = SECRET_REF.sub("", text)
+    return bool(_SCHEME.sub("", rest).strip())
+
+
+_QUERY_PARAM = re.compile(r"(^|&)([^=&]*)=([^&]*)")
+
+
+def mask_url(url: Any) -> Any:
+    """``url`` with a literal userinfo password (``https://user:********@host``)
+    and the literal values of credential-like query parameters
+    (:data:`SENSITIVE_PARAM`: ``?token=********``) masked; anything else as is."""
+    if not isinstance(url, str) or not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc, query = parts.netloc, parts.query
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            user, password = userinfo.split(":", 1)
+            if _literal(unquote(password)):
+                netloc = f"{user}:{MASK}@{host}"
+
+    def one(match: re.Match[str]) -> str:
+        lead, name, value = match.groups()
+        if SENSITIVE_PARAM.search(unquote_plus(name)) and _literal(unquote_plus(value)):
+            return f"{lead}{name}={MASK}"
+        return match.group(0)
+
+    query = _QUERY_PARAM.sub(one, query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def mask_channel_config(config: dict[str, Any]) -> dict[str, Any]:
     """A copy of a channel config with literal credentials replaced by ``********``."""
     out = dict(config)
+    if isinstance(out.get("url"), str):
+        out["url"] = mask_url(out["url"])
     if isinstance(out.get("headers"), dict):
         out["headers"] = {
             k: (MASK if SENSITIVE_HEADER.search(str(k)) and _literal(v) else v) for k, v in out["headers"].items()
@@ -54,11 +107,13 @@ def channel_destination(kind: Any, config: dict[str, Any]) -> tuple[str, str, tu
     is restored for a ``********`` only while this is unchanged."""
     recipients = config.get("recipients")
     listed = tuple(str(r) for r in recipients) if isinstance(recipients, list) else ()
-    return (str(kind or ""), str(config.get("url") or ""), listed)
+    return (str(kind or ""), str(mask_url(config.get("url") or "")), listed)
 
 
 def _masked_fields(config: dict[str, Any]) -> list[str]:
     fields = []
+    if MASK in str(config.get("url") or ""):
+        fields.append("url")
     if isinstance(config.get("headers"), dict):
         fields += [f"headers.{k}" for k, v in config["headers"].items() if v == MASK]
     if config.get("signingSecret") == MASK:
@@ -86,6 +141,11 @@ def unmask_channel_config(
     if channel_destination(new_kind, new) != channel_destination(old_kind, old):
         raise MaskedCredentialMoved(f"{path}.{masked[0]}", MOVED_MESSAGE)
     merged = dict(new)
+    if MASK in str(merged.get("url") or ""):
+        # The URL as shown (masked) stands for the stored one; any other change needs the credential re-entered.
+        if merged["url"] != mask_url(old.get("url")):
+            raise MaskedCredentialMoved(f"{path}.url", MOVED_MESSAGE)
+        merged["url"] = old["url"]
     if isinstance(merged.get("headers"), dict):
         stored = old.get("headers")
         old_headers: dict[str, Any] = stored if isinstance(stored, dict) else {}

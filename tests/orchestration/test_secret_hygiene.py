@@ -314,3 +314,32 @@ def test_a_node_header_with_a_non_ascii_value_fails_clearly_and_is_not_retried()
     assert not caught.value.retryable
     assert 'header "X-Api-Key"' in str(caught.value) and NON_ASCII_SECRET not in str(caught.value)
     assert fetch.header_value_error({"X-Ok": "plain"}) is None
+
+
+@pytest.mark.django_db
+def test_url_credentials_and_a_literal_mixed_with_a_reference_are_masked_and_kept(api_client):
+    """``Bearer lit ${tok}`` showed its literal; ``https://user:P4ss@host`` and
+    ``?token=`` in a channel URL were shown as stored."""
+    url = "http://hookuser:P4ss-word-9@127.0.0.1:9/hook?token=url-token-77&x=1&key=${tok}"
+    definition = _channel_definition()
+    definition["notificationChannels"][0]["config"]["url"] = url
+    definition["notificationChannels"][0]["config"]["headers"]["Authorization"] = "Bearer lit-part-55 ${tok}"
+    definition["notificationChannels"][0]["config"]["headers"]["X-Ref"] = "Bearer ${tok}"
+    assert api_client.post("/api/v1/tasks/", definition, format="json").status_code == 201
+    for path in ("/api/v1/tasks/masked-channels/definition/", "/api/v1/channels/"):
+        text = api_client.get(path).content.decode()
+        for literal in ("P4ss-word-9", "url-token-77", "lit-part-55"):
+            assert literal not in text, (path, literal)
+    shown = api_client.get("/api/v1/tasks/masked-channels/definition/").json()
+    config = shown["notificationChannels"][0]["config"]
+    assert config["url"] == "http://hookuser:********@127.0.0.1:9/hook?token=********&x=1&key=${tok}"
+    assert config["headers"]["Authorization"] == "********" and config["headers"]["X-Ref"] == "Bearer ${tok}"
+    # Sent back as shown: the stored URL and header are kept.
+    assert api_client.put("/api/v1/tasks/masked-channels/", shown, format="json").status_code == 200
+    stored = Channel.objects.get(task__task_id="masked-channels").config
+    assert stored["url"] == url and stored["headers"]["Authorization"] == "Bearer lit-part-55 ${tok}"
+    # A masked URL pointing elsewhere is refused, naming the field.
+    config["url"] = "http://hookuser:********@attacker.test/hook?token=********&x=1&key=${tok}"
+    answer = api_client.put("/api/v1/tasks/masked-channels/", shown, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["path"].startswith("notificationChannels[0].config.")
