@@ -8,7 +8,11 @@ from django.contrib import admin
 from monitoring.alerting import alert_acknowledge, alert_resolve
 from monitoring.models import Alert, Channel, DailyRollup, Delivery
 from monitoring.services import channel_send_test
-from orchestration.credentials import mask_channel_config, unmask_channel_config
+from orchestration.credentials import (
+    MaskedCredentialMoved,
+    mask_channel_config,
+    unmask_channel_config,
+)
 
 
 class ChannelForm(forms.ModelForm):
@@ -27,7 +31,15 @@ class ChannelForm(forms.ModelForm):
     def clean_config(self) -> Any:
         config = self.cleaned_data.get("config")
         if self.instance.pk and isinstance(config, dict):
-            config = unmask_channel_config(config, self.instance.config or {})
+            try:
+                config = unmask_channel_config(
+                    config,
+                    self.instance.config or {},
+                    new_kind=self.cleaned_data.get("kind", self.instance.kind),
+                    old_kind=self.instance.kind,
+                )
+            except MaskedCredentialMoved as exc:
+                raise forms.ValidationError(f"{exc.path}: {exc.message}") from None
         return config
 
 

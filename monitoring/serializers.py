@@ -8,7 +8,11 @@ from rest_framework import serializers
 
 from monitoring.channels import parse_channel
 from monitoring.models import Alert, Channel, Delivery
-from orchestration.credentials import mask_channel_config, unmask_channel_config
+from orchestration.credentials import (
+    MaskedCredentialMoved,
+    mask_channel_config,
+    unmask_channel_config,
+)
 
 
 class EventSerializer(serializers.Serializer):
@@ -82,7 +86,12 @@ class ChannelSerializer(serializers.ModelSerializer):
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
         config = attrs.get("config", getattr(self.instance, "config", {}))
         if self.instance is not None:
-            config = unmask_channel_config(config, self.instance.config or {})
+            try:
+                config = unmask_channel_config(
+                    config, self.instance.config or {}, new_kind=kind, old_kind=self.instance.kind
+                )
+            except MaskedCredentialMoved as exc:
+                raise serializers.ValidationError({exc.path: exc.message}) from None
             attrs["config"] = config
         entry = {"type": kind, "config": config}
         if "actions" in attrs:

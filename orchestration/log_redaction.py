@@ -1,7 +1,7 @@
 """Known secret values never reach a log: a logging filter on the process's
 handlers redacts, in every record produced while a node runs, the secrets
-that node resolved (in every form of ``references.secret_forms``: raw,
-percent-encoded, JSON-escaped). Libraries log too: httpx writes the full
+that node resolved (in every form of ``references.secret_pattern``: raw,
+percent-encoded character by character, JSON-escaped). Libraries log too: httpx writes the full
 request URL at INFO, query string and all.
 """
 

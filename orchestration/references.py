@@ -20,6 +20,7 @@ This module is pure Python (no ORM) apart from :func:`secret_lookup_from_db`.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -191,10 +192,10 @@ def resolve(
 
 
 def secret_forms(secret: str) -> set[str]:
-    """The ways a secret can appear in text a node produced: as it is,
-    percent-encoded (``quote`` with nothing, ``/`` or every URL-reserved
-    character kept, ``quote_plus``: as in URLs and form bodies) and JSON-escaped (``json.dumps`` with and
-    without ``ensure_ascii``)."""
+    """A few literal ways a secret can appear in text a node produced: as it
+    is, percent-encoded (``quote``/``quote_plus``) and JSON-escaped. Kept for
+    callers that want examples; matching uses :func:`secret_pattern`, which
+    covers every mix of these forms."""
     if not secret:
         return set()
     # surrogatepass: a lone surrogate still gets a (byte-wise) encoded form.
@@ -203,7 +204,6 @@ def secret_forms(secret: str) -> set[str]:
         secret,
         quote(secret, safe="", errors=errors),
         quote(secret, errors=errors),
-        # As a URL normaliser writes it (httpx, browsers): reserved characters kept.
         quote(secret, safe=URL_RESERVED, errors=errors),
         quote_plus(secret, safe="", errors=errors),
         quote_plus(secret, errors=errors),
@@ -212,14 +212,64 @@ def secret_forms(secret: str) -> set[str]:
     }
 
 
+# A part of a secret before a ``#`` is matched on its own (a URL's fragment is
+# never sent, so a server sees only that part) when it has at least this many
+# characters; shorter parts would mask ordinary text.
+MIN_SECRET_PART = 4
+
+
+def _char_pattern(char: str) -> str:
+    """Every way one character of a secret may be written by a client: raw,
+    percent-encoded byte by byte (hex in either case, encoded any number of
+    times: ``%2520``), ``+`` for a space, or JSON-escaped (``\\uXXXX``,
+    ``\\"``)."""
+    options = [re.escape(char)]
+    encoded = char.encode("utf-8", "surrogatepass")
+    options.append("".join(f"%(?:25)*(?i:{byte:02x})" for byte in encoded))
+    if char == " ":
+        options.append(r"\+")
+    escaped = json.dumps(char)[1:-1]
+    if escaped != char:
+        options.append(re.escape(escaped) if not escaped.startswith("\\u") else "(?i:" + re.escape(escaped) + ")")
+    if char == "/":
+        options.append(r"\\/")
+    return "(?:" + "|".join(options) + ")"
+
+
+def secret_pattern(secret: str) -> str:
+    """A regular expression (source text) matching ``secret`` in any form a
+    client produces: each character raw or percent-encoded (any case, any
+    number of times), ``+`` for a space, JSON-escaped; plus the part before
+    a ``#`` (see :data:`MIN_SECRET_PART`). Empty for an empty secret."""
+    if not secret:
+        return ""
+    alternatives = ["".join(_char_pattern(char) for char in secret)]
+    head = secret.split("#", 1)[0]
+    if head != secret and len(head) >= MIN_SECRET_PART:
+        alternatives.append("".join(_char_pattern(char) for char in head))
+    return "|".join(alternatives)
+
+
+def secrets_regex(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """One compiled pattern for all ``secrets`` (longest first, so a secret that
+    contains another is not left half shown); None when there are none."""
+    return _compiled(frozenset(s for s in secrets if s))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    ordered = sorted(secrets, key=len, reverse=True)
+    if not ordered:
+        return None
+    return re.compile("|".join(f"(?:{secret_pattern(s)})" for s in ordered))
+
+
 def redact(value: Any, secrets: Iterable[str]) -> Any:
     """A deep copy of ``value`` with every occurrence of a secret inside strings
-    (values and keys), in any of its :func:`secret_forms`, replaced by ``********``."""
-    # Longest first, so a secret that contains another is not left half shown.
-    ordered = sorted({form for s in secrets for form in secret_forms(s)}, key=len, reverse=True)
-    if not ordered:
+    (values and keys), in any form of :func:`secret_pattern`, replaced by ``********``."""
+    pattern = secrets_regex(secrets)
+    if pattern is None:
         return copy.deepcopy(value)
-    pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
     def walk(item: Any) -> Any:
         if isinstance(item, str):

@@ -8,7 +8,7 @@ it resolved *active* (:func:`restrict`); every outbound request of the node
 then goes through :func:`check_request` (the httpx clients of
 ``webflows.fetch`` through a request hook, the browser through a route
 handler): a request to a host the secret does not allow, whose URL, headers
-or body contains the secret (raw, percent-encoded or JSON-escaped), fails
+or body contains the secret (raw, percent-encoded in any mix, JSON-escaped), fails
 the node with :class:`SecretHostRefused`. Notifications check the
 ``${name}`` references of a channel against its URL's host
 (:func:`check_references`).
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from orchestration.context import WorkflowError
 
@@ -127,11 +127,26 @@ def restrictions_for(values: Iterable[str]) -> list[Restriction]:
     return [Restriction(name, value, tuple(hosts)) for name, value, hosts in rows]
 
 
-def _carries(restriction: Restriction, texts: Iterable[str]) -> bool:
-    from orchestration.references import secret_forms
+def _decoded(text: str) -> str:
+    """``text`` percent-decoded (``+`` as a space) repeatedly until it no longer changes (at most 5 rounds)."""
+    for _ in range(5):
+        decoded = unquote_plus(text, errors="surrogatepass")
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
-    forms = secret_forms(restriction.value)
-    return any(form in text for text in texts for form in forms)
+
+def _carries(restriction: Restriction, texts: Iterable[str]) -> bool:
+    """Whether any text carries the secret in any form a client writes: matched
+    by :func:`references.secret_pattern` (each character raw or %XX) on the
+    text as sent and on its percent-decoded form."""
+    from orchestration.references import secrets_regex
+
+    pattern = secrets_regex([restriction.value])
+    if pattern is None:
+        return False
+    return any(pattern.search(text) or pattern.search(_decoded(text)) for text in texts)
 
 
 def check_request(url: str, *parts: str | bytes | None, restrictions: Iterable[Restriction] | None = None) -> None:

@@ -21,9 +21,16 @@ MIN_SECRET_LENGTH = 8
 
 
 def value_errors(value: str) -> list[dict[str, str]]:
-    """Errors for a secret value: empty, or shorter than MIN_SECRET_LENGTH characters."""
+    """Errors for a secret value: empty, whitespace only, or shorter than MIN_SECRET_LENGTH characters."""
     if value == "":
         return [{"path": "value", "message": "value must not be empty"}]
+    if not value.strip():
+        return [
+            {
+                "path": "value",
+                "message": "value must not be only whitespace: it would be masked wherever that many spaces appear",
+            }
+        ]
     if len(value) < MIN_SECRET_LENGTH:
         return [
             {

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from orchestration import events
-from orchestration.credentials import unmask_definition
+from orchestration.credentials import MaskedCredentialMoved, unmask_definition
 from orchestration.definitions import (
     checked,
     definition_to_fields,
@@ -81,7 +81,10 @@ def task_update(*, task: Task, definition: dict[str, Any], partial: bool = False
         else:
             merged = {"taskId": locked.task_id, **definition}
         # Channel credentials are shown masked; sent back masked, they keep their stored value.
-        merged = normalise_definition(unmask_definition(merged, stored))
+        try:
+            merged = normalise_definition(unmask_definition(merged, stored))
+        except MaskedCredentialMoved as exc:
+            raise DefinitionInvalid([{"path": exc.path, "message": exc.message}]) from None
         if merged.get("taskId") != locked.task_id:
             raise DefinitionInvalid(
                 [

@@ -109,3 +109,18 @@ def test_fields_of_nullable_columns_allow_null_in_every_api_serializer():
                     checked.append((name, field_name))
                     assert field.allow_null, f"{name}.{field_name} reads a nullable column"
     assert ("ExecutionSerializer", "startedAt") in checked and ("AlertSerializer", "resolvedAt") in checked
+
+
+def test_the_schema_and_docs_need_the_viewer_role_while_definition_schemas_stay_public(client, role_user):
+    """README: an account with no role gets 403 from the API; the OpenAPI
+    document and its docs page answered 200 to anonymous and no-role accounts."""
+    for path in ("/api/schema/?format=json", "/api/docs/"):
+        assert client.get(path).status_code in (401, 403), path
+    client.force_login(role_user(None, username="norole-docs"))
+    for path in ("/api/schema/?format=json", "/api/docs/"):
+        assert client.get(path).status_code == 403, path
+    client.force_login(role_user("viewer", username="viewer-docs"))
+    assert client.get("/api/schema/?format=json").status_code == 200
+    assert client.get("/api/docs/").status_code == 200
+    client.logout()
+    assert client.get("/api/v1/schemas/task-definition.json").status_code == 200

@@ -7,6 +7,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from orchestration.access.permissions import RolePermission
+
 api_v1 = [
     path("", include("orchestration.api.urls")),
     path("", include("orchestration.webflows.api_urls")),
@@ -21,8 +23,14 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The OpenAPI document and its docs page need the viewer role, like every
+    # read of the API (the definition schemas under /api/v1/schemas/ stay public).
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[RolePermission]), name="api-schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[RolePermission]),
+        name="api-docs",
+    ),
     path("api/v1/", include(api_v1)),
     path("", include("orchestration.ui.urls")),
     path("", include("orchestration.webflows.urls")),

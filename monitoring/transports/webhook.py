@@ -68,6 +68,14 @@ class WebhookTransport(Transport):
             headers["X-WebAuto-Delivery"] = str(delivery_id)
         headers["X-WebAuto-Event"] = message.purpose
         headers.update({name: resolve_secrets(value) for name, value in configured.items()})
+        for name, value in headers.items():
+            if not value.isascii():
+                # Never retried: the same value fails the same way every time.
+                raise TransportError(
+                    f'webhook header "{name}" has non-ASCII characters in its value (a ${{secret}} there?): '
+                    "HTTP header values must be ASCII",
+                    permanent=True,
+                )
         signing_secret = str(self.config.get("signingSecret") or settings.WEBAUTO_WEBHOOK_SIGNING_SECRET)
         try:
             secret_hosts.check_references([shown, *configured.values(), signing_secret], url)

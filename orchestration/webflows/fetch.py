@@ -29,6 +29,20 @@ DEFAULT_USER_AGENT = "WebAutoOrchestrator/1.0 (+https://github.com/webauto)"
 _CHUNK = 64 * 1024
 
 
+def header_value_error(headers: dict[str, Any] | None) -> str | None:
+    """A message naming the first header whose value HTTP cannot carry (httpx
+    sends header values as ASCII; RFC 9110 section 5.5 allows only visible
+    ASCII, space and tab in practice), or None. The value is never quoted: it
+    may be a resolved secret."""
+    for name, value in (headers or {}).items():
+        if isinstance(value, str) and not value.isascii():
+            return (
+                f'header "{name}" has non-ASCII characters in its value (a ${{secret}} there?): '
+                "HTTP header values must be ASCII; percent-encode or base64 the value"
+            )
+    return None
+
+
 def make_client(
     *,
     headers: dict[str, str] | None = None,
@@ -41,7 +55,11 @@ def make_client(
     Every request it sends, each hop of a redirect included, first passes
     :func:`orchestration.urlpolicy.check_fetch_url` (http/https only, and no
     private addresses when so configured); a refused one raises
-    :class:`orchestration.urlpolicy.URLNotAllowed`."""
+    :class:`orchestration.urlpolicy.URLNotAllowed`. A header value that is not
+    ASCII raises a WorkflowError (not retryable) naming the header."""
+    problem = header_value_error(headers)
+    if problem:
+        raise WorkflowError(problem, retryable=False)
     jar = httpx.Cookies()
     if isinstance(cookies, dict):
         for name, value in cookies.items():

@@ -315,6 +315,9 @@ def _download(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
 def _http_request(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     url = urljoin(ctx.driver.current_url() or "", step["url"])
     method = step.get("method", "GET")
+    problem = fetch.header_value_error(step.get("headers"))
+    if problem:
+        raise WorkflowError(problem, retryable=False)
     with ctx.driver.http_client(timeout=_timeout(step)) as client:
         try:
             response = client.request(

@@ -77,3 +77,39 @@ def test_an_admin_manages_secrets_and_channels_in_the_django_admin_and_an_editor
     assert client.get("/admin/monitoring/channel/add/").status_code == 200
     client.force_login(role_user("editor", username="writer"))
     assert client.get("/admin/orchestration/secret/add/").status_code == 302  # not staff: to the admin login
+
+
+def test_the_admin_role_cannot_make_itself_a_superuser_in_the_django_admin(client, role_user, django_user_model):
+    """A role admin has auth.change_user and is staff; the stock UserAdmin
+    would let it tick is_superuser on itself or grant any permission."""
+    from django.contrib.auth.models import Permission
+
+    admin = role_user("admin", username="roleadmin")
+    client.force_login(admin)
+    page = client.get(f"/admin/auth/user/{admin.pk}/change/")
+    assert page.status_code == 200
+    stray = Group.objects.create(name="stray")
+    any_permission = Permission.objects.get(codename="delete_secret")
+    client.post(
+        f"/admin/auth/user/{admin.pk}/change/",
+        {
+            "username": "roleadmin", "email": "roleadmin@example.com", "is_active": "on", "is_staff": "on",
+            "is_superuser": "on", "user_permissions": [any_permission.pk],
+            "groups": [Group.objects.get(name="admin").pk, stray.pk],
+            "date_joined_0": "2026-12-01", "date_joined_1": "02:00:00",
+            "initial-date_joined_0": "2026-12-01", "initial-date_joined_1": "02:00:00", "_save": "Save",
+        },
+    )
+    saved = django_user_model.objects.get(pk=admin.pk)
+    assert not saved.is_superuser
+    assert not saved.user_permissions.exists()
+    assert list(saved.groups.values_list("name", flat=True)) == ["admin"]
+    assert f'value="{stray.pk}"' not in client.get(f"/admin/auth/user/{admin.pk}/change/").content.decode()
+
+
+def test_the_admin_role_cannot_change_a_superuser_account(client, role_user, admin_user):
+    client.force_login(role_user("admin", username="roleadmin2"))
+    client.post(f"/admin/auth/user/{admin_user.pk}/password/", {"password1": "Taken-over-123", "password2": "Taken-over-123"})
+    client.post(f"/admin/auth/user/{admin_user.pk}/delete/", {"post": "yes"})
+    admin_user.refresh_from_db()
+    assert not admin_user.check_password("Taken-over-123")

@@ -129,3 +129,42 @@ def test_a_secret_with_a_space_is_redacted_in_every_form_from_api_events_and_wor
     log = celery_worker.log_file.read_text()
     assert "HTTP Request: GET" in log  # httpx's own line, whose URL held the secret
     assert not [form for form in forms if form in log]
+
+
+def test_a_restricted_secret_with_a_quote_in_a_url_query_never_reaches_another_host(site, celery_worker):
+    """httpx writes ``rq%20ab'cd|ef{x}`` (space encoded, ' | { } kept): the
+    node completed and the server received it, although allowedHosts was
+    ``*.example.com``."""
+    Secret.objects.create(name="rq", value="rq ab'cd|ef{x}", allowed_hosts=["*.example.com"])
+    node = _run("quoted-restricted", {"url": site.url("/page?t=${rq}")})
+    assert node.status == "failed"
+    assert 'secret "rq" may not be sent to host 127.0.0.1' in node.error
+    assert not site.requests
+
+
+def test_a_secret_with_a_hash_and_quotes_is_redacted_from_output_api_events_and_worker_log(
+    site, celery_worker, admin_user
+):
+    """``s3cr et#%'"é✓xyz`` in ``?token=``: httpx writes
+    ``s3cr%20et#%'%22%C3%A9%E2%9C%93xyz`` and the server sees ``s3cr%20et``;
+    both showed in finalUrl, the API, events and the worker's httpx log line."""
+    secret = "s3cr et#%'\"é✓xyz"
+    Secret.objects.create(name="tok", value=secret)
+    node = _run("hashed-secret", {"url": site.url("/page?token=${tok}")})
+    assert node.status == "completed", node.error
+    assert site.saw("s3cr%20et")  # it was really sent (the part before '#')
+    forms = ["s3cr%20et", "s3cr et", "%C3%A9%E2%9C%93xyz", "xyz"]
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    shown = json.dumps(node.output) + json.dumps(node.input)
+    shown += client.get(f"/api/v1/executions/{node.execution_id}/").content.decode()
+    shown += client.get(f"/api/v1/events/?execution={node.execution_id}").content.decode()
+    client.force_login(admin_user)
+    shown += client.get(f"/executions/{node.execution_id}/").content.decode()
+    assert "********" in shown
+    assert not [form for form in forms if form in shown]
+
+    log = celery_worker.log_file.read_text()
+    assert "HTTP Request: GET" in log
+    assert not [form for form in forms if form in log]
