@@ -21,6 +21,7 @@ from django.db import connection
 from orchestration import services
 from orchestration.models import EXECUTION_FINAL, NODE_FINAL, Execution, NodeRun
 from tests.conftest import wait_for
+from tests.conftest import worker_env as base_worker_env
 from tests.orchestration.conftest import node_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -89,8 +90,15 @@ def broker(tmp_path: Path) -> Iterator[RedisServer]:
     _use_broker(settings.CELERY_BROKER_URL)
 
 
+# The workers' database connections carry this name, so that the tests that
+# cut connections cut only theirs (never the test process's own, nor a live
+# server's that later tests share).
+WORKER_APPLICATION = "webauto-reliability-worker"
+
+
 def worker_env(server: RedisServer, **extra: str) -> dict[str, str]:
     return {
+        "DATABASE_URL": f"{base_worker_env()['DATABASE_URL']}?application_name={WORKER_APPLICATION}",
         "CELERY_BROKER_URL": server.url,
         "WEBAUTO_DISPATCH_RESEND_SECONDS": "5",
         "WEBAUTO_WORKER_SWEEP_SECONDS": "1",
@@ -192,10 +200,12 @@ def test_a_worker_killed_holding_a_retry_countdown_does_not_delay_the_retry_for_
 
 
 def _terminate_other_connections() -> int:
+    """Cut every database connection of the test's workers; returns how many."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = %s",
+            [WORKER_APPLICATION],
         )
         return int(cursor.fetchone()[0])
 
