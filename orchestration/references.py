@@ -221,7 +221,7 @@ MIN_SECRET_PART = 4
 def _char_pattern(char: str) -> str:
     """Every way one character of a secret may be written by a client: raw,
     percent-encoded byte by byte (hex in either case, encoded any number of
-    times: ``%2520``), ``+`` for a space, or JSON-escaped (``\\uXXXX``,
+    times: ``%2520``), ``+`` for a space, or JSON-escaped (``\\u00e9``-style,
     ``\\"``)."""
     options = [re.escape(char)]
     encoded = char.encode("utf-8", "surrogatepass")

@@ -1,5 +1,6 @@
 """The suite runs on any fresh clone: no test reads a file from outside the
-repository (issue 14, point 12: the seed was read from ``../shared/``)."""
+repository (issue 14, point 12: the seed used to be read from a folder
+beside the clone)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from orchestration import services
 from orchestration.models import Event, NodeRun, Secret
+from tests.support.http import send_html
 from tests.webflows.test_seed_end_to_end import finished_execution
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -38,11 +39,7 @@ class Site:
                     self.end_headers()
                     return
                 body = b"<html><head><title>Local</title></head><body><p>Hello</p></body></html>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_html(self, body)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -19,6 +19,7 @@ from orchestration.webflows import fetch
 from orchestration.webflows.drivers import BrowserDriver, HttpDriver
 from orchestration.webflows.kinds import page_monitor
 from orchestration.webflows.models import Workflow
+from tests.support.http import send_html
 from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
 
 PASSWD_MARK = "root:x:0:0"
@@ -46,11 +47,7 @@ def redirector() -> Iterator[str]:
                 self.end_headers()
                 return
             body = b'<html><body><a id="go" href="file:///etc/passwd">passwd</a></body></html>'
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_html(self, body)
 
         def log_message(self, *args: object) -> None:
             pass

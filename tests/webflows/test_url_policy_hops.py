@@ -21,6 +21,7 @@ from orchestration.context import WorkflowError
 from orchestration.urlpolicy import URLNotAllowed, check_fetch_url, preprocess, url_problems
 from orchestration.webflows import fetch
 from orchestration.webflows.drivers import BrowserDriver
+from tests.support.http import send_html
 
 SECRET = "TOP-SECRET-INTERNAL"
 BROWSER_PARSES_AS_FILE = [
@@ -55,11 +56,7 @@ def sites(settings) -> Iterator[Sites]:
         def do_GET(self) -> None:  # noqa: N802
             hits.append(self.path)
             body = f"<html><body>{SECRET}</body></html>".encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_html(self, body)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -88,11 +85,7 @@ def sites(settings) -> Iterator[Sites]:
                 "/iframe-srcdoc": '<iframe id="f" srcdoc="<b>inline srcdoc</b>"></iframe>',
             }
             body = f"<html><body>{pages.get(self.path, 'hello')}</body></html>".encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_html(self, body)
 
         def log_message(self, *args: object) -> None:
             pass
