@@ -82,7 +82,7 @@ class EventList(ListAPIView):
     def post(self, request: Request) -> Response:
         """Record an external event (``{"type", "data", "source"}``); event
         schedules whose filter matches start their task with it as input."""
-        from orchestration.scheduling.api import event_ingest_response
+        from scheduling.api import event_ingest_response
 
         return event_ingest_response(request)
 

@@ -33,8 +33,8 @@ from monitoring.aggregates import (
 )
 from monitoring.aggregates import percentile as percentile  # part of this module's public reads
 from monitoring.models import Alert, AlertStatus
-from orchestration.resources import selectors as resources_selectors
-from orchestration.scheduling import selectors as scheduling_selectors
+from resources import selectors as resources_selectors
+from scheduling import selectors as scheduling_selectors
 
 SUCCESS = ("completed", "completed_with_errors")
 FAILURE = ("failed", "timed_out")

@@ -161,7 +161,7 @@ LONE_SURROGATE_TASK = (
 @pytest.fixture
 def webhook_url(admin_user):
     from orchestration import services
-    from orchestration.scheduling import services as scheduling
+    from scheduling import services as scheduling
 
     task = services.task_create(definition=DEFINITION)
     schedule = scheduling.schedule_create(task=task, block={"type": "manual", "trigger": "webhook"})
@@ -188,7 +188,7 @@ def test_a_json_body_nested_too_deeply_is_a_400(admin_user, url):
 
 
 def test_a_webhook_body_nested_too_deeply_is_a_400_and_nothing_fires(webhook_url):
-    from orchestration.scheduling.models import Fire
+    from scheduling.models import Fire
 
     response = Client(raise_request_exception=False).post(webhook_url, NESTED, content_type="application/json")
     assert response.status_code == 400
@@ -225,7 +225,7 @@ def test_a_lone_surrogate_in_a_json_body_is_a_400_naming_the_field(admin_user, u
 
 
 def test_a_lone_surrogate_in_a_webhook_body_is_a_400_and_leaks_no_database_error(webhook_url):
-    from orchestration.scheduling.models import Fire
+    from scheduling.models import Fire
 
     response = Client(raise_request_exception=False).post(
         webhook_url, b'{"text":"\\ud800"}', content_type="application/json"
@@ -238,7 +238,7 @@ def test_a_lone_surrogate_in_a_webhook_body_is_a_400_and_leaks_no_database_error
 def test_a_database_error_at_fire_time_is_not_shown_in_the_fire_detail(webhook_url, monkeypatch):
     from django.db import DataError
 
-    from orchestration.scheduling import firing
+    from scheduling import firing
 
     def refuse(*_args, **_kwargs):
         raise DataError('invalid input syntax for type json LINE 1: INSERT INTO "orchestration_execution"')

@@ -63,7 +63,7 @@ def test_the_scan_sees_the_code() -> None:
     """The scan reads every app (guards the tests below against scanning nothing)."""
     names = {name for name, _, _ in _modules()}
     assert {"orchestration.services", "monitoring.selectors", "templates_app.services",
-            "orchestration.api.errors", "orchestration.scheduling.api"} <= names
+            "orchestration.api.errors", "scheduling.api"} <= names
 
 
 def test_only_api_modules_import_the_api() -> None:
@@ -92,7 +92,7 @@ def test_no_module_imports_another_modules_private_names() -> None:
     assert offenders == [], "private names imported across modules:\n" + "\n".join(offenders)
 
 
-FEATURE_APPS = ("orchestration.scheduling", "orchestration.webflows", "orchestration.resources", "templates_app", "monitoring")
+FEATURE_APPS = ("scheduling", "webflows", "resources", "templates_app", "monitoring")
 
 
 def test_the_core_pages_import_no_feature_app() -> None:

@@ -52,9 +52,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "orchestration",
-    "orchestration.webflows",
-    "orchestration.scheduling",
-    "orchestration.resources",
+    "webflows",
+    "scheduling",
+    "resources",
     "orchestration.access",
     "templates_app",
     "monitoring",
@@ -200,7 +200,7 @@ SPECTACULAR_SETTINGS = {
         "NodeStatusEnum": "orchestration.models.NodeStatus",
         "PriorityEnum": "orchestration.models.Priority",
         "ExecutionTriggerEnum": "orchestration.models.Trigger",
-        "ManualTriggerEnum": "orchestration.scheduling.spec.TRIGGERS",
+        "ManualTriggerEnum": "scheduling.spec.TRIGGERS",
     },
     # Every operation documents the framework's error statuses (400/401/403/404/415)
     # with the shared ErrorResponse body.
@@ -282,9 +282,9 @@ WEBAUTO_WORKER_SWEEP_SECONDS = env_float(
 WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 # Admission backend: decides when a queued execution may start.
 # The resource manager's backend admits by capacity and priority (see
-# orchestration/resources); "orchestration.admission.AdmitAll" starts everything.
+# resources); "orchestration.admission.AdmitAll" starts everything.
 WEBAUTO_ADMISSION_BACKEND = env_str(
-    "WEBAUTO_ADMISSION_BACKEND", "orchestration.resources.backend.ResourceAdmission"
+    "WEBAUTO_ADMISSION_BACKEND", "resources.backend.ResourceAdmission"
 )
 # The Chromium binary browser nodes launch (Debian's package by default;
 # scripts/check-browser installs it).
@@ -378,7 +378,7 @@ CELERY_BEAT_SCHEDULE["monitoring-retention"] = {
     "options": {"expires": 1800.0},
 }
 
-# --- Resource manager (orchestration.resources) --------------------------------
+# --- Resource manager (resources) --------------------------------
 # Capacity per worker host: cores x CPU overcommit (web work mostly waits on the
 # network), total memory x memory overcommit, free disk, and this much network.
 WEBAUTO_RESOURCES_CPU_OVERCOMMIT = env_float("WEBAUTO_RESOURCES_CPU_OVERCOMMIT", 4.0, minimum=0.01)
@@ -427,9 +427,9 @@ CELERY_BEAT_SCHEDULE["resources-sample-system"] = {
 # worker is seen within this time (django-celery-beat's default is 5 s).
 CELERY_BEAT_MAX_LOOP_INTERVAL = env_float("WEBAUTO_BEAT_MAX_LOOP_INTERVAL", 0.25, minimum=0.05)
 # The stock DatabaseScheduler with one-query loads and spaced re-reads (see
-# orchestration/scheduling/beat.py): every fire re-arms a clocked entry, and the
+# scheduling/beat.py): every fire re-arms a clocked entry, and the
 # stock scheduler would re-read the whole table between any two sends.
-CELERY_BEAT_SCHEDULER = "orchestration.scheduling.beat:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "scheduling.beat:DatabaseScheduler"
 WEBAUTO_BEAT_MIN_RELOAD_SECONDS = env_float("WEBAUTO_BEAT_MIN_RELOAD_SECONDS", 0.2, minimum=0.0)
 # Safety net that fires schedules beat missed and tidies fired beat entries.
 WEBAUTO_SCHEDULE_WATCHDOG_SECONDS = env_float("WEBAUTO_SCHEDULE_WATCHDOG_SECONDS", 15.0, minimum=1.0)

@@ -11,9 +11,9 @@ from orchestration.access.permissions import RolePermission
 
 api_v1 = [
     path("", include("orchestration.api.urls")),
-    path("", include("orchestration.webflows.api_urls")),
-    path("", include("orchestration.scheduling.api_urls")),
-    path("", include("orchestration.resources.api_urls")),
+    path("", include("webflows.api_urls")),
+    path("", include("scheduling.api_urls")),
+    path("", include("resources.api_urls")),
     path("", include("templates_app.api_urls")),
     path("", include("monitoring.api_urls")),
 ]
@@ -33,9 +33,9 @@ urlpatterns = [
     ),
     path("api/v1/", include(api_v1)),
     path("", include("orchestration.ui.urls")),
-    path("", include("orchestration.webflows.urls")),
-    path("", include("orchestration.scheduling.urls")),
-    path("", include("orchestration.resources.urls")),
+    path("", include("webflows.urls")),
+    path("", include("scheduling.urls")),
+    path("", include("resources.urls")),
     path("", include("templates_app.urls")),
     path("", include("monitoring.urls")),
 ]

@@ -34,7 +34,7 @@ API_POLICY: dict[str, dict[str, Role]] = {
         "partial_update": ADMIN,
         "destroy": ADMIN,
     },
-    "orchestration.scheduling.api.ScheduleViewSet": {
+    "scheduling.api.ScheduleViewSet": {
         "create": EDITOR,
         "update": EDITOR,
         "partial_update": EDITOR,
@@ -59,16 +59,16 @@ API_POLICY: dict[str, dict[str, Role]] = {
     "templates_app.api.TemplateDetailAPI": {"put": EDITOR},
     "templates_app.api.TemplateInstantiateAPI": {"post": EDITOR},
     "templates_app.api.TemplateUpgradeTaskAPI": {"post": EDITOR},
-    "orchestration.webflows.api.WorkflowListView": {"post": EDITOR},
-    "orchestration.webflows.api.WorkflowDetailView": {"put": EDITOR, "patch": EDITOR, "delete": EDITOR},
+    "webflows.api.WorkflowListView": {"post": EDITOR},
+    "webflows.api.WorkflowDetailView": {"put": EDITOR, "patch": EDITOR, "delete": EDITOR},
     # Stored cookies are credentials: like secrets, only admins manage them.
-    "orchestration.webflows.api.BrowserSessionListView": {"post": ADMIN},
-    "orchestration.webflows.api.BrowserSessionDetailView": {"delete": ADMIN},
-    "orchestration.webflows.api.SandboxAdvanceView": {"post": OPERATOR},
-    "orchestration.webflows.api.SandboxResetView": {"post": OPERATOR},
-    "orchestration.resources.api.PoolAPI": {"patch": ADMIN},
+    "webflows.api.BrowserSessionListView": {"post": ADMIN},
+    "webflows.api.BrowserSessionDetailView": {"delete": ADMIN},
+    "webflows.api.SandboxAdvanceView": {"post": OPERATOR},
+    "webflows.api.SandboxResetView": {"post": OPERATOR},
+    "resources.api.PoolAPI": {"patch": ADMIN},
     # Checks a resourceRequirements block (part of writing a definition).
-    "orchestration.resources.api.RequirementsAPI": {"post": EDITOR},
+    "resources.api.RequirementsAPI": {"post": EDITOR},
 }
 
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from monitoring.selectors import metrics_series
-from orchestration.resources.models import SystemSample
+from resources.models import SystemSample
 
 BEFORE = ("monitoring", "0003_metrics_covering_indexes")
 AFTER = ("monitoring", "0004_host_samples_to_resources")

@@ -115,7 +115,7 @@ def test_a_node_running_past_its_node_timeout_is_stuck(make_task, settings):
 def test_a_run_queued_while_no_worker_is_alive_is_stuck(make_task, settings):
     from monitoring.watchdog import stuck_runs_find
     from orchestration.models import Execution
-    from orchestration.resources.models import Worker
+    from resources.models import Worker
 
     settings.WEBAUTO_STUCK_QUEUED_SECONDS = 60
     task = make_task("waiting")

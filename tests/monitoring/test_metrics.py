@@ -97,7 +97,7 @@ def test_series_buckets_by_minute_for_the_last_hour(history):
 
 
 def test_series_include_schedule_lag_and_system_samples(make_task):
-    from orchestration.resources.models import SystemSample
+    from resources.models import SystemSample
 
     at = NOW - timedelta(minutes=3, seconds=30)
     for cpu in (20.0, 40.0):
@@ -109,7 +109,7 @@ def test_series_include_schedule_lag_and_system_samples(make_task):
     assert s["system"]["cpu"][i] == 30.0 and s["system"]["memory"][i] == 50.0
 
     assert all(v is None for v in s["scheduleLag"])
-    from orchestration.scheduling.models import Fire, Schedule
+    from scheduling.models import Fire, Schedule
 
     task = make_task("lagging")
     schedule = Schedule.objects.create(task=task, kind="interval", interval_ms=60000)

@@ -51,7 +51,7 @@ def _rate(success: int, failure: int) -> float | None:
 
 def schedule_lags(*, since: datetime, until: datetime, task_id: str | None) -> list[tuple[datetime, float]]:
     """(scheduled time, lag seconds) of the clock fires in the range."""
-    from orchestration.scheduling.models import Fire
+    from scheduling.models import Fire
 
     qs = Fire.objects.filter(scheduled_at__gte=since, scheduled_at__lt=until, lag_ms__isnull=False)
     if task_id:
@@ -61,7 +61,7 @@ def schedule_lags(*, since: datetime, until: datetime, task_id: str | None) -> l
 
 def system_samples(*, since: datetime, until: datetime) -> list[tuple[datetime, float, float]]:
     """(time, cpu %, memory %) of the host samples in the range."""
-    from orchestration.resources.models import SystemSample
+    from resources.models import SystemSample
 
     return [
         (s.taken_at, s.cpu_percent, s.memory_percent)
@@ -203,8 +203,8 @@ def history(make_task):
     started), node runs, fires on two schedules and host samples."""
     from monitoring.models import Alert
     from orchestration.models import Execution, NodeRun
-    from orchestration.resources.models import SystemSample
-    from orchestration.scheduling.models import Fire, Schedule
+    from resources.models import SystemSample
+    from scheduling.models import Fire, Schedule
 
     rnd = random.Random(13)
     tasks = [make_task(name) for name in ("alpha", "beta", "gamma")]

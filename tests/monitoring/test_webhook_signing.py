@@ -58,7 +58,7 @@ def test_an_alert_webhook_is_accepted_by_a_webhook_schedule_with_the_same_secret
     /hooks/ endpoint verifies (the request is replayed to it verbatim)."""
     from django.test import Client
 
-    from orchestration.scheduling import services
+    from scheduling import services
 
     schedule = services.schedule_create(
         task=make_task("hooked"), block={"type": "manual", "trigger": "webhook", "webhookSecret": "shared-key"}

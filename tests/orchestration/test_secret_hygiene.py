@@ -307,7 +307,7 @@ def test_a_webhook_header_with_a_non_ascii_secret_fails_permanently_naming_the_h
 
 def test_a_node_header_with_a_non_ascii_value_fails_clearly_and_is_not_retried():
     from orchestration.context import WorkflowError
-    from orchestration.webflows import fetch
+    from webflows import fetch
 
     with pytest.raises(WorkflowError) as caught:
         fetch.make_client(headers={"X-Api-Key": NON_ASCII_SECRET})

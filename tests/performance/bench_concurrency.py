@@ -35,7 +35,7 @@ import benchsupport  # noqa: E402  (sits beside this script)
 ROOT = benchsupport.ROOT
 benchsupport.configure(database="webauto_bench_res", redis_db=10)
 BACKENDS = {
-    "resources": "orchestration.resources.backend.ResourceAdmission",
+    "resources": "resources.backend.ResourceAdmission",
     "admit-all": "orchestration.admission.AdmitAll",
 }
 os.environ["WEBAUTO_EXTRA_KIND_MODULES"] = "tests.support.kinds"
@@ -60,7 +60,7 @@ def tree_rss(pid: int) -> int:
 
 
 def percentile(values: list[float], q: float) -> float:
-    from orchestration.resources.analysis import percentile as nearest_rank
+    from resources.analysis import percentile as nearest_rank
 
     return nearest_rank(values, q) or 0.0
 
@@ -89,9 +89,9 @@ def main() -> None:
 
     from orchestration import services
     from orchestration.models import EXECUTION_FINAL, Execution, Task
-    from orchestration.resources.models import Allocation, ResourcePool, ResourceRequest, Worker
-    from orchestration.resources.selectors import capacity_summary
-    from orchestration.resources.services import live_workers
+    from resources.models import Allocation, ResourcePool, ResourceRequest, Worker
+    from resources.selectors import capacity_summary
+    from resources.services import live_workers
 
     Task.objects.filter(task_id="bench-concurrency").delete()
     Worker.objects.all().delete()

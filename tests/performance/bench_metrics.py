@@ -100,8 +100,8 @@ def fill(executions: int, events: int) -> dict[str, float]:
 
     from monitoring.models import ExecutionTally
     from orchestration.models import Event, Execution, NodeRun, Task
-    from orchestration.resources.models import SystemSample
-    from orchestration.scheduling.models import Fire, Schedule
+    from resources.models import SystemSample
+    from scheduling.models import Fire, Schedule
 
     spent: dict[str, float] = {}
     tasks = Task.objects.bulk_create(
@@ -322,7 +322,7 @@ def main() -> None:
         from django.test import Client
 
         from orchestration.models import Event, Execution, NodeRun
-        from orchestration.scheduling.models import Fire
+        from scheduling.models import Fire
 
         user, _ = get_user_model().objects.get_or_create(
             username="bench-metrics", defaults={"is_staff": True, "is_superuser": True})

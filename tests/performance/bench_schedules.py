@@ -135,8 +135,8 @@ def main() -> None:
 
     from orchestration import services as core
     from orchestration.models import Execution, NodeRun, Task
-    from orchestration.scheduling import arming, services
-    from orchestration.scheduling.models import Fire, Schedule
+    from scheduling import arming, services
+    from scheduling.models import Fire, Schedule
     from webauto.celery import app
 
     Task.objects.filter(task_id__startswith=PREFIX).delete()

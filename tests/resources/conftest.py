@@ -13,11 +13,11 @@ from django.utils import timezone
 from orchestration import admission
 from orchestration.engine import definition_snapshot
 from orchestration.models import Execution, ExecutionStatus, NodeRun, Task
-from orchestration.resources.models import Worker, WorkerStatus
+from resources.models import Worker, WorkerStatus
 
 GB = 1024**3
 MB = 1024**2
-BACKEND = "orchestration.resources.backend.ResourceAdmission"
+BACKEND = "resources.backend.ResourceAdmission"
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def resource_worker(_worker_base):
 @pytest.fixture
 def live_cluster(resource_worker, resource_backend, transactional_db):
     """Waits until a worker's heartbeat is in the (freshly emptied) database."""
-    from orchestration.resources.services import live_workers
+    from resources.services import live_workers
     from tests.conftest import wait_for
 
     wait_for(lambda: live_workers().exists(), timeout=30)

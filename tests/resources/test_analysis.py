@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 
 from orchestration.models import ExecutionStatus, NodeRun
-from orchestration.resources import services
-from orchestration.resources.analysis import percentile, resource_analysis
-from orchestration.resources.models import Allocation, SystemSample
-from orchestration.resources.usage import (
+from resources import services
+from resources.analysis import percentile, resource_analysis
+from resources.models import Allocation, SystemSample
+from resources.usage import (
     execution_usage,
     system_sample_record,
     system_samples_prune,

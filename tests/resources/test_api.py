@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from orchestration.resources import services
-from orchestration.resources.models import ResourcePool, SystemSample
+from resources import services
+from resources.models import ResourcePool, SystemSample
 from tests.resources.conftest import GB
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 """One resourceRequirements block, one verdict: the task API (create and
 patch), a template's instantiate options and POST /api/v1/resources/requirements/
 accept and refuse the same block with the same messages, and give the same
-requirements (they all use orchestration.resources.requirements.parse_block)."""
+requirements (they all use resources.requirements.parse_block)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orchestration.models import Task
-from orchestration.resources.requirements import parse_block
+from resources.requirements import parse_block
 
 pytestmark = pytest.mark.django_db
 

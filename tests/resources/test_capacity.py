@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from orchestration.resources.capacity import (
+from resources.capacity import (
     Amount,
     Ledger,
     Policy,

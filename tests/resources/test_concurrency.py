@@ -11,8 +11,8 @@ from django.db import connection
 from django.db.models import Sum
 
 from orchestration.models import Execution, ExecutionStatus
-from orchestration.resources import services
-from orchestration.resources.models import Allocation, ReleaseReason
+from resources import services
+from resources.models import Allocation, ReleaseReason
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

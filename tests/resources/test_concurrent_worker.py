@@ -13,8 +13,8 @@ from django.db.models import Sum
 
 from orchestration import services as core
 from orchestration.models import ExecutionStatus, Task
-from orchestration.resources.models import Allocation, ReleaseReason, ResourceRequest
-from orchestration.resources.selectors import capacity_summary
+from resources.models import Allocation, ReleaseReason, ResourceRequest
+from resources.selectors import capacity_summary
 from tests.resources.conftest import settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

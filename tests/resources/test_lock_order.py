@@ -7,8 +7,8 @@ import pytest
 
 from orchestration import engine
 from orchestration.models import Execution
-from orchestration.resources import services as resources
-from orchestration.resources.models import ResourceRequest
+from resources import services as resources
+from resources.models import ResourceRequest
 from tests.support.locks import held_in_another_transaction, lock_timeout
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestration.resources.ordering import Waiting, effective_rank, queue_order
+from resources.ordering import Waiting, effective_rank, queue_order
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

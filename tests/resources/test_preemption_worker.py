@@ -10,7 +10,7 @@ import pytest
 
 from orchestration import services as core
 from orchestration.models import Event, ExecutionStatus, NodeStatus, Task
-from orchestration.resources.models import Allocation, Preemption, ReleaseReason, ResourcePool
+from resources.models import Allocation, Preemption, ReleaseReason, ResourcePool
 from tests.resources.conftest import settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.resources.requirements import (
+from resources.requirements import (
     GB,
     MB,
     RequirementsInvalid,

@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from orchestration import services
-from orchestration.resources.models import SystemSample
-from orchestration.resources.usage import system_sample_record
+from resources.models import SystemSample
+from resources.usage import system_sample_record
 from tests.monitoring.factories import execution
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from orchestration.models import Event, ExecutionStatus, NodeStatus
-from orchestration.resources import services
-from orchestration.resources.models import (
+from resources import services
+from resources.models import (
     Allocation,
     Preemption,
     ReleaseReason,

@@ -8,8 +8,8 @@ import socket
 import psutil
 import pytest
 
-from orchestration.resources.models import Worker, WorkerStatus
-from orchestration.resources.worker import HeartbeatThread, read_figures
+from resources.models import Worker, WorkerStatus
+from resources.worker import HeartbeatThread, read_figures
 from tests.conftest import wait_for
 
 

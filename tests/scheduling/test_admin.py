@@ -7,8 +7,8 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Schedule
+from scheduling import services
+from scheduling.models import Schedule
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestration.scheduling.models import Fire, Schedule
+from scheduling.models import Fire, Schedule
 from tests.scheduling.conftest import task_definition
 
 pytestmark = pytest.mark.django_db

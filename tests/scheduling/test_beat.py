@@ -5,8 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTasks
 
-from orchestration.scheduling import services
-from orchestration.scheduling.beat import DatabaseScheduler
+from scheduling import services
+from scheduling.beat import DatabaseScheduler
 from webauto.celery import app
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from orchestration.models import Execution
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Fire
+from scheduling import services
+from scheduling.models import Fire
 from tests.conftest import ROOT, wait_for, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

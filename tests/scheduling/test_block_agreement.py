@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from orchestration.scheduling import spec
-from orchestration.scheduling.models import Schedule
+from scheduling import spec
+from scheduling.models import Schedule
 from tests.scheduling.conftest import task_definition
 
 pytestmark = pytest.mark.django_db

@@ -67,7 +67,7 @@ def test_the_form_preview_says_both_when_a_day_field_starts_with_a_star(page):
 
 def test_the_edit_form_of_a_definition_schedule_refuses_a_new_timing(page, live_server):
     from orchestration import services as core
-    from orchestration.scheduling.models import Schedule
+    from scheduling.models import Schedule
     from tests.scheduling.conftest import task_definition
 
     task = core.task_create(definition=task_definition("browser-def", schedule={"type": "cron", "expression": "0 * * * *"}))

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from orchestration.models import Task
-from orchestration.scheduling.models import Schedule
+from scheduling.models import Schedule
 from tests.scheduling.conftest import task_definition
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +88,7 @@ def test_an_event_with_a_nul_character_is_a_400_on_its_path(api_client, body, pa
 
 @pytest.fixture
 def webhook_url(make_task):
-    from orchestration.scheduling import services
+    from scheduling import services
 
     schedule = services.schedule_create(task=make_task(), block={"type": "manual", "trigger": "webhook"})
     return schedule, f"/hooks/{schedule.new_webhook_token}/"
@@ -103,7 +103,7 @@ def webhook_url(make_task):
     ],
 )
 def test_a_webhook_body_with_a_nul_character_is_a_400(webhook_url, data, content_type, path):
-    from orchestration.scheduling.models import Fire
+    from scheduling.models import Fire
 
     schedule, url = webhook_url
     response = Client(raise_request_exception=False).post(url, data=data, content_type=content_type)

@@ -11,8 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from orchestration.models import Execution
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Fire, Schedule
+from scheduling import services
+from scheduling.models import Fire, Schedule
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from orchestration.definition_export import task_to_definition
 from orchestration.models import Task
-from orchestration.scheduling.models import Schedule
+from scheduling.models import Schedule
 
 pytestmark = pytest.mark.django_db
 

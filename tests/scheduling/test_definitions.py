@@ -10,8 +10,8 @@ import pytest
 from orchestration import services as core
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Secret, Task
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Schedule
+from scheduling import services
+from scheduling.models import Schedule
 from tests.scheduling.conftest import task_definition
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ import pytest
 
 from orchestration import events
 from orchestration.models import Event, Execution
-from orchestration.scheduling import filters, services
-from orchestration.scheduling.models import Fire
+from scheduling import filters, services
+from scheduling.models import Fire
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from monitoring.selectors import metrics_series, metrics_summary
 from orchestration import services as core
 from orchestration.models import Execution, ExecutionStatus
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Fire, Schedule
+from scheduling import services
+from scheduling.models import Fire, Schedule
 from tests.scheduling.conftest import finish
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from orchestration.models import Event, Execution, ExecutionStatus
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Fire, Schedule
+from scheduling import services
+from scheduling.models import Fire, Schedule
 from tests.scheduling.conftest import finish
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from orchestration import services as core
 from orchestration.models import Execution, Secret
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Schedule
+from scheduling import services
+from scheduling.models import Schedule
 from tests.scheduling.conftest import task_definition
 
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Schedule
+from scheduling import services
+from scheduling.models import Schedule
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orchestration.scheduling import timing
+from scheduling import timing
 
 
 def local(instants, tz):

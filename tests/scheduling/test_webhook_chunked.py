@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from orchestration.models import Execution
-from orchestration.scheduling import services
+from scheduling import services
 from tests.conftest import ROOT, worker_env
 from webauto.webhook_signatures import legacy_signature, standard_headers
 

@@ -16,8 +16,8 @@ from django.test import Client
 from django.utils import timezone
 
 from orchestration.models import Execution
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Fire, WebhookMessage
+from scheduling import services
+from scheduling.models import Fire, WebhookMessage
 from webauto.webhook_signatures import legacy_signature, standard_headers
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from orchestration.models import Execution
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Fire
+from scheduling import services
+from scheduling.models import Fire
 
 pytestmark = pytest.mark.django_db
 

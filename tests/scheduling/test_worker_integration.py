@@ -8,8 +8,8 @@ from django.db import transaction
 
 from orchestration import events
 from orchestration.models import Execution, ExecutionStatus
-from orchestration.scheduling import services
-from orchestration.scheduling.models import Fire, Schedule
+from scheduling import services
+from scheduling.models import Fire, Schedule
 from tests.conftest import wait_for
 from tests.scheduling.conftest import task_definition
 

@@ -13,11 +13,11 @@ from django.core.management import call_command
 
 from orchestration import services as engine
 from orchestration.models import EXECUTION_FINAL, Execution, NodeRun
-from orchestration.webflows.sandbox.state import sandbox_advance
 from templates_app.models import Template
 from templates_app.services import template_instantiate
 from tests.conftest import wait_for
 from tests.monitoring.conftest import smtp_server  # noqa: F401  (fixture)
+from webflows.sandbox.state import sandbox_advance
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

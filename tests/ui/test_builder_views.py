@@ -147,7 +147,7 @@ def test_the_seed_example_is_valid_in_the_builder_once_its_secret_exists(user_cl
 
 
 def test_stored_step_workflows_are_offered_with_their_input_schema(user_client):
-    from orchestration.webflows.models import Workflow
+    from webflows.models import Workflow
 
     schema = {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]}
     Workflow.objects.create(name="grab-title", input_schema=schema, steps=[{"op": "http_request", "url": "${url}"}])

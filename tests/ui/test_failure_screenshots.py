@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from orchestration import services
 from orchestration.models import Task
-from orchestration.webflows.services import workflow_import
 from tests.webflows.pages import Page, page_server  # noqa: F401 (fixture)
 from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
+from webflows.services import workflow_import
 
 pytestmark = [
     pytest.mark.integration,

@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from orchestration import services
 from orchestration.models import Execution
-from orchestration.scheduling import services as scheduling
+from scheduling import services as scheduling
 from tests.ui.test_browser import browser, page  # noqa: F401  (fixtures: logged-in page in Chromium)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from orchestration import services
-from orchestration.scheduling import services as scheduling
-from orchestration.scheduling.models import Schedule
+from scheduling import services as scheduling
+from scheduling.models import Schedule
 from tests.scheduling.conftest import clock, task_definition  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db

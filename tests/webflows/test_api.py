@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from orchestration import registry
-from orchestration.webflows.models import BrowserSession, Workflow
+from webflows.models import BrowserSession, Workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -162,8 +162,8 @@ def test_workflow_pages_need_login_and_list_kinds_and_workflows(client, admin_us
 
 
 def test_admin_pages_and_the_sandbox_action(client, admin_user):
-    from orchestration.webflows.models import SandboxState
-    from orchestration.webflows.sandbox.state import sandbox_revision
+    from webflows.models import SandboxState
+    from webflows.sandbox.state import sandbox_revision
 
     client.force_login(admin_user)
     Workflow.objects.create(name="simple-page", steps=SIMPLE["steps"])
@@ -191,7 +191,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 def test_sandbox_images_are_real_pngs_and_the_banner_changes(client):
-    from orchestration.webflows.sandbox.state import sandbox_advance
+    from webflows.sandbox.state import sandbox_advance
 
     original = client.get("/sandbox/weibo/media/large/sbx0001p1.png")
     assert original["Content-Type"] == "image/png" and _png_size(original.content) == (160, 160)

@@ -5,9 +5,9 @@ import hashlib
 import pytest
 
 from orchestration.context import WorkflowError
-from orchestration.webflows.kinds import batch_download, weibo
-from orchestration.webflows.sandbox.state import sandbox_advance
 from tests.webflows.conftest import SANDBOX_UID, files_in
+from webflows.kinds import batch_download, weibo
+from webflows.sandbox.state import sandbox_advance
 
 
 def _monitor(sandbox, make_context):

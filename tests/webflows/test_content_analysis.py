@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from orchestration.context import WorkflowError
-from orchestration.webflows.kinds import content_analysis
-from orchestration.webflows.kinds.content_analysis import analyse, detect_language, tokenize
+from webflows.kinds import content_analysis
+from webflows.kinds.content_analysis import analyse, detect_language, tokenize
 
 CHINESE = (
     "今天在北京参加了人工智能大会。机器学习和自然语言处理的进展令人印象深刻。"

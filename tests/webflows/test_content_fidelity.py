@@ -11,11 +11,11 @@ import pytest
 from orchestration import services
 from orchestration.models import NodeRun, Task
 from orchestration.schemavalues import whole_numbers_to_int
-from orchestration.webflows import fetch
-from orchestration.webflows.sandbox.png import png
-from orchestration.webflows.services import workflow_import
 from tests.webflows.pages import Page, page_server  # noqa: F401 (fixture)
 from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
+from webflows import fetch
+from webflows.sandbox.png import png
+from webflows.services import workflow_import
 
 GBK_META = (
     '<html><head><meta charset="gbk"><title>新闻页面</title></head>'
@@ -354,7 +354,7 @@ def test_an_integer_given_as_2_point_0_reaches_the_steps_as_2(celery_worker):
 
 
 def test_skip_if_logged_in_needs_a_login_check():
-    from orchestration.webflows.services import workflow_definition_errors
+    from webflows.services import workflow_definition_errors
 
     errors = workflow_definition_errors(
         {"name": "no-check", "steps": [{"op": "goto", "url": "http://example.com/"},

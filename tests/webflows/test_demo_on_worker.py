@@ -12,8 +12,8 @@ from django.core.management import call_command
 
 from orchestration import services
 from orchestration.models import Task
-from orchestration.webflows.sandbox.state import sandbox_advance
 from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
+from webflows.sandbox.state import sandbox_advance
 
 pytestmark = [
     pytest.mark.integration,

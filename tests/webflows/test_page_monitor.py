@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from orchestration.context import WorkflowError
-from orchestration.webflows.kinds import page_monitor
-from orchestration.webflows.sandbox.state import sandbox_advance
+from webflows.kinds import page_monitor
+from webflows.sandbox.state import sandbox_advance
 
 
 def test_first_run_then_no_change_then_a_change(sandbox, make_context):
@@ -80,7 +80,7 @@ def test_a_stored_session_lets_it_watch_a_page_behind_a_login(sandbox, make_cont
 
     import httpx
 
-    from orchestration.webflows.services import browser_session_import
+    from webflows.services import browser_session_import
 
     login = httpx.post(f"{sandbox}/login/", data={"username": "demo", "password": "demo-password"})
     cookie = {"name": "sandbox_member", "value": login.cookies["sandbox_member"], "domain": urlsplit(sandbox).hostname}

@@ -9,9 +9,9 @@ import pytest
 from orchestration import registry
 from orchestration.context import WorkflowError
 from orchestration.models import Secret
-from orchestration.webflows.models import BrowserSession
-from orchestration.webflows.services import workflow_create
 from tests.webflows.conftest import closed_port
+from webflows.models import BrowserSession
+from webflows.services import workflow_create
 
 LOGIN_CHECK = {"urlPattern": "/sandbox/login/", "selector": "form#login-form"}
 

@@ -15,12 +15,12 @@ from orchestration import services
 from orchestration.context import WorkflowError
 from orchestration.models import Task
 from orchestration.urlpolicy import URLNotAllowed, check_fetch_url, url_problems
-from orchestration.webflows import fetch
-from orchestration.webflows.drivers import BrowserDriver, HttpDriver
-from orchestration.webflows.kinds import page_monitor
-from orchestration.webflows.models import Workflow
 from tests.support.http import send_html
 from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
+from webflows import fetch
+from webflows.drivers import BrowserDriver, HttpDriver
+from webflows.kinds import page_monitor
+from webflows.models import Workflow
 
 PASSWD_MARK = "root:x:0:0"
 REFUSED_URLS = [

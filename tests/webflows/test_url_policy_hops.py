@@ -19,9 +19,9 @@ import pytest
 
 from orchestration.context import WorkflowError
 from orchestration.urlpolicy import URLNotAllowed, check_fetch_url, preprocess, url_problems
-from orchestration.webflows import fetch
-from orchestration.webflows.drivers import BrowserDriver
 from tests.support.http import send_html
+from webflows import fetch
+from webflows.drivers import BrowserDriver
 
 SECRET = "TOP-SECRET-INTERNAL"
 BROWSER_PARSES_AS_FILE = [

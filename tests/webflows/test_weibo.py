@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from orchestration.context import WorkflowError
-from orchestration.webflows.kinds import weibo
-from orchestration.webflows.sandbox.state import sandbox_advance
 from tests.webflows.conftest import SANDBOX_UID
+from webflows.kinds import weibo
+from webflows.sandbox.state import sandbox_advance
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_a_cookie_opens_a_private_feed(sandbox, make_context):
 def test_a_stored_session_supplies_the_cookie(sandbox, make_context):
     from urllib.parse import urlsplit
 
-    from orchestration.webflows.services import browser_session_import
+    from webflows.services import browser_session_import
 
     host = urlsplit(sandbox).hostname
     browser_session_import(site="weibo", cookies="SUB=sandbox-sub-cookie", domain=host)
@@ -137,7 +137,7 @@ def test_an_unreachable_api_is_a_clear_error(make_context):
 
 
 def test_video_and_repost_media_are_parsed_with_quality_variants():
-    from orchestration.webflows.kinds.batch_download import plan_items
+    from webflows.kinds.batch_download import plan_items
 
     mblog = {
         "idstr": "42",

@@ -1,9 +1,0 @@
-"""Pages of this app (mounted by webauto/urls.py)."""
-
-from django.urls import URLPattern, URLResolver, path
-
-from orchestration.resources import views
-
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("resources/", views.resources_page, name="resources"),
-]

@@ -1,0 +1,18 @@
+"""The admission backend the engine talks to (``WEBAUTO_ADMISSION_BACKEND =
+"resources.backend.ResourceAdmission"``)."""
+
+from __future__ import annotations
+
+from resources import services
+
+
+class ResourceAdmission:
+    """Starts an execution only when its requirements fit the live workers'
+    capacity; queues it by priority otherwise, preempting lower-priority work
+    for critical and high executions."""
+
+    def request(self, execution_id: int) -> bool:
+        return services.admission_request(execution_id=execution_id)
+
+    def release(self, execution_id: int) -> None:
+        services.admission_release(execution_id=execution_id)

@@ -1,0 +1,751 @@
+"""Admission control: grant capacity to executions, queue those that do not
+fit, preempt lower-priority work for critical/high work, and free capacity
+when executions end or workers disappear.
+
+Locking. Every decision that spends capacity runs under the row lock of the
+single ``ResourcePool`` row, so two admissions never both spend the same free
+capacity (the race this prevents: two requests reading the same free total and
+both allocating it). Releasing does not take the pool lock: it only ever makes
+capacity free, so a concurrent admission that misses it is merely cautious.
+
+Lock order (the engine's, see ``orchestration.engine``): execution → its node
+runs → the pool → allocation and request rows. The engine locks an execution
+row before asking us (``request``), so we take the pool after the execution.
+Going the other way (pool, then an execution to start, preempt or annotate
+with a reason) we only ever lock executions with ``skip_locked``: an execution
+that is busy is left for the next pass instead of waiting on it while holding
+the pool, which could deadlock. Task rows are never locked here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.utils import timezone
+
+from orchestration import registry
+from orchestration.models import EXECUTION_FINAL, PRIORITY_RANK, Execution, ExecutionStatus
+from resources.capacity import Amount, Ledger, Policy, WorkerFigures
+from resources.models import (
+    Allocation,
+    Preemption,
+    ReleaseReason,
+    ResourcePool,
+    ResourceRequest,
+    Worker,
+    WorkerStatus,
+)
+from resources.ordering import Waiting, effective_rank, queue_order
+from resources.requirements import (
+    Requirements,
+    RequirementsInvalid,
+    derive_requirements,
+    format_bytes,
+    graph_complexity,
+    requirements_for,
+)
+
+log = logging.getLogger(__name__)
+
+NO_LIVE_WORKER = "no live worker"
+PREEMPTING_RANK = PRIORITY_RANK["high"]
+
+
+# --- Building blocks -------------------------------------------------------------------
+
+
+def _lock_pool() -> ResourcePool:
+    pool = ResourcePool.objects.select_for_update().filter(name="default").first()
+    if pool is None:
+        # Two first-ever admissions may both get here; the unique name lets one
+        # create the row and the other find it.
+        ResourcePool.objects.get_or_create(name="default")
+        pool = ResourcePool.objects.select_for_update().get(name="default")
+    return pool
+
+
+def _policy(pool: ResourcePool) -> Policy:
+    return Policy(
+        cpu_overcommit=settings.WEBAUTO_RESOURCES_CPU_OVERCOMMIT,
+        memory_overcommit=settings.WEBAUTO_RESOURCES_MEMORY_OVERCOMMIT,
+        host_network_bytes_per_second=settings.WEBAUTO_RESOURCES_HOST_NETWORK_BYTES,
+        pool_cpu_limit_millicores=pool.cpu_limit_millicores,
+        pool_memory_limit_bytes=pool.memory_limit_bytes,
+    )
+
+
+def live_workers(now: datetime | None = None) -> QuerySet[Worker]:
+    """Workers that said they are alive recently enough to be trusted."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.WEBAUTO_WORKER_LOST_SECONDS)
+    return Worker.objects.filter(status=WorkerStatus.ALIVE, last_heartbeat_at__gte=cutoff)
+
+
+def _amount(row: ResourceRequest | Allocation) -> Amount:
+    return Amount(
+        row.cpu_millicores, row.memory_bytes, row.disk_bytes, row.network_bytes_per_second
+    )
+
+
+def _need(request: ResourceRequest, ledger: Ledger) -> Amount:
+    """What ``request`` asks of the cluster. Requirements derived from the graph
+    are an estimate: they are capped at the largest worker, so that a large
+    graph runs on a small cluster instead of waiting for ever. Explicit
+    requirements are taken as they are."""
+    need = _amount(request)
+    if request.source != "derived" or not ledger.capacity:
+        return need
+    largest = ledger.largest_worker()
+    return Amount(
+        min(need.cpu_millicores, largest.cpu_millicores),
+        min(need.memory_bytes, largest.memory_bytes),
+        min(need.disk_bytes, largest.disk_bytes),
+        min(need.network_bytes_per_second, largest.network_bytes_per_second),
+    )
+
+
+def build_ledger(pool: ResourcePool, now: datetime) -> Ledger:
+    workers = [
+        WorkerFigures(
+            id=w.pk,
+            host=w.host,
+            cores=w.cores,
+            memory_total_bytes=w.memory_total_bytes,
+            disk_free_bytes=w.disk_free_bytes,
+            cpu_limit_millicores=w.cpu_limit_millicores,
+            memory_limit_bytes=w.memory_limit_bytes,
+        )
+        for w in live_workers(now)
+    ]
+    open_allocations = [
+        (
+            a["worker_id"],
+            Amount(
+                a["cpu_millicores"],
+                a["memory_bytes"],
+                a["disk_bytes"],
+                a["network_bytes_per_second"],
+            ),
+        )
+        for a in Allocation.objects.filter(released_at__isnull=True).values(
+            "worker_id", "cpu_millicores", "memory_bytes", "disk_bytes", "network_bytes_per_second"
+        )
+    ]
+    return Ledger.build(workers, open_allocations, _policy(pool))
+
+
+def _browser_kinds() -> frozenset[str]:
+    names: set[str] = set()
+    for kind in registry.all_kinds():
+        if kind.needs_browser:
+            names.add(kind.name)
+            names.update(kind.aliases)
+    return frozenset(names)
+
+
+def execution_requirements(execution: Execution) -> Requirements:
+    """What ``execution`` needs: its snapshot's ``resourceRequirements`` (or the
+    task's, for snapshots that do not carry them), else derived from its graph."""
+    definition = dict(execution.definition or {})
+    if "resourceRequirements" not in definition:
+        definition["resourceRequirements"] = execution.task.resource_requirements
+    browser = _browser_kinds()
+    try:
+        return requirements_for(definition, browser_kinds=browser)
+    except RequirementsInvalid as exc:
+        # Definitions are validated when saved; this only happens to a task saved
+        # before validation got stricter. Run it with the derived figures.
+        log.warning("execution %s: ignoring invalid resourceRequirements (%s)", execution.pk, exc)
+        return derive_requirements(
+            graph_complexity(definition.get("workflows") or [], browser_kinds=browser)
+        )
+
+
+def describe_need(amount: Amount) -> str:
+    return f"waiting for {amount.describe()}"
+
+
+def _never_fits_reason(need: Amount, ledger: Ledger) -> str:
+    largest = ledger.largest_worker()
+    total = ledger.total_capacity
+    return (
+        f"needs {need.describe()}, more than the cluster can offer "
+        f"(largest worker: {largest.describe()}; cluster: {total.describe()})"
+    )
+
+
+def _lockable_queued(execution_ids: list[int]) -> list[int]:
+    """Of ``execution_ids``, the queued ones whose row we can lock right now.
+    Called under the pool lock, which comes after execution rows in the lock
+    order: we must never wait for an execution (SKIP LOCKED), and a busy one
+    is simply left for the next pass."""
+    if not execution_ids:
+        return []
+    return list(
+        Execution.objects.select_for_update(no_key=True, skip_locked=True)
+        .filter(pk__in=execution_ids, status=ExecutionStatus.QUEUED)
+        .values_list("pk", flat=True)
+    )
+
+
+def _set_reason(request_id: int, execution_id: int, reason: str) -> None:
+    ResourceRequest.objects.filter(pk=request_id).update(reason=reason[:300])
+    # Only while queued: the engine owns the reason once it runs.
+    Execution.objects.filter(pk__in=_lockable_queued([execution_id])).update(status_reason=reason)
+
+
+def _ensure_request(execution: Execution, now: datetime) -> ResourceRequest:
+    """The execution's request, marked waiting (created on its first queueing)."""
+    request = ResourceRequest.objects.filter(execution=execution).first()
+    if request is None:
+        need = execution_requirements(execution)
+        request = ResourceRequest.objects.create(
+            execution=execution,
+            priority=execution.priority,
+            cpu_millicores=need.cpu_millicores,
+            memory_bytes=need.memory_bytes,
+            disk_bytes=need.disk_bytes,
+            network_bytes_per_second=need.network_bytes_per_second,
+            source=need.source,
+            complexity=need.complexity,
+            first_requested_at=now,
+            waiting_since=now,
+        )
+    elif request.waiting_since is None:
+        request.waiting_since = now
+        request.save(update_fields=["waiting_since"])
+    return request
+
+
+def ordered_waiting(now: datetime) -> list[ResourceRequest]:
+    rows = {
+        r.pk: r
+        for r in ResourceRequest.objects.filter(
+            waiting_since__isnull=False, execution__status=ExecutionStatus.QUEUED
+        )
+    }
+    order = queue_order(
+        [Waiting(r.pk, r.execution_id, r.priority, r.first_requested_at) for r in rows.values()],
+        now=now,
+        ageing_seconds=settings.WEBAUTO_RESOURCES_AGEING_SECONDS,
+    )
+    return [rows[item.request_id] for item in order]
+
+
+def _rank_now(request: ResourceRequest, now: datetime) -> int:
+    waited = (now - request.first_requested_at).total_seconds()
+    return effective_rank(request.priority, waited, settings.WEBAUTO_RESOURCES_AGEING_SECONDS)
+
+
+def _grant(
+    request: ResourceRequest, worker_id: int | None, ledger: Ledger, now: datetime
+) -> Allocation:
+    need = _need(request, ledger)
+    allocation = Allocation.objects.create(
+        execution_id=request.execution_id,
+        worker_id=worker_id,
+        priority=request.priority,
+        rank=_rank_now(request, now),
+        cpu_millicores=need.cpu_millicores,
+        memory_bytes=need.memory_bytes,
+        disk_bytes=need.disk_bytes,
+        network_bytes_per_second=need.network_bytes_per_second,
+        requested_at=request.waiting_since or now,
+        allocated_at=now,
+    )
+    ledger.take(worker_id, need)
+    ResourceRequest.objects.filter(pk=request.pk).update(
+        waiting_since=None, reason="", admissions=F("admissions") + 1
+    )
+    Preemption.objects.filter(victim_id=request.execution_id, resumed_at__isnull=True).update(
+        resumed_at=now
+    )
+    return allocation
+
+
+def _may_preempt(request: ResourceRequest) -> bool:
+    return (
+        settings.WEBAUTO_RESOURCES_PREEMPTION
+        and PRIORITY_RANK.get(request.priority, 0) >= PREEMPTING_RANK
+    )
+
+
+@dataclass(frozen=True)
+class _Victim:
+    allocation_id: int
+    execution_id: int
+    worker_id: int | None
+    priority: str
+    rank: int
+    amount: Amount
+
+
+def _preempt_for(request: ResourceRequest, ledger: Ledger, now: datetime) -> int | None:
+    """Make room for ``request`` by preempting lower-priority running
+    executions (lowest priority first, then the most recently started, which
+    loses least work). Returns the worker it now fits on, or None when even
+    preempting every candidate would not make it fit (nothing is preempted)."""
+    rank = PRIORITY_RANK.get(request.priority, 0)
+    need = _need(request, ledger)
+    # Victims are judged by the rank they were admitted with: work that got in
+    # through ageing is not thrown out again by the next high request.
+    rows = (
+        Allocation.objects.filter(
+            released_at__isnull=True,
+            execution__status=ExecutionStatus.RUNNING,
+            execution__stop_mode="",
+            rank__lt=rank,
+        )
+        .exclude(execution_id=request.execution_id)
+        .order_by("rank", "-allocated_at", "-id")
+    )
+    candidates = [
+        _Victim(a.pk, a.execution_id, a.worker_id, a.priority, a.rank, _amount(a)) for a in rows
+    ]
+    trial = ledger.clone()
+    chosen: list[_Victim] = []
+    for victim in candidates:
+        trial.give_back(victim.worker_id, victim.amount)
+        chosen.append(victim)
+        if trial.place(need) is not None:
+            break
+    else:
+        return None
+    # Lock the victims without waiting: one that is busy (finishing a node
+    # right now) makes us give up this time rather than block under the pool lock.
+    ids = [v.execution_id for v in chosen]
+    locked = set(
+        Execution.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
+        .filter(pk__in=ids, status=ExecutionStatus.RUNNING, stop_mode="")
+        .values_list("pk", flat=True)
+    )
+    if locked != set(ids):
+        return None
+    from orchestration import services
+
+    reason = f"preempted by execution #{request.execution_id} ({request.priority})"
+    for victim in chosen:
+        # Released here, in the same transaction, so the capacity is ours at
+        # once; the engine's later release() call finds nothing left to free.
+        Allocation.objects.filter(pk=victim.allocation_id, released_at__isnull=True).update(
+            released_at=now, release_reason=ReleaseReason.PREEMPTED
+        )
+        ledger.give_back(victim.worker_id, victim.amount)
+        Preemption.objects.create(
+            victim_id=victim.execution_id,
+            beneficiary_id=request.execution_id,
+            victim_priority=victim.priority,
+            beneficiary_priority=request.priority,
+            freed_cpu_millicores=victim.amount.cpu_millicores,
+            freed_memory_bytes=victim.amount.memory_bytes,
+            reason=reason,
+        )
+        ResourceRequest.objects.filter(execution_id=victim.execution_id).update(
+            waiting_since=now, reason=reason, preemptions=F("preemptions") + 1
+        )
+        services.execution_preempt(execution_id=victim.execution_id, reason=reason)
+        log.info(
+            "execution %s preempted for execution %s", victim.execution_id, request.execution_id
+        )
+    return ledger.place(need)
+
+
+def _dispatch_soon() -> None:
+    """After commit, ask a worker to run a dispatch pass (freed capacity)."""
+
+    def send() -> None:
+        from resources.tasks import dispatch
+
+        seq = (
+            ResourcePool.objects.filter(name="default")
+            .values_list("dispatch_seq", flat=True)
+            .first()
+            or 0
+        )
+        # Served first on Redis (0 is the highest priority): it is what starts queued work.
+        dispatch.apply_async(kwargs={"seen_seq": seq}, priority=0)
+
+    # Robust: with the broker down the pass is lost, not the caller's request;
+    # reconciliation runs a pass periodically anyway.
+    transaction.on_commit(send, robust=True)
+
+
+# --- The admission backend's two calls ---------------------------------------------------
+
+
+def admission_request(*, execution_id: int) -> bool:
+    """Grant ``execution_id`` its capacity now (True) or queue it (False, with
+    the reason on the execution). Called inside the engine's transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        execution = Execution.objects.select_related("task").get(pk=execution_id)
+        # The pool before the request row: an admission pass holding the pool
+        # updates request rows, so taking them the other way round could deadlock.
+        pool = _lock_pool()
+        request = _ensure_request(execution, now)
+        if Allocation.objects.filter(execution_id=execution_id, released_at__isnull=True).exists():
+            ResourceRequest.objects.filter(pk=request.pk).update(waiting_since=None, reason="")
+            return True
+        ledger = build_ledger(pool, now)
+        need = _need(request, ledger)
+        if not ledger.capacity:
+            _set_reason(request.pk, execution_id, NO_LIVE_WORKER)
+            return False
+        if not ledger.could_ever_fit(need):
+            _set_reason(request.pk, execution_id, _never_fits_reason(need, ledger))
+            return False
+        ahead = []
+        for other in ordered_waiting(now):
+            if other.pk == request.pk:
+                break
+            if ledger.could_ever_fit(_need(other, ledger)):
+                ahead.append(other)
+        if ahead:
+            if ledger.place(_need(ahead[0], ledger)) is not None:
+                _dispatch_soon()  # the head fits: a dispatch was missed (e.g. a worker joined)
+            _set_reason(
+                request.pk, execution_id, f"{describe_need(need)}; {len(ahead)} ahead in queue"
+            )
+            return False
+        worker_id = ledger.place(need)
+        if worker_id is None and _may_preempt(request):
+            worker_id = _preempt_for(request, ledger, now)
+        if worker_id is None:
+            _set_reason(request.pk, execution_id, describe_need(need))
+            return False
+        _grant(request, worker_id, ledger, now)
+        return True
+
+
+def admission_release(*, execution_id: int) -> None:
+    """Free what ``execution_id`` holds (it finished, was cancelled or was
+    preempted) and let the queue move."""
+    now = timezone.now()
+    with transaction.atomic():
+        status = Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first()
+        reason = (
+            ReleaseReason.PREEMPTED if status == ExecutionStatus.QUEUED else ReleaseReason.FINISHED
+        )
+        # Conditional update: a release racing reconciliation frees the row once.
+        freed = Allocation.objects.filter(
+            execution_id=execution_id, released_at__isnull=True
+        ).update(released_at=now, release_reason=reason)
+        if status is None or status in EXECUTION_FINAL:
+            ResourceRequest.objects.filter(execution_id=execution_id).update(
+                waiting_since=None, reason=""
+            )
+        elif status == ExecutionStatus.QUEUED:
+            # Preempted by someone other than us: it waits for capacity again.
+            ResourceRequest.objects.filter(
+                execution_id=execution_id, waiting_since__isnull=True
+            ).update(waiting_since=now)
+        if freed:
+            _dispatch_soon()
+    if freed:
+        log.debug("execution %s released its capacity (%s)", execution_id, reason)
+
+
+# --- Dispatch and reconciliation ------------------------------------------------------
+
+
+def admission_dispatch(*, seen_seq: int | None = None) -> int:
+    """Start queued executions that now fit, in queue order. Returns how many
+    started. ``seen_seq`` is the pool's pass counter when the caller freed
+    capacity; if two passes began since, one of them already saw it."""
+    from orchestration import services
+
+    now = timezone.now()
+    started = 0
+    if seen_seq is not None and not ResourceRequest.objects.filter(
+        waiting_since__isnull=False, execution__status=ExecutionStatus.QUEUED
+    ).exists():
+        return 0  # sent for freed capacity, but nobody is waiting for it
+    with transaction.atomic():
+        pool = _lock_pool()
+        if seen_seq is not None and pool.dispatch_seq >= seen_seq + 2:
+            return 0
+        pool.dispatch_seq += 1
+        pool.last_dispatch_at = now
+        pool.save(update_fields=["dispatch_seq", "last_dispatch_at"])
+        ledger = build_ledger(pool, now)
+        queue = ordered_waiting(now)
+        if not ledger.capacity:
+            _mark_waiting(queue, NO_LIVE_WORKER)
+            return 0
+        _place_unplaced(ledger)
+        for position, request in enumerate(queue):
+            need = _need(request, ledger)
+            if not ledger.could_ever_fit(need):
+                text = _never_fits_reason(need, ledger)
+                if request.reason != text:
+                    _set_reason(request.pk, request.execution_id, text)
+                continue
+            worker_id = ledger.place(need)
+            if worker_id is None and _may_preempt(request):
+                worker_id = _preempt_for(request, ledger, now)
+            if worker_id is None:
+                # Strict order: what comes after waits behind the head.
+                _set_reason(request.pk, request.execution_id, describe_need(need))
+                _mark_waiting(queue[position + 1 :], None)
+                break
+            status = (
+                # NO KEY UPDATE, as the engine: a plain FOR UPDATE would block a
+                # claim inserting its event row (key share) while holding its node row.
+                Execution.objects.select_for_update(no_key=True, skip_locked=True)
+                .filter(pk=request.execution_id)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if status != ExecutionStatus.QUEUED:
+                continue  # busy (locked) right now, or no longer queued
+            with transaction.atomic():
+                _grant(request, worker_id, ledger, now)
+                services.execution_begin(execution_id=request.execution_id)
+            started += 1
+    return started
+
+
+def _mark_waiting(queue: list[ResourceRequest], reason: str | None) -> None:
+    """Give waiting requests ``reason`` (or, with None, their own "waiting
+    for ..."), touching only rows whose reason is missing or of another kind:
+    a dispatch pass holds the pool lock and must stay short."""
+    if reason is not None:
+        stale = [r for r in queue if r.reason != reason]
+        ResourceRequest.objects.filter(pk__in=[r.pk for r in stale]).update(reason=reason)
+        Execution.objects.filter(pk__in=_lockable_queued([r.execution_id for r in stale])).update(
+            status_reason=reason
+        )
+        return
+    for request in queue:
+        text = describe_need(_amount(request))
+        if not request.reason.startswith((text, "preempted")):
+            _set_reason(request.pk, request.execution_id, text)
+
+
+def _place_unplaced(ledger: Ledger) -> None:
+    """Open allocations that lost their worker (and found no other at the time)
+    move to a live one, so per-worker free capacity stays honest."""
+    for allocation in Allocation.objects.filter(released_at__isnull=True, worker__isnull=True):
+        need = _amount(allocation)
+        target = ledger.place(need) or max(
+            ledger.capacity, key=lambda wid: ledger.free(wid).memory_bytes
+        )
+        ledger.give_back(None, need)
+        ledger.take(target, need)
+        Allocation.objects.filter(pk=allocation.pk).update(worker_id=target)
+
+
+def _reclaim_from_workers(worker_ids: list[int], now: datetime, ledger: Ledger | None) -> int:
+    """Free the allocations held on workers that are gone. An execution that is
+    still active keeps being accounted for: it gets a fresh allocation on a
+    live worker (or none in particular until one appears)."""
+    reclaimed = 0
+    for allocation in Allocation.objects.filter(
+        released_at__isnull=True, worker_id__in=worker_ids
+    ).select_related("execution"):
+        if not Allocation.objects.filter(pk=allocation.pk, released_at__isnull=True).update(
+            released_at=now, release_reason=ReleaseReason.WORKER_LOST
+        ):
+            continue
+        reclaimed += 1
+        if allocation.execution.status != ExecutionStatus.RUNNING:
+            continue
+        need = _amount(allocation)
+        target = ledger.place(need) if ledger is not None else None
+        if ledger is not None:
+            ledger.give_back(allocation.worker_id, need)
+            ledger.take(target, need)
+        Allocation.objects.create(
+            execution_id=allocation.execution_id,
+            worker_id=target,
+            priority=allocation.priority,
+            rank=allocation.rank,
+            cpu_millicores=need.cpu_millicores,
+            memory_bytes=need.memory_bytes,
+            disk_bytes=need.disk_bytes,
+            network_bytes_per_second=need.network_bytes_per_second,
+            requested_at=allocation.requested_at,
+            allocated_at=now,
+        )
+    return reclaimed
+
+
+def admission_reconcile() -> dict[str, int]:
+    """The periodic safety net: mark silent workers lost and reclaim their
+    capacity, free what finished executions still hold, queue executions the
+    backend never heard of, then run a dispatch pass."""
+    now = timezone.now()
+    counts = {"workers_lost": 0, "reclaimed": 0, "released": 0, "requeued": 0, "cleared": 0}
+    cutoff = now - timedelta(seconds=settings.WEBAUTO_WORKER_LOST_SECONDS)
+    with transaction.atomic():
+        pool = _lock_pool()
+        # Conditional: a heartbeat arriving now keeps the worker alive.
+        silent = list(
+            Worker.objects.filter(
+                status=WorkerStatus.ALIVE, last_heartbeat_at__lt=cutoff
+            ).values_list("pk", flat=True)
+        )
+        counts["workers_lost"] = Worker.objects.filter(
+            pk__in=silent, last_heartbeat_at__lt=cutoff
+        ).update(status=WorkerStatus.LOST, lost_at=now)
+        gone = list(Worker.objects.exclude(status=WorkerStatus.ALIVE).values_list("pk", flat=True))
+        counts["reclaimed"] = _reclaim_from_workers(gone, now, build_ledger(pool, now))
+        counts["released"] = Allocation.objects.filter(
+            released_at__isnull=True, execution__status__in=list(EXECUTION_FINAL)
+        ).update(released_at=now, release_reason=ReleaseReason.RECONCILED)
+        counts["cleared"] = (
+            ResourceRequest.objects.filter(waiting_since__isnull=False)
+            .exclude(execution__status=ExecutionStatus.QUEUED)
+            .update(waiting_since=None, reason="")
+        )
+        holds = Allocation.objects.filter(execution=OuterRef("pk"), released_at__isnull=True)
+        waits = ResourceRequest.objects.filter(
+            execution=OuterRef("pk"), waiting_since__isnull=False
+        )
+        orphans = (
+            Execution.objects.filter(status=ExecutionStatus.QUEUED)
+            .filter(~Exists(holds), ~Exists(waits))
+            .select_related("task")
+        )
+        for execution in orphans:
+            _ensure_request(execution, now)
+            counts["requeued"] += 1
+        pool.last_reconcile_at = now
+        pool.save(update_fields=["last_reconcile_at"])
+    admission_dispatch()
+    return counts
+
+
+# --- Workers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    name: str
+    host: str
+    pid: int
+    slots: int
+    cores: int
+    cpu_percent: float
+    load_1m: float
+    memory_total_bytes: int
+    memory_available_bytes: int
+    disk_free_bytes: int
+    rss_bytes: int
+    cpu_limit_millicores: int | None = None
+    memory_limit_bytes: int | None = None
+
+
+def worker_heartbeat(*, beat: Heartbeat) -> Worker:
+    """Record a worker's heartbeat; a worker that (re)appears brings capacity,
+    so the queue gets a dispatch pass."""
+    now = timezone.now()
+    with transaction.atomic():
+        was_alive = Worker.objects.filter(name=beat.name, status=WorkerStatus.ALIVE).exists()
+        worker, _ = Worker.objects.update_or_create(
+            name=beat.name,
+            defaults={
+                "host": beat.host,
+                "pid": beat.pid,
+                "slots": beat.slots,
+                "cores": beat.cores,
+                "cpu_percent": beat.cpu_percent,
+                "load_1m": beat.load_1m,
+                "memory_total_bytes": beat.memory_total_bytes,
+                "memory_available_bytes": beat.memory_available_bytes,
+                "disk_free_bytes": beat.disk_free_bytes,
+                "rss_bytes": beat.rss_bytes,
+                "cpu_limit_millicores": beat.cpu_limit_millicores,
+                "memory_limit_bytes": beat.memory_limit_bytes,
+                "status": WorkerStatus.ALIVE,
+                "last_heartbeat_at": now,
+                "lost_at": None,
+            },
+        )
+        if not was_alive:
+            _dispatch_soon()
+    return worker
+
+
+def worker_stop(*, name: str) -> None:
+    """A worker shutting down cleanly gives its capacity back at once."""
+    now = timezone.now()
+    with transaction.atomic():
+        pool = _lock_pool()
+        ids = list(Worker.objects.filter(name=name).values_list("pk", flat=True))
+        Worker.objects.filter(pk__in=ids).update(status=WorkerStatus.STOPPED, lost_at=now)
+        _reclaim_from_workers(ids, now, build_ledger(pool, now))
+
+
+# --- Cluster limits ----------------------------------------------------------------------
+
+
+def pool_limits() -> dict[str, Any]:
+    pool = ResourcePool.objects.filter(name="default").first() or ResourcePool(name="default")
+    return {
+        "cpuLimit": pool.cpu_limit_millicores / 1000 if pool.cpu_limit_millicores is not None else None,
+        "memoryLimit": format_bytes(pool.memory_limit_bytes) if pool.memory_limit_bytes is not None else None,
+        "memoryLimitBytes": pool.memory_limit_bytes,
+    }
+
+
+def pool_update(*, changes: dict[str, Any]) -> list[dict[str, str]]:
+    """Set or clear (``None``) ``cpuLimit`` (cores) and ``memoryLimit``
+    ("4GB"). Returns the problems; nothing is changed when there are any."""
+    from orchestration.units import parse_size
+
+    errors: list[dict[str, str]] = []
+    fields: dict[str, int | None] = {}
+    for key in changes:
+        if key not in ("cpuLimit", "memoryLimit"):
+            errors.append({"path": key, "message": "unknown field; expected cpuLimit or memoryLimit"})
+    if "cpuLimit" in changes:
+        cpu = changes["cpuLimit"]
+        if cpu is None:
+            fields["cpu_limit_millicores"] = None
+        elif isinstance(cpu, bool) or not isinstance(cpu, int | float) or cpu <= 0:
+            errors.append({"path": "cpuLimit", "message": f"must be a number of cores above 0, or null, not {cpu!r}"})
+        else:
+            fields["cpu_limit_millicores"] = max(1, round(cpu * 1000))
+    if "memoryLimit" in changes:
+        memory = changes["memoryLimit"]
+        if memory is None:
+            fields["memory_limit_bytes"] = None
+        else:
+            try:
+                fields["memory_limit_bytes"] = parse_size(memory)
+            except ValueError as exc:
+                errors.append({"path": "memoryLimit", "message": str(exc)})
+    if errors:
+        return errors
+    with transaction.atomic():
+        pool = _lock_pool()
+        for name, value in fields.items():
+            setattr(pool, name, value)
+        pool.save(update_fields=list(fields) or None)
+        _dispatch_soon()  # a raised limit may let waiting work in
+    return []
+
+
+__all__ = [
+    "NO_LIVE_WORKER",
+    "Heartbeat",
+    "admission_dispatch",
+    "admission_reconcile",
+    "admission_release",
+    "admission_request",
+    "build_ledger",
+    "describe_need",
+    "execution_requirements",
+    "live_workers",
+    "pool_limits",
+    "pool_update",
+    "worker_heartbeat",
+    "worker_stop",
+]
