@@ -251,12 +251,14 @@ def _add(into: dict[str, int], key: Any, count: int = 1) -> None:
     into[str(key)] = int(into.get(str(key), 0)) + count
 
 
-def _add_in_python(executions: list[Any]) -> None:
+def _add_in_python(executions: list[Any], *, models: Any = None) -> None:
     """What ``upsert_sql`` does, for databases other than PostgreSQL (the
-    embedded SQLite, where writers are serialised anyway)."""
-    from monitoring.models import ExecutionRollup
-    from orchestration.models import NodeRun
+    embedded SQLite, where writers are serialised anyway). ``models`` is an
+    app registry (a migration's ``apps``); the current models by default."""
+    from django.apps import apps as current
 
+    ExecutionRollup = (models or current).get_model("monitoring", "ExecutionRollup")  # noqa: N806
+    NodeRun = (models or current).get_model("orchestration", "NodeRun")  # noqa: N806
     nodes: dict[int, list[Any]] = {}
     for run in NodeRun.objects.filter(execution_id__in=[e.pk for e in executions]).order_by():
         nodes.setdefault(run.execution_id, []).append(run)
@@ -300,21 +302,22 @@ def rollup_add_execution(*, execution: Any) -> None:
         _add_in_python([execution])
 
 
-def rollups_backfill() -> None:
+def rollups_backfill(models: Any = None) -> None:
     """Add every finished execution in the database to the rollups (the data
-    migration; the rollup table is expected to be empty, or what is already
-    there is added to)."""
-    from orchestration.models import Execution
+    migration, which passes its ``apps`` as ``models``; the rollup table is
+    expected to be empty, or what is already there is added to)."""
+    from django.apps import apps as current
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(upsert_sql("TRUE"))
         return
+    Execution = (models or current).get_model("orchestration", "Execution")  # noqa: N806
     ids = Execution.objects.filter(status__in=FINAL).order_by("pk").values_list("pk", flat=True)
     last = 0
     while batch := list(Execution.objects.filter(pk__in=list(ids.filter(pk__gt=last)[:1000])).order_by("pk")):
         with transaction.atomic():
-            _add_in_python(batch)
+            _add_in_python(batch, models=models)
         last = batch[-1].pk
 
 

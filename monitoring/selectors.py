@@ -404,7 +404,9 @@ def _stats_from_rollups(
         row["w_avg"] = row["w_sum"] / row["w_count"] if row["w_count"] else None
         for q in (50, 95):
             row[f"d_p{q}"] = rollups.histogram_percentile(found, q, lowest=row["d_min"], highest=row["d_max"])
-        row["w_p95"] = rollups.histogram_percentile(waits, 95, lowest=row["w_min"], highest=row["w_max"])
+        # Queue waits are shown overall only, so only overall cells are summed.
+        row["w_p95"] = (rollups.histogram_percentile(waits, 95, lowest=row["w_min"], highest=row["w_max"])
+                        if row["overall"] else None)
         if row["overall"]:
             overall = row
         elif row["task"] in task_ids:  # a task deleted in between has no taskId left to show

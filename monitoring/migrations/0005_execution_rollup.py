@@ -16,7 +16,7 @@ from django.db import migrations, models
 def backfill(apps, schema_editor):
     from monitoring.rollups import rollups_backfill
 
-    rollups_backfill()
+    rollups_backfill(apps)
 
 
 class Migration(migrations.Migration):

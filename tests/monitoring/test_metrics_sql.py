@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.apps import apps as global_apps
 from django.db import connection
 
 from monitoring import aggregates, rollups
@@ -246,7 +247,7 @@ def history(make_task):
                 peak_rss_bytes=rnd.choice([None, rnd.randint(1, 10**9)]))
         for e in executions for node in ("fetch", "parse", "save")[: rnd.randint(0, 3)]
     )
-    importlib.import_module("monitoring.migrations.0005_execution_rollup").backfill(None, None)
+    importlib.import_module("monitoring.migrations.0005_execution_rollup").backfill(global_apps, None)
     fires = []
     for task in tasks[:2]:
         schedule = Schedule.objects.create(task=task, kind="interval", interval_ms=60000)

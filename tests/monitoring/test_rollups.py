@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.apps import apps as global_apps
 from django.db import connection, transaction
 from django.utils import timezone
 from hypothesis import given
@@ -103,9 +104,54 @@ def test_the_finish_keeps_the_rollups_the_migration_would_backfill(finished_runs
     assert any("0" in r["d_hist"] for r in kept.values())  # the sub-millisecond bucket
 
     ExecutionRollup.objects.all().delete()
-    importlib.import_module("monitoring.migrations.0005_execution_rollup").backfill(None, None)
+    importlib.import_module("monitoring.migrations.0005_execution_rollup").backfill(global_apps, None)
 
     assert_same_rollups(snapshot(), kept)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_to_0005_backfills_the_history_already_there():
+    """Migrating an installation (at monitoring 0004, executions finished
+    before rollups existed) to 0005 creates the rollups from its rows, with
+    the migration's historical models, equal to what the finishes would have
+    kept one by one."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    from tests.monitoring.conftest import task_definition
+
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate([("monitoring", "0004_host_samples_to_resources")])
+    try:
+        task = services.task_create(definition=task_definition("roll-migrated"))
+        rnd = random.Random(5)
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        for k in range(30):
+            status = rollups.FINAL[k % len(rollups.FINAL)]
+            created = start + timedelta(hours=rnd.uniform(0, 60))
+            e = Execution.objects.create(task=task, status=status, definition={})  # no finish signal: pre-0005
+            started = created + timedelta(seconds=rnd.uniform(0, 3))
+            Execution.objects.filter(pk=e.pk).update(
+                created_at=created, queued_at=created, started_at=started,
+                finished_at=started + timedelta(seconds=rnd.uniform(0, 600)))
+            NodeRun.objects.create(execution=e, node_id="n", workflow="echo",
+                                   status="failed" if k % 4 == 0 else "completed", cpu_seconds=0.25,
+                                   peak_rss_bytes=1000 + k)
+        Execution.objects.create(task=task, status="running", definition={})
+        executor = MigrationExecutor(connection)
+        executor.migrate([("monitoring", "0005_execution_rollup")])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+
+    migrated = snapshot()
+    assert sum(r[s] for r in migrated.values() for s in rollups.FINAL) == 30
+    assert sum(len(r["node_failures"]) for r in migrated.values()) > 0
+    ExecutionRollup.objects.all().delete()
+    for e in Execution.objects.filter(status__in=rollups.FINAL):
+        with transaction.atomic():
+            rollups.rollup_add_execution(execution=e)
+    assert_same_rollups(snapshot(), migrated)
 
 
 @pytest.mark.django_db
