@@ -275,3 +275,74 @@ def test_whole_days_of_a_range():
         datetime(2026, 11, 26).date(), datetime(2026, 11, 27).date())
     assert rollups.whole_days(at - timedelta(hours=24), at) is None
     assert rollups.histogram_percentile({}, 50) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_finishes_racing_for_a_new_rollup_row_are_both_counted():
+    """Two transactions finish runs of one task and day at once, the row not
+    existing yet: the first inserts it and holds it uncommitted until the
+    second is seen waiting for its lock (PostgreSQL), then commits; the
+    second's upsert then adds to that row instead of failing or losing it.
+    (On SQLite, which serialises writers, the second simply follows.)"""
+    import threading
+    import time
+
+    from django.db import connections
+
+    from tests.monitoring.conftest import task_definition
+
+    task = services.task_create(definition=task_definition("roll-race"))
+    created = datetime(2026, 11, 3, 9, tzinfo=UTC)
+    runs = []
+    for duration in (3.0, 700.0):
+        e = Execution.objects.create(task=task, status="completed", definition={})
+        Execution.objects.filter(pk=e.pk).update(created_at=created, queued_at=created, started_at=created,
+                                                 finished_at=created + timedelta(seconds=duration))
+        e.refresh_from_db()
+        runs.append(e)
+    first_added, second_waiting = threading.Event(), threading.Event()
+    pids: list[int] = []
+    errors: list[BaseException] = []
+
+    def finish(run: Execution, *, first: bool) -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()" if connection.vendor == "postgresql" else "SELECT 0")
+                    pids.append(cursor.fetchone()[0])
+                rollups.rollup_add_execution(execution=run)
+                if first:
+                    first_added.set()
+                    assert second_waiting.wait(30), "the second finish never waited"
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+            first_added.set()
+        finally:
+            connections.close_all()
+
+    a = threading.Thread(target=finish, args=(runs[0],), kwargs={"first": True})
+    a.start()
+    assert first_added.wait(30)
+    if connection.vendor != "postgresql":
+        # SQLite serialises writers (the test database, in memory, refuses a
+        # second one at once rather than waiting): the second comes after.
+        second_waiting.set()
+        a.join(60)
+    b = threading.Thread(target=finish, args=(runs[1],), kwargs={"first": False})
+    b.start()
+    if connection.vendor == "postgresql":
+        deadline = time.monotonic() + 30
+        while not second_waiting.is_set() and time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s) AND wait_event_type = 'Lock'",
+                               [pids])
+                if cursor.fetchone()[0]:
+                    second_waiting.set()
+            time.sleep(0.05)
+    a.join(60)
+    b.join(60)
+    assert not errors, errors
+    assert second_waiting.is_set()
+    [row] = ExecutionRollup.objects.filter(task=task)
+    assert (row.completed, row.d_count, row.d_min, row.d_max) == (2, 2, 3.0, 700.0)
+    assert sum(row.d_hist.values()) == 2 and len(row.d_hist) == 2
