@@ -256,6 +256,10 @@ def test_a_release1_database_upgrades_with_every_row_kept(backend, tmp_path):
     assert api["workflows"] == 200
     assert api["template_versions_status"] == 200
     assert [v["version"] for v in api["template_versions"]["versions"]] == ["1.1.0", "1.0.0"]
+    # A release-1 account without superuser status keeps its token, and gets the
+    # no-role answer until an admin grants a role (README, Roles; release 1 had none).
+    assert api["operator_status"] == 403
+    assert "no role yet" in api["operator"]["errors"][0]["message"]
 
     # The product runs on it: a worker of this code runs the release-1 task with
     # its release-1 parameters, and the release-1 cron schedule fires it.

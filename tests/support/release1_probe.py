@@ -21,6 +21,7 @@ from typing import Any
 
 # Tokens and names the fixture builder (tests/fixtures/build_release1.py) made.
 ADMIN_TOKEN = "release1" + "a" * 32
+OPERATOR_TOKEN = "0" * 39 + "1"
 SEED_TASK = "weibo-complete-monitoring-task"
 MOVED_APPS = ("scheduling", "resources", "webflows")
 
@@ -157,6 +158,13 @@ def facts() -> dict[str, Any]:
     templates = client.get("/api/v1/templates/upgrade-template/versions/")
     api["template_versions_status"] = templates.status_code
     api["template_versions"] = templates.json()
+    # Release 1 let every account use the API; now an account needs a role.
+    # The operator's release-1 token still authenticates it (403, not 401).
+    operator = APIClient()
+    operator.credentials(HTTP_AUTHORIZATION=f"Token {OPERATOR_TOKEN}")
+    refused = operator.get("/api/v1/tasks/")
+    api["operator_status"] = refused.status_code
+    api["operator"] = refused.json()
     out["api"] = api
     return out
 
