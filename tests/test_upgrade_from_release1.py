@@ -89,8 +89,9 @@ def _postgres_copy(tmp_path: Path) -> Iterator[str]:
     """A new PostgreSQL database on the test server holding the release-1 dump."""
     import psycopg
 
-    server = dj_database_url.parse(os.environ["DATABASE_URL"])
-    assert server["ENGINE"].endswith("postgresql"), "DATABASE_URL must name the PostgreSQL server"
+    server = dj_database_url.parse(os.environ.get("DATABASE_URL", ""))
+    assert server["ENGINE"].endswith("postgresql"), (
+        "DATABASE_URL must name a PostgreSQL server (scripts/test sets it)")
     name = f"{server['NAME']}_release1_{uuid.uuid4().hex[:8]}"
     auth = {"host": server["HOST"] or "127.0.0.1", "port": server["PORT"] or 5432,
             "user": server["USER"] or "postgres", "password": server["PASSWORD"] or None}
