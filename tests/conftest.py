@@ -54,7 +54,7 @@ def role_user(django_user_model):
     return make
 
 
-def _database_url() -> str:
+def database_url() -> str:
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
@@ -67,7 +67,7 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "WEBAUTO_EXTRA_KIND_MODULES": EXTRA_KINDS,
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 
 import tests.conftest as root
-from tests.conftest import _database_url, wait_for
+from tests.conftest import database_url, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +39,7 @@ def test_the_flush_gives_way_to_a_transaction_holding_a_table_it_needs():
 
     flusher = threading.Thread(target=flush)
     flusher.start()
-    dsn = _database_url().replace("postgres://", "postgresql://", 1)
+    dsn = database_url().replace("postgres://", "postgresql://", 1)
     with psycopg.connect(dsn) as worker, psycopg.connect(dsn, autocommit=True) as observer:
         worker.execute(f"LOCK TABLE {last} IN ROW EXCLUSIVE MODE")
         holding.set()
