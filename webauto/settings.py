@@ -190,6 +190,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tasks, executions, templates, schedules, monitoring and resources.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "OAS_VERSION": "3.1.0",
     # Swagger UI and ReDoc files come from the sidecar package, never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -207,6 +208,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "orchestration.api.openapi.add_error_responses",
+        "orchestration.api.openapi.add_definition_schemas",
     ],
 }
 
