@@ -162,6 +162,14 @@ def _problems(error: jsonschema.ValidationError, prefix: str) -> Iterator[dict[s
                 message = _template(properties.get(key), "required") or f"{key} is required"
                 yield {"path": _join(path, key), "message": _fill(message, key, None)}
         return
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        # one problem per unknown key, at the key's own path
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unknown = _template(error.schema, "additionalProperties") or "unknown field '{name}'"
+        for key in error.instance:
+            if key not in known:
+                yield {"path": _join(path, key), "message": _fill(unknown, key, error.instance[key])}
+        return
     if "propertyNames" in error.relative_schema_path:
         # the instance is the offending name: report it at its own path
         path = _join(path, str(error.instance))
@@ -197,5 +205,6 @@ def problems_from(
         top = error.absolute_path[0] if error.absolute_path else None
         if top in skip:
             continue
-        found.extend(_problems(error, prefix))
+        # two failing keywords with one message (type and minimum of 0.5) are one problem
+        found.extend(p for p in _problems(error, prefix) if p not in found)
     return found

@@ -465,7 +465,14 @@ def test_config_must_be_an_object(make_definition):
         ({"type": "interval", "interval": 5, "unit": "m"}, []),
         (
             {"type": "interval", "interval": 0, "unit": "days"},
-            [("schedule.unit", "unit must be one of ms, s, m, h (got 'days')")],
+            [
+                (
+                    "schedule.interval",
+                    "interval must be a positive whole number of the unit (got 0); "
+                    "for a fraction use a smaller unit, e.g. 30 with unit 'm' for half an hour",
+                ),
+                ("schedule.unit", "unit must be one of ms, s, m, h (got 'days')"),
+            ],
         ),
         ({"type": "event", "event": "task.completed", "filter": {"taskId": "x"}}, []),
         (
