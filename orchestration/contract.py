@@ -196,14 +196,21 @@ def schema_problems(
 
 
 def problems_from(
-    checker: jsonschema.protocols.Validator, doc: Any, *, prefix: str = "", skip: Collection[str] = ()
+    checker: jsonschema.protocols.Validator,
+    doc: Any,
+    *,
+    prefix: str = "",
+    skip: Collection[str] = (),
+    skip_references: bool = False,
 ) -> list[dict[str, str]]:
     """:func:`schema_problems` for any compiled validator (a block's own
-    schema, checked by its parser): the same paths and messages."""
+    schema, checked by its parser; a node kind's config schema): the same
+    paths and messages. With ``skip_references``, errors at a string that
+    still holds a ``${...}`` reference are left out (it resolves at run time)."""
     found: list[dict[str, str]] = []
     for error in checker.iter_errors(doc):
         top = error.absolute_path[0] if error.absolute_path else None
-        if top in skip:
+        if top in skip or (skip_references and isinstance(error.instance, str) and "${" in error.instance):
             continue
         # two failing keywords with one message (type and minimum of 0.5) are one problem
         found.extend(p for p in _problems(error, prefix) if p not in found)

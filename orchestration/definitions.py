@@ -540,16 +540,8 @@ def _check_schema(
     path: str,
     parameter_values: Mapping[str, Any] | None,
 ) -> list[Problem]:
+    """Problems of a node's config against its kind's schema, after whole-string
+    parameter references are substituted (see the module docstring)."""
     instance = _substitute_parameters(config, parameter_values or {})
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = []
-    for error in sorted(
-        validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))
-    ):
-        if isinstance(error.instance, str) and "${" in error.instance:
-            continue
-        error_path = path
-        for step in error.absolute_path:
-            error_path = join(error_path, step)
-        problems.append(problem(error_path, error.message))
-    return problems
+    checker = jsonschema.Draft202012Validator(schema)
+    return contract.problems_from(checker, instance, prefix=path, skip_references=True)
