@@ -128,7 +128,8 @@ def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
         check("endDate", "endDate must be after startDate")
     # Clock schedules default to forbid: piled-up overlapping runs are the
     # classic scheduler failure. Event and webhook fires are distinct requests.
-    f["overlap"] = OVERLAP_WORDS.get(block.get("concurrent", "forbid" if kind in ("cron", "interval") else "allow"))
+    if "concurrent" not in bad:
+        f["overlap"] = OVERLAP_WORDS[block.get("concurrent", "forbid" if kind in ("cron", "interval") else "allow")]
     if "webhookSecret" in block:
         out.webhook_secret = block["webhookSecret"] or ""
     return out
