@@ -130,7 +130,7 @@ def normalise_nodes(nodes: Any) -> Any:
         if isinstance(node, Mapping) and isinstance(node.get("config"), Mapping) and isinstance(node.get("workflow"), str):
             try:
                 kind = registry.get(node["workflow"])
-            except registry.UnknownWorkflowKind:
+            except registry.UnknownNodeKind:
                 kind = None
             if kind is not None:
                 node = {**node, "config": whole_numbers_to_int(kind.config_schema, dict(node["config"]))}
@@ -343,12 +343,12 @@ def _validate_node(
     ancestors = graph.ancestors(node_id) - {node_id} if node_id in known_ids else set()
 
     kind = None
-    workflow = node.get("workflow")
-    if isinstance(workflow, str) and workflow:
+    kind_name = node.get("workflow")  # the seed's key for a node's kind
+    if isinstance(kind_name, str) and kind_name:
         try:
-            kind = registry.get(workflow)
-        except registry.UnknownWorkflowKind:
-            problems.append(problem(join(path, "workflow"), f'unknown workflow kind "{workflow}"'))
+            kind = registry.get(kind_name)
+        except registry.UnknownNodeKind:
+            problems.append(problem(join(path, "workflow"), f'unknown workflow kind "{kind_name}"'))
 
     if not duplicate:
         problems.extend(

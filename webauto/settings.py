@@ -280,7 +280,7 @@ WEBAUTO_DISPATCH_RESEND_SECONDS = env_float("WEBAUTO_DISPATCH_RESEND_SECONDS", 3
 WEBAUTO_WORKER_SWEEP_SECONDS = env_float(
     "WEBAUTO_WORKER_SWEEP_SECONDS", WEBAUTO_MAINTENANCE_INTERVAL_SECONDS, minimum=0.0
 )
-# Extra modules that register workflow kinds at start-up (comma separated).
+# Extra modules that register node kinds at start-up (comma separated).
 WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 # Admission backend: decides when a queued execution may start.
 # The resource manager's backend admits by capacity and priority (see
