@@ -11,6 +11,9 @@ COPY webauto ./webauto
 COPY orchestration ./orchestration
 COPY templates_app ./templates_app
 COPY monitoring ./monitoring
+COPY scheduling ./scheduling
+COPY resources ./resources
+COPY webflows ./webflows
 RUN pip install --no-cache-dir .
 COPY . .
 RUN mkdir -p /app/var && chown -R webauto /app/var
