@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -27,18 +26,18 @@ from monitoring.serializers import (
 )
 from monitoring.services import channel_send_test
 from orchestration.api.guards import query_id
+from orchestration.instants import MESSAGE as INSTANT_MESSAGE
+from orchestration.instants import parse_instant
 
 
 def _datetime(request: Request, name: str) -> Any:
     raw = request.query_params.get(name)
     if not raw:
         return None
-    try:
-        value = parse_datetime(raw)
-    except ValueError:  # well formed but impossible, such as month 13
-        value = None
+    # In UTC before any query sees it: PostgreSQL refuses offsets past +/-15:59.
+    value = parse_instant(raw)
     if value is None:
-        raise ValidationError({name: f"{raw!r} is not an ISO 8601 date-time"})
+        raise ValidationError({name: f"{raw!r} {INSTANT_MESSAGE}"})
     return value
 
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from monitoring import selectors
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
+from orchestration.instants import InstantField
 from orchestration.models import Event, Task
 from orchestration.ui.selectors import masked, secret_values
 
@@ -29,11 +30,11 @@ class EventFilterForm(forms.Form):
 
     type = forms.ChoiceField(required=False, label="Type")
     task = forms.ChoiceField(required=False, label="Task")
-    since = forms.DateTimeField(
+    since = InstantField(
         required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )
-    until = forms.DateTimeField(
+    until = InstantField(
         required=False, label="Until", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )

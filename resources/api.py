@@ -9,7 +9,6 @@ from typing import Any
 
 from django.http import Http404
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
@@ -19,6 +18,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from orchestration.instants import MESSAGE as INSTANT_MESSAGE
+from orchestration.instants import parse_instant
 from orchestration.models import Execution
 from resources import selectors, services
 from resources.analysis import resource_analysis
@@ -42,13 +43,11 @@ def time_range(params: Any, *, default_hours: int = 24) -> tuple[datetime, datet
         raw = params.get(name)
         if not raw:
             return None
-        try:
-            value = parse_datetime(raw)
-        except ValueError:  # well formed but impossible, such as month 13
-            value = None
+        # In UTC before any query sees it: PostgreSQL refuses offsets past +/-15:59.
+        value = parse_instant(raw)
         if value is None:
-            raise ValidationError({name: f"{raw!r} is not an ISO 8601 date and time"})
-        return value if timezone.is_aware(value) else timezone.make_aware(value)
+            raise ValidationError({name: f"{raw!r} {INSTANT_MESSAGE}"})
+        return value
 
     end = parse("end") or timezone.now()
     start = parse("start")

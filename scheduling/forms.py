@@ -7,9 +7,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.http import QueryDict
-from django.utils.dateparse import parse_datetime
 
 from orchestration import jsoninput
+from orchestration.instants import parse_instant
 from scheduling import spec
 
 JSON_FIELDS = {"filter": "event filter", "input": "input"}
@@ -84,10 +84,7 @@ def initial_from_block(block: dict[str, Any]) -> dict[str, Any]:
             values[key] = json.dumps(block[key], indent=2, ensure_ascii=False)
     tz = ZoneInfo(block.get("timezone") or "UTC")
     for key in ("startDate", "endDate"):
-        try:
-            parsed = parse_datetime(block.get(key) or "")
-        except ValueError:  # well formed but impossible, such as month 13
-            parsed = None
+        parsed = parse_instant(block.get(key) or "", tz)
         values[key] = parsed.astimezone(tz).strftime("%Y-%m-%dT%H:%M") if parsed else ""
     return values
 

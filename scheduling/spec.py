@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import jsonschema
-from django.utils.dateparse import parse_datetime
 
 from orchestration import blocks, contract
+from orchestration.instants import parse_instant
 from orchestration.schemavalues import whole_numbers_to_int
 from scheduling import filters, timing
 
@@ -60,14 +60,9 @@ def _join(prefix: str, key: str) -> str:
 
 
 def _parse_date(value: Any, tz: ZoneInfo | None) -> datetime | None:
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:  # well formed but impossible, such as month 13
-        return None
-    if parsed is not None and parsed.tzinfo is None:
-        # A date without offset is read in the schedule's own timezone.
-        parsed = parsed.replace(tzinfo=tz or ZoneInfo("UTC"))
-    return parsed
+    # A date without offset is read in the schedule's own timezone; every
+    # date is stored in UTC (PostgreSQL refuses offsets past +/-15:59).
+    return parse_instant(value, tz or ZoneInfo("UTC"))
 
 
 def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
@@ -123,7 +118,7 @@ def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
         value = block.get(key)
         f[attr] = None if value is None or key in bad else _parse_date(value, tz)
         if value is not None and key not in bad and f[attr] is None:
-            check(key, "must be an ISO 8601 date-time such as '2026-01-31T08:00:00+08:00'")
+            check(key, "must be an ISO 8601 date-time such as '2026-01-31T08:00:00+08:00' (years 1-9999 in UTC)")
     if f["start_at"] and f["end_at"] and f["end_at"] <= f["start_at"]:
         check("endDate", "endDate must be after startDate")
     # Clock schedules default to forbid: piled-up overlapping runs are the
