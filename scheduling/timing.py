@@ -28,7 +28,9 @@ applies (its ``day_or``), so the fires, the preview and ``describe_cron``
 then silently ignores the other field (``0 9 1-10 * 5#2`` fires on every
 second Friday, the 11th-14th included), so no description could match its
 fires. ``cron_error`` also refuses an expression that matches no date within
-``NEVER_FIRES_YEARS`` years.
+``NEVER_FIRES_YEARS`` years, and a step longer than the range it walks
+(``*/90`` minutes matches minute 0 only: cron restarts a step every hour, so
+it would be described as a period it does not have; see ``cron_step_error``).
 
 django-celery-beat's own crontab-with-timezone gets both of these wrong
 (django-celery-beat #194, #604), which is why beat is only used as an alarm
@@ -82,6 +84,9 @@ def cron_error(expression: object) -> str | None:
         return f"must have 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
     if not croniter.is_valid(normalized):
         return f"'{expression}' is not a valid cron expression"
+    step_problem = cron_step_error(normalized)
+    if step_problem:
+        return step_problem
     if cron_day_rule(normalized) == "special-mixed":
         return (
             "'#' (nth weekday) and 'W' (nearest weekday) need '*' or '?' in the other day field: "
@@ -92,6 +97,78 @@ def cron_error(expression: object) -> str | None:
             f"'{expression}' never fires: it matches no date within {NEVER_FIRES_YEARS} years "
             "(such as 31 February, or a day of the month that is never that weekday)"
         )
+    return None
+
+
+# Of each of the 5 fields: its name, the word for one of its values, its
+# lowest and highest value (croniter's; 7 is also Sunday), its unit and the
+# period after which cron restarts a step.
+CRON_FIELDS = (
+    ("minute", "minute", 0, 59, "minutes", "hour"),
+    ("hour", "hour", 0, 23, "hours", "day"),
+    ("day-of-month", "day", 1, 31, "days", "month"),
+    ("month", "month", 1, 12, "months", "year"),
+    ("day-of-week", "day-of-week", 0, 6, "days", "week"),
+)
+_NAMES = {
+    **{name: n for n, name in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)},
+    **{name: n for n, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
+}
+
+
+def _field_value(text: str) -> int | None:
+    text = text.strip().lower()
+    if text.isascii() and text.isdigit():
+        return int(text)
+    return _NAMES.get(text)
+
+
+def _step_span(base: str, low: int, high: int) -> tuple[int, int] | None:
+    """(first value, number of values) of the range ``base`` that a step walks
+    (``*``, ``a-b`` or ``a``, which means ``a`` to the field's end), or None
+    when ``base`` is not such a range (croniter judges it)."""
+    if base in ("*", "?"):
+        return low, high - low + 1
+    if "-" in base:
+        start, end = (_field_value(x) for x in base.split("-", 1))
+        if start is None or end is None:
+            return None
+        count = end - start + 1 if end >= start else (high - start + 1) + (end - low + 1)
+        return start, count
+    start = _field_value(base)
+    return None if start is None else (start, high - start + 1)
+
+
+def cron_step_error(expression: str) -> str | None:
+    """A message when a step of the (5-field) ``expression`` is longer than the
+    range it steps over (``*/90`` minutes, ``0 */25 * * *``, ``0 0 */40 * *``),
+    else None.
+
+    cron (and croniter, which computes the fires) restarts a step at every
+    period of the field: ``*/90`` in the minute field matches minute 0 only,
+    so it fires every hour, not every 90 minutes. Such an expression matches
+    only the first value of its range; it is refused rather than described as
+    a period it does not have."""
+    fields = normalize_cron(expression).split(" ")
+    if len(fields) != 5:
+        return None
+    for text, (name, value_word, low, high, unit, period) in zip(fields, CRON_FIELDS, strict=True):
+        for part in text.split(","):
+            base, slash, raw_step = part.partition("/")
+            if not slash or not (raw_step.isascii() and raw_step.isdigit()):
+                continue
+            span = _step_span(base, low, high)
+            step = int(raw_step)
+            if span is None or step <= span[1]:
+                continue
+            first, count = span
+            where = f"the {name} field ({low}-{high})" if base in ("*", "?") else f"'{base}' ({count} values)"
+            return (
+                f"'{part}' in the {name} field: a step of {step} is longer than {where}, so it matches only "
+                f"{value_word} {first}; cron restarts a step every {period}, so this does not fire every "
+                f"{step} {unit}. Write {first} if that is meant; for a longer period use an interval "
+                "schedule or list the values."
+            )
     return None
 
 
@@ -312,6 +389,58 @@ def _dow_clause(text: str, joiner: str) -> str:
     return f", {joiner} {text}" if text else ""
 
 
+_ORDINALS = ("first", "second", "third", "fourth", "fifth")
+_WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+def _nth_weekdays_clause(field: str) -> str | None:
+    """", on the first Sunday and the first Saturday of the month" for a
+    day-of-week list of ``#`` items (``0#1,6#1``; croniter refuses lists that
+    mix them with plain days), or None when ``field`` is not such a list
+    (cron_descriptor drops the ordinals of a list: "on the  Sunday and Saturday")."""
+    items = field.split(",")
+    if len(items) < 2 or not all("#" in item for item in items):
+        return None
+    words = []
+    for item in items:
+        day, _, nth = item.partition("#")
+        value = _field_value(day)
+        if value is None or not (nth.isascii() and nth.isdigit()) or not 1 <= int(nth) <= len(_ORDINALS):
+            return None
+        words.append(f"the {_ORDINALS[int(nth) - 1]} {_WEEKDAYS[value % 7]}")
+    return f", on {_and_list(words)} of the month"
+
+
+def _last_day_list_clause(field: str) -> str | None:
+    """", on the last day and day 15 of the month" for a day-of-month list
+    that holds ``L`` (``L,15``, ``1-5,L``), or None when ``field`` is not such
+    a list (cron_descriptor shows the L raw: "on day L and 15")."""
+    items = field.split(",")
+    if len(items) < 2 or not any(item.upper() == "L" for item in items):
+        return None
+    words = []
+    for item in items:
+        base, slash, step = item.partition("/")
+        span = _step_span(base, 1, 31) if slash and step.isascii() and step.isdigit() else None
+        start, dash, end = item.partition("-")
+        if item.upper() == "L":
+            words.append("the last day")
+        elif item.isascii() and item.isdigit():
+            words.append(f"day {int(item)}")
+        elif dash and start.isdigit() and end.isdigit():
+            words.append(f"days {int(start)} through {int(end)}")
+        elif span and span[0] + span[1] <= 32:  # a step within the month: its days, named
+            days = [str(day) for day in range(span[0], span[0] + span[1], int(step))]
+            words.append(f"days {_and_list(days)}" if len(days) > 1 else f"day {days[0]}")
+        else:
+            return None
+    return f", on {_and_list(words)} of the month"
+
+
+def _and_list(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def describe_cron(expression: str) -> str:
     """A human-readable sentence for ``expression`` ("Every 2 hours"), saying
     "or" where it fires on days matching either day field and "only if it is"
@@ -332,12 +461,17 @@ def describe_cron(expression: str) -> str:
         if rule == "any":
             fields[2] = "*"
         descriptor = ExpressionDescriptor(" ".join(fields), options)
-        if rule not in ("either", "both"):
+        dom_text = _last_day_list_clause(fields[2])
+        dow_text = _nth_weekdays_clause(fields[4])
+        if rule not in ("either", "both") and dom_text is None and dow_text is None:
             return str(descriptor.get_description())
+        dow_text = dow_text or descriptor.get_day_of_week_description()
+        if rule in ("either", "both"):
+            dow_text = _dow_clause(dow_text, "or" if rule == "either" else "only if it is")
         text = (
             descriptor.get_time_of_day_description()
-            + descriptor.get_day_of_month_description()
-            + _dow_clause(descriptor.get_day_of_week_description(), "or" if rule == "either" else "only if it is")
+            + (dom_text or descriptor.get_day_of_month_description())
+            + dow_text
             + descriptor.get_month_description()
             + descriptor.get_year_description()
         )
