@@ -23,6 +23,7 @@ from orchestration.models import (
 )
 from orchestration.secret_hosts import allowed_hosts_errors, normalize_hosts
 from orchestration.secret_services import value_errors
+from orchestration.services import ExecutionStateError, execution_cancel
 from orchestration.task_services import TaskInUse, task_delete
 
 
@@ -84,23 +85,77 @@ class NodeRunInline(admin.TabularInline):
 
 @admin.register(Execution)
 class ExecutionAdmin(admin.ModelAdmin):
+    """Executions are read-only here: every field is the engine's. A status
+    saved by hand would skip the engine's finish (the event, the Prometheus
+    counter, the daily rollup, the release of the admission slot), so the
+    counters and the history would disagree. Cancelling goes through the
+    engine, as the API's ``cancel`` does (the "Cancel" action); an active
+    execution cannot be deleted."""
+
     list_display = ("id", "task", "status", "trigger", "triggered_by", "priority", "created_at", "started_at", "finished_at")
     list_filter = ("status", "trigger", "priority")
     search_fields = ("task__task_id", "task__name", "triggered_by", "error", "status_reason")
     list_select_related = ("task",)
-    raw_id_fields = ("task", "retry_of")
     date_hierarchy = "created_at"
     inlines = [NodeRunInline]
-    readonly_fields = ("created_at",)
+    actions = ["cancel_executions"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in Execution._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.status in EXECUTION_ACTIVE:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Execution]) -> None:
+        active = queryset.filter(status__in=EXECUTION_ACTIVE)
+        if active.exists():
+            self.message_user(
+                request, f"Not deleted: {active.count()} active execution(s); cancel them first.", level=messages.ERROR
+            )
+        super().delete_queryset(request, queryset.exclude(status__in=EXECUTION_ACTIVE))
+
+    @admin.action(description="Cancel selected executions", permissions=["change"])
+    def cancel_executions(self, request: HttpRequest, queryset: QuerySet[Execution]) -> None:
+        """Cancel each selected execution with the engine's cancel (as ``POST
+        /api/v1/executions/{id}/cancel/``); finished ones are reported, not changed."""
+        cancelled, refused = 0, []
+        for execution in queryset:
+            try:
+                execution_cancel(execution_id=execution.pk, reason=f"cancelled by {request.user.get_username()}")
+            except ExecutionStateError as exc:
+                refused.append(str(exc))
+            else:
+                cancelled += 1
+        if cancelled:
+            self.message_user(request, f"Cancelling {cancelled} execution(s).", level=messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, level=messages.WARNING)
 
 
 @admin.register(NodeRun)
 class NodeRunAdmin(admin.ModelAdmin):
+    """Node runs are read-only here, for the same reason as executions: the
+    engine owns their status, attempts and timings."""
+
     list_display = ("id", "execution", "node_id", "workflow", "status", "attempts", "worker", "started_at", "finished_at")
     list_filter = ("status", "workflow")
     search_fields = ("node_id", "workflow", "execution__task__task_id", "error", "reason")
     list_select_related = ("execution__task",)
-    raw_id_fields = ("execution", "reused_from")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in NodeRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A node run goes with its execution (deleting one alone would break the run's graph).
+        return False
 
 
 class SecretForm(forms.ModelForm):
