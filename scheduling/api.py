@@ -119,8 +119,12 @@ class ScheduleViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         params = self.request.query_params
+        task_id, task = params.get("taskId", ""), params.get("task", "")
+        if task_id and task and task_id != task:
+            raise DefinitionInvalid([{"path": "task", "message": "task and taskId name different tasks; give one"}])
         return selectors.schedule_list(
-            task_id=params.get("taskId", ""),
+            # ``task`` as in the events, metrics and alerts filters; ``taskId`` as in the body.
+            task_id=task_id or task,
             kind=params.get("type", ""),
             state=params.get("state", ""),
         )
@@ -138,6 +142,8 @@ class ScheduleViewSet(viewsets.GenericViewSet):
         summary="List schedules",
         parameters=[
             OpenApiParameter("taskId", OpenApiTypes.STR),
+            OpenApiParameter("task", OpenApiTypes.STR, description="the same as taskId (the name the events, "
+                             "metrics and alerts filters use)"),
             OpenApiParameter("type", OpenApiTypes.STR),
             OpenApiParameter("state", OpenApiTypes.STR, enum=["active", "paused", "finished"]),
         ],
