@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 
 from monitoring.alerting import alert_acknowledge, alert_resolve
 from monitoring.models import Alert, Channel, DailyRollup, Delivery, ExecutionRollup
@@ -88,9 +89,18 @@ class AlertAdmin(admin.ModelAdmin):
 
 @admin.register(DailyRollup)
 class DailyRollupAdmin(admin.ModelAdmin):
+    """Legacy per-day totals that release 1's retention wrote; nothing writes
+    them any more (``ExecutionRollup`` holds the per-day totals). Read-only."""
+
     list_display = ["day", "task_key", "counts", "duration_count", "node_failures"]
     list_filter = ["day"]
     search_fields = ["task_key"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(ExecutionRollup)

@@ -186,9 +186,11 @@ class Alert(models.Model):
 
 
 class DailyRollup(models.Model):
-    """Per task and day aggregates of executions that retention pruned, so
-    per-day totals survive pruning (the Prometheus counters are
-    ``ExecutionTally``, which pruning never touches)."""
+    """Legacy: per task and day aggregates of executions that release 1's
+    retention pruned. Nothing writes these rows any more (``ExecutionRollup``
+    holds every finished run's per-day totals, and pruning leaves it alone);
+    the rows of an upgraded install stay, as the migration that seeded the
+    Prometheus counters (``ExecutionTally``) read them."""
 
     day = models.DateField()
     task_key = models.CharField(max_length=200, help_text="taskId at the time of pruning")

@@ -1,9 +1,13 @@
 """Pruning old history so the database does not grow without bound.
 
-Executions older than ``WEBAUTO_RETENTION_DAYS`` (whole UTC days) are first
-added to ``DailyRollup`` rows and then deleted with their node runs, in the
-same transaction, so per-day totals outlive the rows (the Prometheus counters
-are kept apart, in ``monitoring.counters``, and pruning never touches them).
+Finished executions older than ``WEBAUTO_RETENTION_DAYS`` (whole UTC days)
+are deleted with their node runs. Their per-day totals outlive them in the
+``ExecutionRollup`` rows that each execution's finish already wrote
+(``monitoring.rollups``, read by the 7d/30d summary), and the Prometheus
+counters are kept apart (``monitoring.counters``); pruning touches neither.
+It no longer writes the legacy ``DailyRollup`` rows, which nothing read once
+``ExecutionRollup`` existed (the rows of release 1 stay, read only by the
+migration that seeded the counters from them).
 Events, deliveries, resolved alerts and host samples past their retention are
 deleted; node inputs, outputs and logs are cleared after
 ``WEBAUTO_NODE_OUTPUT_RETENTION_DAYS`` while the node runs themselves stay.
@@ -11,64 +15,20 @@ deleted; node inputs, outputs and logs are cleared after
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from monitoring.counters import DURATION_BUCKETS
-from monitoring.models import Alert, AlertStatus, DailyRollup, Delivery
+from monitoring.models import Alert, AlertStatus, Delivery
 
 BATCH = 500
 FINAL = ("completed", "completed_with_errors", "failed", "cancelled", "timed_out")
 
 
-def histogram_buckets(durations: list[float]) -> dict[str, int]:
-    """Cumulative counts per upper bound, Prometheus style, with "+Inf"."""
-    out = {str(b): sum(1 for d in durations if d <= b) for b in DURATION_BUCKETS}
-    out["+Inf"] = len(durations)
-    return out
-
-
 def _day_start(at: datetime) -> datetime:
     return at.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _rollup(executions: list[Any]) -> None:
-    from orchestration.models import NodeRun
-
-    groups: dict[tuple[Any, str], list[Any]] = defaultdict(list)
-    for e in executions:
-        groups[(e.created_at.date(), e.task.task_id)].append(e)
-    failures: dict[int, int] = defaultdict(int)
-    cpu: dict[int, float] = defaultdict(float)
-    for execution_id, status, cpu_seconds in NodeRun.objects.filter(
-        execution_id__in=[e.pk for e in executions]
-    ).values_list("execution_id", "status", "cpu_seconds"):
-        if status in ("failed", "timed_out"):
-            failures[execution_id] += 1
-        cpu[execution_id] += cpu_seconds or 0.0
-    for (day, task_key), rows in groups.items():
-        # Row lock: two pruning jobs adding to one day must not lose an addition.
-        rollup, _ = DailyRollup.objects.select_for_update().get_or_create(day=day, task_key=task_key)
-        counts = dict(rollup.counts)
-        for e in rows:
-            counts[e.status] = counts.get(e.status, 0) + 1
-        durations = [e.duration_seconds for e in rows if e.duration_seconds is not None]
-        buckets = histogram_buckets(durations)
-        rollup.counts = counts
-        rollup.duration_count += len(durations)
-        rollup.duration_sum += sum(durations)
-        rollup.duration_buckets = {k: rollup.duration_buckets.get(k, 0) + v for k, v in buckets.items()}
-        rollup.queue_wait_sum += sum(
-            (e.started_at - e.queued_at).total_seconds() for e in rows if e.started_at and e.queued_at
-        )
-        rollup.node_failures += sum(failures[e.pk] for e in rows)
-        rollup.cpu_seconds += sum(cpu[e.pk] for e in rows)
-        rollup.save()
 
 
 def history_prune(*, now: datetime | None = None) -> dict[str, int]:
@@ -88,7 +48,6 @@ def history_prune(*, now: datetime | None = None) -> dict[str, int]:
             )
             if not batch:
                 break
-            _rollup(batch)
             Execution.objects.filter(pk__in=[e.pk for e in batch]).delete()
             pruned["executions"] += len(batch)
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitoring.models import Alert, DailyRollup
+from monitoring.models import Alert, DailyRollup, ExecutionRollup
 from monitoring.prometheus import metrics_text
 from monitoring.retention import history_prune
 from monitoring.watchdog import stuck_runs_check
@@ -19,7 +19,7 @@ def _sample(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in metrics output")
 
 
-def test_pruning_keeps_totals_in_daily_rollups_and_prometheus_counters(make_task, settings):
+def test_pruning_keeps_totals_in_the_rollups_and_prometheus_counters(make_task, settings):
     from orchestration.models import Event, Execution, NodeRun
 
     settings.WEBAUTO_RETENTION_DAYS = 30
@@ -37,15 +37,17 @@ def test_pruning_keeps_totals_in_daily_rollups_and_prometheus_counters(make_task
     Event.objects.filter(pk=ev.pk).update(created_at=old)
 
     before = metrics_text().decode()
+    rollups_before = list(ExecutionRollup.objects.order_by("pk").values())
     pruned = history_prune()
     after = metrics_text().decode()
 
     assert pruned["executions"] == 2 and pruned["events"] >= 1 and pruned["nodeOutputs"] == 1
     assert list(Execution.objects.filter(task=task).values_list("pk", flat=True)) == [recent.pk]
-    rollup = DailyRollup.objects.get(task_key="old")
-    assert rollup.counts == {"completed": 1, "failed": 1}
-    assert rollup.duration_count == 2 and rollup.duration_sum == 23.0
-    assert rollup.duration_buckets["5"] == 1 and rollup.duration_buckets["30"] == 2
+    # The per-day totals are the ExecutionRollup rows each finish wrote; pruning
+    # leaves them as they are and no longer writes the unread legacy DailyRollup.
+    assert sum(r["completed"] + r["failed"] for r in rollups_before) == 3
+    assert list(ExecutionRollup.objects.order_by("pk").values()) == rollups_before
+    assert not DailyRollup.objects.exists()
     kept_node.refresh_from_db()
     assert kept_node.output is None and kept_node.input is None and kept_node.logs == []
     for name in ('webauto_executions_total{status="completed"}', 'webauto_executions_total{status="failed"}',
