@@ -18,7 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -49,12 +49,26 @@ STATUSES = ("pending", "queued", "running", "completed", "completed_with_errors"
 class MetricRange:
     """A range of the metrics: its span, its chart bucket, and whether its
     summary reads the daily rollups for whole days (PostgreSQL; percentiles
-    then approximate, see ``monitoring.rollups``)."""
+    then approximate, see ``monitoring.rollups``).
+
+    A range with rollups starts at midnight UTC (``bounds``): past retention
+    the runs of a day are known only as the day's rollup, so a range starting
+    inside a day could not say how many of that day's pruned runs it holds
+    (the 30d figure dropped them, then gained a whole day at every midnight)."""
 
     key: str
     span: timedelta
     bucket: timedelta
     rollups: bool = False
+
+    def bounds(self, until: datetime) -> tuple[datetime, datetime]:
+        """``(since, until)``: ``span`` back from ``until``, moved back to
+        midnight UTC of that day for a range with rollups (so 7d at 12:00 is
+        7.5 days, from midnight UTC 7 days before)."""
+        since = until - self.span
+        if self.rollups:
+            since = rollups.day_start(since.astimezone(UTC).date())
+        return since, until
 
 
 RANGES = {
@@ -458,8 +472,7 @@ def metrics_summary(*, range_key: str | None = None, task_id: str | None = None,
     from orchestration.models import NodeRun
 
     rng = metric_range(range_key)
-    until = now or timezone.now()
-    since = until - rng.span
+    since, until = rng.bounds(now or timezone.now())
     days = rollups.whole_days(since, until) if rng.rollups and percentiles_in_sql() else None
     by_node: list[dict[str, Any]]
     with sort_memory(snapshot=days is not None):
@@ -560,12 +573,48 @@ def _series_executions_postgresql(
     """, [lows, highs, *status_params, *([task_id] if task_id else [])])
 
 
+def _pruned_by_day(days: tuple[Any, Any], task_id: str | None) -> dict[Any, dict[str, int]]:
+    """Per UTC day in [``days[0]``, ``days[1]``): the finished runs, by status,
+    that the day's rollups (``ExecutionRollup``) count but whose rows are gone
+    (retention pruned them); days with none missing are left out."""
+    from django.db.models.functions import TruncDate
+
+    from monitoring.models import ExecutionRollup
+    from orchestration.models import Execution
+
+    first, end = days
+    final = [s for s in STATUSES if s not in ACTIVE]
+    rolled = ExecutionRollup.objects.filter(day__gte=first, day__lt=end)
+    rows = Execution.objects.filter(created_at__gte=rollups.day_start(first), created_at__lt=rollups.day_start(end),
+                                    status__in=final)
+    if task_id:
+        rolled, rows = rolled.filter(task__task_id=task_id), rows.filter(task__task_id=task_id)
+    kept: Counter[tuple[Any, str]] = Counter()
+    for row in rows.order_by().annotate(day=TruncDate("created_at", tzinfo=UTC)).values("day", "status").annotate(
+            n=Count("id")):
+        kept[(row["day"], row["status"])] = row["n"]
+    missing: dict[Any, dict[str, int]] = {}
+    sums: dict[str, Any] = {s: Sum(s) for s in final}
+    totals: list[dict[str, Any]] = list(rolled.order_by().values("day").annotate(**sums))  # type: ignore[arg-type]
+    for total in totals:
+        gone = {s: total[s] - kept[(total["day"], s)] for s in final if total[s] > kept[(total["day"], s)]}
+        if gone:
+            missing[total["day"]] = gone
+    return missing
+
+
 def metrics_series(*, range_key: str | None = None, task_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Time-bucketed series for the dashboard's charts. Buckets are aligned
-    to multiples of the bucket size; the first may start before the range."""
+    to multiples of the bucket size; the first may start before the range
+    (``MetricRange.bounds``: 7d and 30d start at midnight UTC).
+
+    The 7d and 30d execution counts agree with ``metrics_summary``: on
+    PostgreSQL, finished runs that retention pruned (counted by the day's
+    rollups, no longer in the rows) are added to the first bucket of their
+    day, as their time of day is gone; ``prunedDays`` lists those buckets'
+    starts. Their durations are not in the percentiles of the series."""
     rng = metric_range(range_key)
-    until = now or timezone.now()
-    since = until - rng.span
+    since, until = rng.bounds(now or timezone.now())
     starts = _bucket_starts(since, until, rng.bucket)
     size = int(rng.bucket.total_seconds())
     first = math.floor(starts[0].timestamp() / size)
@@ -576,6 +625,7 @@ def metrics_series(*, range_key: str | None = None, task_id: str | None = None, 
         return i if i is not None and 0 <= i < n else None
 
     counts: dict[str, list[int]] = {s: [0] * n for s in STATUSES}
+    pruned_days: list[str] = []
     p50: list[float | None] = [None] * n
     p95: list[float | None] = [None] * n
     lags: list[float | None] = [None] * n
@@ -588,6 +638,13 @@ def metrics_series(*, range_key: str | None = None, task_id: str | None = None, 
                     counts[status][k] = row[f"status_{status}"]
                 if row["d_p"]:
                     p50[k], p95[k] = _round(row["d_p"][0]), _round(row["d_p"][1])
+            days = rollups.whole_days(since, until) if rng.rollups else None
+            for day, missing in (_pruned_by_day(days, task_id) if days else {}).items():
+                # The time of day of a pruned run is gone: the day's first bucket holds them.
+                if (i := index(math.floor(rollups.day_start(day).timestamp() / size))) is not None:
+                    for status, n in missing.items():
+                        counts[status][i] += n
+                    pruned_days.append(starts[i].isoformat())
         else:
             executions = _executions(since, until, task_id).annotate(_b=EpochBucket("created_at", size))
             aggregates: dict[str, Any] = {f"status_{s}": Count("id", filter=Q(status=s)) for s in STATUSES}
@@ -621,6 +678,7 @@ def metrics_series(*, range_key: str | None = None, task_id: str | None = None, 
         ],
         "durationP50": p50,
         "durationP95": p95,
+        "prunedDays": pruned_days,
         "scheduleLag": lags,
         "system": {"cpu": cpu, "memory": memory},
     }

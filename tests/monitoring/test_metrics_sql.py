@@ -114,7 +114,7 @@ def reference_summary(*, range_key: str, task_id: str | None, now: datetime) -> 
     from orchestration.models import NodeRun
 
     rng = metric_range(range_key)
-    since = now - rng.span
+    since, _ = rng.bounds(now)  # 7d and 30d start at midnight UTC
     rows = _rows(since, now, task_id)
     per_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -155,7 +155,7 @@ def reference_summary(*, range_key: str, task_id: str | None, now: datetime) -> 
 
 def reference_series(*, range_key: str, task_id: str | None, now: datetime) -> dict[str, Any]:
     rng = metric_range(range_key)
-    since = now - rng.span
+    since, _ = rng.bounds(now)  # 7d and 30d start at midnight UTC
     size = rng.bucket.total_seconds()
     first = datetime.fromtimestamp(math.floor(since.timestamp() / size) * size, tz=UTC)
     starts = []
@@ -197,6 +197,7 @@ def reference_series(*, range_key: str, task_id: str | None, now: datetime) -> d
         ],
         "durationP50": [_rnd(aggregates.percentile(d, 50)) for d in durations],
         "durationP95": [_rnd(aggregates.percentile(d, 95)) for d in durations],
+        "prunedDays": [],  # nothing is pruned in these data sets
         "scheduleLag": [avg(v) for v in lags],
         "system": {"cpu": [avg(v) for v in cpu], "memory": [avg(v) for v in memory]},
     }
