@@ -423,6 +423,96 @@ def admission_request(*, execution_id: int) -> bool:
         return True
 
 
+def _ensure_requests(executions: list[Execution], now: datetime) -> dict[int, ResourceRequest]:
+    """``_ensure_request`` for several executions: one read, one bulk insert."""
+    found = {r.execution_id: r for r in ResourceRequest.objects.filter(execution__in=executions)}
+    fresh = []
+    for execution in executions:
+        if execution.pk in found:
+            continue
+        need = execution_requirements(execution)
+        fresh.append(
+            ResourceRequest(
+                execution=execution,
+                priority=execution.priority,
+                cpu_millicores=need.cpu_millicores,
+                memory_bytes=need.memory_bytes,
+                disk_bytes=need.disk_bytes,
+                network_bytes_per_second=need.network_bytes_per_second,
+                source=need.source,
+                complexity=need.complexity,
+                first_requested_at=now,
+                waiting_since=now,
+            )
+        )
+    for request in ResourceRequest.objects.bulk_create(fresh):
+        found[request.execution_id] = request
+    idle = [r.pk for r in found.values() if r.waiting_since is None]
+    if idle:
+        ResourceRequest.objects.filter(pk__in=idle).update(waiting_since=now)
+    return found
+
+
+def admission_request_many(*, execution_ids: list[int]) -> list[int]:
+    """``admission_request`` for several queued executions in one pass (the
+    scheduler's batch of fires): the pool is locked once and the capacity read
+    once, then each execution is granted or queued in queue order, exactly as
+    one ``admission_request`` after another would decide (strict order: one
+    that does not fit makes those behind it wait). Returns the admitted ids.
+    Called inside the caller's transaction, which holds the executions."""
+    if not execution_ids:
+        return []
+    now = timezone.now()
+    ids = set(execution_ids)
+    admitted: list[int] = []
+    with transaction.atomic():
+        executions = list(Execution.objects.select_related("task").filter(pk__in=ids))
+        pool = _lock_pool()  # the pool before the request rows, as admission_request
+        requests = _ensure_requests(executions, now)
+        held = set(
+            Allocation.objects.filter(execution_id__in=ids, released_at__isnull=True).values_list(
+                "execution_id", flat=True
+            )
+        )
+        for execution_id in held:
+            ResourceRequest.objects.filter(pk=requests[execution_id].pk).update(waiting_since=None, reason="")
+            admitted.append(execution_id)
+        ledger = build_ledger(pool, now)
+        # Ours are in the queue too (waiting since now): the queue order places
+        # them among everything else that waits.
+        ahead = 0  # requests before this point that could fit some day and are still waiting
+        for request in ordered_waiting(now):
+            need = _need(request, ledger)
+            if request.execution_id not in ids:
+                if ledger.capacity and ledger.could_ever_fit(need):
+                    if not ahead and ledger.place(need) is not None:
+                        _dispatch_soon()  # the head fits: a dispatch was missed
+                    ahead += 1
+                continue
+            if request.execution_id in held:
+                continue
+            if not ledger.capacity:
+                _set_reason(request.pk, request.execution_id, NO_LIVE_WORKER)
+                continue
+            if not ledger.could_ever_fit(need):
+                _set_reason(request.pk, request.execution_id, _never_fits_reason(need, ledger))
+                continue
+            if ahead:
+                _set_reason(request.pk, request.execution_id, f"{describe_need(need)}; {ahead} ahead in queue")
+                ahead += 1
+                continue
+            worker_id = ledger.place(need)
+            if worker_id is None and _may_preempt(request):
+                worker_id = _preempt_for(request, ledger, now)
+            if worker_id is None:
+                _set_reason(request.pk, request.execution_id, describe_need(need))
+                ahead += 1
+                continue
+            _grant(request, worker_id, ledger, now)
+            admitted.append(request.execution_id)
+    return admitted
+
+
 def admission_release(*, execution_id: int) -> None:
     """Free what ``execution_id`` holds (it finished, was cancelled or was
     preempted) and let the queue move."""
@@ -740,6 +830,7 @@ __all__ = [
     "admission_reconcile",
     "admission_release",
     "admission_request",
+    "admission_request_many",
     "build_ledger",
     "describe_need",
     "execution_requirements",

@@ -8,10 +8,12 @@ a replayed webhook start a run at most once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -327,50 +329,110 @@ def _fire_due_step(schedule_id: int, horizon: datetime) -> tuple[list[Fire], boo
         # Row lock: concurrent deliveries for the same schedule serialise here;
         # the second one finds the cursor already moved and does nothing.
         schedule = Schedule.objects.select_for_update(of=("self",)).select_related("task").filter(pk=schedule_id).first()
-        if schedule is None or not schedule.is_clock or not schedule.enabled or schedule.finished_at:
+        if schedule is None:
             return [], False
-        if schedule.next_fire_at is None:
-            cursor.activate(schedule, timezone.now())
-            return [], False
-        if schedule.next_fire_at > horizon:
-            return [], False
-        missed, runs, catch_up, older = _plan(schedule, horizon)
-        fires: list[Fire] = []
-        for instant in missed:
-            fire = _record(
-                schedule, source=FireSource.CLOCK, scheduled_at=instant, dedup_key=instant.isoformat(),
-                outcome=FireOutcome.MISSED,
-                detail=f"late by {(horizon - instant).total_seconds():.0f} s (grace {schedule.misfire_grace_seconds} s, policy {schedule.misfire_policy})",
+        with _first_nodes_at_fire_priority():
+            return _fire_due_locked(schedule, horizon)
+
+
+@contextlib.contextmanager
+def _first_nodes_at_fire_priority() -> Iterator[None]:
+    """A clock fire's first nodes go to the broker at the fire's own priority:
+    fires are served first, and nodes at their normal priority would wait
+    behind every later fire (under load, for ever)."""
+    from orchestration import services as core
+
+    with core.dispatch_priority(arming.FIRE_PRIORITY):
+        yield
+
+
+def _fire_due_locked(schedule: Schedule, horizon: datetime) -> tuple[list[Fire], bool]:
+    """``_fire_due_step`` for a schedule whose row the caller has locked."""
+    if not schedule.is_clock or not schedule.enabled or schedule.finished_at:
+        return [], False
+    if schedule.next_fire_at is None:
+        cursor.activate(schedule, timezone.now())
+        return [], False
+    if schedule.next_fire_at > horizon:
+        return [], False
+    missed, runs, catch_up, older = _plan(schedule, horizon)
+    fires: list[Fire] = []
+    for instant in missed:
+        fire = _record(
+            schedule, source=FireSource.CLOCK, scheduled_at=instant, dedup_key=instant.isoformat(),
+            outcome=FireOutcome.MISSED,
+            detail=f"late by {(horizon - instant).total_seconds():.0f} s (grace {schedule.misfire_grace_seconds} s, policy {schedule.misfire_policy})",
+        )
+        if fire:  # None: recorded by an earlier step of this catch-up
+            fires.append(fire)
+    if fires or older:
+        events.emit(
+            "schedule.missed", task=schedule.task,
+            data={
+                "scheduleId": schedule.pk, "taskId": schedule.task.task_id, "count": len(fires) + older,
+                "first": fires[0].scheduled_at.isoformat() if fires else None,
+                "last": fires[-1].scheduled_at.isoformat() if fires else None,
+                "policy": schedule.misfire_policy,
+            },
+        )
+    if runs:
+        fire = _fire(
+            schedule, scheduled_at=runs[0], source=FireSource.CLOCK, dedup_key=runs[0].isoformat(),
+            input=schedule.input, catch_up=runs[0] in catch_up,
+        )
+        if fire:
+            fires.append(fire)
+    if not schedule.enabled or schedule.finished_at:
+        return fires, False  # auto-paused or maxRuns reached
+    if len(runs) > 1:
+        # Slots before the next run were recorded above; the cursor moves on
+        # to it, and the next step (its own transaction) starts it.
+        schedule.next_fire_at = runs[1]
+        schedule.save(update_fields=["next_fire_at", "updated_at"])
+        return fires, True
+    cursor.activate(schedule, horizon)
+    return fires, False
+
+
+def schedule_fire_batch(*, schedule_ids: list[int]) -> list[Fire]:
+    """Fire what is due of several cron/interval schedules (beat's batch of
+    one tick) in one transaction, and arm their next instants.
+
+    The schedules are locked in id order (two beats sending overlapping
+    batches wait for each other instead of deadlocking; the second finds the
+    cursors moved and does nothing), every fire is recorded and its run
+    created as ``schedule_fire_due`` does, and the runs are admitted together
+    at the end (``admission.batched``: one pass under the resource pool's
+    lock instead of one per run); the admitted runs' first nodes are
+    dispatched in the same transaction, at the fire's broker priority. So a
+    batch costs one commit, and exactly-once holds as for single fires (row
+    lock, cursor, unique fire key). A schedule with more runs due (catching up
+    after an outage) continues in its own steps afterwards, and a batch that
+    fails as a whole is fired again one schedule at a time."""
+    from orchestration import admission
+
+    horizon = timezone.now()
+    fires: list[Fire] = []
+    more: list[int] = []
+    ids = sorted(set(schedule_ids))
+    try:
+        with transaction.atomic():
+            schedules = list(
+                Schedule.objects.select_for_update(of=("self",)).select_related("task")
+                .filter(pk__in=ids).order_by("pk")
             )
-            if fire:  # None: recorded by an earlier step of this catch-up
-                fires.append(fire)
-        if fires or older:
-            events.emit(
-                "schedule.missed", task=schedule.task,
-                data={
-                    "scheduleId": schedule.pk, "taskId": schedule.task.task_id, "count": len(fires) + older,
-                    "first": fires[0].scheduled_at.isoformat() if fires else None,
-                    "last": fires[-1].scheduled_at.isoformat() if fires else None,
-                    "policy": schedule.misfire_policy,
-                },
-            )
-        if runs:
-            fire = _fire(
-                schedule, scheduled_at=runs[0], source=FireSource.CLOCK, dedup_key=runs[0].isoformat(),
-                input=schedule.input, catch_up=runs[0] in catch_up,
-            )
-            if fire:
-                fires.append(fire)
-        if not schedule.enabled or schedule.finished_at:
-            return fires, False  # auto-paused or maxRuns reached
-        if len(runs) > 1:
-            # Slots before the next run were recorded above; the cursor moves on
-            # to it, and the next step (its own transaction) starts it.
-            schedule.next_fire_at = runs[1]
-            schedule.save(update_fields=["next_fire_at", "updated_at"])
-            return fires, True
-        cursor.activate(schedule, horizon)
-        return fires, False
+            with _first_nodes_at_fire_priority(), admission.batched():
+                for schedule in schedules:
+                    step, again = _fire_due_locked(schedule, horizon)
+                    fires.extend(step)
+                    if again:
+                        more.append(schedule.pk)
+    except DatabaseError:
+        logger.warning("a batch of %d fires failed; firing them one by one", len(ids), exc_info=True)
+        return [fire for pk in ids for fire in schedule_fire_due(schedule_id=pk)]
+    for pk in more:
+        fires.extend(schedule_fire_due(schedule_id=pk))
+    return fires
 
 
 def _event_input(event: Event) -> dict[str, Any]:

@@ -62,23 +62,30 @@ def spread(label: str, values_ms: list[float]) -> str:
 
 SENT = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO celery\.beat Scheduler: "
-    r"Sending due task webauto-schedule (\d+) @ (\S+) "
+    r"Sending due (?:task webauto-schedule (\d+) @ (\S+) |schedules (.*))"
 )
 
 
 def beat_send_lags(log: Path, pks: set[int], until: datetime) -> list[float]:
     """Scheduled time -> beat sending the message (ms), from beat's INFO log
-    (first send per schedule and instant; the log's clock is local time)."""
+    (first send per schedule and instant; the log's clock is local time).
+    Reads both beat's batches (``Sending due schedules 12@<instant> ...``)
+    and the one-off entries of earlier versions."""
     seen: dict[tuple[int, str], float] = {}
     for line in log.read_text(errors="replace").splitlines():
         match = SENT.match(line)
-        if not match or int(match[2]) not in pks or (int(match[2]), match[3]) in seen:
-            continue
-        scheduled = datetime.fromisoformat(match[3])
-        if scheduled > until:
+        if not match:
             continue
         sent = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").astimezone()
-        seen[(int(match[2]), match[3])] = (sent - scheduled).total_seconds() * 1000
+        pairs = [(match[2], match[3])] if match[2] else [item.split("@", 1) for item in match[4].split()]
+        for pk_text, instant in pairs:
+            key = (int(pk_text), instant)
+            if key[0] not in pks or key in seen:
+                continue
+            scheduled = datetime.fromisoformat(instant)
+            if scheduled > until:
+                continue
+            seen[key] = (sent - scheduled).total_seconds() * 1000
     return list(seen.values())
 
 
