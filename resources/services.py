@@ -54,6 +54,9 @@ from resources.requirements import (
 log = logging.getLogger(__name__)
 
 NO_LIVE_WORKER = "no live worker"
+# Broker priority (0 is served first on Redis) of the first nodes of an
+# execution that a dispatch pass starts after it waited for capacity.
+ADMITTED_AFTER_WAIT_PRIORITY = 0
 PREEMPTING_RANK = PRIORITY_RANK["high"]
 
 
@@ -198,6 +201,19 @@ def _set_reason(request_id: int, execution_id: int, reason: str) -> None:
     ResourceRequest.objects.filter(pk=request_id).update(reason=reason[:300])
     # Only while queued: the engine owns the reason once it runs.
     Execution.objects.filter(pk__in=_lockable_queued([execution_id])).update(status_reason=reason)
+
+
+def _set_reasons(reasons: dict[int, tuple[int, str]]) -> None:
+    """``_set_reason`` for several executions in three queries:
+    ``{execution id: (request id, reason)}``."""
+    if not reasons:
+        return
+    requests = [ResourceRequest(pk=request_id, reason=text[:300]) for request_id, text in reasons.values()]
+    ResourceRequest.objects.bulk_update(requests, ["reason"])
+    executions = [
+        Execution(pk=pk, status_reason=reasons[pk][1][:300]) for pk in _lockable_queued(list(reasons))
+    ]
+    Execution.objects.bulk_update(executions, ["status_reason"])
 
 
 def _ensure_request(execution: Execution, now: datetime) -> ResourceRequest:
@@ -376,6 +392,23 @@ def _dispatch_soon() -> None:
     transaction.on_commit(send, robust=True)
 
 
+def _dispatch_here_after_commit() -> None:
+    """After commit, run a dispatch pass in this process (freed capacity):
+    the next execution starts without waiting for a message to go round the
+    broker behind other work. Should the pass fail, it is sent to a worker
+    instead (``_dispatch_soon``)."""
+
+    def run() -> None:
+        seq = ResourcePool.objects.filter(name="default").values_list("dispatch_seq", flat=True).first() or 0
+        try:
+            admission_dispatch(seen_seq=seq)
+        except Exception:
+            log.warning("dispatch pass after a release failed; sending it to a worker", exc_info=True)
+            _dispatch_soon()
+
+    transaction.on_commit(run, robust=True)
+
+
 # --- The admission backend's two calls ---------------------------------------------------
 
 
@@ -465,8 +498,11 @@ def admission_request_many(*, execution_ids: list[int]) -> list[int]:
     now = timezone.now()
     ids = set(execution_ids)
     admitted: list[int] = []
+    reasons: dict[int, tuple[int, str]] = {}  # written together at the end
     with transaction.atomic():
-        executions = list(Execution.objects.select_related("task").filter(pk__in=ids))
+        # In the caller's order: runs requested at the same instant queue in it.
+        found = {e.pk: e for e in Execution.objects.select_related("task").filter(pk__in=ids)}
+        executions = [found[pk] for pk in dict.fromkeys(execution_ids) if pk in found]
         pool = _lock_pool()  # the pool before the request rows, as admission_request
         requests = _ensure_requests(executions, now)
         held = set(
@@ -492,24 +528,25 @@ def admission_request_many(*, execution_ids: list[int]) -> list[int]:
             if request.execution_id in held:
                 continue
             if not ledger.capacity:
-                _set_reason(request.pk, request.execution_id, NO_LIVE_WORKER)
+                reasons[request.execution_id] = (request.pk, NO_LIVE_WORKER)
                 continue
             if not ledger.could_ever_fit(need):
-                _set_reason(request.pk, request.execution_id, _never_fits_reason(need, ledger))
+                reasons[request.execution_id] = (request.pk, _never_fits_reason(need, ledger))
                 continue
             if ahead:
-                _set_reason(request.pk, request.execution_id, f"{describe_need(need)}; {ahead} ahead in queue")
+                reasons[request.execution_id] = (request.pk, f"{describe_need(need)}; {ahead} ahead in queue")
                 ahead += 1
                 continue
             worker_id = ledger.place(need)
             if worker_id is None and _may_preempt(request):
                 worker_id = _preempt_for(request, ledger, now)
             if worker_id is None:
-                _set_reason(request.pk, request.execution_id, describe_need(need))
+                reasons[request.execution_id] = (request.pk, describe_need(need))
                 ahead += 1
                 continue
             _grant(request, worker_id, ledger, now)
             admitted.append(request.execution_id)
+        _set_reasons(reasons)
     return admitted
 
 
@@ -536,7 +573,7 @@ def admission_release(*, execution_id: int) -> None:
                 execution_id=execution_id, waiting_since__isnull=True
             ).update(waiting_since=now)
         if freed:
-            _dispatch_soon()
+            _dispatch_here_after_commit()
     if freed:
         log.debug("execution %s released its capacity (%s)", execution_id, reason)
 
@@ -594,7 +631,9 @@ def admission_dispatch(*, seen_seq: int | None = None) -> int:
             )
             if status != ExecutionStatus.QUEUED:
                 continue  # busy (locked) right now, or no longer queued
-            with transaction.atomic():
+            # It has waited for capacity already: its first nodes go to the
+            # broker at the highest priority, never behind new work.
+            with transaction.atomic(), services.dispatch_priority(ADMITTED_AFTER_WAIT_PRIORITY):
                 _grant(request, worker_id, ledger, now)
                 services.execution_begin(execution_id=request.execution_id)
             started += 1

@@ -102,6 +102,8 @@ def _trigger_name(source: str) -> str:
 
 
 START_ATTEMPTS = 3
+# Schedules the watchdog fires per transaction.
+WATCHDOG_BATCH = 10
 
 
 def _start_execution(schedule: Schedule, input: dict[str, Any], source: str) -> Execution:
@@ -406,33 +408,42 @@ def schedule_fire_batch(*, schedule_ids: list[int]) -> list[Fire]:
     lock instead of one per run); the admitted runs' first nodes are
     dispatched in the same transaction, at the fire's broker priority. So a
     batch costs one commit, and exactly-once holds as for single fires (row
-    lock, cursor, unique fire key). A schedule with more runs due (catching up
-    after an outage) continues in its own steps afterwards, and a batch that
-    fails as a whole is fired again one schedule at a time."""
-    from orchestration import admission
-
+    lock, cursor, unique fire key). Schedules with more runs due (catching up
+    after an outage or a backlog) continue in further batched steps, each its
+    own transaction; a batch that fails as a whole is fired again one
+    schedule at a time."""
     horizon = timezone.now()
     fires: list[Fire] = []
-    more: list[int] = []
     ids = sorted(set(schedule_ids))
-    try:
-        with transaction.atomic():
-            schedules = list(
-                Schedule.objects.select_for_update(of=("self",)).select_related("task")
-                .filter(pk__in=ids).order_by("pk")
-            )
-            with _first_nodes_at_fire_priority(), admission.batched():
-                for schedule in schedules:
-                    step, again = _fire_due_locked(schedule, horizon)
-                    fires.extend(step)
-                    if again:
-                        more.append(schedule.pk)
-    except DatabaseError:
-        logger.warning("a batch of %d fires failed; firing them one by one", len(ids), exc_info=True)
-        return [fire for pk in ids for fire in schedule_fire_due(schedule_id=pk)]
-    for pk in more:
-        fires.extend(schedule_fire_due(schedule_id=pk))
+    while ids:
+        try:
+            step, ids = _fire_batch_step(ids, horizon)
+        except DatabaseError:
+            logger.warning("a batch of %d fires failed; firing them one by one", len(ids), exc_info=True)
+            return fires + [fire for pk in ids for fire in schedule_fire_due(schedule_id=pk)]
+        fires.extend(step)
     return fires
+
+
+def _fire_batch_step(ids: list[int], horizon: datetime) -> tuple[list[Fire], list[int]]:
+    """One step of each schedule in ``ids`` in one transaction; returns the
+    fires and the schedules with more runs due (the next step fires them)."""
+    from orchestration import admission
+
+    fires: list[Fire] = []
+    more: list[int] = []
+    with transaction.atomic():
+        schedules = list(
+            Schedule.objects.select_for_update(of=("self",)).select_related("task")
+            .filter(pk__in=ids).order_by("pk")
+        )
+        with _first_nodes_at_fire_priority(), admission.batched():
+            for schedule in schedules:
+                step, again = _fire_due_locked(schedule, horizon)
+                fires.extend(step)
+                if again:
+                    more.append(schedule.pk)
+    return fires, more
 
 
 def _event_input(event: Event) -> dict[str, Any]:
@@ -603,8 +614,9 @@ def schedules_watchdog(
         )
     )
     unarmed = list(clock.filter(next_fire_at__isnull=True).values_list("pk", flat=True))
-    for pk in overdue + unarmed:
-        schedule_fire_due(schedule_id=pk)
+    late = overdue + unarmed
+    for start in range(0, len(late), WATCHDOG_BATCH):
+        schedule_fire_batch(schedule_ids=late[start : start + WATCHDOG_BATCH])
     # DatabaseScheduler only loads clocked entries due within 5 minutes and
     # re-reads the table every 5 minutes, so an entry armed far ahead could be
     # picked up late; a change notice makes beat load it in good time.
