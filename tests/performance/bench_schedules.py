@@ -10,7 +10,9 @@ them, waits for what is in flight, and prints:
   execution enqueue, and to the first node start (p50 / p95 / p99 / max);
 - the on-time fraction (enqueue lag < 1 s);
 - duplicates (more than one run for a schedule and instant) and misses
-  (instants in the window with no run, or recorded as missed).
+  (instants in the window with no run, or recorded as missed);
+- the CPU time of the worker (all its processes) per started run and of beat,
+  the figures to compare on a shared machine.
 
     .venv/bin/python tests/performance/bench_schedules.py [--schedules 200] [--duration 120]
 
@@ -107,6 +109,23 @@ def machine() -> str:
 def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
+
+
+def tree_cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds used so far by ``proc`` and its live
+    children (a worker's pool processes): the figure to compare on a busy
+    machine, where wall-clock lags are mostly the wait for a core."""
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+        total = 0.0
+        for member in [root, *root.children(recursive=True)]:
+            times = member.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.Error:
+        return float("nan")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -206,6 +225,8 @@ def main() -> None:
             previous = count
             time.sleep(3)
         time.sleep(3)
+        worker_cpu = tree_cpu_seconds(worker)
+        beat_cpu = tree_cpu_seconds(procs[1])
     finally:
         # Beat and worker run in their own sessions: stop them whatever happened here.
         for proc in reversed(procs):
@@ -252,6 +273,8 @@ def main() -> None:
     print(f"misses: {never_recorded + missed} (not fired within {args.tail:.0f} s of the window's end "
           f"{never_recorded}, recorded missed {missed})"
           + (f"; other outcomes {dict(other)}" if other else ""))
+    print(f"CPU: worker (all processes) {worker_cpu:.1f} s = {1000 * worker_cpu / max(1, len(started)):.1f} ms "
+          f"per started run; beat {beat_cpu:.1f} s")
     print(f"logs: {folder}")
     benchsupport.print_result({
         "schedules": len(pks),
@@ -261,6 +284,8 @@ def main() -> None:
         "first_node_p99_ms": round(percentile(node_lag, 99), 1),
         "duplicates": duplicates,
         "misses": never_recorded + missed,
+        "worker_cpu_ms_per_run": round(1000 * worker_cpu / max(1, len(started)), 1),
+        "beat_cpu_s": round(beat_cpu, 1),
         "duration_s": args.duration,
         "concurrency": args.concurrency,
     })
