@@ -337,8 +337,8 @@ _priority_floor: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 def dispatch_priority(priority: int) -> Iterator[None]:
     """Send the nodes dispatched inside this block at broker ``priority``
     (0 is served first on Redis) when that is higher than their own. The
-    scheduler uses it so that a scheduled run's first nodes follow its fire at
-    the fire's priority instead of waiting behind later fires."""
+    scheduler and the resource manager use it so that the first nodes of a
+    run they start are not stuck behind later fires."""
     token = _priority_floor.set(priority)
     try:
         yield

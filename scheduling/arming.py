@@ -33,10 +33,14 @@ FIRE_BATCH_TASK = "scheduling.fire_batch"
 # Legacy entries are deleted this long after they were disabled; beat writes back
 # its in-memory counters at least every 5 minutes, so by then it is done with them.
 GC_AFTER = timedelta(minutes=10)
-# Highest priority on the Redis transport (0 is served first), so that fires are
-# never stuck behind node work; a fired run's first nodes go at the same
-# priority (see ``firing``), so they are not stuck behind later fires either.
-FIRE_PRIORITY = 0
+# Broker priorities on the Redis transport (0 is served first). Fires come
+# right after the top, before any ordinary node work; the first nodes of the
+# runs they start go at the top, before later fires. Work that was admitted
+# is bounded by the capacity it was admitted to, fires are not: under a
+# backlog of fires, runs that started keep running (and free their capacity)
+# instead of waiting behind fires that start nothing but more queued runs.
+FIRE_PRIORITY = 1
+FIRST_NODE_PRIORITY = 0
 
 
 def _disable_legacy_entry(schedule: Schedule, now: datetime) -> None:

@@ -5,8 +5,8 @@ stock scheduler, not a second beat.
 - **Schedules are read from their cursors.** On every tick, one indexed query
   (``Schedule`` by ``enabled, next_fire_at``) finds the clock schedules whose
   next instant has come, and beat sends them to the workers in batches of
-  ``WEBAUTO_BEAT_FIRE_BATCH`` (``scheduling.fire_batch``, at the highest
-  broker priority). A schedule needs no beat entry of its own and a fire
+  ``WEBAUTO_BEAT_FIRE_BATCH`` (``scheduling.fire_batch``, at
+  ``arming.FIRE_PRIORITY``). A schedule needs no beat entry of its own and a fire
   writes no beat row, so beat keeps hundreds of schedules a second on time;
   the tick sleeps until the next instant (at most beat's max loop interval).
   A due schedule is sent once per instant; if its cursor has not moved

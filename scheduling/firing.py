@@ -339,12 +339,13 @@ def _fire_due_step(schedule_id: int, horizon: datetime) -> tuple[list[Fire], boo
 
 @contextlib.contextmanager
 def _first_nodes_at_fire_priority() -> Iterator[None]:
-    """A clock fire's first nodes go to the broker at the fire's own priority:
-    fires are served first, and nodes at their normal priority would wait
-    behind every later fire (under load, for ever)."""
+    """A clock fire's first nodes go to the broker at the top priority
+    (``arming.FIRST_NODE_PRIORITY``): fires are served before node work, and
+    nodes at their normal priority would wait behind every later fire (under
+    a backlog of fires, for ever)."""
     from orchestration import services as core
 
-    with core.dispatch_priority(arming.FIRE_PRIORITY):
+    with core.dispatch_priority(arming.FIRST_NODE_PRIORITY):
         yield
 
 
@@ -406,7 +407,7 @@ def schedule_fire_batch(*, schedule_ids: list[int]) -> list[Fire]:
     created as ``schedule_fire_due`` does, and the runs are admitted together
     at the end (``admission.batched``: one pass under the resource pool's
     lock instead of one per run); the admitted runs' first nodes are
-    dispatched in the same transaction, at the fire's broker priority. So a
+    dispatched in the same transaction, at the top broker priority. So a
     batch costs one commit, and exactly-once holds as for single fires (row
     lock, cursor, unique fire key). Schedules with more runs due (catching up
     after an outage or a backlog) continue in further batched steps, each its

@@ -65,8 +65,10 @@ def sent_batches() -> list[list[int]]:
     """The ``scheduling.fire_batch`` messages waiting in the broker (consumed)."""
     out: list[list[int]] = []
     with app.connection_for_read() as conn:
-        client = conn.default_channel.client
-        while (raw := client.rpop("celery")) is not None:
+        channel = conn.default_channel
+        # The Redis transport keeps one list per priority step.
+        key = channel._q_for_pri("celery", channel.priority(arming.FIRE_PRIORITY))
+        while (raw := channel.client.rpop(key)) is not None:
             message = json.loads(raw)
             if message["headers"]["task"] != arming.FIRE_BATCH_TASK:
                 continue

@@ -106,7 +106,7 @@ def test_overlapping_batches_from_two_beats_fire_each_instant_once_and_start_eac
     runs = Execution.objects.filter(task__task_id__startswith="batched-")
     assert runs.count() == len(ids)
     assert set(runs.values_list("status", flat=True)) == {"running"}  # admitted in the batch's one pass
-    # Each run's first node went to the broker once, at the fire's priority (0), not behind later fires.
+    # Each run's first node went to the broker once, at the top priority (0), before later fires (1).
     sent = broker_messages("orchestration.run_node")
     assert sorted(m["args"][0] for m in sent) == sorted(
         NodeRun.objects.filter(execution__in=runs).values_list("pk", flat=True)
