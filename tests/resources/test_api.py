@@ -77,7 +77,8 @@ def test_history_and_analysis_take_a_range_and_reject_a_bad_one(api_client):
 
     bad = api_client.get("/api/v1/resources/history/", {"start": "yesterday"})
     assert bad.status_code == 400
-    assert bad.json() == {"errors": [{"path": "start", "message": "'yesterday' is not an ISO 8601 date and time"}]}
+    assert bad.json() == {"errors": [{"path": "start", "message": (
+        "'yesterday' is not an ISO 8601 date-time (such as '2026-01-31T08:00:00+08:00') within years 1-9999")}]}
     backwards = api_client.get(
         "/api/v1/resources/analysis/", {"start": now.isoformat(), "end": (now - timedelta(hours=1)).isoformat()}
     )
