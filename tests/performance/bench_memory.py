@@ -8,8 +8,8 @@ executions through ``POST /api/v1/tasks/<taskId>/execute/`` (from 4 client
 threads), waiting for each wave to finish; between waves it reads the pages
 and API an operator would (execution list and detail, task list, dashboard,
 metrics, the OpenAPI document). After the first wave and after the last it
-records, for every pool process (psutil children of the worker's main
-process), its RSS and its USS (memory no other process shares); growth is
+records, after every wave, for every pool process (psutil children of the
+worker's main process), its RSS and its USS (memory no other process shares); growth is
 the last figure minus the first for the same process id. The web figure is
 the peak RSS of gunicorn's worker process over the whole run.
 
@@ -17,7 +17,8 @@ the peak RSS of gunicorn's worker process over the whole run.
 
 ``RESULT`` figures: ``executions``, ``rss_pool_first_mb`` / ``rss_pool_last_mb``
 (per pool process, after the first and the last wave), ``rss_pool_max_mb``
-(largest pool process after the last wave), ``rss_pool_growth_mb`` (largest
+(largest pool process after the last wave), ``rss_pool_max_by_wave_mb``
+(the same after each wave), ``rss_pool_growth_mb`` (largest
 growth of one process between the two), ``uss_pool_max_mb``,
 ``uss_pool_growth_mb``, ``rss_worker_main_mb``, ``rss_web_mb`` (peak),
 ``pool_replaced`` (pool processes that were replaced between the two
@@ -212,10 +213,9 @@ def main() -> None:
                 time.sleep(0.2)
             wave_seconds.append(time.perf_counter() - started)
             browse(ids[-1])
-            if wave in (0, args.waves - 1):
-                time.sleep(1)  # the last node's follow-up writes land
-                snapshots.append(pool_memory(worker.pid))
-                worker_main.append(psutil.Process(worker.pid).memory_info().rss)
+            time.sleep(1)  # the last node's follow-up writes land
+            snapshots.append(pool_memory(worker.pid))
+            worker_main.append(psutil.Process(worker.pid).memory_info().rss)
         client.close()
         pages.close()
     finally:
@@ -249,6 +249,11 @@ def main() -> None:
         growth = f"{(l_rss - f_rss) / MB:+6.1f}" if pid in first and pid in last else "   n/a"
         print(f"  pid {pid:<14d} {f_rss / MB:10.1f} MB {l_rss / MB:11.1f} MB {growth} MB "
               f"{f_uss / MB:11.1f} MB {l_uss / MB:11.1f} MB")
+    print("after wave            " + " ".join(f"{n + 1:>6d}" for n in range(len(snapshots))))
+    print("  largest pool RSS MB " + " ".join(
+        f"{max((v[0] for v in snap.values()), default=0) / MB:6.1f}" for snap in snapshots))
+    print("  largest pool USS MB " + " ".join(
+        f"{max((v[1] for v in snap.values()), default=0) / MB:6.1f}" for snap in snapshots))
     print(f"worker main process   {worker_main[0] / MB:6.1f} MB / {worker_main[-1] / MB:.1f} MB RSS")
     print(f"web process peak RSS  {peak['web'] / MB:6.1f} MB  (gunicorn worker, logs in {folder})")
 
@@ -262,6 +267,7 @@ def main() -> None:
         "rss_pool_first_mb": per_process(first, 0),
         "rss_pool_last_mb": per_process(last, 0),
         "rss_pool_max_mb": max(per_process(last, 0), default=0),
+        "rss_pool_max_by_wave_mb": [max(per_process(snap, 0), default=0) for snap in snapshots],
         "rss_pool_growth_mb": round(growth_rss / MB, 1),
         "uss_pool_max_mb": max(per_process(last, 1), default=0),
         "uss_pool_growth_mb": round(growth_uss / MB, 1),
