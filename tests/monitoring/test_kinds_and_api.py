@@ -152,7 +152,8 @@ def test_admin_lists_and_acts_on_monitoring_models(client, admin_user, make_task
     channel = Channel.objects.create(name="c", kind="webhook", config={"url": "https://x"})
     client.force_login(admin_user)
     for url in ("/admin/monitoring/alert/", "/admin/monitoring/channel/", "/admin/monitoring/delivery/",
-                "/admin/monitoring/dailyrollup/", "/admin/resources/systemsample/"):
+                "/admin/monitoring/dailyrollup/", "/admin/monitoring/executionrollup/",
+                "/admin/resources/systemsample/"):
         assert client.get(url).status_code == 200, url
     client.post("/admin/monitoring/alert/", {"action": "acknowledge", "_selected_action": [alert.pk]})
     alert.refresh_from_db()
