@@ -146,24 +146,26 @@ def test_one_second_schedules_with_bulk_cancels_never_fail_to_start_nor_deadlock
     outcomes = Counter(f.outcome for f in fires)
     failed = [f"{f.schedule_name} {f.scheduled_at:%H:%M:%S}: {f.detail}" for f in fires
               if f.outcome == FireOutcome.FAILED_TO_START]
-    assert deadlocks == 0, f"{deadlocks} deadlocks detected in the database\n{logs(worker.log_file)}"
+    cancelled = Execution.objects.filter(pk__in=cancelled_by_api, status=ExecutionStatus.CANCELLED)
+    soaked = (f"fires {dict(outcomes)}, cancel answers {dict(answers)}, executions "
+              f"{dict(Counter(Execution.objects.values_list('status', flat=True)))}")
+    assert deadlocks == 0, f"{deadlocks} deadlocks detected in the database; {soaked}\n{logs(worker.log_file)}"
     assert failed == [], failed
-    assert not (set(answers) - {202, 409}), answers  # cancelled, or already finished: never a 500
+    assert not (set(answers) - {202, 409}), soaked  # cancelled, or already finished: never a 500
 
     # It soaked: fires every second on every schedule, cancels that hit runs in every state.
-    assert outcomes[FireOutcome.STARTED] >= 4 * SOAK_SECONDS // 2, outcomes
-    cancelled = Execution.objects.filter(pk__in=cancelled_by_api, status=ExecutionStatus.CANCELLED)
-    assert cancelled.count() >= 50, answers
-    assert cancelled.filter(started_at__isnull=False).exists()  # running ones were stopped
-    assert cancelled.filter(started_at__isnull=True).exists()  # and queued ones never started
-    assert Execution.objects.filter(status=ExecutionStatus.COMPLETED).exists()
+    assert outcomes[FireOutcome.STARTED] >= 4 * SOAK_SECONDS // 2, soaked
+    assert cancelled.count() >= 50, soaked
+    assert cancelled.filter(started_at__isnull=False).exists(), soaked  # running ones were stopped
+    assert cancelled.filter(started_at__isnull=True).exists(), soaked  # and queued ones never started
+    assert Execution.objects.filter(status=ExecutionStatus.COMPLETED).exists(), soaked
 
     # Every instant of every schedule recorded exactly once, each started fire with its own run.
     for schedule in schedules:
         assert_contiguous_once([f for f in fires if f.schedule_id == schedule.pk], timedelta(seconds=1))
     started = [f for f in fires if f.outcome == FireOutcome.STARTED]
-    assert all(f.execution_id is not None for f in started)
-    assert len({f.execution_id for f in started}) == len(started)
-    assert Execution.objects.filter(trigger="schedule").count() == len(started)
+    assert all(f.execution_id is not None for f in started), soaked
+    assert len({f.execution_id for f in started}) == len(started), soaked
+    assert Execution.objects.filter(trigger="schedule").count() == len(started), soaked
     # Nothing left half-done: every node of every run settled.
-    assert not NodeRun.objects.exclude(status__in=list(NODE_FINAL)).exists()
+    assert not NodeRun.objects.exclude(status__in=list(NODE_FINAL)).exists(), soaked
