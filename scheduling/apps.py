@@ -7,8 +7,6 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
-        from pathlib import Path
-
         from orchestration import blocks
         from orchestration.events import event_recorded
         from orchestration.models import Event, Task
@@ -21,6 +19,4 @@ class SchedulingConfig(AppConfig):
         event_recorded.connect(receivers.on_event_recorded, sender=Event, dispatch_uid="scheduling-events")
         hooks.register_next_runs(selectors.next_runs)
         hooks.register_task_schedules(presenters.task_schedules)
-        blocks.register_block(
-            "schedule", blocks.load_schema(Path(__file__).resolve().parent / "schedule.schema.json"), spec.parse_block
-        )
+        blocks.register_block("schedule", spec.SCHEMA, spec.parse_block)

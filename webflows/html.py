@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 
 if TYPE_CHECKING:
     # BeautifulSoup, lxml and soupsieve cost about 9 MB in every process that
@@ -33,7 +33,7 @@ def select(root: BeautifulSoup | Tag, selector: str) -> list[Tag]:
         return list(root.select(selector))
     except SelectorSyntaxError as exc:
         first_line = str(exc).splitlines()[0]
-        raise WorkflowError(f"invalid CSS selector {selector!r}: {first_line}", retryable=False) from exc
+        raise NodeError(f"invalid CSS selector {selector!r}: {first_line}", retryable=False) from exc
 
 
 def text_of(element: Tag) -> str:
