@@ -12,6 +12,7 @@ only the database's own counter shows whether the lock order holds."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -136,7 +137,9 @@ def test_one_second_schedules_with_bulk_cancels_never_fail_to_start_nor_deadlock
         wait_for(lambda: not Execution.objects.exclude(status__in=list(EXECUTION_FINAL)).exists(), timeout=90)
     except AssertionError:
         raise AssertionError(logs(beat.log, worker.log_file)) from None
-    beat.stop()
+    # Killed: under load beat sometimes took more than 20 s to obey SIGTERM,
+    # and its database session ends (flushing its counters) either way.
+    beat.stop(signal.SIGKILL)
     worker.stop()
     # A backend's counters reach pg_stat_database when its session ends at the latest.
     wait_for(lambda: other_sessions() == 0, timeout=30)
