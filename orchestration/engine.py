@@ -32,10 +32,13 @@ retries, delayed starts, deadlines), lost messages and nodes whose worker died.
 from __future__ import annotations
 
 import contextvars
+import copy
 import logging
 import random
+import threading
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -102,18 +105,99 @@ def definition_snapshot(task: Task) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Frozen:
+    """What never changes in an execution once it is created: its definition
+    snapshot (parsed: nodes by id, the graph), parameters, input and task.
+    Shared by everyone in the process that reads it: never mutate it (the
+    claim hands a node and the input out as copies)."""
+
+    task_pk: int
+    task_key: str  # the task's taskId
+    definition: dict[str, Any]
+    nodes: dict[str, dict[str, Any]]
+    graph: graph.Graph
+    parameters: dict[str, Any]
+    input: Any
+    _upstream: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def upstream(self, node_id: str) -> frozenset[str]:
+        """The nodes whose outputs ``node_id`` may read: its ancestors (what
+        validation lets ``${...}`` and conditions name) and its ``inputFrom``."""
+        found = self._upstream.get(node_id)
+        if found is None:
+            source = input_from_node(self.nodes.get(node_id, {}))
+            found = frozenset(self.graph.ancestors(node_id) | ({source} if source else set()))
+            self._upstream[node_id] = found
+        return found
+
+
+# Per-process cache of ``Frozen`` by execution id, so that a node's claim and
+# finish neither read nor parse the definition again (a fan-out of 50 used to
+# parse its whole definition and load every node row 100 times).
+_FROZEN_MAX = 512
+_frozen: OrderedDict[int, Frozen] = OrderedDict()
+_frozen_lock = threading.Lock()
+
+# The columns of a node run that deciding the graph's next step needs.
+HOT_NODE_FIELDS = ("id", "execution_id", "node_id", "status", "error", "dispatch_id")
+
+# The columns of an execution the hot path reads and writes: everything but
+# the large JSON documents (definition, parameters, input), which are in ``Frozen``.
+HOT_EXECUTION_FIELDS = (
+    "id", "task_id", "status", "status_reason", "trigger", "triggered_by", "priority", "retry_of_id",
+    "retry_number", "error", "created_at", "not_before", "queued_at", "started_at", "finished_at",
+    "deadline_at", "cancel_requested_at", "stop_mode",
+)
+
+
+def frozen(execution: Execution | int) -> Frozen:
+    """The execution's unchanging part, from this process's cache (one query
+    on a miss; none when ``execution`` is a full instance with its task loaded)."""
+    execution_id = execution if isinstance(execution, int) else execution.pk
+    with _frozen_lock:
+        found = _frozen.get(execution_id)
+        if found is not None:
+            _frozen.move_to_end(execution_id)
+            return found
+    if isinstance(execution, Execution) and not execution.get_deferred_fields() & {
+        "definition", "parameters", "input"
+    } and Execution.task.is_cached(execution):
+        task_pk, task_key = execution.task_id, execution.task.task_id
+        definition, parameters, input_ = execution.definition, execution.parameters, execution.input
+    else:
+        task_pk, task_key, definition, parameters, input_ = Execution.objects.filter(pk=execution_id).values_list(
+            "task_id", "task__task_id", "definition", "parameters", "input"
+        ).get()
+    workflows = definition.get("workflows", [])
+    found = Frozen(
+        task_pk=task_pk, task_key=task_key, definition=definition, nodes={n["id"]: n for n in workflows},
+        graph=graph.Graph.from_nodes(workflows), parameters=parameters or {}, input=input_,
+    )
+    with _frozen_lock:
+        _frozen[execution_id] = found
+        while len(_frozen) > _FROZEN_MAX:
+            _frozen.popitem(last=False)
+    return found
+
+
 def _nodes(execution: Execution) -> dict[str, dict[str, Any]]:
-    return {n["id"]: n for n in execution.definition.get("workflows", [])}
+    return frozen(execution).nodes
 
 
 def _graph(execution: Execution) -> graph.Graph:
-    return graph.Graph.from_nodes(execution.definition.get("workflows", []))
+    return frozen(execution).graph
+
+
+def _emit(type: str, execution: Execution, **kwargs: Any) -> None:
+    """Record an event of ``execution`` (its task by id: no task row needed)."""
+    events.emit(type, execution=execution, task_id=execution.task_id, **kwargs)
 
 
 def _event_data(execution: Execution, **extra: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "executionId": execution.pk,
-        "taskId": execution.task.task_id,
+        "taskId": frozen(execution).task_key,
         "status": execution.status,
         "trigger": execution.trigger,
         "durationSeconds": execution.duration_seconds,
@@ -153,7 +237,7 @@ def execution_create(
         )
         if missing:
             raise SecretsMissing(task.task_id, missing)
-    with transaction.atomic():
+    with transaction.atomic(), events.batch():
         snapshot = reuse_from.definition if reuse_from else definition_snapshot(task)
         execution = Execution.objects.create(
             task=task,
@@ -192,7 +276,7 @@ def execution_create(
             else:
                 runs.append(NodeRun(execution=execution, node_id=node["id"], workflow=node["workflow"]))
         NodeRun.objects.bulk_create(runs)
-        events.emit("execution.created", execution=execution, data=_event_data(execution))
+        _emit("execution.created", execution, data=_event_data(execution))
         if not_before is None or not_before <= timezone.now():
             _queue(execution)
     return execution
@@ -210,7 +294,7 @@ def _queue(execution: Execution) -> None:
         return
     execution.status = ExecutionStatus.QUEUED
     execution.queued_at = now
-    events.emit("execution.queued", execution=execution, data=_event_data(execution))
+    _emit("execution.queued", execution, data=_event_data(execution))
     if admission.get_backend().request(execution.pk):
         _begin_locked(lock_execution(execution.pk))
 
@@ -237,9 +321,9 @@ def _begin_locked(execution: Execution) -> None:
     execution.deadline_at = now + timedelta(milliseconds=timeout_ms) if timeout_ms else None
     execution.save(update_fields=["status", "status_reason", "started_at", "deadline_at"])
     if first_start:
-        events.emit("execution.started", execution=execution, data=_event_data(execution))
+        _emit("execution.started", execution, data=_event_data(execution))
     else:
-        events.emit("execution.resumed", execution=execution, data=_event_data(execution))
+        _emit("execution.resumed", execution, data=_event_data(execution))
     _advance_locked(execution)
 
 
@@ -254,11 +338,16 @@ def _advance_locked(execution: Execution) -> None:
         return
     if execution.status != ExecutionStatus.RUNNING:
         return
-    g = _graph(execution)
-    nodes = _nodes(execution)
+    fixed = frozen(execution)
+    g = fixed.graph
+    nodes = fixed.nodes
     # The execution's lock serialises every change to pending nodes; node rows
     # need no lock of their own here (claims only move queued -> running).
-    runs = {nr.node_id: nr for nr in NodeRun.objects.filter(execution=execution)}
+    # Only the columns deciding the graph's next step: no outputs, logs or
+    # histories (read below only when a ready node has a condition).
+    runs = {nr.node_id: nr for nr in NodeRun.objects.filter(execution=execution).only(*HOT_NODE_FIELDS)}
+    outputs: dict[str, Any] | None = None
+    dispatched: list[tuple[NodeRun, dict[str, Any]]] = []
     while True:
         statuses = {node_id: nr.status for node_id, nr in runs.items()}
         step = graph.next_step(g, statuses)
@@ -266,18 +355,26 @@ def _advance_locked(execution: Execution) -> None:
         for node_id, reason in step.skip.items():
             _skip(execution, runs[node_id], reason)
             changed = True
-        outputs = {n: nr.output for n, nr in runs.items() if nr.status == NodeStatus.COMPLETED}
         for node_id in step.ready:
             node = nodes[node_id]
+            if node.get("condition") is not None and outputs is None:
+                outputs = dict(
+                    NodeRun.objects.filter(execution=execution, status=NodeStatus.COMPLETED).values_list(
+                        "node_id", "output"
+                    )
+                )
             try:
                 ok, reason = expressions.evaluate_condition(
                     node.get("condition"),
-                    parameters=execution.parameters,
-                    outputs=outputs,
+                    parameters=fixed.parameters,
+                    outputs=outputs or {},
                     upstream=list(g.deps[node_id]),
                     input_from=input_from_node(node),
                 )
             except expressions.ExpressionError as exc:
+                # Stored first: a failure may stop the execution, which cancels queued nodes.
+                _dispatch_all(execution, dispatched)
+                dispatched = []
                 _fail_unstarted(execution, runs[node_id], f"condition could not be evaluated: {exc}")
                 changed = True
                 continue
@@ -285,9 +382,11 @@ def _advance_locked(execution: Execution) -> None:
                 _skip(execution, runs[node_id], reason)
                 changed = True
                 continue
-            _dispatch(execution, runs[node_id], node)
+            _mark_dispatched(runs[node_id])
+            dispatched.append((runs[node_id], node))
         if not changed:
             break
+    _dispatch_all(execution, dispatched)
     _finalize_if_done(execution, runs)
 
 
@@ -305,8 +404,8 @@ def _skip(execution: Execution, run: NodeRun, reason: str) -> None:
     run.reason = reason
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "reason", "finished_at"])
-    events.emit(
-        "workflow.skipped", execution=execution, node_id=run.node_id,
+    _emit(
+        "workflow.skipped", execution, node_id=run.node_id,
         data={"executionId": execution.pk, "nodeId": run.node_id, "reason": reason},
     )
 
@@ -316,8 +415,8 @@ def _fail_unstarted(execution: Execution, run: NodeRun, error: str) -> None:
     run.error = error
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "finished_at"])
-    events.emit(
-        "workflow.failed", execution=execution, node_id=run.node_id,
+    _emit(
+        "workflow.failed", execution, node_id=run.node_id,
         data={"executionId": execution.pk, "nodeId": run.node_id, "error": error},
     )
     if _stops_on_failure(execution, run.node_id):
@@ -337,21 +436,41 @@ _continuation: contextvars.ContextVar[list[tuple[int, str]] | None] = contextvar
 )
 
 
-def _dispatch(execution: Execution, run: NodeRun, node: dict[str, Any]) -> None:
-    """Mark the node queued under a fresh dispatch id and send it on commit
-    (or hand it to the finishing worker to continue with, see ``node_finish``)."""
+_DISPATCH_FIELDS = ["status", "dispatch_id", "queued_at", "next_attempt_at"]
+
+
+def _mark_dispatched(run: NodeRun) -> None:
     run.status = NodeStatus.QUEUED
     run.dispatch_id = uuid.uuid4()
     run.queued_at = timezone.now()
     run.next_attempt_at = None
-    run.save(update_fields=["status", "dispatch_id", "queued_at", "next_attempt_at"])
-    continuation = _continuation.get()
-    if continuation is not None and not continuation:
-        # Unsent on purpose: if the worker dies before claiming it, the sweep
-        # sends it (queued, unclaimed past the resend bound).
-        continuation.append((run.pk, str(run.dispatch_id)))
+
+
+def _dispatch(execution: Execution, run: NodeRun, node: dict[str, Any]) -> None:
+    """Mark the node queued under a fresh dispatch id and send it on commit
+    (or hand it to the finishing worker to continue with, see ``node_finish``)."""
+    _mark_dispatched(run)
+    _dispatch_all(execution, [(run, node)])
+
+
+def _dispatch_all(execution: Execution, dispatched: list[tuple[NodeRun, dict[str, Any]]]) -> None:
+    """Store the nodes ``_mark_dispatched`` queued (one UPDATE for all of them)
+    and send them on commit; the first may instead be handed to the
+    finishing worker to continue with (see ``node_finish``)."""
+    if not dispatched:
         return
-    send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node))
+    if len(dispatched) == 1:
+        dispatched[0][0].save(update_fields=_DISPATCH_FIELDS)
+    else:
+        NodeRun.objects.bulk_update([run for run, _ in dispatched], _DISPATCH_FIELDS)
+    for run, node in dispatched:
+        continuation = _continuation.get()
+        if continuation is not None and not continuation:
+            # Unsent on purpose: if the worker dies before claiming it, the sweep
+            # sends it (queued, unclaimed past the resend bound).
+            continuation.append((run.pk, str(run.dispatch_id)))
+            continue
+        send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node))
 
 
 def send_on_commit(node_run_id: int, dispatch_id: uuid.UUID | None, priority: int, countdown: float = 0) -> None:
@@ -397,7 +516,7 @@ def _stops_on_failure(execution: Execution, node_id: str) -> bool:
     node = _nodes(execution).get(node_id, {})
     if isinstance(node.get("stopOnFailure"), bool):
         return bool(node["stopOnFailure"])
-    return (execution.definition.get("errorHandling") or {}).get("strategy") == "stop-on-error"
+    return (frozen(execution).definition.get("errorHandling") or {}).get("strategy") == "stop-on-error"
 
 
 def _stop_locked(execution: Execution, mode: str, reason: str) -> None:
@@ -439,7 +558,7 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
         execution.status_reason = f"{len(failed)} node(s) failed"
     execution.save(update_fields=["status", "finished_at", "error", "status_reason"])
     signals.execution_finished.send(sender=Execution, execution=execution)
-    events.emit(f"execution.{status}", execution=execution, data=_event_data(execution))
+    _emit(f"execution.{status}", execution, data=_event_data(execution))
     transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
     if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):
         _schedule_task_retry(execution)
@@ -448,10 +567,11 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
 def _schedule_task_retry(execution: Execution) -> None:
     """Retry a failed execution after retryDelay, up to maxRetries, re-running
     only the failed nodes and what depends on them."""
-    max_retries = int(execution.definition.get("maxRetries") or 0)
+    definition = frozen(execution).definition
+    max_retries = int(definition.get("maxRetries") or 0)
     if execution.retry_number >= max_retries:
         return
-    delay_ms = int(execution.definition.get("retryDelay") or 0)
+    delay_ms = int(definition.get("retryDelay") or 0)
     not_before = timezone.now() + timedelta(milliseconds=delay_ms)
     retry = execution_create(
         task=execution.task,
@@ -463,8 +583,8 @@ def _schedule_task_retry(execution: Execution) -> None:
         reuse_from=execution,
         not_before=not_before if delay_ms else None,
     )
-    events.emit(
-        "execution.retry_scheduled", execution=execution,
+    _emit(
+        "execution.retry_scheduled", execution,
         data=_event_data(execution, retryExecutionId=retry.pk, notBefore=not_before.isoformat()),
     )
     if delay_ms and delay_ms / 1000 <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
@@ -492,17 +612,25 @@ def execution_start_if_due(*, execution_id: int) -> bool:
 
 @dataclass
 class Claim:
+    """A node claimed for running. ``execution`` carries the hot columns plus
+    ``parameters`` and ``input`` (copies); ``node`` is a copy of the node's
+    definition; ``outputs`` maps completed nodes to their outputs."""
+
     node_run: NodeRun
     execution: Execution
     node: dict[str, Any]
     outputs: dict[str, Any]
+    task_key: str = ""  # the task's taskId
 
 
 def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | None:
     """Take a dispatched node for running. Returns None for a duplicate or stale
-    delivery (the node already ran or was dispatched again since)."""
+    delivery (the node already ran or was dispatched again since).
+
+    One transaction: the conditional update, one read of the node run with
+    its execution's hot columns, the ``workflow.started`` event."""
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), events.batch():
         # Conditional update: two deliveries of one message race here and
         # exactly one moves the node from queued to running.
         claimed = NodeRun.objects.filter(
@@ -511,20 +639,30 @@ def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | No
                  stop_requested="", finished_at=None, next_attempt_at=None, attempts=F("attempts") + 1)
         if not claimed:
             return None
-        run = NodeRun.objects.select_related("execution__task").get(pk=node_run_id)
+        run = (
+            NodeRun.objects.select_related("execution")
+            .only("id", "execution_id", "node_id", "attempts", "status", "dispatch_id", "started_at", "worker",
+                  *(f"execution__{name}" for name in HOT_EXECUTION_FIELDS))
+            .get(pk=node_run_id)
+        )
         execution = run.execution
-        node = _nodes(execution)[run.node_id]
-        events.emit(
-            "workflow.started", execution=execution, node_id=run.node_id,
+        fixed = frozen(execution.pk)
+        _emit(
+            "workflow.started", execution, node_id=run.node_id,
             data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
         )
-    outputs = {
-        nr.node_id: nr.output
-        for nr in NodeRun.objects.filter(execution=execution, status=NodeStatus.COMPLETED).only(
-            "node_id", "output"
-        )
-    }
-    return Claim(node_run=run, execution=execution, node=node, outputs=outputs)
+    # Copies: a workflow kind may change what it is given; the cache must not change.
+    execution.parameters = copy.deepcopy(fixed.parameters)
+    execution.input = copy.deepcopy(fixed.input)
+    # Only what the node may read (a fan-out's branches read their root, not each other).
+    upstream = fixed.upstream(run.node_id)
+    outputs = dict(
+        NodeRun.objects.filter(
+            execution_id=execution.pk, status=NodeStatus.COMPLETED, node_id__in=upstream
+        ).values_list("node_id", "output")
+    ) if upstream else {}
+    return Claim(node_run=run, execution=execution, node=copy.deepcopy(fixed.nodes[run.node_id]),
+                 outputs=outputs, task_key=fixed.task_key)
 
 
 def node_heartbeat(*, node_run_id: int, dispatch_id: str) -> str | None:
@@ -569,17 +707,19 @@ def node_finish(
 
 def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None:
     now = timezone.now()
-    with transaction.atomic():
-        # The node's execution, found and locked in one query (OF the execution only).
+    with transaction.atomic(), events.batch():
+        # The node's execution, found and locked in one query (OF the execution
+        # only), its hot columns only: the definition comes from ``frozen``.
         execution = (
             Execution.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("task")
+            .only(*HOT_EXECUTION_FIELDS)
             .filter(node_runs__pk=node_run_id)
             .first()
         )
         if execution is None:
             return
-        run = NodeRun.objects.select_for_update().get(pk=node_run_id)
+        # Without its input, output and logs (written below, never read).
+        run = NodeRun.objects.select_for_update().defer("input", "output", "logs").get(pk=node_run_id)
         if run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)
             return
@@ -612,7 +752,7 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             execution_stopping=bool(execution.stop_mode),
             retries_used=run.retries_used,
             retry_attempts=retry_attempts,
-            retry_delay_ms=execution.definition.get("retryDelay"),
+            retry_delay_ms=frozen(execution).definition.get("retryDelay"),
             jitter=random.uniform(0.8, 1.2),
         )
         if decision.action == transitions.Action.REQUEUE:
@@ -630,8 +770,8 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             run.error = outcome.error
             run.save()
             _retry_node(execution, run, node, delay)
-            events.emit(
-                "workflow.retrying", execution=execution, node_id=run.node_id,
+            _emit(
+                "workflow.retrying", execution, node_id=run.node_id,
                 data={"executionId": execution.pk, "nodeId": run.node_id, "error": outcome.error,
                       "retry": run.retries_used, "delaySeconds": round(delay, 3)},
             )
@@ -652,7 +792,7 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             data["error"] = run.error
         kind = {"completed": "completed", "failed": "failed", "timed_out": "timed_out",
                 "cancelled": "cancelled"}[status]
-        events.emit(f"workflow.{kind}", execution=execution, node_id=run.node_id, data=data)
+        _emit(f"workflow.{kind}", execution, node_id=run.node_id, data=data)
         if status == NodeStatus.TIMED_OUT and execution.deadline_at and execution.deadline_at <= now:
             # The node ran into the execution's own deadline: the execution timed out.
             _stop_locked(execution, "timeout", "execution ran past its timeout")
@@ -746,7 +886,7 @@ def execution_preempt(*, execution_id: int, reason: str) -> bool:
             status=NodeStatus.PENDING, dispatch_id=None, next_attempt_at=None
         )
         NodeRun.objects.filter(execution=execution, status=NodeStatus.RUNNING).update(stop_requested="preempt")
-        events.emit("resource.preempted", execution=execution, data=_event_data(execution, reason=reason))
+        _emit("resource.preempted", execution, data=_event_data(execution, reason=reason))
         transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
     return True
 
@@ -797,8 +937,8 @@ def node_recover(*, node_run_id: int, stale_before: datetime) -> bool:
             run.save()
         else:
             run.save()
-            events.emit(
-                "workflow.recovered", execution=execution, node_id=run.node_id,
+            _emit(
+                "workflow.recovered", execution, node_id=run.node_id,
                 data={"executionId": execution.pk, "nodeId": run.node_id, "reason": lost},
             )
             _dispatch(execution, run, _nodes(execution)[run.node_id])
