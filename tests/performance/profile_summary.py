@@ -21,7 +21,9 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("heartbeat thread (watchdog per node)", ("Watchdog.run", "Watchdog._beat")),
     ("thread start", ("Thread.start ",)),
     ("config schema validation (jsonschema)", ("jsonschema/",)),
-    ("event rows + receivers", ("emit (orchestration/events.py", "event_recorded", "monitoring/receivers")),
+    ("event rows + receivers", ("emit (orchestration/events.py", "batch (orchestration/events.py",
+                                "_announce (orchestration/events.py", "event_recorded", "monitoring/receivers",
+                                "scheduling/receivers")),
     ("broker publish (apply_async)", ("apply_async",)),
     ("admission", ("admission",)),
     ("DB commit", ("commit (psycopg", "Connection.commit (psycopg", "_commit (django/db")),
@@ -33,6 +35,17 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("resources heartbeat thread", ("resources/worker.py",)),
     ("celery/kombu machinery (consume, ack, pool IPC)", ("celery/", "kombu/", "billiard/")),
 ]
+
+
+# Threads blocked in these waits are idle; on a loaded machine py-spy still
+# reports some of them (a thread woken but not yet scheduled). Left out.
+IDLE_LEAVES = ("Event.wait (", "Condition.wait (", "Condition._acquire_restore (")
+
+
+def is_idle(stack: str) -> bool:
+    """Whether the sample's innermost frame is a wait (the thread is idle)."""
+    leaf = stack.rsplit(";", 1)[-1]
+    return leaf.startswith(IDLE_LEAVES)
 
 
 def categorise(stack: str) -> str:
@@ -51,15 +64,20 @@ def main() -> None:
 
     totals: Counter[str] = Counter()
     processes: Counter[str] = Counter()
+    idle = 0
     for line in args.raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         n = int(count)
+        if is_idle(stack):
+            idle += n
+            continue
         processes["pool processes" if stack.count("process ") > 1 else "main process"] += n
         totals[categorise(stack)] += n
     all_samples = sum(totals.values())
-    print(f"{all_samples} on-CPU samples at {args.rate}/s; " + ", ".join(f"{k}: {v}" for k, v in processes.items()))
+    print(f"{all_samples} on-CPU samples at {args.rate}/s; " + ", ".join(f"{k}: {v}" for k, v in processes.items())
+          + f" (left out: {idle} samples of threads blocked in a wait)")
     print(f"{'where the CPU time goes':<50}{'share':>8}" + (f"{'ms/node':>10}" if args.nodes else ""))
     for name, n in totals.most_common():
         per_node = f"{n / args.rate * 1000 / args.nodes:>10.2f}" if args.nodes else ""
