@@ -44,7 +44,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -141,6 +141,14 @@ _frozen_lock = threading.Lock()
 
 # The columns of a node run that deciding the graph's next step needs.
 HOT_NODE_FIELDS = ("id", "execution_id", "node_id", "status", "error", "dispatch_id")
+
+# And the columns settling a node's outcome reads.
+SETTLE_NODE_FIELDS = (
+    "stop_requested", "retries_used", "attempts", "started_at", "worker", "attempt_history", "cpu_seconds",
+    "peak_rss_bytes", "reason",
+)
+# What every outcome writes.
+OUTCOME_FIELDS = ("attempt_history", "input", "logs", "cpu_seconds", "peak_rss_bytes", "stop_requested")
 
 # The columns of an execution the hot path reads and writes: everything but
 # the large JSON documents (definition, parameters, input), which are in ``Frozen``.
@@ -330,9 +338,10 @@ def _begin_locked(execution: Execution) -> None:
 # --- Advancing the graph ------------------------------------------------------------
 
 
-def _advance_locked(execution: Execution) -> None:
+def _advance_locked(execution: Execution, runs: dict[str, NodeRun] | None = None) -> None:
     """Skip what can never run, dispatch what is ready, finish when done.
-    The caller holds the execution's row lock."""
+    The caller holds the execution's row lock; ``runs`` (node id -> run, with
+    at least ``HOT_NODE_FIELDS``) when it has just read them under that lock."""
     if execution.stop_mode:
         _advance_cancelled(execution)
         return
@@ -345,7 +354,8 @@ def _advance_locked(execution: Execution) -> None:
     # need no lock of their own here (claims only move queued -> running).
     # Only the columns deciding the graph's next step: no outputs, logs or
     # histories (read below only when a ready node has a condition).
-    runs = {nr.node_id: nr for nr in NodeRun.objects.filter(execution=execution).only(*HOT_NODE_FIELDS)}
+    if runs is None:
+        runs = {nr.node_id: nr for nr in NodeRun.objects.filter(execution=execution).only(*HOT_NODE_FIELDS)}
     outputs: dict[str, Any] | None = None
     dispatched: list[tuple[NodeRun, dict[str, Any]]] = []
     while True:
@@ -627,30 +637,39 @@ def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | No
     """Take a dispatched node for running. Returns None for a duplicate or stale
     delivery (the node already ran or was dispatched again since).
 
-    One transaction: the conditional update, one read of the node run with
-    its execution's hot columns, the ``workflow.started`` event."""
+    Atomic: the conditional update (queued + this dispatch id -> running), the
+    read of the node run with its execution's hot columns and the
+    ``workflow.started`` event commit together. On PostgreSQL that is one
+    statement (one round trip, no BEGIN/COMMIT of its own); elsewhere one
+    transaction of three."""
     now = timezone.now()
-    with transaction.atomic(), events.batch():
-        # Conditional update: two deliveries of one message race here and
-        # exactly one moves the node from queued to running.
-        claimed = NodeRun.objects.filter(
-            pk=node_run_id, status=NodeStatus.QUEUED, dispatch_id=dispatch_id
-        ).update(status=NodeStatus.RUNNING, worker=worker[:200], heartbeat_at=now, started_at=now,
-                 stop_requested="", finished_at=None, next_attempt_at=None, attempts=F("attempts") + 1)
-        if not claimed:
+    if connection.vendor == "postgresql" and connection.get_autocommit():
+        found = _claim_in_one_statement(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker, now=now)
+        if found is None:
             return None
-        run = (
-            NodeRun.objects.select_related("execution")
-            .only("id", "execution_id", "node_id", "attempts", "status", "dispatch_id", "started_at", "worker",
-                  *(f"execution__{name}" for name in HOT_EXECUTION_FIELDS))
-            .get(pk=node_run_id)
-        )
-        execution = run.execution
+        run, execution = found
         fixed = frozen(execution.pk)
-        _emit(
-            "workflow.started", execution, node_id=run.node_id,
-            data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
-        )
+    else:
+        with transaction.atomic(), events.batch():
+            # Conditional update: two deliveries of one message race here and
+            # exactly one moves the node from queued to running.
+            claimed = NodeRun.objects.filter(
+                pk=node_run_id, status=NodeStatus.QUEUED, dispatch_id=dispatch_id
+            ).update(status=NodeStatus.RUNNING, worker=worker[:200], heartbeat_at=now, started_at=now,
+                     stop_requested="", finished_at=None, next_attempt_at=None, attempts=F("attempts") + 1)
+            if not claimed:
+                return None
+            run = (
+                NodeRun.objects.select_related("execution")
+                .only(*CLAIM_NODE_FIELDS, *(f"execution__{name}" for name in HOT_EXECUTION_FIELDS))
+                .get(pk=node_run_id)
+            )
+            execution = run.execution
+            fixed = frozen(execution.pk)
+            _emit(
+                "workflow.started", execution, node_id=run.node_id,
+                data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
+            )
     # Copies: a workflow kind may change what it is given; the cache must not change.
     execution.parameters = copy.deepcopy(fixed.parameters)
     execution.input = copy.deepcopy(fixed.input)
@@ -663,6 +682,94 @@ def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | No
     ) if upstream else {}
     return Claim(node_run=run, execution=execution, node=copy.deepcopy(fixed.nodes[run.node_id]),
                  outputs=outputs, task_key=fixed.task_key)
+
+
+CLAIM_NODE_FIELDS = ("id", "execution_id", "node_id", "attempts", "status", "dispatch_id", "started_at", "worker")
+
+
+def _column(model: type[Any], name: str) -> str:
+    return str(connection.ops.quote_name(model._meta.get_field(name).column))
+
+
+def _claim_sql() -> str:
+    """The claim as one PostgreSQL statement: the conditional update, the
+    execution's hot columns and the ``workflow.started`` event row (data
+    built by the database), all or nothing. Returns one row, or none when the
+    dispatch was not (or no longer) queued."""
+    q = connection.ops.quote_name
+    node, execution, event = (q(m._meta.db_table) for m in (NodeRun, Execution, events_model()))
+    nc = {name: _column(NodeRun, name) for name in ("id", "execution_id", "node_id", "attempts", "status",
+                                                     "dispatch_id", "worker", "heartbeat_at", "started_at",
+                                                     "stop_requested", "finished_at", "next_attempt_at")}
+    ec = ", ".join(f"x.{_column(Execution, name)}" for name in _in_model_order(Execution, HOT_EXECUTION_FIELDS))
+    ev = {name: _column(events_model(), name) for name in ("type", "data", "task", "execution", "node_id", "source",
+                                                           "created_at", "id")}
+    return f"""
+        WITH claimed AS (
+            UPDATE {node} SET {nc["status"]} = 'running', {nc["worker"]} = %(worker)s,
+                   {nc["heartbeat_at"]} = %(now)s, {nc["started_at"]} = %(now)s, {nc["stop_requested"]} = '',
+                   {nc["finished_at"]} = NULL, {nc["next_attempt_at"]} = NULL,
+                   {nc["attempts"]} = {nc["attempts"]} + 1
+             WHERE {nc["id"]} = %(id)s AND {nc["status"]} = 'queued' AND {nc["dispatch_id"]} = %(dispatch)s
+            RETURNING {nc["id"]} AS id, {nc["execution_id"]} AS execution_id, {nc["node_id"]} AS node_id,
+                      {nc["attempts"]} AS attempts
+        ), recorded AS (
+            INSERT INTO {event} ({ev["type"]}, {ev["data"]}, {ev["task"]}, {ev["execution"]}, {ev["node_id"]},
+                                 {ev["source"]}, {ev["created_at"]})
+            SELECT 'workflow.started',
+                   jsonb_build_object('executionId', c.execution_id, 'nodeId', c.node_id, 'attempt', c.attempts),
+                   x.{_column(Execution, "task_id")}, c.execution_id, c.node_id, 'system', %(now)s
+              FROM claimed c JOIN {execution} x ON x.{_column(Execution, "id")} = c.execution_id
+            RETURNING {ev["id"]} AS id
+        )
+        SELECT c.id, c.execution_id, c.node_id, c.attempts, (SELECT id FROM recorded), {ec}
+          FROM claimed c JOIN {execution} x ON x.{_column(Execution, "id")} = c.execution_id
+    """
+
+
+def _in_model_order(model: type[Any], names: tuple[str, ...]) -> list[str]:
+    """``names`` (attnames) in the order of the model's concrete fields, the
+    order ``Model.from_db`` expects values in."""
+    return [f.attname for f in model._meta.concrete_fields if f.attname in names]
+
+
+def events_model() -> type[Any]:
+    from orchestration.models import Event
+
+    return Event
+
+
+_CLAIM_SQL: str | None = None
+
+
+def _claim_in_one_statement(
+    *, node_run_id: int, dispatch_id: str, worker: str, now: datetime
+) -> tuple[NodeRun, Execution] | None:
+    global _CLAIM_SQL
+    try:
+        dispatch = uuid.UUID(str(dispatch_id))
+    except ValueError:
+        return None
+    if _CLAIM_SQL is None:
+        _CLAIM_SQL = _claim_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"id": node_run_id, "dispatch": dispatch, "worker": worker[:200], "now": now})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    run_id, execution_id, node_id, attempts, event_id, *hot = row
+    execution = Execution.from_db(connection.alias, _in_model_order(Execution, HOT_EXECUTION_FIELDS), hot)
+    known = {"id": run_id, "execution_id": execution_id, "node_id": node_id, "attempts": attempts,
+             "status": NodeStatus.RUNNING, "dispatch_id": dispatch, "started_at": now, "worker": worker[:200]}
+    names = _in_model_order(NodeRun, tuple(known))
+    run = NodeRun.from_db(connection.alias, names, [known[name] for name in names])
+    run.execution = execution
+    event = events_model()(
+        pk=event_id, type="workflow.started", task_id=execution.task_id, execution_id=execution_id, node_id=node_id,
+        data={"executionId": execution_id, "nodeId": node_id, "attempt": attempts}, source="system", created_at=now,
+    )
+    events.announce_on_commit([event])
+    return run, execution
 
 
 def node_heartbeat(*, node_run_id: int, dispatch_id: str) -> str | None:
@@ -718,9 +825,16 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
         )
         if execution is None:
             return
-        # Without its input, output and logs (written below, never read).
-        run = NodeRun.objects.select_for_update().defer("input", "output", "logs").get(pk=node_run_id)
-        if run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
+        # All the execution's node runs in one read (the graph's next step needs
+        # their statuses), with the columns settling this one needs. Under the
+        # execution's lock nothing else changes a running node's status or stop
+        # request (only its heartbeat), so the rows need no lock of their own.
+        runs = {
+            nr.node_id: nr
+            for nr in NodeRun.objects.filter(execution_id=execution.pk).only(*HOT_NODE_FIELDS, *SETTLE_NODE_FIELDS)
+        }
+        run = next((nr for nr in runs.values() if nr.pk == node_run_id), None)
+        if run is None or run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)
             return
         run.attempt_history = [
@@ -760,16 +874,16 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             run.status = NodeStatus.PENDING
             run.dispatch_id = None
             run.reason = "preempted"
-            run.save()
-            _advance_locked(execution)
+            run.save(update_fields=[*OUTCOME_FIELDS, "status", "dispatch_id", "reason"])
+            _advance_locked(execution, runs)
             return
 
         if decision.action == transitions.Action.RETRY:
             delay = decision.delay_seconds
             run.retries_used += 1
             run.error = outcome.error
-            run.save()
             _retry_node(execution, run, node, delay)
+            run.save(update_fields=[*OUTCOME_FIELDS, "retries_used", "error", *_RETRY_FIELDS])
             _emit(
                 "workflow.retrying", execution, node_id=run.node_id,
                 data={"executionId": execution.pk, "nodeId": run.node_id, "error": outcome.error,
@@ -784,7 +898,7 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
         run.error = "" if status == NodeStatus.COMPLETED else outcome.error
         if stop and status == NodeStatus.CANCELLED:
             run.reason = execution.status_reason or "stopped"
-        run.save()
+        run.save(update_fields=[*OUTCOME_FIELDS, "status", "finished_at", "output", "error", "reason"])
         data: dict[str, Any] = {"executionId": execution.pk, "nodeId": run.node_id, "attempts": run.attempts}
         if status == NodeStatus.COMPLETED:
             data["output"] = run.output
@@ -798,7 +912,10 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             _stop_locked(execution, "timeout", "execution ran past its timeout")
         elif status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT) and _stops_on_failure(execution, run.node_id):
             _stop_locked(execution, "fail", f"node {run.node_id!r} {status.replace('_', ' ')}")
-        _advance_locked(execution)
+        _advance_locked(execution, runs)
+
+
+_RETRY_FIELDS = ("status", "dispatch_id", "queued_at", "next_attempt_at")
 
 
 def _retry_node(execution: Execution, run: NodeRun, node: dict[str, Any], delay: float) -> None:
@@ -818,7 +935,7 @@ def _retry_node(execution: Execution, run: NodeRun, node: dict[str, Any], delay:
         send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node), countdown=delay)
     else:
         run.next_attempt_at = due
-    run.save(update_fields=["status", "dispatch_id", "queued_at", "next_attempt_at"])
+    # Stored by the caller, with the outcome (``_RETRY_FIELDS``).
 
 
 # --- Operator actions -----------------------------------------------------------------

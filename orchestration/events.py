@@ -100,4 +100,10 @@ def batch() -> Iterator[None]:
         _pending.reset(token)
     if collected:
         Event.objects.bulk_create(collected)
-        transaction.on_commit(lambda: _announce(collected))
+        announce_on_commit(collected)
+
+
+def announce_on_commit(recorded: list[Event]) -> None:
+    """Announce events already written (``event_recorded``, in order) once
+    the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: _announce(recorded))
