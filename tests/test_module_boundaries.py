@@ -17,7 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("orchestration", "monitoring", "templates_app", "webauto")
+PACKAGES = (
+    "orchestration",
+    "scheduling",
+    "resources",
+    "webflows",
+    "monitoring",
+    "templates_app",
+    "webauto",
+)
 
 # (importing module, imported module, private name) and (module, object,
 # private attribute) that are still allowed. Empty: every module uses only

@@ -22,7 +22,7 @@ def test_every_shipped_kind_has_an_example_its_schema_accepts():
             continue
         validator = validator_for(kind.config_schema)(kind.config_schema)
         assert list(validator.iter_errors(kind.example)) == [], kind.name
-    shipped = [k for k in kinds if k.run.__module__.split(".")[0] in ("orchestration", "monitoring")]
+    shipped = [k for k in kinds if k.run.__module__.split(".")[0] in ("orchestration", "webflows", "monitoring")]
     assert [k.name for k in shipped if k.example is None] == []
 
 
