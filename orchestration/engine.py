@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import functools
 import logging
 import random
 import threading
@@ -727,9 +728,10 @@ def _claim_sql() -> str:
     """
 
 
+@functools.cache
 def _in_model_order(model: type[Any], names: tuple[str, ...]) -> list[str]:
     """``names`` (attnames) in the order of the model's concrete fields, the
-    order ``Model.from_db`` expects values in."""
+    order ``Model.from_db`` expects values in (do not change the list)."""
     return [f.attname for f in model._meta.concrete_fields if f.attname in names]
 
 
@@ -761,7 +763,7 @@ def _claim_in_one_statement(
     execution = Execution.from_db(connection.alias, _in_model_order(Execution, HOT_EXECUTION_FIELDS), hot)
     known = {"id": run_id, "execution_id": execution_id, "node_id": node_id, "attempts": attempts,
              "status": NodeStatus.RUNNING, "dispatch_id": dispatch, "started_at": now, "worker": worker[:200]}
-    names = _in_model_order(NodeRun, tuple(known))
+    names = _in_model_order(NodeRun, CLAIM_NODE_FIELDS)
     run = NodeRun.from_db(connection.alias, names, [known[name] for name in names])
     run.execution = execution
     event = events_model()(
