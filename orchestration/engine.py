@@ -173,7 +173,8 @@ def frozen(execution: Execution | int) -> Frozen:
         "definition", "parameters", "input"
     } and Execution.task.is_cached(execution):
         task_pk, task_key = execution.task_id, execution.task.task_id
-        definition, parameters, input_ = execution.definition, execution.parameters, execution.input
+        # Copies: the caller's instance (and the task it was made from) may change later.
+        definition, parameters, input_ = copy.deepcopy((execution.definition, execution.parameters, execution.input))
     else:
         task_pk, task_key, definition, parameters, input_ = Execution.objects.filter(pk=execution_id).values_list(
             "task_id", "task__task_id", "definition", "parameters", "input"
