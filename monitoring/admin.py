@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from monitoring.alerting import alert_acknowledge, alert_resolve
-from monitoring.models import Alert, Channel, DailyRollup, Delivery
+from monitoring.models import Alert, Channel, DailyRollup, Delivery, ExecutionRollup
 from monitoring.services import channel_send_test
 from orchestration.credentials import (
     MaskedCredentialMoved,
@@ -91,3 +91,22 @@ class DailyRollupAdmin(admin.ModelAdmin):
     list_display = ["day", "task_key", "counts", "duration_count", "node_failures"]
     list_filter = ["day"]
     search_fields = ["task_key"]
+
+
+@admin.register(ExecutionRollup)
+class ExecutionRollupAdmin(admin.ModelAdmin):
+    """Read-only: rollups only ever grow by the finishing transactions
+    (``monitoring.rollups``); an edit by hand would falsify the summary."""
+
+    list_display = ["day", "task", "completed", "failed", "d_count", "d_max"]
+    list_filter = ["day"]
+    search_fields = ["task__task_id"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

@@ -100,16 +100,22 @@ def _float_array() -> Any:
 
 
 @contextmanager
-def sort_memory(megabytes: int = 64) -> Iterator[None]:
+def sort_memory(megabytes: int = 64, *, snapshot: bool = False) -> Iterator[None]:
     """Run the block in a transaction whose sorts (the percentiles) may use
     ``megabytes`` of memory on PostgreSQL (``SET LOCAL work_mem``), so a
     month of durations sorts in memory instead of spilling to disk at the
-    default 4 MB. Elsewhere it does nothing."""
+    default 4 MB. With ``snapshot``, a transaction this opens is REPEATABLE
+    READ, so several queries of one answer see the same committed data (a
+    run finishing between them is counted by all or by none). Elsewhere it
+    does nothing."""
     if connection.vendor != "postgresql":
         yield
         return
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
         with connection.cursor() as cursor:
+            if snapshot and outermost:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute(f"SET LOCAL work_mem = '{int(megabytes)}MB'")
         yield
 

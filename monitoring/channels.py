@@ -17,7 +17,6 @@ something that exists is the core's check (``orchestration.definitions``).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ import jsonschema
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from orchestration import contract
+from orchestration import blocks, contract
+from orchestration.definition_checks import join
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "notification-channels.schema.json"
 
@@ -51,12 +51,6 @@ class ParsedChannels:
 
     channels: list[ParsedChannel] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
-
-
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
 
 
 def _with_parameters(value: Any, parameters: Mapping[str, Any]) -> Any:
@@ -88,8 +82,7 @@ def _with_parameters(value: Any, parameters: Mapping[str, Any]) -> Any:
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema["items"])
+    return jsonschema.Draft202012Validator(blocks.load_schema(SCHEMA_PATH)["items"])
 
 
 def parse_channel(
@@ -104,7 +97,7 @@ def parse_channel(
         try:
             config = _with_parameters(dict(entry["config"]), parameters or {})
         except LookupError as exc:
-            return None, [{"path": _join(path, "config"), "message": str(exc)}]
+            return None, [{"path": join(path, "config"), "message": str(exc)}]
         if isinstance(config.get("recipients"), list):
             # ``["${adminEmails}"]`` with a list parameter becomes that list.
             flat: list[Any] = []
@@ -123,7 +116,7 @@ def parse_channel(
         try:
             validate(address)
         except ValidationError:
-            where = _join(_join(_join(path, "config"), "recipients"), i)
+            where = join(join(join(path, "config"), "recipients"), i)
             errors.append({"path": where, "message": f"{address!r} is not an email address"})
     if errors:
         return None, errors
@@ -141,7 +134,7 @@ def parse_channels(
         out.errors.append({"path": path, "message": "notificationChannels must be a list"})
         return out
     for index, entry in enumerate(entries):
-        parsed, errors = parse_channel(entry, _join(path, index), parameters=parameters)
+        parsed, errors = parse_channel(entry, join(path, index), parameters=parameters)
         out.errors.extend(errors)
         if parsed is not None:
             out.channels.append(parsed)

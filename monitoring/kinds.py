@@ -1,4 +1,4 @@
-"""The ``notification`` workflow kind (seed: ``notification-workflow``):
+"""The ``notification`` node kind (seed: ``notification-workflow``):
 sends a report rendered from a named template through the task's channels."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from django.utils import timezone
 from monitoring.messages import ReportTemplateMissing, report_message
 from monitoring.models import Channel, Delivery, DeliveryStatus
 from monitoring.services import delivery_attempt, delivery_create
-from orchestration.context import RunContext, WorkflowError
-from orchestration.registry import WorkflowKind
+from orchestration.context import NodeError, RunContext
+from orchestration.registry import NodeKind
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -59,7 +59,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     task = Task.objects.get(pk=context.task_pk)
     channels = list(Channel.objects.filter(task=task, kind__in=kinds, enabled=True))
     if not channels:
-        raise WorkflowError(
+        raise NodeError(
             f"task {task.task_id!r} has no enabled notification channel of type {' or '.join(kinds)} "
             "(add one under notificationChannels)",
             retryable=False,
@@ -77,7 +77,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     try:
         message = report_message(template=template, context=report_context, subject=config.get("subject", ""))
     except ReportTemplateMissing as exc:
-        raise WorkflowError(str(exc), retryable=False) from None
+        raise NodeError(str(exc), retryable=False) from None
 
     results: list[Delivery] = []
     for channel in channels:
@@ -102,7 +102,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     failed = [d for d in results if d.status != DeliveryStatus.SENT]
     if failed:
         summary = "; ".join(f"{d.channel_name}: {d.error}" for d in failed)
-        raise WorkflowError(
+        raise NodeError(
             f"notification: {len(failed)} of {len(results)} deliveries failed: {summary}",
             retryable=not all(d.permanent_error for d in failed),
         )
@@ -115,7 +115,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     }
 
 
-KIND = WorkflowKind(
+KIND = NodeKind(
     name="notification",
     run=run,
     config_schema=CONFIG_SCHEMA,

@@ -236,3 +236,50 @@ class ExecutionTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} le={self.le or '-'} #{self.shard}: {self.count}"
+
+
+class ExecutionRollup(models.Model):
+    """Per task and UTC day (of ``created_at``) aggregates of the finished
+    executions, behind the 7- and 30-day metrics summary (issue 13, point 10).
+
+    A row gains an execution in the same transaction that gives it its final
+    status (``monitoring.rollups.rollup_add_execution``, hooked where the
+    Prometheus counters are counted), and nothing subtracts from it:
+    retention pruning leaves it alone; deleting the task deletes its rows,
+    as it deletes its executions. Durations (finished - started, decided
+    runs only) and queue waits (started - queued) are in seconds, floored at
+    0; ``*_hist`` maps a histogram bucket number (text, see
+    ``monitoring.rollups.histogram_bucket``) to a count; ``node_failures``
+    maps ``["<node id>", "<workflow>"]`` (JSON text) to the count of failed
+    or timed-out node runs; ``node_*`` cover the node runs of the rolled-up
+    executions.
+    """
+
+    task = models.ForeignKey("orchestration.Task", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    completed = models.PositiveBigIntegerField(default=0)
+    completed_with_errors = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    cancelled = models.PositiveBigIntegerField(default=0)
+    timed_out = models.PositiveBigIntegerField(default=0)
+    d_count = models.PositiveBigIntegerField(default=0)
+    d_sum = models.FloatField(default=0.0)
+    d_min = models.FloatField(null=True, blank=True)
+    d_max = models.FloatField(null=True, blank=True)
+    d_hist = models.JSONField(default=dict)
+    w_count = models.PositiveBigIntegerField(default=0)
+    w_sum = models.FloatField(default=0.0)
+    w_min = models.FloatField(null=True, blank=True)
+    w_max = models.FloatField(null=True, blank=True)
+    w_hist = models.JSONField(default=dict)
+    node_cpu_sum = models.FloatField(default=0.0)
+    node_cpu_count = models.PositiveBigIntegerField(default=0)
+    node_rss_max = models.PositiveBigIntegerField(null=True, blank=True)
+    node_failures = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "day"], name="executionrollup_unique_task_day")]
+        indexes = [models.Index(fields=["day"], name="executionrollup_day")]
+
+    def __str__(self) -> str:
+        return f"task #{self.task_id} {self.day}"

@@ -102,7 +102,11 @@ def on_event_recorded(sender: Any, *, event: Any, **kwargs: Any) -> None:
 
 
 def on_execution_finished(sender: Any, *, execution: Any, **kwargs: Any) -> None:
-    """Runs inside the transaction that finished the execution."""
+    """Runs inside the transaction that finished the execution: counts it in
+    the Prometheus running totals and adds it to its day's rollup, so both
+    commit or roll back with the finish."""
     from monitoring.counters import execution_count_finished
+    from monitoring.rollups import rollup_add_execution
 
     execution_count_finished(execution=execution)
+    rollup_add_execution(execution=execution)

@@ -14,8 +14,9 @@ class NodeCancelled(Exception):
     """Raised inside a workflow when its node was cancelled or timed out."""
 
 
-class WorkflowError(Exception):
-    """A failure a workflow reports on purpose, with a message for the operator.
+class NodeError(Exception):
+    """A failure a node kind reports on purpose while running a node, with a
+    message for the operator (called "workflow" in the seed's JSON).
 
     ``retryable=False`` tells the engine that retrying cannot help (bad config,
     expired session), so remaining retry attempts are not spent.

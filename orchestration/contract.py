@@ -162,6 +162,14 @@ def _problems(error: jsonschema.ValidationError, prefix: str) -> Iterator[dict[s
                 message = _template(properties.get(key), "required") or f"{key} is required"
                 yield {"path": _join(path, key), "message": _fill(message, key, None)}
         return
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        # one problem per unknown key, at the key's own path
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unknown = _template(error.schema, "additionalProperties") or "unknown field '{name}'"
+        for key in error.instance:
+            if key not in known:
+                yield {"path": _join(path, key), "message": _fill(unknown, key, error.instance[key])}
+        return
     if "propertyNames" in error.relative_schema_path:
         # the instance is the offending name: report it at its own path
         path = _join(path, str(error.instance))
@@ -188,14 +196,22 @@ def schema_problems(
 
 
 def problems_from(
-    checker: jsonschema.protocols.Validator, doc: Any, *, prefix: str = "", skip: Collection[str] = ()
+    checker: jsonschema.protocols.Validator,
+    doc: Any,
+    *,
+    prefix: str = "",
+    skip: Collection[str] = (),
+    skip_references: bool = False,
 ) -> list[dict[str, str]]:
     """:func:`schema_problems` for any compiled validator (a block's own
-    schema, checked by its parser): the same paths and messages."""
+    schema, checked by its parser; a node kind's config schema): the same
+    paths and messages. With ``skip_references``, errors at a string that
+    still holds a ``${...}`` reference are left out (it resolves at run time)."""
     found: list[dict[str, str]] = []
     for error in checker.iter_errors(doc):
         top = error.absolute_path[0] if error.absolute_path else None
-        if top in skip:
+        if top in skip or (skip_references and isinstance(error.instance, str) and "${" in error.instance):
             continue
-        found.extend(_problems(error, prefix))
+        # two failing keywords with one message (type and minimum of 0.5) are one problem
+        found.extend(p for p in _problems(error, prefix) if p not in found)
     return found

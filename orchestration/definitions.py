@@ -130,7 +130,7 @@ def normalise_nodes(nodes: Any) -> Any:
         if isinstance(node, Mapping) and isinstance(node.get("config"), Mapping) and isinstance(node.get("workflow"), str):
             try:
                 kind = registry.get(node["workflow"])
-            except registry.UnknownWorkflowKind:
+            except registry.UnknownNodeKind:
                 kind = None
             if kind is not None:
                 node = {**node, "config": whole_numbers_to_int(kind.config_schema, dict(node["config"]))}
@@ -343,12 +343,12 @@ def _validate_node(
     ancestors = graph.ancestors(node_id) - {node_id} if node_id in known_ids else set()
 
     kind = None
-    workflow = node.get("workflow")
-    if isinstance(workflow, str) and workflow:
+    kind_name = node.get("workflow")  # the seed's key for a node's kind
+    if isinstance(kind_name, str) and kind_name:
         try:
-            kind = registry.get(workflow)
-        except registry.UnknownWorkflowKind:
-            problems.append(problem(join(path, "workflow"), f'unknown workflow kind "{workflow}"'))
+            kind = registry.get(kind_name)
+        except registry.UnknownNodeKind:
+            problems.append(problem(join(path, "workflow"), f'unknown workflow kind "{kind_name}"'))
 
     if not duplicate:
         problems.extend(
@@ -540,16 +540,8 @@ def _check_schema(
     path: str,
     parameter_values: Mapping[str, Any] | None,
 ) -> list[Problem]:
+    """Problems of a node's config against its kind's schema, after whole-string
+    parameter references are substituted (see the module docstring)."""
     instance = _substitute_parameters(config, parameter_values or {})
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = []
-    for error in sorted(
-        validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))
-    ):
-        if isinstance(error.instance, str) and "${" in error.instance:
-            continue
-        error_path = path
-        for step in error.absolute_path:
-            error_path = join(error_path, step)
-        problems.append(problem(error_path, error.message))
-    return problems
+    checker = jsonschema.Draft202012Validator(schema)
+    return contract.problems_from(checker, instance, prefix=path, skip_references=True)

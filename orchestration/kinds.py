@@ -1,11 +1,11 @@
-"""Generic workflow kinds that ship with the engine."""
+"""Generic node kinds that ship with the engine."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from orchestration.context import RunContext
-from orchestration.registry import WorkflowKind, register
+from orchestration.registry import NodeKind, register
 
 
 def _echo(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def _delay(config: dict[str, Any], input: Any, context: RunContext) -> dict[str,
 
 
 register(
-    WorkflowKind(
+    NodeKind(
         name="echo",
         run=_echo,
         description="Passes its input through, merged with the fields of config.output.",
@@ -39,7 +39,7 @@ register(
 )
 
 register(
-    WorkflowKind(
+    NodeKind(
         name="delay",
         run=_delay,
         description="Waits for a number of seconds (stops at once when cancelled).",

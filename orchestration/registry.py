@@ -1,4 +1,4 @@
-"""The registry of workflow kinds.
+"""The registry of node kinds (what a node's "workflow" key names).
 
 A kind is a named unit of work: a JSON Schema for its config, a description of
 its output, and ``run(config, input, context) -> dict``. Built-in kinds
@@ -22,14 +22,20 @@ if TYPE_CHECKING:
 RunFunction = Callable[[dict[str, Any], Any, "RunContext"], dict[str, Any]]
 
 
-class UnknownWorkflowKind(LookupError):
+class UnknownNodeKind(LookupError):
+    """No node kind (built-in or stored step workflow) has that name."""
+
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown workflow kind {name!r}")
         self.name = name
 
 
 @dataclass(frozen=True)
-class WorkflowKind:
+class NodeKind:
+    """A node kind: what a node's ``"workflow"`` key names in a task
+    definition (the JSON keeps the seed's word). Its ``run`` takes (config,
+    input, RunContext) and returns the node's output."""
+
     name: str
     run: RunFunction
     config_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
@@ -43,9 +49,9 @@ class WorkflowKind:
     example: dict[str, Any] | None = None
 
 
-_kinds: dict[str, WorkflowKind] = {}
+_kinds: dict[str, NodeKind] = {}
 _aliases: dict[str, str] = {}
-_providers: list[Callable[[str], WorkflowKind | None]] = []
+_providers: list[Callable[[str], NodeKind | None]] = []
 _provider_names: list[Callable[[], Iterable[str]]] = []
 _lock = threading.Lock()
 
@@ -54,7 +60,7 @@ _lock = threading.Lock()
 BUILTIN_KIND_MODULES: list[str] = ["orchestration.kinds"]
 
 
-def register(kind: WorkflowKind) -> WorkflowKind:
+def register(kind: NodeKind) -> NodeKind:
     """Register ``kind`` under its name and aliases (re-registering replaces)."""
     with _lock:
         _kinds[kind.name] = kind
@@ -64,7 +70,7 @@ def register(kind: WorkflowKind) -> WorkflowKind:
 
 
 def add_provider(
-    provider: Callable[[str], WorkflowKind | None], *, names: Callable[[], Iterable[str]] | None = None
+    provider: Callable[[str], NodeKind | None], *, names: Callable[[], Iterable[str]] | None = None
 ) -> None:
     """Add a lookup used for names that no registered kind or alias has.
 
@@ -78,8 +84,8 @@ def add_provider(
             _provider_names.append(names)
 
 
-def get(name: str) -> WorkflowKind:
-    """Return the kind for ``name`` (a name or an alias) or raise UnknownWorkflowKind."""
+def get(name: str) -> NodeKind:
+    """Return the kind for ``name`` (a name or an alias) or raise UnknownNodeKind."""
     kind = _kinds.get(_aliases.get(name, name))
     if kind is not None:
         return kind
@@ -87,23 +93,23 @@ def get(name: str) -> WorkflowKind:
         found = provider(name)
         if found is not None:
             return found
-    raise UnknownWorkflowKind(name)
+    raise UnknownNodeKind(name)
 
 
 def exists(name: str) -> bool:
     try:
         get(name)
-    except UnknownWorkflowKind:
+    except UnknownNodeKind:
         return False
     return True
 
 
-def all_kinds() -> list[WorkflowKind]:
+def all_kinds() -> list[NodeKind]:
     """Registered kinds (not provider-backed ones), sorted by name."""
     return sorted(_kinds.values(), key=lambda k: k.name)
 
 
-def provided_kinds() -> list[WorkflowKind]:
+def provided_kinds() -> list[NodeKind]:
     """The kinds the providers offer under names no registered kind has,
     sorted by name (a name a provider lists but no longer resolves is left out)."""
     names = {name for lister in list(_provider_names) for name in lister()} - set(_kinds)
@@ -111,12 +117,12 @@ def provided_kinds() -> list[WorkflowKind]:
     for name in sorted(names):
         try:
             found.append(get(name))
-        except UnknownWorkflowKind:
+        except UnknownNodeKind:
             continue
     return found
 
 
-def example_node(kind: WorkflowKind) -> dict[str, Any]:
+def example_node(kind: NodeKind) -> dict[str, Any]:
     """A task-definition node using ``kind``: its ``example`` config, or, for a
     kind without one, its required config properties as ``<name>`` placeholders."""
     config = kind.example

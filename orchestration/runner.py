@@ -1,4 +1,4 @@
-"""Running one node on a worker: resolve its config, run its workflow kind,
+"""Running one node on a worker: resolve its config, run its node kind,
 keep its heartbeat, honour stop requests and timeouts, measure its usage.
 
 Stopping is cooperative first (the workflow sees ``context.cancel_event``),
@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from orchestration import engine, log_redaction, references, registry, secret_hosts
-from orchestration.context import NodeCancelled, RunContext, WorkflowError
+from orchestration.context import NodeCancelled, NodeError, RunContext
 from orchestration.models import NodeStatus
 from orchestration.process_tree import ProcessTreeMeter
 from orchestration.schemavalues import whole_numbers_to_int
@@ -358,7 +358,7 @@ def _execute(claim: engine.Claim, context: RunContext, used_secrets: set[str]) -
     node = claim.node
     try:
         kind = registry.get(node["workflow"])
-    except registry.UnknownWorkflowKind as exc:
+    except registry.UnknownNodeKind as exc:
         return engine.Outcome(status=NodeStatus.FAILED, error=str(exc), retryable=False)
     try:
         config = references.resolve(
@@ -384,7 +384,7 @@ def _execute(claim: engine.Claim, context: RunContext, used_secrets: set[str]) -
         return engine.Outcome(status=NodeStatus.COMPLETED, output=_json_safe(output), input=node_input)
     except NodeCancelled:
         raise
-    except WorkflowError as exc:
+    except NodeError as exc:
         return engine.Outcome(status=NodeStatus.FAILED, error=str(exc), retryable=exc.retryable,
                               input=node_input)
     except Exception as exc:  # a workflow's bug must fail its node, not the worker

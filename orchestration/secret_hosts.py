@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 
 # A host name (letters, digits, '-', '.', '_'; IPv4 too), optionally "*." first.
 HOST_PATTERN_RE = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$")
 MAX_HOSTS = 50
 
 
-class SecretHostRefused(WorkflowError):
+class SecretHostRefused(NodeError):
     """A request would carry a secret to a host its ``allowedHosts`` do not list (not retryable)."""
 
     def __init__(self, name: str, host: str, allowed: list[str]) -> None:

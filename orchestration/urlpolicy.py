@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 # A scheme is letters, digits, "+", "-", "." after a leading letter (RFC 3986 §3.1).
@@ -46,7 +46,7 @@ _TAB_OR_NEWLINE = re.compile("[\t\n\r]")
 _URL_KEY_RE = re.compile(r"(^|[a-z_])(url|urls|href|src)$", re.IGNORECASE)
 
 
-class URLNotAllowed(WorkflowError):
+class URLNotAllowed(NodeError):
     """A node tried to load a URL the policy refuses (never worth a retry)."""
 
     def __init__(self, message: str) -> None:

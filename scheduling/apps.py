@@ -7,8 +7,6 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
-        from pathlib import Path
-
         from orchestration import blocks
         from orchestration.events import event_recorded
         from orchestration.models import Event, Task
@@ -27,6 +25,4 @@ class SchedulingConfig(AppConfig):
         post_delete.connect(receivers.on_schedule_deleted, sender=Schedule, dispatch_uid="scheduling-subscribers-deleted")
         hooks.register_next_runs(selectors.next_runs)
         hooks.register_task_schedules(presenters.task_schedules)
-        blocks.register_block(
-            "schedule", blocks.load_schema(Path(__file__).resolve().parent / "schedule.schema.json"), spec.parse_block
-        )
+        blocks.register_block("schedule", spec.SCHEMA, spec.parse_block)

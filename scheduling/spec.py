@@ -10,31 +10,36 @@ back.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import jsonschema
 from django.utils.dateparse import parse_datetime
 
+from orchestration import blocks, contract
+from orchestration.schemavalues import whole_numbers_to_int
 from scheduling import filters, timing
 
 if TYPE_CHECKING:
     from scheduling.models import Schedule
 
-KINDS = ("cron", "interval", "event", "manual")
-TRIGGERS = ("api", "webhook")
+SCHEMA = blocks.load_schema(Path(__file__).resolve().parent / "schedule.schema.json")
+KINDS = tuple(SCHEMA["properties"]["type"]["enum"])
+TRIGGERS = tuple(SCHEMA["properties"]["trigger"]["enum"])
+MISFIRE_POLICIES = tuple(SCHEMA["properties"]["misfirePolicy"]["enum"])
 OVERLAP_WORDS = {True: "allow", False: "forbid", "allow": "allow", "forbid": "forbid", "replace": "replace"}
-MISFIRE_POLICIES = ("run-once", "skip", "run-all")
-MAX_MISFIRE_RUNS = 1000
-# The largest count the schedule's integer columns hold (PostgreSQL integer).
-MAX_COUNT = 2_147_483_647
-KNOWN_KEYS = {
-    "type", "name", "expression", "timezone", "interval", "unit", "event", "filter", "trigger",
-    "startDate", "endDate", "maxRuns", "enabled", "concurrent", "misfirePolicy",
-    "misfireGraceSeconds", "misfireMaxRuns", "pauseAfterFailures", "input", "rateLimitPerMinute",
-    "webhookSecret",
+# Block key -> Schedule field, for the keys the structure check alone decides.
+PLAIN_FIELDS = {
+    "maxRuns": "max_runs", "pauseAfterFailures": "pause_after_failures", "misfirePolicy": "misfire_policy",
+    "misfireGraceSeconds": "misfire_grace_seconds", "misfireMaxRuns": "misfire_max_runs",
+    "rateLimitPerMinute": "rate_limit_per_minute", "input": "input",
 }
+DEFAULTS = {"misfirePolicy": "run-once", "misfireGraceSeconds": 60, "misfireMaxRuns": 10, "rateLimitPerMinute": 60, "input": {}}
 
 
 @dataclass
@@ -45,24 +50,21 @@ class Parsed:
     webhook_secret: str | None = None
 
 
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(SCHEMA)
+
+
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def _non_negative_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def _parse_date(value: Any, tz: ZoneInfo | None) -> datetime | None:
-    if not isinstance(value, str):
-        return None
     try:
         parsed = parse_datetime(value)
     except ValueError:  # well formed but impossible, such as month 13
         return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
+    if parsed is not None and parsed.tzinfo is None:
         # A date without offset is read in the schedule's own timezone.
         parsed = parsed.replace(tzinfo=tz or ZoneInfo("UTC"))
     return parsed
@@ -74,139 +76,62 @@ def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
     ``prefix`` is the JSON path of the block (``"schedule"`` in a task
     definition, ``""`` in the schedules API); every problem is reported as
     ``{"path": "<prefix>.<field>", "message": ...}`` in ``Parsed.errors``.
-    Cron expressions may be 5 fields or a macro (``@hourly``) and must fire
-    within ``timing.NEVER_FIRES_YEARS`` years; intervals are whole numbers of
-    their unit, at least 1 second. ``parameters`` is unused (the block takes
-    no references); it is part of the block-parser signature of
-    ``orchestration.blocks``, where this app registers the function."""
-    out = Parsed()
-    err = out.errors.append
-    if not isinstance(block, dict):
-        err({"path": prefix, "message": "schedule must be an object"})
+    Structure (keys, types, enums, ranges) is the block schema's
+    (``schedule.schema.json``, messages from its ``errorMessage``s); then,
+    for the keys that passed it: time zones, cron expressions (5 fields or a
+    macro such as ``@hourly``, firing within ``timing.NEVER_FIRES_YEARS``
+    years), intervals (at least 1 second, at most 366 days), event filters
+    and dates. ``parameters`` is unused (the block takes no references); it is
+    part of the block-parser signature of ``orchestration.blocks``, where this
+    app registers the function."""
+    if isinstance(block, dict):
+        block = whole_numbers_to_int(SCHEMA, block)  # 60.0 is the integer 60
+    out = Parsed(errors=contract.problems_from(_validator(), block, prefix=prefix))
+    bad = {re.split(r"[.\[]", e["path"][len(prefix):].lstrip("."))[0] for e in out.errors}
+    if not isinstance(block, dict) or "type" in bad:
         return out
-    for key in block:
-        if key not in KNOWN_KEYS:
-            err({"path": _join(prefix, key), "message": f"unknown schedule field '{key}'"})
-    kind = block.get("type")
-    if kind not in KINDS:
-        err({"path": _join(prefix, "type"), "message": f"type must be one of {', '.join(KINDS)} (got {kind!r})"})
-        return out
-    f = out.fields
-    f["kind"] = kind
-    f["name"] = str(block.get("name") or "")[:200]
 
+    def check(key: str, message: str | None) -> bool:
+        if message:
+            out.errors.append({"path": _join(prefix, key), "message": message})
+        return not message
+
+    kind, f = block["type"], out.fields
+    f.update(kind=kind, name=block.get("name") or "", expression="", interval_value=None, interval_unit="",
+             interval_ms=None, event_name="", event_filter={}, manual_trigger="", enabled=block.get("enabled", True))
+    f.update({attr: block.get(key, DEFAULTS.get(key)) for key, attr in PLAIN_FIELDS.items()})
     tz_name = block.get("timezone", "UTC")
-    problem = timing.timezone_error(tz_name)
-    tz: ZoneInfo | None = None
-    if problem:
-        err({"path": _join(prefix, "timezone"), "message": problem})
-    else:
-        tz = ZoneInfo(tz_name)
-        f["timezone"] = tz_name
-
-    f.update(expression="", interval_value=None, interval_unit="", interval_ms=None,
-             event_name="", event_filter={}, manual_trigger="")
-    if kind == "cron":
-        problem = timing.cron_error(block.get("expression"))
-        if problem:
-            err({"path": _join(prefix, "expression"), "message": problem})
-        else:
-            f["expression"] = " ".join(str(block["expression"]).split())
-    elif kind == "interval":
-        value, unit = block.get("interval"), block.get("unit", "ms")
-        if unit not in timing.INTERVAL_UNITS_MS:
-            err({"path": _join(prefix, "unit"), "message": f"unit must be one of {', '.join(timing.INTERVAL_UNITS_MS)} (got {unit!r})"})
-        elif not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            err({"path": _join(prefix, "interval"), "message": f"interval must be a positive whole number of the unit (got {value!r}); for a fraction use a smaller unit, e.g. 30 with unit 'm' for half an hour"})
-        elif value * timing.INTERVAL_UNITS_MS[unit] < timing.MIN_INTERVAL_MS:
-            err({"path": _join(prefix, "interval"), "message": "interval must be at least 1 second"})
-        elif value * timing.INTERVAL_UNITS_MS[unit] > timing.MAX_INTERVAL_MS:
-            err({"path": _join(prefix, "interval"), "message": "interval must be at most 366 days (use a cron schedule for longer periods)"})
-        else:
-            f.update(interval_value=value, interval_unit=unit, interval_ms=value * timing.INTERVAL_UNITS_MS[unit])
+    tz = ZoneInfo(tz_name) if "timezone" not in bad and check("timezone", timing.timezone_error(tz_name)) else None
+    f["timezone"] = tz_name
+    if kind == "cron" and "expression" not in bad and check("expression", timing.cron_error(block["expression"])):
+        f["expression"] = " ".join(block["expression"].split())
+    elif kind == "interval" and not {"interval", "unit"} & bad:
+        unit = block.get("unit", "ms")
+        ms = block["interval"] * timing.INTERVAL_UNITS_MS[unit]
+        if ms < timing.MIN_INTERVAL_MS:
+            check("interval", "interval must be at least 1 second")
+        elif ms > timing.MAX_INTERVAL_MS:
+            check("interval", "interval must be at most 366 days (use a cron schedule for longer periods)")
+        f.update(interval_value=block["interval"], interval_unit=unit, interval_ms=ms)
     elif kind == "event":
-        name = block.get("event")
-        if not isinstance(name, str) or not name.strip() or len(name) > 100:
-            err({"path": _join(prefix, "event"), "message": "event must be an event name such as 'execution.failed' (wildcards like 'execution.*' allowed)"})
-        else:
-            f["event_name"] = name.strip()
-        filter_spec = block.get("filter")
-        out.errors.extend(filters.filter_errors(filter_spec, _join(prefix, "filter")))
-        f["event_filter"] = filter_spec or {}
-    else:
-        trigger = block.get("trigger", "api")
-        if trigger not in TRIGGERS:
-            err({"path": _join(prefix, "trigger"), "message": f"trigger must be one of {', '.join(TRIGGERS)} (got {trigger!r})"})
-        else:
-            f["manual_trigger"] = trigger
-
+        f.update(event_name=str(block.get("event", "")).strip(), event_filter=block.get("filter") or {})
+        if "filter" not in bad:
+            out.errors.extend(filters.filter_errors(block.get("filter"), _join(prefix, "filter")))
+    elif kind == "manual":
+        f["manual_trigger"] = block.get("trigger", "api")
     for key, attr in (("startDate", "start_at"), ("endDate", "end_at")):
         value = block.get(key)
-        if value is None:
-            f[attr] = None
-            continue
-        parsed = _parse_date(value, tz)
-        if parsed is None:
-            err({"path": _join(prefix, key), "message": "must be an ISO 8601 date-time such as '2026-01-31T08:00:00+08:00'"})
-        else:
-            f[attr] = parsed
-    if f.get("start_at") and f.get("end_at") and f["end_at"] <= f["start_at"]:
-        err({"path": _join(prefix, "endDate"), "message": "endDate must be after startDate"})
-
-    for key, attr, minimum in (
-        ("maxRuns", "max_runs", 1),
-        ("pauseAfterFailures", "pause_after_failures", 1),
-    ):
-        value = block.get(key)
-        if value is None:
-            f[attr] = None
-        elif not _non_negative_int(value) or not minimum <= value <= MAX_COUNT:
-            err({"path": _join(prefix, key), "message": f"{key} must be a whole number from {minimum} to {MAX_COUNT}"})
-        else:
-            f[attr] = value
-
-    enabled = block.get("enabled", True)
-    if not isinstance(enabled, bool):
-        err({"path": _join(prefix, "enabled"), "message": "enabled must be true or false"})
-    f["enabled"] = bool(enabled)
-
+        f[attr] = None if value is None or key in bad else _parse_date(value, tz)
+        if value is not None and key not in bad and f[attr] is None:
+            check(key, "must be an ISO 8601 date-time such as '2026-01-31T08:00:00+08:00'")
+    if f["start_at"] and f["end_at"] and f["end_at"] <= f["start_at"]:
+        check("endDate", "endDate must be after startDate")
     # Clock schedules default to forbid: piled-up overlapping runs are the
     # classic scheduler failure. Event and webhook fires are distinct requests.
-    default_overlap = "forbid" if kind in ("cron", "interval") else "allow"
-    concurrent = block.get("concurrent", default_overlap)
-    if not isinstance(concurrent, bool | str) or concurrent not in OVERLAP_WORDS:
-        err({"path": _join(prefix, "concurrent"), "message": "concurrent must be true/'allow', false/'forbid' or 'replace'"})
-    else:
-        f["overlap"] = OVERLAP_WORDS[concurrent]
-
-    policy = block.get("misfirePolicy", "run-once")
-    if policy not in MISFIRE_POLICIES:
-        err({"path": _join(prefix, "misfirePolicy"), "message": f"misfirePolicy must be one of {', '.join(MISFIRE_POLICIES)}"})
-    else:
-        f["misfire_policy"] = policy
-    for key, attr, default, low, high in (
-        ("misfireGraceSeconds", "misfire_grace_seconds", 60, 0, 86_400),
-        ("misfireMaxRuns", "misfire_max_runs", 10, 1, MAX_MISFIRE_RUNS),
-        ("rateLimitPerMinute", "rate_limit_per_minute", 60, 1, 100_000),
-    ):
-        value = block.get(key, default)
-        if not _non_negative_int(value) or not low <= value <= high:
-            err({"path": _join(prefix, key), "message": f"{key} must be a whole number from {low} to {high}"})
-        else:
-            f[attr] = value
-
-    schedule_input = block.get("input", {})
-    if not isinstance(schedule_input, dict):
-        err({"path": _join(prefix, "input"), "message": "input must be an object"})
-    else:
-        f["input"] = schedule_input
-
+    if "concurrent" not in bad:
+        f["overlap"] = OVERLAP_WORDS[block.get("concurrent", "forbid" if kind in ("cron", "interval") else "allow")]
     if "webhookSecret" in block:
-        secret = block["webhookSecret"]
-        if secret is not None and not isinstance(secret, str):
-            err({"path": _join(prefix, "webhookSecret"), "message": "webhookSecret must be a string"})
-        else:
-            out.webhook_secret = secret or ""
+        out.webhook_secret = block["webhookSecret"] or ""
     return out
 
 

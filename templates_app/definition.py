@@ -63,7 +63,7 @@ def check_template(doc: Any, *, version_required: bool = False) -> tuple[Checked
         template_id = slugify(name) or ""
         if not template_id and not any(e["path"] == "name" for e in errors):
             errors.append({"path": "id", "message": "is required (a slug such as weibo-monitoring-template)"})
-    elif template_id in RESERVED_IDS:
+    elif isinstance(template_id, str) and template_id in RESERVED_IDS:
         errors.append({"path": "id", "message": f"{template_id!r} is reserved; choose another id"})
 
     version = Version(1, 0, 0)

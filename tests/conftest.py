@@ -54,7 +54,7 @@ def role_user(django_user_model):
     return make
 
 
-def _database_url() -> str:
+def database_url() -> str:
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
@@ -67,7 +67,7 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "WEBAUTO_EXTRA_KIND_MODULES": EXTRA_KINDS,
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
@@ -168,29 +168,136 @@ def worker_factory(_worker_base: Path) -> Iterator[Callable[..., WorkerProcess]]
         worker.stop()
 
 
+# Module-scoped fixtures whose real worker outlives each test: what a test set
+# in motion may still be running on it when the test database is flushed.
+SHARED_WORKER_FIXTURES = ("celery_worker", "resource_worker")
+QUIESCE_SECONDS = 30
+
+
+def _broker_busy() -> bool:
+    """True while a message waits in a queue or is unacknowledged. Tasks are
+    acknowledged late (``CELERY_TASK_ACKS_LATE``), so a task still running,
+    or held for its countdown, counts too. False when the broker is not Redis
+    (nothing to inspect)."""
+    from webauto.celery import app
+
+    with app.connection_for_write() as conn:
+        client = getattr(conn.default_channel, "client", None)
+        if client is None:
+            return False
+        if client.hlen("unacked"):
+            return True
+        return any(client.llen(key) for key in client.scan_iter("celery*", count=100) if client.type(key) == b"list")
+
+
+def _database_busy() -> bool:
+    """True while another session of the test database is running a statement
+    or sits inside a transaction (a worker between two writes)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def _worker_busy() -> str | None:
+    """What a shared worker may still be doing for the test that just ended
+    (None: nothing): an execution not final (a preempted run waiting to
+    resume, a cancelled one whose node is stopping), a node queued or running,
+    a message not yet processed (a dispatch pass, an event's evaluation), a
+    transaction open."""
+    from orchestration.models import EXECUTION_ACTIVE, Execution, NodeRun, NodeStatus
+
+    if Execution.objects.filter(status__in=EXECUTION_ACTIVE).exists():
+        return "an execution is still active"
+    if NodeRun.objects.filter(status__in=[NodeStatus.QUEUED, NodeStatus.RUNNING]).exists():
+        return "a node is queued or running"
+    if _broker_busy():
+        return "a broker message is queued or being processed"
+    if _database_busy():
+        return "a worker is inside a transaction"
+    return None
+
+
 @pytest.fixture(autouse=True)
 def _quiesce_worker_activity(request: pytest.FixtureRequest) -> Iterator[None]:
-    """For tests that share the module's worker: before the test database is
-    flushed, cancel what is still active and wait until no node is running, so
-    the flush's TRUNCATE never deadlocks with a worker still writing. (Workers
-    from ``worker_factory`` are stopped before the flush anyway.)"""
-    if "celery_worker" not in request.fixturenames:
+    """For tests that share a module's worker (``SHARED_WORKER_FIXTURES``):
+    before the test database is flushed, cancel what is still active and wait
+    until the worker has nothing left to do for this test (``_worker_busy``),
+    twice in a row, so that no task of this test writes into the next one and
+    the flush rarely has to wait. The flush itself cannot deadlock with a
+    worker anyway (``_flush_without_deadlock``). Workers from
+    ``worker_factory`` are stopped before the flush."""
+    if not any(name in request.fixturenames for name in SHARED_WORKER_FIXTURES):
         yield
         return
     request.getfixturevalue("transactional_db")  # set up first, so torn down after us
     yield
     from orchestration import services
-    from orchestration.models import EXECUTION_ACTIVE, Execution, NodeRun, NodeStatus
+    from orchestration.models import EXECUTION_ACTIVE, Execution
 
     for execution_id in Execution.objects.filter(status__in=EXECUTION_ACTIVE).values_list("pk", flat=True):
         try:
             services.execution_cancel(execution_id=execution_id, reason="test finished")
         except services.ExecutionStateError:
             pass
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and NodeRun.objects.filter(status=NodeStatus.RUNNING).exists():
-        time.sleep(0.2)
-    time.sleep(0.3)  # let the last writes (events, follow-up messages) land
+    deadline = time.monotonic() + QUIESCE_SECONDS
+    quiet = 0
+    busy: str | None = "not checked yet"
+    while quiet < 2 and time.monotonic() < deadline:
+        busy = _worker_busy()
+        quiet = quiet + 1 if busy is None else 0
+        time.sleep(0.1)
+    if quiet < 2:
+        # Not fatal: the flush stays safe. Say why, for a test that fails next.
+        print(f"worker not quiet after {QUIESCE_SECONDS}s: {busy}", file=sys.stderr)
+
+
+# How many times a flush found a table locked and started again (see below).
+flush_lock_retries = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_without_deadlock() -> Iterator[None]:
+    """Makes the test database flush (``TRUNCATE`` of every table, between
+    transactional tests) unable to deadlock with a worker still writing.
+
+    ``TRUNCATE`` locks its tables one after the other; holding some while it
+    waits for one a worker transaction holds, which then asks for one the
+    flush holds, is a deadlock, and PostgreSQL may pick the flush to abort (a
+    teardown error). Here the flush first takes every lock at once with
+    ``NOWAIT``: if one is held it waits for nothing, rolls back (holding
+    nothing) and tries again, so it never holds a lock while waiting."""
+    from django.db import OperationalError, transaction
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        global flush_lock_retries
+        tables = self.connection.introspection.django_table_names(only_existing=True, include_views=False)
+        lock = f"LOCK TABLE {', '.join(self.quote_name(t) for t in tables)} IN ACCESS EXCLUSIVE MODE NOWAIT"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+                    cursor.execute(lock)
+                    for sql in sql_list:
+                        cursor.execute(sql)
+                return
+            except OperationalError as exc:
+                lock_not_available = getattr(exc.__cause__, "sqlstate", None) == "55P03"
+                if not lock_not_available or time.monotonic() > deadline:
+                    raise
+                flush_lock_retries += 1
+            time.sleep(0.05)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,8 @@ def test_values_that_can_be_empty_are_nullable_and_lists_are_arrays(client, admi
         ("Channel", "lastSuccessAt"),
         ("Delivery", "sentAt"),
     ):
-        assert components[component]["properties"][field].get("nullable") is True, (component, field)
+        # OpenAPI 3.1: a nullable value has "null" among its types.
+        assert "null" in components[component]["properties"][field]["type"], (component, field)
     # Present only in the answer that made a webhook token.
     assert "webhookUrl" not in components["Schedule"]["required"]
     for path in ("/api/v1/workflows/", "/api/v1/browser-sessions/"):
@@ -124,3 +125,68 @@ def test_the_schema_and_docs_need_the_viewer_role_while_definition_schemas_stay_
     assert client.get("/api/docs/").status_code == 200
     client.logout()
     assert client.get("/api/v1/schemas/task-definition.json").status_code == 200
+
+
+DEFINITION_BODIES = (
+    ("post", "/api/v1/tasks/", "task-definition"),
+    ("put", "/api/v1/tasks/{taskId}/", "task-definition"),
+    ("post", "/api/v1/tasks/validate/", "task-definition"),
+    ("post", "/api/v1/templates/", "template-definition"),
+    ("put", "/api/v1/templates/{template_id}/", "template-definition"),
+)
+
+
+def _as_served(value, owner, components):
+    """An embedded schema with its ``$ref``s written back the way the served
+    file has them (``#/$defs/...`` inside the owner, ``<file>.json#/...`` to
+    the other document)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, child in value.items():
+            if key == "$ref" and child.startswith("#/components/schemas/"):
+                component, _, fragment = child.removeprefix("#/components/schemas/").partition("/")
+                target = components[component]
+                child = f"#/{fragment}" if target == owner else f"{target}.json#/{fragment}"
+            out[key] = _as_served(child, owner, components)
+        return out
+    if isinstance(value, list):
+        return [_as_served(child, owner, components) for child in value]
+    return value
+
+
+def test_definition_request_bodies_refer_to_the_published_schemas(client, admin_user):
+    """Issue 15.1: the request bodies of the task and template endpoints are
+    the published definition schemas, the same content as the served files."""
+    schema = _schema(client, admin_user)
+    assert schema["openapi"].startswith("3.1")  # Schema Object = JSON Schema 2020-12
+    components = {}
+    for method, path, name in DEFINITION_BODIES:
+        body = schema["paths"][path][method]["requestBody"]
+        ref = body["content"]["application/json"]["schema"]["$ref"]
+        assert ref.startswith("#/components/schemas/"), (method, path, ref)
+        component = ref.removeprefix("#/components/schemas/")
+        assert components.setdefault(component, name) == name, (method, path, component)
+    assert len(components) == 2
+    client.logout()
+    for component, name in components.items():
+        served = client.get(f"/api/v1/schemas/{name}.json").json()
+        embedded = _as_served(schema["components"]["schemas"][component], name, components)
+        assert embedded == {key: value for key, value in served.items() if key != "$id"}, name
+        assert served["$id"] == f"{name}.json"
+
+
+def test_a_definition_the_schema_accepts_is_accepted_and_one_it_refuses_is_refused(client, admin_user):
+    """The embedded schema is what the server checks: a body valid against the
+    OpenAPI component validates on the server, an invalid one does not."""
+    import jsonschema
+
+    schema = _schema(client, admin_user)
+    component = schema["components"]["schemas"]["TaskDefinitionDocument"]
+    # Resolve the component's $refs inside the OpenAPI document.
+    validator = jsonschema.Draft202012Validator({**component, "components": schema["components"]})
+    good = {"taskId": "doc-task", "name": "Doc", "workflows": [{"id": "a", "workflow": "echo"}]}
+    bad = {**good, "priority": "urgent"}
+    assert validator.is_valid(good) and not validator.is_valid(bad)
+    assert client.post("/api/v1/tasks/validate/", good, content_type="application/json").json()["valid"] is True
+    answer = client.post("/api/v1/tasks/validate/", bad, content_type="application/json").json()
+    assert answer["valid"] is False and [e["path"] for e in answer["errors"]] == ["priority"]

@@ -65,8 +65,8 @@ GROWS = {
 DROPPED = {"monitoring_hostsample"}
 # Models that did not exist in release 1: the only content types the upgrade may add.
 NEW_CONTENT_TYPES = {
-    ("access", "accesspolicy"), ("monitoring", "executiontally"), ("scheduling", "webhookmessage"),
-    ("orchestration", "subscribergeneration"),
+    ("access", "accesspolicy"), ("monitoring", "executiontally"), ("monitoring", "executionrollup"),
+    ("scheduling", "webhookmessage"), ("orchestration", "subscribergeneration"),
 }
 FINAL = {"completed", "completed_with_errors", "failed", "cancelled", "timed_out"}
 
@@ -250,6 +250,9 @@ def test_a_release1_database_upgrades_with_every_row_kept(backend, tmp_path):
     rolled_up = sum(sum(r["counts"].values()) for r in before["monitoring_dailyrollup"]["rows"])
     assert rolled_up >= 1
     assert sum(r["count"] for r in after["monitoring_executiontally"]["rows"]) == finished + rolled_up
+    # The daily rollups behind the 7d/30d summary start from the finished runs still kept (monitoring 0005).
+    assert finished >= 1
+    assert sum(r[s] for r in after["monitoring_executionrollup"]["rows"] for s in FINAL) == finished
 
     # The API reads executions with their node runs, step workflows and template versions.
     assert api["executions_status"] == api["execution_detail_status"] == 200

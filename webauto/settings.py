@@ -190,6 +190,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tasks, executions, templates, schedules, monitoring and resources.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "OAS_VERSION": "3.1.0",
     # Swagger UI and ReDoc files come from the sidecar package, never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -207,6 +208,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "orchestration.api.openapi.add_error_responses",
+        "orchestration.api.openapi.add_definition_schemas",
     ],
 }
 
@@ -282,7 +284,7 @@ WEBAUTO_WORKER_SWEEP_SECONDS = env_float(
 # reloaded when they change; a change made by another process is seen within
 # this many seconds (orchestration/subscribers.py). 0: checked on every event.
 WEBAUTO_SUBSCRIBER_CACHE_SECONDS = env_float("WEBAUTO_SUBSCRIBER_CACHE_SECONDS", 0.5, minimum=0.0)
-# Extra modules that register workflow kinds at start-up (comma separated).
+# Extra modules that register node kinds at start-up (comma separated).
 WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 # Admission backend: decides when a queued execution may start.
 # The resource manager's backend admits by capacity and priority (see

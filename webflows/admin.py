@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from webflows.models import BrowserSession, SandboxState, Workflow
 from webflows.sandbox.state import sandbox_advance, sandbox_reset
-from webflows.services import workflow_definition_errors
+from webflows.services import step_workflow_definition_errors
 
 
 class WorkflowAdminForm(forms.ModelForm):
@@ -35,7 +35,7 @@ class WorkflowAdminForm(forms.ModelForm):
         }
         if data.get("session_site"):
             definition["session"] = {"site": data["session_site"], "save": bool(data.get("save_session"))}
-        errors = workflow_definition_errors(definition)
+        errors = step_workflow_definition_errors(definition)
         if errors:
             raise forms.ValidationError([f"{e['path'] or '(definition)'}: {e['message']}" for e in errors])
         return data

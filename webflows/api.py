@@ -36,36 +36,36 @@ def _body(request: Request) -> dict[str, Any]:
 class WorkflowListView(APIView):
     @extend_schema(summary="List step workflows", operation_id="workflows_list", responses=OBJECT_LIST)
     def get(self, request: Request) -> Response:
-        return Response([selectors.workflow_detail(w) for w in Workflow.objects.all()])
+        return Response([selectors.step_workflow_detail(w) for w in Workflow.objects.all()])
 
     @extend_schema(summary="Create a step workflow", request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
-        workflow = services.workflow_create(definition=_body(request))
-        return Response(selectors.workflow_detail(workflow), status=status.HTTP_201_CREATED)
+        workflow = services.step_workflow_create(definition=_body(request))
+        return Response(selectors.step_workflow_detail(workflow), status=status.HTTP_201_CREATED)
 
 
 class WorkflowDetailView(APIView):
     @extend_schema(summary="A step workflow's definition", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, name: str) -> Response:
-        return Response(selectors.workflow_detail(selectors.workflow_get(name=name)))
+        return Response(selectors.step_workflow_detail(selectors.step_workflow_get(name=name)))
 
     @extend_schema(summary="Replace a step workflow", request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def put(self, request: Request, name: str) -> Response:
-        workflow = selectors.workflow_get(name=name)
-        updated = services.workflow_update(workflow=workflow, definition=_body(request))
-        return Response(selectors.workflow_detail(updated))
+        workflow = selectors.step_workflow_get(name=name)
+        updated = services.step_workflow_update(workflow=workflow, definition=_body(request))
+        return Response(selectors.step_workflow_detail(updated))
 
     @extend_schema(summary="Change some keys of a step workflow", request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def patch(self, request: Request, name: str) -> Response:
-        workflow = selectors.workflow_get(name=name)
+        workflow = selectors.step_workflow_get(name=name)
         merged = {**workflow.as_definition(), **_body(request)}
         merged = {k: v for k, v in merged.items() if v is not None}
-        updated = services.workflow_update(workflow=workflow, definition=merged)
-        return Response(selectors.workflow_detail(updated))
+        updated = services.step_workflow_update(workflow=workflow, definition=merged)
+        return Response(selectors.step_workflow_detail(updated))
 
     @extend_schema(summary="Delete a step workflow", responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
-        selectors.workflow_get(name=name).delete()
+        selectors.step_workflow_get(name=name).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

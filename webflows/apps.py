@@ -9,8 +9,8 @@ class WebflowsConfig(AppConfig):
     def ready(self) -> None:
         from orchestration import registry
         from webflows.kinds import builtin_kinds
-        from webflows.provider import stored_workflow_kind, stored_workflow_names
+        from webflows.provider import stored_step_workflow_kind, stored_step_workflow_names
 
         for kind in builtin_kinds():
             registry.register(kind)
-        registry.add_provider(stored_workflow_kind, names=stored_workflow_names)
+        registry.add_provider(stored_step_workflow_kind, names=stored_step_workflow_names)

@@ -11,7 +11,7 @@ import httpx
 from django.conf import settings
 
 from orchestration import secret_hosts
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 from orchestration.urlpolicy import URLNotAllowed, check_fetch_url, host_checks_active
 from webflows import fetch, html
 
@@ -88,7 +88,7 @@ class HttpDriver:
         content_type = response.headers.get("content-type", "")
         if not fetch.is_text_content(content_type, response.content):
             self._html = None
-            raise WorkflowError(
+            raise NodeError(
                 f"{self._url} answered with {content_type.split(';')[0].strip() or 'binary data'} "
                 "(binary content), not a page; fetch files with a download step",
                 retryable=False,
@@ -100,8 +100,8 @@ class HttpDriver:
             title = html.text_of(soup.title) if soup.title else ""
         return {"url": self._url, "status": response.status_code, "title": title, "contentType": content_type}
 
-    def _browser_only(self, op: str) -> WorkflowError:
-        return WorkflowError(f"{op} needs a browser; this workflow runs without one", retryable=False)
+    def _browser_only(self, op: str) -> NodeError:
+        return NodeError(f"{op} needs a browser; this workflow runs without one", retryable=False)
 
     def click(self, selector: str, *, timeout: float, frame: str | None = None) -> None:
         raise self._browser_only("click")
@@ -125,7 +125,7 @@ class HttpDriver:
 
     def html(self, frame: str | None = None) -> str | None:
         if frame:
-            raise WorkflowError(
+            raise NodeError(
                 f"frame {frame!r}: reading inside an <iframe> needs a browser, and this workflow runs "
                 'without one (set "browser": true on the workflow)',
                 retryable=False,
@@ -145,27 +145,27 @@ class HttpDriver:
         self.client.close()
 
 
-def playwright_error(exc: Exception, timeout: float | None = None, target: str = "") -> WorkflowError:
-    """A clear WorkflowError from a Playwright exception (first line only:
+def playwright_error(exc: Exception, timeout: float | None = None, target: str = "") -> NodeError:
+    """A clear NodeError from a Playwright exception (first line only:
     Playwright appends long call logs)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     first = re.sub(r"^\w+(\.\w+)*: ", "", first)
     if isinstance(exc, PlaywrightTimeout):
-        return WorkflowError(f"timed out after {timeout:g}s waiting for {target or 'the page'}")
+        return NodeError(f"timed out after {timeout:g}s waiting for {target or 'the page'}")
     if first.startswith("Download is starting"):
-        return WorkflowError(
+        return NodeError(
             f"{target or 'the page'} is a file download (binary content), not a page; "
             "fetch it with a download step or batch-download",
             retryable=False,
         )
     if "net::ERR_" in first:
         code = re.search(r"net::(ERR_[A-Z_]+)", first)
-        return WorkflowError(f"cannot load {target}: {code.group(1) if code else first}")
+        return NodeError(f"cannot load {target}: {code.group(1) if code else first}")
     if "selector" in first.lower() or "unexpected token" in first.lower():
-        return WorkflowError(f"invalid selector: {first}", retryable=False)
-    return WorkflowError(first)
+        return NodeError(f"invalid selector: {first}", retryable=False)
+    return NodeError(first)
 
 
 class BrowserDriver:
@@ -200,7 +200,7 @@ class BrowserDriver:
             )
         except Exception as exc:
             self._pw.stop()
-            raise WorkflowError(f"cannot start Chromium at {chromium_path()}: {exc}") from exc
+            raise NodeError(f"cannot start Chromium at {chromium_path()}: {exc}") from exc
         self.context = self.browser.new_context(accept_downloads=False)
         self.context.set_default_timeout(DEFAULT_TIMEOUT_MS)
         self.context.set_default_navigation_timeout(DEFAULT_TIMEOUT_MS)
@@ -322,7 +322,7 @@ class BrowserDriver:
             return
         if not url or url.startswith("chrome-error:"):
             refused = f": {self._refused[-1]}" if self._refused else ""
-            raise WorkflowError(
+            raise NodeError(
                 f"frame {frame!r} has no document: its load was refused or failed{refused}", retryable=False
             )
         try:
@@ -349,7 +349,7 @@ class BrowserDriver:
         self._check_landing()
         status = response.status if response else 0
         if status >= 400:
-            raise WorkflowError(f"HTTP {status} from {url}", retryable=status >= 500)
+            raise NodeError(f"HTTP {status} from {url}", retryable=status >= 500)
         content_type = (response.headers.get("content-type") or "") if response else ""
         return {"url": self.page.url, "status": status, "title": self.page.title(), "contentType": content_type}
 
@@ -363,7 +363,7 @@ class BrowserDriver:
                 root = root.frame_locator(part.strip()).first
         return root.locator(selector).first
 
-    def _element_error(self, exc: Exception, timeout: float, selector: str, frame: str | None) -> WorkflowError:
+    def _element_error(self, exc: Exception, timeout: float, selector: str, frame: str | None) -> NodeError:
         """A playwright_error naming the frame, with a hint when the selector
         timed out in the page but matches inside one of its frames."""
         target = f"selector {selector!r}" + (f" in frame {frame!r}" if frame else "")
@@ -371,7 +371,7 @@ class BrowserDriver:
         if not frame:
             hint = self._frame_hint(selector)
             if hint:
-                error = WorkflowError(f"{error} ({hint})", retryable=False)
+                error = NodeError(f"{error} ({hint})", retryable=False)
         return error
 
     def _frame_hint(self, selector: str) -> str:
@@ -450,7 +450,7 @@ class BrowserDriver:
 
     def html(self, frame: str | None = None) -> str | None:
         """The page's HTML, or that of the document inside the ``<iframe>``
-        the CSS selector ``frame`` picks (a WorkflowError naming the frame
+        the CSS selector ``frame`` picks (a NodeError naming the frame
         when none matches)."""
         if not self.current_url():
             return None
@@ -470,7 +470,7 @@ class BrowserDriver:
 
     def frame_url(self, frame: str) -> str:
         """The URL of the document inside the ``<iframe>`` that ``frame`` picks
-        (what relative links found in it resolve against); a WorkflowError
+        (what relative links found in it resolve against); a NodeError
         naming the frame when its load was refused or failed."""
         child = self._frame(frame)
         self._check_frame(child, frame)
@@ -478,7 +478,7 @@ class BrowserDriver:
 
     def _frame(self, frame: str) -> Any:
         """The Playwright Frame that the CSS selector ``frame`` picks
-        (``outer >> inner`` for nested frames); a WorkflowError naming the
+        (``outer >> inner`` for nested frames); a NodeError naming the
         frame when no ``<iframe>`` matches."""
         from playwright.sync_api import Error
 
@@ -490,7 +490,7 @@ class BrowserDriver:
             except Error as exc:
                 raise playwright_error(exc, None, f"frame {frame!r}") from exc
             if child is None:
-                raise WorkflowError(f"no <iframe> matches frame {frame!r} on {self.current_url()}", retryable=False)
+                raise NodeError(f"no <iframe> matches frame {frame!r} on {self.current_url()}", retryable=False)
             current = child
         return current
 

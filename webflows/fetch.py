@@ -21,7 +21,7 @@ from charset_normalizer import from_bytes
 from w3lib.encoding import html_to_unicode
 
 from orchestration import secret_hosts
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 from orchestration.urlpolicy import check_fetch_url
 
 DEFAULT_TIMEOUT = 30.0
@@ -56,10 +56,10 @@ def make_client(
     :func:`orchestration.urlpolicy.check_fetch_url` (http/https only, and no
     private addresses when so configured); a refused one raises
     :class:`orchestration.urlpolicy.URLNotAllowed`. A header value that is not
-    ASCII raises a WorkflowError (not retryable) naming the header."""
+    ASCII raises a NodeError (not retryable) naming the header."""
     problem = header_value_error(headers)
     if problem:
-        raise WorkflowError(problem, retryable=False)
+        raise NodeError(problem, retryable=False)
     jar = httpx.Cookies()
     if isinstance(cookies, dict):
         for name, value in cookies.items():
@@ -87,32 +87,32 @@ def _guard_request(request: httpx.Request) -> None:
     check_fetch_url(str(request.url))
 
 
-def transport_error(exc: Exception, url: str, timeout: float | None = None) -> WorkflowError:
-    """A WorkflowError with a plain-language message for an httpx failure."""
+def transport_error(exc: Exception, url: str, timeout: float | None = None) -> NodeError:
+    """A NodeError with a plain-language message for an httpx failure."""
     host = urlsplit(url).netloc or url
     if isinstance(exc, httpx.TimeoutException):
         limit = f" after {timeout:g}s" if timeout else ""
-        return WorkflowError(f"timed out{limit} waiting for {url}")
+        return NodeError(f"timed out{limit} waiting for {url}")
     if isinstance(exc, httpx.ConnectError):
-        return WorkflowError(f"cannot reach host {host} ({exc or 'connection failed'}) for {url}")
+        return NodeError(f"cannot reach host {host} ({exc or 'connection failed'}) for {url}")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return WorkflowError(f"invalid URL {url!r}: {exc}", retryable=False)
+        return NodeError(f"invalid URL {url!r}: {exc}", retryable=False)
     if isinstance(exc, httpx.TooManyRedirects):
-        return WorkflowError(f"too many redirects fetching {url}", retryable=False)
-    return WorkflowError(f"HTTP request to {url} failed: {exc}")
+        return NodeError(f"too many redirects fetching {url}", retryable=False)
+    return NodeError(f"HTTP request to {url} failed: {exc}")
 
 
-def status_error(response: httpx.Response) -> WorkflowError:
-    """A WorkflowError for a 4xx/5xx response (4xx other than 408/429 are not retryable)."""
+def status_error(response: httpx.Response) -> NodeError:
+    """A NodeError for a 4xx/5xx response (4xx other than 408/429 are not retryable)."""
     code = response.status_code
     retryable = code >= 500 or code in (408, 418, 429)
-    return WorkflowError(
+    return NodeError(
         f"HTTP {code} {response.reason_phrase} from {response.url}", retryable=retryable
     )
 
 
 def get(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
-    """GET ``url``; raise a clear WorkflowError on transport failure or 4xx/5xx."""
+    """GET ``url``; raise a clear NodeError on transport failure or 4xx/5xx."""
     try:
         response = client.get(url, **kwargs)
     except httpx.HTTPError as exc:
@@ -287,14 +287,14 @@ def download(
                 raise status_error(response)
             content_type = response.headers.get("content-type", "application/octet-stream")
             if not content_type_allowed(content_type, content_types):
-                raise WorkflowError(
+                raise NodeError(
                     f"{url} has content type {content_type.split(';')[0]!r}, "
                     f"not one of the allowed types {', '.join(content_types or [])}",
                     retryable=False,
                 )
             declared = response.headers.get("content-length")
             if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
-                raise WorkflowError(
+                raise NodeError(
                     f"{url} is {int(declared)} bytes, over the size limit of {max_bytes} bytes",
                     retryable=False,
                 )
@@ -304,7 +304,7 @@ def download(
                 for chunk in response.iter_bytes(_CHUNK):
                     size += len(chunk)
                     if max_bytes is not None and size > max_bytes:
-                        raise WorkflowError(
+                        raise NodeError(
                             f"{url} is over the size limit of {max_bytes} bytes", retryable=False
                         )
                     digest.update(chunk)

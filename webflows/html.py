@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 from bs4 import BeautifulSoup, Tag
 from soupsieve import SelectorSyntaxError
 
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 
 # Elements whose text is one "item" of a page when no item selector is given.
 BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "td", "th", "dt", "dd", "blockquote", "pre", "figcaption"]
@@ -26,7 +26,7 @@ def select(root: BeautifulSoup | Tag, selector: str) -> list[Tag]:
         return list(root.select(selector))
     except SelectorSyntaxError as exc:
         first_line = str(exc).splitlines()[0]
-        raise WorkflowError(f"invalid CSS selector {selector!r}: {first_line}", retryable=False) from exc
+        raise NodeError(f"invalid CSS selector {selector!r}: {first_line}", retryable=False) from exc
 
 
 def text_of(element: Tag) -> str:

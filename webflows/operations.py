@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from orchestration.context import RunContext, WorkflowError
+from orchestration.context import NodeError, RunContext
 from webflows import fetch, html
 
 if TYPE_CHECKING:
@@ -226,15 +226,15 @@ def _extract(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     frame = step.get("frame")
     page = ctx.driver.html(frame=frame) if frame else ctx.driver.html()
     if page is None:
-        raise WorkflowError("there is no page to extract from (add a goto step first)", retryable=False)
+        raise NodeError("there is no page to extract from (add a goto step first)", retryable=False)
     if frame:
         base = ctx.driver.frame_url(frame)  # links inside the frame are relative to its document
     matches = html.select(html.parse(page), selector)
     if not matches and step.get("required", True):
         where = f"frame {frame!r} of {base}" if frame else base
-        raise WorkflowError(f"no element matches selector {selector!r} in {where}", retryable=False)
+        raise NodeError(f"no element matches selector {selector!r} in {where}", retryable=False)
     if kind == "attribute" and not step.get("attribute"):
-        raise WorkflowError("extract type 'attribute' needs an 'attribute' name", retryable=False)
+        raise NodeError("extract type 'attribute' needs an 'attribute' name", retryable=False)
     if not step.get("all", False):
         matches = matches[:1]
 
@@ -280,7 +280,7 @@ def _urls_from(step: dict[str, Any]) -> list[str]:
         elif isinstance(item, dict):
             found = next((item[k] for k in ("url", "href", "src") if isinstance(item.get(k), str)), None)
             if found is None:
-                raise WorkflowError(f"download item {item!r} has no url/href/src", retryable=False)
+                raise NodeError(f"download item {item!r} has no url/href/src", retryable=False)
             urls.append(found)
     return urls
 
@@ -317,7 +317,7 @@ def _http_request(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     method = step.get("method", "GET")
     problem = fetch.header_value_error(step.get("headers"))
     if problem:
-        raise WorkflowError(problem, retryable=False)
+        raise NodeError(problem, retryable=False)
     with ctx.driver.http_client(timeout=_timeout(step)) as client:
         try:
             response = client.request(
@@ -342,7 +342,7 @@ def _http_request(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         try:
             result["json"] = fetch.response_json(response)
         except ValueError as exc:
-            raise WorkflowError(f"{url} said it returned JSON but the body is not valid JSON") from exc
+            raise NodeError(f"{url} said it returned JSON but the body is not valid JSON") from exc
     elif fetch.is_text_content(response.headers.get("content-type"), response.content):
         result["text"] = fetch.response_text(response)
     else:  # binary content: described, never decoded into junk text
@@ -358,7 +358,7 @@ def _save(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         body = json.dumps(data, ensure_ascii=False, indent=2)
     else:
         if not isinstance(data, list):
-            raise WorkflowError("save as CSV needs a list (of objects or of lists)", retryable=False)
+            raise NodeError("save as CSV needs a list (of objects or of lists)", retryable=False)
         buffer = io.StringIO()
         if data and all(isinstance(row, dict) for row in data):
             columns: list[str] = []

@@ -6,25 +6,25 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from orchestration.context import RunContext, WorkflowError
-from orchestration.registry import WorkflowKind
+from orchestration.context import NodeError, RunContext
+from orchestration.registry import NodeKind
 
 
 def _run_stored(name: str):
     def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
         from webflows.models import Workflow
-        from webflows.runner import run_workflow
+        from webflows.runner import run_step_workflow
 
         # Read at run time: an edit saved after the task was created applies to its next run.
         workflow = Workflow.objects.filter(name=name).first()
         if workflow is None:
-            raise WorkflowError(f"step workflow {name!r} no longer exists", retryable=False)
-        return run_workflow(workflow, config, input, context)
+            raise NodeError(f"step workflow {name!r} no longer exists", retryable=False)
+        return run_step_workflow(workflow, config, input, context)
 
     return run
 
 
-def stored_workflow_kind(name: str) -> WorkflowKind | None:
+def stored_step_workflow_kind(name: str) -> NodeKind | None:
     """The kind for the stored step workflow called ``name``, if there is one."""
     from webflows.models import Workflow
 
@@ -34,7 +34,7 @@ def stored_workflow_kind(name: str) -> WorkflowKind | None:
         return None
     if workflow is None:
         return None
-    return WorkflowKind(
+    return NodeKind(
         name=workflow.name,
         run=_run_stored(workflow.name),
         config_schema=workflow.input_schema or {"type": "object"},
@@ -45,7 +45,7 @@ def stored_workflow_kind(name: str) -> WorkflowKind | None:
     )
 
 
-def stored_workflow_names() -> list[str]:
+def stored_step_workflow_names() -> list[str]:
     """Names of the stored step workflows (empty before the tables exist)."""
     from webflows.models import Workflow
 

@@ -12,7 +12,7 @@ import jsonschema
 from django.conf import settings
 from django.db import transaction
 
-from orchestration.context import NodeCancelled, RunContext, WorkflowError
+from orchestration.context import NodeCancelled, NodeError, RunContext
 from orchestration.references import (
     SecretLookup,
     UnresolvedReference,
@@ -53,7 +53,7 @@ def validate_input(schema: dict[str, Any], value: dict[str, Any]) -> dict[str, A
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.absolute_path) or '(input)'}: {e.message}" for e in errors
         )
-        raise WorkflowError(f"workflow input is invalid: {problems}", retryable=False)
+        raise NodeError(f"workflow input is invalid: {problems}", retryable=False)
     with_defaults = whole_numbers_to_int(schema, dict(value))
     for name, prop in (schema.get("properties") or {}).items():
         if name not in with_defaults and isinstance(prop, dict) and "default" in prop:
@@ -85,7 +85,7 @@ def _save_cookies(site: str, cookies: list[dict[str, Any]]) -> None:
         BrowserSession.objects.update_or_create(site=site, defaults={"cookies": cookies, "source": "captured"})
 
 
-def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
+def run_step_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
     """Run ``workflow`` with ``config`` as its input (the node's upstream
     output is ``${input...}``). Returns the steps' results and files."""
     parameters = validate_input(workflow.input_schema or {}, dict(config or {}))
@@ -115,10 +115,10 @@ def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context
                     used_secrets=used_secrets,
                 )
             except UnresolvedReference as exc:
-                raise WorkflowError(f"{label}: {exc}", retryable=False) from exc
+                raise NodeError(f"{label}: {exc}", retryable=False) from exc
             implementation = IMPLEMENTATIONS.get(op)
             if implementation is None:
-                raise WorkflowError(f"{label}: unknown operation {op!r}", retryable=False)
+                raise NodeError(f"{label}: unknown operation {op!r}", retryable=False)
             if step.get("skipIfLoggedIn") and workflow.login_check and not _login_page(driver, workflow.login_check):
                 # A stored session already signed in: the login form is not there.
                 result = {"skipped": True, "reason": "already logged in"}
@@ -135,21 +135,21 @@ def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context
                     and step.get("checkLogin", True)
                     and _login_page(driver, workflow.login_check)
                 ):
-                    raise WorkflowError(
+                    raise NodeError(
                         f"session expired: the page is a login page ({driver.current_url()}); "
                         f"sign in again or import fresh cookies for site {workflow.session_site or '(none)'!r}",
                         retryable=False,
                     )
             except NodeCancelled:
                 raise
-            except WorkflowError as exc:
+            except NodeError as exc:
                 target = step_target(step)
                 message = f"{label} failed{' on ' + target if target else ''}: {exc}"
                 if driver.is_browser and op in BROWSER_OPERATIONS | _NAVIGATING | {"extract"}:
                     shot = _failure_screenshot(driver, ctx, index)
                     if shot:
                         message += f" (screenshot: {shot})"
-                raise WorkflowError(redact(message, used_secrets), retryable=exc.retryable) from exc
+                raise NodeError(redact(message, used_secrets), retryable=exc.retryable) from exc
             results[name] = result
             steps_out.append({"index": index, "id": name, "op": op, "result": result})
             context.log(f"{label} done")
@@ -176,7 +176,7 @@ def run_workflow(workflow: Workflow, config: dict[str, Any], input: Any, context
 
 
 def _call(implementation: Any, step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
-    """Run one operation, turning browser and file-system failures into WorkflowErrors
+    """Run one operation, turning browser and file-system failures into NodeErrors
     (so the message gets the step's label like every other failure)."""
     from playwright.sync_api import Error as PlaywrightError
 
@@ -185,7 +185,7 @@ def _call(implementation: Any, step: dict[str, Any], ctx: StepContext) -> dict[s
     except PlaywrightError as exc:
         raise playwright_error(exc, float(step.get("timeout", 15)), step_target(step)) from exc
     except OSError as exc:
-        raise WorkflowError(f"file error: {exc}") from exc
+        raise NodeError(f"file error: {exc}") from exc
 
 
 def _prefetch_secrets(workflow: Workflow, parameters: dict[str, Any]) -> SecretLookup:

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from webflows.models import BrowserSession, Workflow
 
 
-def workflow_detail(workflow: Workflow) -> dict[str, Any]:
+def step_workflow_detail(workflow: Workflow) -> dict[str, Any]:
     return {
         **workflow.as_definition(),
         "needsBrowser": workflow.needs_browser,
@@ -18,7 +18,7 @@ def workflow_detail(workflow: Workflow) -> dict[str, Any]:
     }
 
 
-def workflow_get(*, name: str) -> Workflow:
+def step_workflow_get(*, name: str) -> Workflow:
     return get_object_or_404(Workflow, name=name)
 
 

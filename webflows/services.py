@@ -35,7 +35,7 @@ def _json_path(base: str, parts: Any) -> str:
     return path
 
 
-def workflow_definition_errors(doc: Any) -> list[Error]:
+def step_workflow_definition_errors(doc: Any) -> list[Error]:
     """Every problem of a step workflow definition, each with its JSON path."""
     if not isinstance(doc, dict):
         return [{"path": "", "message": "a workflow definition is a JSON object"}]
@@ -158,8 +158,8 @@ def _apply(workflow: Workflow, doc: dict[str, Any]) -> Workflow:
     return workflow
 
 
-def workflow_create(*, definition: dict[str, Any]) -> Workflow:
-    errors = workflow_definition_errors(definition)
+def step_workflow_create(*, definition: dict[str, Any]) -> Workflow:
+    errors = step_workflow_definition_errors(definition)
     if not errors and Workflow.objects.filter(name=definition["name"]).exists():
         errors.append(
             {"path": "name", "message": f"a workflow named {definition['name']!r} already exists"}
@@ -175,8 +175,8 @@ def workflow_create(*, definition: dict[str, Any]) -> Workflow:
         ) from None
 
 
-def workflow_update(*, workflow: Workflow, definition: dict[str, Any]) -> Workflow:
-    errors = workflow_definition_errors(definition)
+def step_workflow_update(*, workflow: Workflow, definition: dict[str, Any]) -> Workflow:
+    errors = step_workflow_definition_errors(definition)
     if (
         not errors
         and definition["name"] != workflow.name
@@ -191,7 +191,7 @@ def workflow_update(*, workflow: Workflow, definition: dict[str, Any]) -> Workfl
         return _apply(workflow, definition)
 
 
-def workflow_import(*, definition: dict[str, Any]) -> tuple[Workflow, bool]:
+def step_workflow_import(*, definition: dict[str, Any]) -> tuple[Workflow, bool]:
     """Create or replace the workflow named in ``definition``; (workflow, created)."""
     existing = (
         Workflow.objects.filter(name=definition.get("name")).first()
@@ -199,8 +199,8 @@ def workflow_import(*, definition: dict[str, Any]) -> tuple[Workflow, bool]:
         else None
     )
     if existing is not None:
-        return workflow_update(workflow=existing, definition=definition), False
-    return workflow_create(definition=definition), True
+        return step_workflow_update(workflow=existing, definition=definition), False
+    return step_workflow_create(definition=definition), True
 
 
 def parse_cookie_export(data: Any, *, default_domain: str = "") -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.VIEWER)
 def workflow_detail(request: HttpRequest, name: str) -> HttpResponse:
-    workflow = selectors.workflow_get(name=name)
+    workflow = selectors.step_workflow_get(name=name)
     return render(
         request,
         "webflows/workflow_detail.html",

@@ -89,3 +89,69 @@ def add_error_responses(
             for code in codes:
                 responses.setdefault(code, _error_response(code))
     return result
+
+
+
+# The published definition schemas (``orchestration.contract``), embedded as
+# components, and the operations whose request body is such a definition.
+DEFINITION_COMPONENTS = {
+    "task-definition": "TaskDefinitionDocument",
+    "template-definition": "TemplateDefinitionDocument",
+}
+DEFINITION_BODIES = {
+    "v1_tasks_create": "task-definition",
+    "v1_tasks_update": "task-definition",
+    "v1_tasks_validate_create": "task-definition",
+    "templates_create": "template-definition",
+    "templates_new_version": "template-definition",
+}
+
+
+def embedded_schema(name: str) -> dict[str, Any]:
+    """The published schema ``name`` as the OpenAPI document embeds it: the
+    served file without its ``$id``, each ``$ref`` rebased from the file
+    (``#/$defs/node``, ``task-definition.json#/$defs/node``) to the component
+    (``#/components/schemas/TaskDefinitionDocument/$defs/node``). Nothing else
+    changes: the document is OpenAPI 3.1, whose Schema Object is JSON Schema
+    2020-12, so the file needs no translation."""
+    from orchestration import contract
+
+    def rebase(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, child in value.items():
+                if key == "$ref" and isinstance(child, str):
+                    document, _, fragment = child.partition("#")
+                    target = DEFINITION_COMPONENTS[document.removesuffix(".json") if document else name]
+                    child = f"#/components/schemas/{target}{fragment}"
+                out[key] = rebase(child)
+            return out
+        if isinstance(value, list):
+            return [rebase(child) for child in value]
+        return value
+
+    doc = {key: value for key, value in contract.schema(name).items() if key != "$id"}
+    rebased: dict[str, Any] = rebase(doc)
+    return rebased
+
+
+def add_definition_schemas(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular ``POSTPROCESSING_HOOKS`` entry: the published task and
+    template definition schemas become the components named in
+    ``DEFINITION_COMPONENTS`` (:func:`embedded_schema`), and the request body of
+    each operation in ``DEFINITION_BODIES`` (create, replace and validate a
+    task; create a template and a new version) is a JSON ``$ref`` to its one."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, component in DEFINITION_COMPONENTS.items():
+        schemas[component] = embedded_schema(name)
+    for item in result.get("paths", {}).values():
+        for method in METHODS:
+            operation = item.get(method)
+            body = DEFINITION_BODIES.get(operation.get("operationId", "")) if operation else None
+            if body is None:
+                continue
+            ref = {"$ref": f"#/components/schemas/{DEFINITION_COMPONENTS[body]}"}
+            operation["requestBody"] = {"content": {"application/json": {"schema": ref}}, "required": True}
+    return result

@@ -42,7 +42,7 @@ class ConditionSerializer(serializers.Serializer):
 class WorkflowNodeSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField(required=False)
-    workflow = serializers.CharField(help_text="A registered workflow kind or alias.")
+    workflow = serializers.CharField(help_text="A registered node kind or alias (the seed calls it workflow).")
     config = serializers.JSONField(
         required=False, help_text="Checked against the kind's JSON Schema."
     )

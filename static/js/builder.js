@@ -217,7 +217,22 @@
   }
 
   // ------------------------------------------------------------ node cards
-  function renderNodes() {
+  /* Copy which cards are open from the page into openNodes. A click on a
+   * summary changes the card's ``open`` at once, but its "toggle" event is a
+   * task queued for later: an edit that redraws the cards before that task
+   * runs (a busy browser does) would otherwise draw the card as it was. */
+  function rememberOpenCards() {
+    nodeEditors.querySelectorAll("details.node-editor").forEach(function (card) {
+      openNodes[Number(card.getAttribute("data-node-index"))] = card.open;
+    });
+  }
+
+  /* Redraw the node cards, open as they are on the page. With
+   * ``renumbered`` (nodes were removed, or a new document imported) the cards
+   * on the page no longer match the indices: openNodes, which the caller set,
+   * is used as it is. */
+  function renderNodes(renumbered) {
+    if (!renumbered) rememberOpenCards();
     nodeEditors.replaceChildren();
     var list = nodes();
     if (!list.length) {
@@ -233,7 +248,8 @@
     var id = nodeId(node, index);
     var base = "workflows[" + index + "]";
     var card = h("details", { "class": "node-editor", "data-node-index": index, open: !!openNodes[index] });
-    card.addEventListener("toggle", function () { openNodes[index] = card.open; });
+    // A late event from a card already redrawn must not speak for its successor.
+    card.addEventListener("toggle", function () { if (card.isConnected) openNodes[index] = card.open; });
     var summary = h("summary", {}, [
       h("span", { "class": "node-num", text: String(index + 1) }),
       h("strong", { "class": "node-title", text: node.name && node.name !== id ? node.name + " (" + id + ")" : id }),
@@ -394,6 +410,7 @@
   }
 
   function removeNode(index) {
+    rememberOpenCards();
     var list = nodes();
     var removed = nodeId(list[index], index);
     list.splice(index, 1);
@@ -408,7 +425,7 @@
     configAsJson = {};
     if (selectedNode === removed) selectedNode = null;
     commit();
-    renderNodes();
+    renderNodes(true);
   }
 
   /* Renaming a node also renames it where other nodes refer to it. */
@@ -494,7 +511,7 @@
         importMessage.textContent = "Imported " + file.name + ". Check the form, then save.";
         textarea.value = JSON.stringify(doc, null, 2);
         openNodes = {}; configAsJson = {};
-        renderAll();
+        renderAll(true);
       } else {
         importMessage.textContent = file.name + " is not a JSON object; it is in the JSON panel for you to fix.";
         document.getElementById("json-panel").open = true;
@@ -536,9 +553,9 @@
   }));
   document.body.appendChild(kindList);
 
-  function renderAll() {
+  function renderAll(renumbered) {
     renderTask();
-    renderNodes();
+    renderNodes(renumbered);
     readValidation();
   }
 

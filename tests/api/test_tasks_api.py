@@ -132,7 +132,7 @@ BAD_INPUTS = [
         "config failing the kind's schema",
         lambda d: d["parameters"].update(maxPosts="many"),
         "workflows[1].config.maxPosts",
-        "'many' is not of type 'integer'",
+        "maxPosts must be an integer",
     ),
     (
         "negative task timeout",

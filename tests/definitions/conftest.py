@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchestration import registry
-from orchestration.registry import WorkflowKind
+from orchestration.registry import NodeKind
 
 # A byte-for-byte copy of the spec's examples/task-definition.json, kept in the
 # repository so that the suite runs in a clean clone.
@@ -51,7 +51,7 @@ def seed_kinds() -> Iterator[None]:
     saved_aliases = {name: registry._aliases.get(name) for name in SEED_KIND_SCHEMAS}
     for name, schema in SEED_KIND_SCHEMAS.items():
         registry._aliases.pop(name, None)
-        registry.register(WorkflowKind(name=name, run=_stand_in, config_schema=schema))
+        registry.register(NodeKind(name=name, run=_stand_in, config_schema=schema))
     yield
     for name, kind in saved.items():
         if kind is None:

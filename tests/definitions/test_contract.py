@@ -96,7 +96,7 @@ def test_the_template_schema_checks_parameters_and_nodes():
     template["workflows"][1]["dependsOn"] = "monitoring"
     template["version"] = "1.0"
     paths = {p["path"] for p in contract.schema_problems(template, "template-definition")}
-    assert paths == {"parameters[0].type", "parameters[1]", "workflows[1].dependsOn", "version"}
+    assert paths == {"parameters[0].type", "parameters[1].colour", "workflows[1].dependsOn", "version"}
 
 
 @pytest.mark.django_db

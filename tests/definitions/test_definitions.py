@@ -416,12 +416,12 @@ def test_config_is_checked_against_the_kind_schema_after_parameter_substitution(
     doc["parameters"]["mediaQuality"] = "huge"
     doc["workflows"][0]["config"] = {"changeThreshold": 2}
     assert validate_task_definition(doc) == [
-        problem("workflows[0].config", "'targetUrl' is a required property"),
-        problem("workflows[0].config.changeThreshold", "2 is greater than the maximum of 1"),
-        problem("workflows[1].config.maxPosts", "'lots' is not of type 'integer'"),
+        problem("workflows[0].config.changeThreshold", "changeThreshold: 2 is greater than the maximum of 1"),
+        problem("workflows[0].config.targetUrl", "targetUrl is required"),
+        problem("workflows[1].config.maxPosts", "maxPosts must be an integer"),
         problem(
             "workflows[1].config.mediaQuality",
-            "'huge' is not one of ['original', 'large', 'thumbnail']",
+            "mediaQuality must be one of original, large, thumbnail (got 'huge')",
         ),
     ]
 
@@ -465,7 +465,14 @@ def test_config_must_be_an_object(make_definition):
         ({"type": "interval", "interval": 5, "unit": "m"}, []),
         (
             {"type": "interval", "interval": 0, "unit": "days"},
-            [("schedule.unit", "unit must be one of ms, s, m, h (got 'days')")],
+            [
+                (
+                    "schedule.interval",
+                    "interval must be a positive whole number of the unit (got 0); "
+                    "for a fraction use a smaller unit, e.g. 30 with unit 'm' for half an hour",
+                ),
+                ("schedule.unit", "unit must be one of ms, s, m, h (got 'days')"),
+            ],
         ),
         ({"type": "event", "event": "task.completed", "filter": {"taskId": "x"}}, []),
         (

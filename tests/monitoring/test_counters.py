@@ -156,5 +156,11 @@ def test_the_engine_counts_a_run_when_it_finishes_on_a_real_worker(worker_factor
     assert after[COMPLETED] == before.get(COMPLETED, 0) + 1
     assert after[("webauto_execution_duration_seconds_count", ())] == before[
         ("webauto_execution_duration_seconds_count", ())] + 1
+    # The same finish added the run to its day's rollup (issue 13, point 10).
+    from monitoring.models import ExecutionRollup
+
+    rollup = ExecutionRollup.objects.get(task=task)
+    assert (rollup.completed, rollup.d_count, rollup.w_count) == (1, 1, 1)
+    assert sum(rollup.d_hist.values()) == 1 and sum(rollup.w_hist.values()) == 1
     services.task_delete(task=task)
     assert counter_samples() == after

@@ -7,7 +7,7 @@ import pytest
 
 from monitoring.models import Alert, Channel, Delivery
 from orchestration import registry
-from orchestration.context import RunContext, WorkflowError
+from orchestration.context import NodeError, RunContext
 from tests.definitions.conftest import SEED_PATH
 
 SEED = SEED_PATH
@@ -56,7 +56,7 @@ def test_the_notification_kind_sends_the_report_through_the_task_channels(make_t
 def test_the_notification_kind_fails_clearly(make_task, http_receiver):
     kind = registry.get("notification")
     bare = make_task("bare")
-    with pytest.raises(WorkflowError, match="no enabled notification channel") as caught:
+    with pytest.raises(NodeError, match="no enabled notification channel") as caught:
         kind.run(SEED_NOTIFICATION_CONFIG, {}, _context(bare))
     assert caught.value.retryable is False
 
@@ -65,10 +65,10 @@ def test_the_notification_kind_fails_clearly(make_task, http_receiver):
     from tests.monitoring.factories import execution
 
     run = execution(task, "running")
-    with pytest.raises(WorkflowError, match="1 of 1 deliveries failed") as caught:
+    with pytest.raises(NodeError, match="1 of 1 deliveries failed") as caught:
         kind.run({"channels": ["webhook"]}, {}, _context(task, run.pk))
     assert caught.value.retryable is False
-    with pytest.raises(WorkflowError, match="no report template called 'nope'"):
+    with pytest.raises(NodeError, match="no report template called 'nope'"):
         kind.run({"template": "nope"}, {}, _context(task, run.pk))
 
 
@@ -152,7 +152,8 @@ def test_admin_lists_and_acts_on_monitoring_models(client, admin_user, make_task
     channel = Channel.objects.create(name="c", kind="webhook", config={"url": "https://x"})
     client.force_login(admin_user)
     for url in ("/admin/monitoring/alert/", "/admin/monitoring/channel/", "/admin/monitoring/delivery/",
-                "/admin/monitoring/dailyrollup/", "/admin/resources/systemsample/"):
+                "/admin/monitoring/dailyrollup/", "/admin/monitoring/executionrollup/",
+                "/admin/resources/systemsample/"):
         assert client.get(url).status_code == 200, url
     client.post("/admin/monitoring/alert/", {"action": "acknowledge", "_selected_action": [alert.pk]})
     alert.refresh_from_db()

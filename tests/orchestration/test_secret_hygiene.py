@@ -306,10 +306,10 @@ def test_a_webhook_header_with_a_non_ascii_secret_fails_permanently_naming_the_h
 
 
 def test_a_node_header_with_a_non_ascii_value_fails_clearly_and_is_not_retried():
-    from orchestration.context import WorkflowError
+    from orchestration.context import NodeError
     from webflows import fetch
 
-    with pytest.raises(WorkflowError) as caught:
+    with pytest.raises(NodeError) as caught:
         fetch.make_client(headers={"X-Api-Key": NON_ASCII_SECRET})
     assert not caught.value.retryable
     assert 'header "X-Api-Key"' in str(caught.value) and NON_ASCII_SECRET not in str(caught.value)

@@ -4,8 +4,8 @@ Creates its own scratch PostgreSQL database, fills it in SQL
 (``INSERT ... SELECT`` over ``generate_series``) with ``--executions``
 executions (one node run each) and ``--events`` events spread over the last
 30 days, a per-minute schedule's fire records and per-minute host samples for
-those 30 days, seeds the Prometheus running totals from the executions (the
-migration's code), ``VACUUM ANALYZE``s, then times, in this process through
+those 30 days, seeds the Prometheus running totals and the daily rollups from
+the executions (the migrations' code), ``VACUUM ANALYZE``s, then times, in this process through
 Django's test client (URL routing, authentication, DRF, JSON rendering):
 
 - ``GET /api/v1/metrics/summary/?range=30d``
@@ -98,7 +98,7 @@ def fill(executions: int, events: int) -> dict[str, float]:
     from django.db import connection
     from django.utils import timezone
 
-    from monitoring.models import ExecutionTally
+    from monitoring.models import ExecutionRollup, ExecutionTally
     from orchestration.models import Event, Execution, NodeRun, Task
     from resources.models import SystemSample
     from scheduling.models import Fire, Schedule
@@ -190,6 +190,11 @@ def fill(executions: int, events: int) -> dict[str, float]:
     ExecutionTally.objects.all().delete()
     seed.seed_from_history(apps, None)
     spent["counters"] = time.monotonic() - started
+
+    started = time.monotonic()
+    ExecutionRollup.objects.all().delete()
+    __import__("monitoring.migrations.0005_execution_rollup", fromlist=["backfill"]).backfill(apps, None)
+    spent["rollups"] = time.monotonic() - started
 
     started = time.monotonic()
     connection.close()

@@ -38,6 +38,9 @@ BLOCKS = [
     pytest.param({"type": "cron", "expression": "0 9 * * *", "colour": "red"}, id="unknown field"),
     pytest.param({"type": "cron", "expression": "0 9 * * *", "maxRuns": 0, "concurrent": "sometimes"}, id="bad common fields"),
     pytest.param({"type": "hourly"}, id="unknown type"),
+    # Found by the API fuzz run: a value of the wrong type for each key the parser maps.
+    pytest.param({"type": "cron", "expression": "0 9 * * *", "concurrent": {}, "timezone": []}, id="unhashable values"),
+    pytest.param({"type": "interval", "interval": "5", "unit": {}, "startDate": 5}, id="wrongly typed interval"),
 ]
 
 

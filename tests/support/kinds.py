@@ -10,15 +10,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestration.context import RunContext, WorkflowError
-from orchestration.registry import WorkflowKind, register
+from orchestration.context import NodeError, RunContext
+from orchestration.registry import NodeKind, register
 
 
 def _fail_until(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
     """Fails on attempts before ``succeedOnAttempt`` (never succeeds when 0)."""
     succeed_on = int(config.get("succeedOnAttempt", 0))
     if succeed_on == 0 or context.attempt < succeed_on:
-        raise WorkflowError(config.get("message", f"planned failure on attempt {context.attempt}"))
+        raise NodeError(config.get("message", f"planned failure on attempt {context.attempt}"))
     return {"attempt": context.attempt}
 
 
@@ -59,10 +59,10 @@ def _child_process(config: dict[str, Any], input: Any, context: RunContext) -> d
     return {"child": "done"}
 
 
-register(WorkflowKind(name="test-fail-until", run=_fail_until))
-register(WorkflowKind(name="test-child-process", run=_child_process))
-register(WorkflowKind(name="test-stubborn-sleep", run=_stubborn_sleep))
-register(WorkflowKind(name="test-marker", run=_marker))
+register(NodeKind(name="test-fail-until", run=_fail_until))
+register(NodeKind(name="test-child-process", run=_child_process))
+register(NodeKind(name="test-stubborn-sleep", run=_stubborn_sleep))
+register(NodeKind(name="test-marker", run=_marker))
 
 
 def _lease_marker(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
@@ -82,4 +82,4 @@ def _lease_marker(config: dict[str, Any], input: Any, context: RunContext) -> di
     return {"marked": True}
 
 
-register(WorkflowKind(name="test-lease-marker", run=_lease_marker))
+register(NodeKind(name="test-lease-marker", run=_lease_marker))

@@ -357,3 +357,13 @@ def test_whole_number_floats_in_a_template_are_stored_as_ints(api_client, seed_t
     execution = stored["workflows"][0]["execution"]
     assert execution == {"retryAttempts": 2, "timeout": 30000}
     assert all(type(value) is int for value in execution.values())
+
+
+@pytest.mark.parametrize("bad_id", [{}, [], 7, True])
+def test_an_id_that_is_not_text_is_a_400_naming_id(api_client, bad_id):
+    """Found by the API fuzz run once the request body is the published
+    schema: ``"id": {}`` used to reach a set lookup and answer 500."""
+    body = {"name": "x", "workflows": [{"id": "a", "workflow": "echo"}], "id": bad_id}
+    response = api_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert [e["path"] for e in response.json()["errors"]] == ["id"]

@@ -196,6 +196,47 @@ def test_the_builder_stays_in_sync_with_imported_and_hand_edited_json(page, live
     assert json.loads(exported.read_text()) == definition
 
 
+def test_a_node_card_keeps_the_state_it_was_toggled_to_across_a_redraw(page, live_server, transactional_db):
+    """A card's ``open`` changes as its summary is clicked, but its "toggle"
+    event is a task queued for later. An edit that redraws the cards can come
+    first (a busy browser runs the edit before the queued event): the card must
+    still be drawn as the person left it. Here click and edit share one task,
+    so the toggle event is certain to come after the redraw."""
+    page.goto(live_server.url + reverse("ui:task-create"))
+    page.click("#json-panel > summary")
+    page.fill("#definition-json", json.dumps({
+        "taskId": "cards", "name": "cards",
+        "workflows": [{"id": "a", "workflow": "echo"}, {"id": "b", "workflow": "echo", "dependsOn": ["a"]}],
+    }))
+    page.locator('#builder-dag g.dag-node[data-node-id="b"]').wait_for()
+    expect(page.locator(".node-editor[open]")).to_have_count(0)
+
+    def click_summary_then_set_condition(index: int, condition: str) -> None:
+        page.evaluate(
+            """([index, condition]) => {
+                const card = document.querySelector(`.node-editor[data-node-index="${index}"]`);
+                card.querySelector(":scope > summary").click();
+                const select = card.querySelector(".node-condition");
+                select.value = condition;
+                select.dispatchEvent(new Event("change", { bubbles: true }));
+            }""",
+            [index, condition],
+        )
+
+    click_summary_then_set_condition(1, "expression")
+    expect(node(page, 1, ".node-expression")).to_be_visible()
+    assert node(page, 0, ".node-condition").is_hidden()
+    set_field(node(page, 1, ".node-expression"), "a.ok")
+    assert json.loads(page.input_value("#definition-json"))["workflows"][1]["condition"] == {
+        "type": "expression", "expression": "a.ok"
+    }
+
+    # And the other way: a card closed just before a redraw stays closed.
+    click_summary_then_set_condition(1, "")
+    expect(node(page, 1, ".node-condition")).to_be_hidden()
+    assert "condition" not in json.loads(page.input_value("#definition-json"))["workflows"][1]
+
+
 def test_the_builder_survives_a_malformed_definition(page, live_server, transactional_db):
     page.goto(live_server.url + reverse("ui:task-create"))
     page.click("#json-panel > summary")

@@ -13,7 +13,7 @@ from orchestration import services
 from orchestration.models import Task
 from tests.webflows.pages import Page, page_server  # noqa: F401 (fixture)
 from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
-from webflows.services import workflow_import
+from webflows.services import step_workflow_import
 
 pytestmark = [
     pytest.mark.integration,
@@ -27,7 +27,7 @@ def test_a_failure_screenshot_is_shown_as_an_image_to_signed_in_users_only(
     page_server, celery_worker, client, admin_user  # noqa: F811
 ):
     page_server.pages["/form/"] = Page(b"<html><body><h1>No button here</h1></body></html>")
-    workflow_import(
+    step_workflow_import(
         definition={
             "name": "click-missing",
             "steps": [

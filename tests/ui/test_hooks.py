@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.urls import reverse
 
 from orchestration import registry, services
-from orchestration.registry import WorkflowKind
+from orchestration.registry import NodeKind
 from orchestration.ui import hooks
 from tests.ui.conftest import chain_definition
 
@@ -40,7 +40,7 @@ def test_without_a_schedules_hook_the_task_page_has_no_schedules_row(user_client
 
 
 def test_provided_kinds_are_the_names_a_provider_lists_and_still_resolves(monkeypatch):
-    offered = {"listed-and-found": WorkflowKind(name="listed-and-found", run=lambda c, i, x: {})}
+    offered = {"listed-and-found": NodeKind(name="listed-and-found", run=lambda c, i, x: {})}
     monkeypatch.setattr(registry, "_providers", [offered.get])
     monkeypatch.setattr(registry, "_provider_names", [lambda: ["listed-and-found", "listed-but-gone"]])
     assert [kind.name for kind in registry.provided_kinds()] == ["listed-and-found"]

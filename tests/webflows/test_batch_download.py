@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 from tests.webflows.conftest import SANDBOX_UID, files_in
 from webflows.kinds import batch_download, weibo
 from webflows.sandbox.state import sandbox_advance
@@ -93,7 +93,7 @@ RETRYABLE = {"/files/slow.png?seconds=3"}
 
 def test_download_errors_are_clear_and_leave_no_files(sandbox, make_context, media_root):
     for path, config, message in DOWNLOAD_ERRORS:
-        with pytest.raises(WorkflowError) as caught:
+        with pytest.raises(NodeError) as caught:
             batch_download.run({"urls": [f"{sandbox}{path}"], **config}, None, make_context("download"))
         assert message in str(caught.value), (path, str(caught.value))
         assert caught.value.retryable is (path in RETRYABLE), path
@@ -102,7 +102,7 @@ def test_download_errors_are_clear_and_leave_no_files(sandbox, make_context, med
 
 
 def test_an_unreachable_host_is_a_clear_error(make_context, media_root):
-    with pytest.raises(WorkflowError, match="cannot reach host 127.0.0.1:9"):
+    with pytest.raises(NodeError, match="cannot reach host 127.0.0.1:9"):
         batch_download.run({"urls": ["http://127.0.0.1:9/a.png"], "retries": 0}, None, make_context())
     _no_partials(media_root)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 from webflows.kinds import content_analysis
 from webflows.kinds.content_analysis import analyse, detect_language, tokenize
 
@@ -91,5 +91,5 @@ def test_it_fetches_a_page_when_given_a_url(sandbox, make_context):
 
 
 def test_no_text_is_a_clear_error(make_context):
-    with pytest.raises(WorkflowError, match="found no text"):
+    with pytest.raises(NodeError, match="found no text"):
         content_analysis.run({}, {"unrelated": 1}, make_context())

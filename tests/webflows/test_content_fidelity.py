@@ -15,7 +15,7 @@ from tests.webflows.pages import Page, page_server  # noqa: F401 (fixture)
 from tests.webflows.test_seed_end_to_end import finished_execution, node_runs_by_id
 from webflows import fetch
 from webflows.sandbox.png import png
-from webflows.services import workflow_import
+from webflows.services import step_workflow_import
 
 GBK_META = (
     '<html><head><meta charset="gbk"><title>新闻页面</title></head>'
@@ -101,7 +101,7 @@ def test_pages_in_gbk_and_gb2312_read_right_everywhere_text_is_fetched(page_serv
     page_server.pages["/gb2312-equiv/"] = Page(GB2312_EQUIV, "text/html")
     page_server.pages["/gbk-only/"] = Page(GBK_ONLY, "text/html; charset=gb2312")
     page_server.pages["/api.json"] = Page('{"name": "王喆"}'.encode("gbk"), "application/json; charset=gbk")
-    workflow_import(
+    step_workflow_import(
         definition={
             "name": "read-gbk",
             "steps": [
@@ -193,10 +193,10 @@ def test_binary_urls_given_to_the_page_monitor_fail_clearly(page_server, celery_
     page_server.pages["/logo.png"] = Page(png("logo", 8, 8), "image/png")
     page_server.pages["/blob"] = Page(b"\x00\x01\x02binary", "application/octet-stream")
     retry = {"retryAttempts": 1, "retryDelay": 0}
-    workflow_import(
+    step_workflow_import(
         definition={"name": "api-png", "steps": [{"op": "http_request", "id": "logo", "url": page_server.url("/logo.png")}]}
     )
-    workflow_import(definition={"name": "goto-png", "steps": [{"op": "goto", "url": page_server.url("/logo.png")}]})
+    step_workflow_import(definition={"name": "goto-png", "steps": [{"op": "goto", "url": page_server.url("/logo.png")}]})
     task = _task(
         "binary-check",
         [
@@ -244,7 +244,7 @@ def test_steps_act_inside_an_iframe_and_say_when_an_element_is_in_one(page_serve
     page_server.pages["/host/"] = Page(FRAME_HOST)
     page_server.pages["/inner/"] = Page(FRAME_INNER)
     host = page_server.url("/host/")
-    workflow_import(
+    step_workflow_import(
         definition={
             "name": "frame-pay",
             "steps": [
@@ -258,13 +258,13 @@ def test_steps_act_inside_an_iframe_and_say_when_an_element_is_in_one(page_serve
             ],
         }
     )
-    workflow_import(
+    step_workflow_import(
         definition={
             "name": "frame-missed",
             "steps": [{"op": "goto", "url": host}, {"op": "click", "selector": "#inner-button", "timeout": 1}],
         }
     )
-    workflow_import(
+    step_workflow_import(
         definition={
             "name": "frame-http",
             "steps": [{"op": "goto", "url": host}, {"op": "extract", "frame": "#pay", "selector": "#done"}],
@@ -331,7 +331,7 @@ def test_chinese_keywords_and_word_frequencies_carry_no_numbers_urls_or_punctuat
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_an_integer_given_as_2_point_0_reaches_the_steps_as_2(celery_worker):
-    workflow_import(
+    step_workflow_import(
         definition={
             "name": "count-twice",
             "inputSchema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1}}},
@@ -354,9 +354,9 @@ def test_an_integer_given_as_2_point_0_reaches_the_steps_as_2(celery_worker):
 
 
 def test_skip_if_logged_in_needs_a_login_check():
-    from webflows.services import workflow_definition_errors
+    from webflows.services import step_workflow_definition_errors
 
-    errors = workflow_definition_errors(
+    errors = step_workflow_definition_errors(
         {"name": "no-check", "steps": [{"op": "goto", "url": "http://example.com/"},
                                        {"op": "fill", "selector": "#u", "value": "x", "skipIfLoggedIn": True}]}
     )

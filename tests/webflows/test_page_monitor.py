@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 from webflows.kinds import page_monitor
 from webflows.sandbox.state import sandbox_advance
 
@@ -49,14 +49,14 @@ def test_page_errors_are_clear_and_keep_the_old_snapshot(sandbox, make_context):
     ]
     for path, extra, message in cases:
         context = make_context("watch")
-        with pytest.raises(WorkflowError) as caught:
+        with pytest.raises(NodeError) as caught:
             page_monitor.run({"url": f"{sandbox}{path}", **extra}, None, context)
         assert message in str(caught.value), (path, str(caught.value))
         assert context.state_get("snapshot") is None
 
 
 def test_an_unreachable_host_is_a_clear_error(make_context):
-    with pytest.raises(WorkflowError, match="cannot reach host 127.0.0.1:9"):
+    with pytest.raises(NodeError, match="cannot reach host 127.0.0.1:9"):
         page_monitor.run({"url": "http://127.0.0.1:9/", "timeout": 2}, None, make_context())
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from orchestration import registry
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 from orchestration.models import Secret
 from tests.webflows.conftest import closed_port
 from webflows.models import BrowserSession
-from webflows.services import workflow_create
+from webflows.services import step_workflow_create
 
 LOGIN_CHECK = {"urlPattern": "/sandbox/login/", "selector": "form#login-form"}
 
@@ -22,7 +22,7 @@ def _run(name: str, config: dict, make_context, node_id: str = "steps", input=No
 
 
 def test_an_http_workflow_extracts_calls_an_api_and_saves_files(sandbox, make_context, media_root):
-    workflow_create(
+    step_workflow_create(
         definition={
             "name": "news-digest",
             "description": "Headlines, pictures and widget data from the sandbox",
@@ -62,19 +62,19 @@ def test_an_http_workflow_extracts_calls_an_api_and_saves_files(sandbox, make_co
 
 
 def test_input_is_validated_against_the_workflow_schema(make_context):
-    workflow_create(
+    step_workflow_create(
         definition={
             "name": "needs-site",
             "inputSchema": {"type": "object", "properties": {"site": {"type": "string"}}, "required": ["site"]},
             "steps": [{"op": "goto", "url": "${site}"}],
         }
     )
-    with pytest.raises(WorkflowError, match="workflow input is invalid: \\(input\\): 'site' is a required property"):
+    with pytest.raises(NodeError, match="workflow input is invalid: \\(input\\): 'site' is a required property"):
         _run("needs-site", {}, make_context)
 
 
 def test_an_expired_session_fails_clearly_instead_of_scraping_the_login_page(sandbox, make_context):
-    workflow_create(
+    step_workflow_create(
         definition={
             "name": "members-list",
             "session": {"site": "sandbox-members"},
@@ -85,14 +85,14 @@ def test_an_expired_session_fails_clearly_instead_of_scraping_the_login_page(san
             ],
         }
     )
-    with pytest.raises(WorkflowError, match="step 1 \\(goto\\) failed on url .*session expired") as caught:
+    with pytest.raises(NodeError, match="step 1 \\(goto\\) failed on url .*session expired") as caught:
         _run("members-list", {}, make_context)
     assert caught.value.retryable is False
     assert "sandbox-members" in str(caught.value)
 
 
 def test_step_errors_name_the_step_operation_and_selector(sandbox, make_context):
-    workflow_create(
+    step_workflow_create(
         definition={
             "name": "bad-extract",
             "steps": [
@@ -101,13 +101,13 @@ def test_step_errors_name_the_step_operation_and_selector(sandbox, make_context)
             ],
         }
     )
-    with pytest.raises(WorkflowError, match="step 2 \\(extract nothing\\) failed on selector 'ul.none li': no element matches"):
+    with pytest.raises(NodeError, match="step 2 \\(extract nothing\\) failed on selector 'ul.none li': no element matches"):
         _run("bad-extract", {}, make_context)
 
 
 def test_a_404_page_names_the_url(sandbox, make_context):
-    workflow_create(definition={"name": "missing-page", "steps": [{"op": "goto", "url": f"{sandbox}/gone/"}]})
-    with pytest.raises(WorkflowError, match=f"step 1 \\(goto\\) failed on url '{sandbox}/gone/': HTTP 404"):
+    step_workflow_create(definition={"name": "missing-page", "steps": [{"op": "goto", "url": f"{sandbox}/gone/"}]})
+    with pytest.raises(NodeError, match=f"step 1 \\(goto\\) failed on url '{sandbox}/gone/': HTTP 404"):
         _run("missing-page", {}, make_context)
 
 
@@ -136,7 +136,7 @@ def login_workflow(sandbox: str, name: str = "members-files") -> dict:
 @pytest.mark.browser
 def test_a_browser_workflow_logs_in_navigates_extracts_and_downloads(sandbox, make_context):
     Secret.objects.create(name="sandboxPassword", value="demo-password")
-    workflow_create(definition=login_workflow(sandbox))
+    step_workflow_create(definition=login_workflow(sandbox))
     assert registry.get("members-files").needs_browser is True
 
     output = _run("members-files", {"username": "demo"}, make_context)
@@ -156,7 +156,7 @@ def test_a_browser_workflow_logs_in_navigates_extracts_and_downloads(sandbox, ma
     assert "sandbox_member" in session.cookie_names and session.source == "captured"
 
     # ...and a later workflow reuses it without signing in, behind a login check.
-    workflow_create(
+    step_workflow_create(
         definition={
             "name": "members-again",
             "session": {"site": "sandbox-browser"},
@@ -173,13 +173,13 @@ def test_a_browser_workflow_logs_in_navigates_extracts_and_downloads(sandbox, ma
 
     # Once the cookies are gone the same workflow fails with "session expired".
     BrowserSession.objects.filter(site="sandbox-browser").update(cookies=[])
-    with pytest.raises(WorkflowError, match="session expired"):
+    with pytest.raises(NodeError, match="session expired"):
         _run("members-again", {}, make_context, node_id="again")
 
 
 @pytest.mark.browser
 def test_a_failing_browser_step_keeps_a_screenshot(sandbox, make_context, media_root):
-    workflow_create(
+    step_workflow_create(
         definition={
             "name": "bad-click",
             "steps": [
@@ -188,7 +188,7 @@ def test_a_failing_browser_step_keeps_a_screenshot(sandbox, make_context, media_
             ],
         }
     )
-    with pytest.raises(WorkflowError) as caught:
+    with pytest.raises(NodeError) as caught:
         _run("bad-click", {}, make_context)
     message = str(caught.value)
     assert message.startswith("step 2 (click) failed on selector '#does-not-exist': timed out after 1s")
@@ -200,15 +200,15 @@ def test_a_failing_browser_step_keeps_a_screenshot(sandbox, make_context, media_
 
 @pytest.mark.browser
 def test_a_bad_selector_and_a_wait_timeout_are_clear(sandbox, make_context):
-    workflow_create(
+    step_workflow_create(
         definition={
             "name": "bad-selector",
             "steps": [{"op": "goto", "url": f"{sandbox}/app/"}, {"op": "click", "selector": "a[[["}],
         }
     )
-    with pytest.raises(WorkflowError, match="step 2 \\(click\\) failed on selector 'a\\[\\[\\[': invalid selector"):
+    with pytest.raises(NodeError, match="step 2 \\(click\\) failed on selector 'a\\[\\[\\[': invalid selector"):
         _run("bad-selector", {}, make_context)
-    workflow_create(
+    step_workflow_create(
         definition={
             "name": "wait-too-long",
             "steps": [
@@ -217,13 +217,13 @@ def test_a_bad_selector_and_a_wait_timeout_are_clear(sandbox, make_context):
             ],
         }
     )
-    with pytest.raises(WorkflowError, match="step 2 \\(wait_for\\) failed on selector '#never': timed out after 0.5s"):
+    with pytest.raises(NodeError, match="step 2 \\(wait_for\\) failed on selector '#never': timed out after 0.5s"):
         _run("wait-too-long", {}, make_context)
 
 
 @pytest.mark.browser
 def test_an_unreachable_site_fails_the_goto_step(make_context):
     url = f"http://127.0.0.1:{closed_port()}/"
-    workflow_create(definition={"name": "nowhere", "browser": True, "steps": [{"op": "goto", "url": url}]})
-    with pytest.raises(WorkflowError, match=f"step 1 \\(goto\\) failed on url '{url}': cannot load .*ERR_CONNECTION_REFUSED"):
+    step_workflow_create(definition={"name": "nowhere", "browser": True, "steps": [{"op": "goto", "url": url}]})
+    with pytest.raises(NodeError, match=f"step 1 \\(goto\\) failed on url '{url}': cannot load .*ERR_CONNECTION_REFUSED"):
         _run("nowhere", {}, make_context)

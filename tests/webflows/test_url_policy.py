@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from orchestration import services
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 from orchestration.models import Task
 from orchestration.urlpolicy import URLNotAllowed, check_fetch_url, url_problems
 from tests.support.http import send_html
@@ -145,13 +145,13 @@ def test_the_browser_refuses_local_urls_redirects_and_links(redirector):
         for url in ("file:///etc/passwd", "view-source:file:///etc/passwd", "data:text/html,<p>x</p>"):
             with pytest.raises(URLNotAllowed):
                 driver.goto(url, timeout=10)
-        with pytest.raises(WorkflowError):
+        with pytest.raises(NodeError):
             driver.goto(f"{redirector}/to-file", timeout=10)
         assert PASSWD_MARK not in (driver.html() or "")
         driver.goto(f"{redirector}/link", timeout=10)
         try:
             driver.click("#go", timeout=5)
-        except WorkflowError:
+        except NodeError:
             pass  # refused outright, or Chromium kept the page: either way no file
         assert driver.current_url().startswith(redirector)
         assert PASSWD_MARK not in (driver.html() or "")

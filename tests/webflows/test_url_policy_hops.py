@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 from orchestration.urlpolicy import URLNotAllowed, check_fetch_url, preprocess, url_problems
 from tests.support.http import send_html
 from webflows import fetch
@@ -143,9 +143,9 @@ def test_the_http_client_refuses_a_redirect_into_a_blocked_network(sites):
 @pytest.mark.browser
 def test_an_iframe_redirecting_to_an_internal_host_is_never_loaded_or_read(sites, driver):
     driver.goto(f"{sites.public}/iframe-redir", timeout=10)
-    with pytest.raises(WorkflowError, match="frame '#f'.*WEBAUTO_BLOCKED_NETWORKS"):
+    with pytest.raises(NodeError, match="frame '#f'.*WEBAUTO_BLOCKED_NETWORKS"):
         driver.html(frame="#f")
-    with pytest.raises(WorkflowError, match="frame '#f'"):
+    with pytest.raises(NodeError, match="frame '#f'"):
         driver.frame_url("#f")
     assert sites.internal_hits == []
 
@@ -155,9 +155,9 @@ def test_an_iframe_reaching_an_internal_host_on_a_later_hop_cannot_be_read(sites
     # The second hop is reported, not routed: whether Chromium got to send it
     # or not, the frame's document is never handed out.
     driver.goto(f"{sites.public}/iframe-two-hops", timeout=10)
-    with pytest.raises(WorkflowError, match="frame '#f'.*WEBAUTO_BLOCKED_NETWORKS"):
+    with pytest.raises(NodeError, match="frame '#f'.*WEBAUTO_BLOCKED_NETWORKS"):
         driver.html(frame="#f")
-    with pytest.raises(WorkflowError, match="frame '#f'.*WEBAUTO_BLOCKED_NETWORKS"):
+    with pytest.raises(NodeError, match="frame '#f'.*WEBAUTO_BLOCKED_NETWORKS"):
         driver.frame_url("#f")
 
 
@@ -187,9 +187,9 @@ def test_a_main_frame_redirect_to_an_internal_host_is_refused(sites, driver):
 @pytest.mark.timeout(60)
 def test_reading_a_frame_whose_file_load_was_refused_fails_naming_the_frame(sites, driver):
     driver.goto(f"{sites.public}/iframe-file", timeout=10)
-    with pytest.raises(WorkflowError, match="frame '#f' has no document"):
+    with pytest.raises(NodeError, match="frame '#f' has no document"):
         driver.frame_url("#f")
-    with pytest.raises(WorkflowError, match="frame '#f' has no document"):
+    with pytest.raises(NodeError, match="frame '#f' has no document"):
         driver.html(frame="#f")
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.context import WorkflowError
+from orchestration.context import NodeError
 from tests.webflows.conftest import SANDBOX_UID
 from webflows.kinds import weibo
 from webflows.sandbox.state import sandbox_advance
@@ -35,7 +35,7 @@ def test_api_base_comes_from_config_then_setting(settings):
 
 
 def test_a_url_without_a_user_id_is_a_clear_error():
-    with pytest.raises(WorkflowError, match="cannot find a Weibo user id"):
+    with pytest.raises(NodeError, match="cannot find a Weibo user id"):
         weibo.parse_target("https://weibo.com/somebody", None)
 
 
@@ -91,7 +91,7 @@ def test_it_follows_since_id_pages_up_to_max_posts(sandbox, make_context):
 
 def test_the_state_is_kept_only_when_the_run_succeeds(sandbox, make_context):
     context = make_context("monitoring")
-    with pytest.raises(WorkflowError):
+    with pytest.raises(NodeError):
         weibo.run({"targetUrl": f"{sandbox}/weibo-ratelimited/u/{SANDBOX_UID}"}, None, context)
     assert context.state_get("seenPostIds") is None
 
@@ -104,7 +104,7 @@ def test_weibo_failures_are_clear(sandbox, make_context):
         ("weibo-private", "login page instead of JSON"),
     ]
     for feed, message in cases:
-        with pytest.raises(WorkflowError) as caught:
+        with pytest.raises(NodeError) as caught:
             weibo.run({"targetUrl": f"{sandbox}/{feed}/u/{SANDBOX_UID}"}, None, make_context())
         assert message in str(caught.value), (feed, str(caught.value))
 
@@ -132,7 +132,7 @@ def test_a_stored_session_supplies_the_cookie(sandbox, make_context):
 
 
 def test_an_unreachable_api_is_a_clear_error(make_context):
-    with pytest.raises(WorkflowError, match="cannot reach host 127.0.0.1:9"):
+    with pytest.raises(NodeError, match="cannot reach host 127.0.0.1:9"):
         weibo.run({"targetUrl": "http://127.0.0.1:9/weibo/u/1671109627", "timeout": 3}, None, make_context())
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from orchestration.context import NodeCancelled, RunContext, WorkflowError
-from orchestration.registry import WorkflowKind
+from orchestration.context import NodeCancelled, NodeError, RunContext
+from orchestration.registry import NodeKind
 from webflows import fetch
 
 QUALITY_ORDER = {
@@ -151,7 +151,7 @@ def _fetch_comments(client: httpx.Client, api_base: str, post_id: str) -> list[d
     try:
         payload = fetch.response_json(response)
     except ValueError as exc:
-        raise WorkflowError(f"comments of post {post_id}: the answer is not JSON") from exc
+        raise NodeError(f"comments of post {post_id}: the answer is not JSON") from exc
     if payload.get("ok") != 1:
         return []
     comments = []
@@ -213,7 +213,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
                 )
             except fetch.TooSmall as small:
                 return Outcome(item, skipped_reason=f"{small.size} bytes is below minBytes {min_bytes}")
-            except WorkflowError as exc:
+            except NodeError as exc:
                 if exc.retryable and attempt < retries:
                     attempt += 1
                     context.sleep(delay * 2 ** (attempt - 1))
@@ -264,7 +264,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         # Worth retrying the node only if some failure may pass next time (not a size or type refusal).
         retryable = any(o.retryable for o in outcomes if o.error)
-        raise WorkflowError(f"download failed for {first['url']}: {first['error']}{more}", retryable=retryable)
+        raise NodeError(f"download failed for {first['url']}: {first['error']}{more}", retryable=retryable)
     data = input if isinstance(input, dict) else {}
     return {
         "files": files,
@@ -313,7 +313,7 @@ def _attach_comments(
             continue
         try:
             post["comments"] = _fetch_comments(client, str(api_base), str(post.get("id")))
-        except WorkflowError as exc:
+        except NodeError as exc:
             errors.append(f"post {post.get('id')}: {exc}")
     return errors
 
@@ -327,7 +327,7 @@ def _write_posts_file(folder: Path, posts: list[dict[str, Any]]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-KIND = WorkflowKind(
+KIND = NodeKind(
     name="batch-download",
     run=run,
     config_schema=CONFIG_SCHEMA,

@@ -10,8 +10,8 @@ import threading
 from collections import Counter
 from typing import Any
 
-from orchestration.context import RunContext, WorkflowError
-from orchestration.registry import WorkflowKind
+from orchestration.context import NodeError, RunContext
+from orchestration.registry import NodeKind
 from webflows import fetch, html
 
 CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
@@ -187,7 +187,7 @@ def _source_text(config: dict[str, Any], input: Any) -> tuple[str, str, str, int
             response = fetch.get(client, str(config["url"]))
         content_type = response.headers.get("content-type", "")
         if not fetch.is_text_content(content_type, response.content):
-            raise WorkflowError(
+            raise NodeError(
                 f"{response.url} answered with {content_type.split(';')[0] or 'binary data'}, not text to analyse",
                 retryable=False,
             )
@@ -216,7 +216,7 @@ def _source_text(config: dict[str, Any], input: Any) -> tuple[str, str, str, int
         items = input.get("items") or input.get("added")
         if isinstance(items, list) and items:
             return str(input.get("title") or ""), "\n".join(str(i) for i in items), "input items", len(items)
-    raise WorkflowError(
+    raise NodeError(
         "content analysis found no text: give config.text/html/url, or an input with text, html, posts or items",
         retryable=False,
     )
@@ -279,7 +279,7 @@ def analyse(text: str, config: dict[str, Any]) -> dict[str, Any]:
 def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
     title, text, source, documents = _source_text(config, input)
     if not text.strip():
-        raise WorkflowError(f"content analysis: the text from {source} is empty", retryable=False)
+        raise NodeError(f"content analysis: the text from {source} is empty", retryable=False)
     result = analyse(text, config)
     result.update({"title": title, "mainText": text[:20000], "source": source, "documents": documents})
     if isinstance(input, dict) and isinstance(input.get("counts"), dict):
@@ -292,7 +292,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     return result
 
 
-KIND = WorkflowKind(
+KIND = NodeKind(
     name="content-analysis",
     run=run,
     config_schema=CONFIG_SCHEMA,

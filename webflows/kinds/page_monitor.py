@@ -10,8 +10,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestration.context import RunContext, WorkflowError
-from orchestration.registry import WorkflowKind
+from orchestration.context import NodeError, RunContext
+from orchestration.registry import NodeKind
 from webflows import fetch, html
 from webflows.drivers import BrowserDriver
 
@@ -62,13 +62,13 @@ def _cookies(config: dict[str, Any]) -> list[dict[str, Any]]:
 
     stored = BrowserSession.objects.filter(site=config["session"]).first()
     if stored is None:
-        raise WorkflowError(f"no stored browser session named {config['session']!r}", retryable=False)
+        raise NodeError(f"no stored browser session named {config['session']!r}", retryable=False)
     return list(stored.cookies)
 
 
-def _not_text(url: str, content_type: str) -> WorkflowError:
+def _not_text(url: str, content_type: str) -> NodeError:
     kind = content_type.split(";", 1)[0].strip() or "binary data"
-    return WorkflowError(
+    return NodeError(
         f"{url} answered with {kind}, not a text page: the page monitor compares text "
         "(watch the page that links to it, or fetch files with batch-download)",
         retryable=False,
@@ -123,7 +123,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     if config.get("selector"):
         matches = html.select(soup, config["selector"])
         if not matches:
-            raise WorkflowError(f"no element matches selector {config['selector']!r} on {final_url}", retryable=False)
+            raise NodeError(f"no element matches selector {config['selector']!r} on {final_url}", retryable=False)
         region = matches[0]
     items = html.items_of(region, config.get("itemSelector"))[:MAX_ITEMS]
     links = html.links_of(region, final_url)
@@ -134,7 +134,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     empty = not page.strip() or (not items and bool(previous and previous.get("items")))
     if empty and config.get("onEmpty", "fail") != "change":
         had = len(previous.get("items") or []) if previous else 0
-        raise WorkflowError(
+        raise NodeError(
             f"{final_url} returned no content ({'an empty body' if not page.strip() else 'no items'}"
             f"{f' where the last snapshot had {had}' if had else ''}); the saved snapshot is kept. "
             'Set "onEmpty": "change" to report an empty page as a change.',
@@ -182,7 +182,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     }
 
 
-KIND = WorkflowKind(
+KIND = NodeKind(
     name="page-monitor",
     run=run,
     config_schema=CONFIG_SCHEMA,

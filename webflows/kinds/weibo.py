@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from django.conf import settings
 
-from orchestration.context import RunContext, WorkflowError
-from orchestration.registry import WorkflowKind
+from orchestration.context import NodeError, RunContext
+from orchestration.registry import NodeKind
 from webflows import fetch, html
 
 MOBILE_USER_AGENT = (
@@ -76,10 +76,10 @@ def parse_target(target: str, api_base: str | None) -> tuple[str, str]:
         base = f"{parts.scheme}://{parts.netloc}{parts.path.split('/api/container/getIndex')[0]}"
         if uid.isdigit():
             return (api_base or base).rstrip("/"), uid
-        raise WorkflowError(f"targetUrl {target!r} names no numeric user id (value= or containerid=)", retryable=False)
+        raise NodeError(f"targetUrl {target!r} names no numeric user id (value= or containerid=)", retryable=False)
     match = re.search(r"^(.*?)/(?:u/|profile/)?(\d{5,})/?$", parts.path)
     if match is None:
-        raise WorkflowError(
+        raise NodeError(
             f"cannot find a Weibo user id in targetUrl {target!r}; use https://weibo.com/<uid> "
             "or https://m.weibo.cn/u/<uid>",
             retryable=False,
@@ -222,7 +222,7 @@ class WeiboClient:
         except httpx.HTTPError as exc:
             raise fetch.transport_error(exc, url, self.timeout) from exc
         if response.status_code in (403, 418):
-            raise WorkflowError(
+            raise NodeError(
                 f"Weibo refused the request with HTTP {response.status_code} at {url}: rate limited or "
                 "blocked; wait before retrying, or use a logged-in cookie"
             )
@@ -230,7 +230,7 @@ class WeiboClient:
             raise fetch.status_error(response)
         body = fetch.response_text(response).lstrip()
         if "html" in response.headers.get("content-type", "") or body.startswith("<"):
-            raise WorkflowError(
+            raise NodeError(
                 f"Weibo answered {response.url} with a login page instead of JSON: this account needs a "
                 "logged-in cookie (config.cookie, e.g. ${weiboCookie}, or a stored session) or the cookie expired",
                 retryable=False,
@@ -238,10 +238,10 @@ class WeiboClient:
         try:
             payload = fetch.response_json(response)
         except ValueError as exc:
-            raise WorkflowError(f"Weibo answered {response.url} with something that is not JSON") from exc
+            raise NodeError(f"Weibo answered {response.url} with something that is not JSON") from exc
         if not isinstance(payload, dict) or payload.get("ok") != 1:
             message = payload.get("msg") if isinstance(payload, dict) else None
-            raise WorkflowError(
+            raise NodeError(
                 f"Weibo API answered ok={payload.get('ok') if isinstance(payload, dict) else '?'}"
                 f"{': ' + str(message) if message else ''} for {response.url} (no data: rate limited, "
                 "private account, or no such user)"
@@ -259,7 +259,7 @@ def _cookie_inputs(config: dict[str, Any]) -> tuple[str | None, list[dict[str, A
 
         stored = BrowserSession.objects.filter(site=config["session"]).first()
         if stored is None:
-            raise WorkflowError(f"no stored browser session named {config['session']!r}", retryable=False)
+            raise NodeError(f"no stored browser session named {config['session']!r}", retryable=False)
         cookies = list(stored.cookies)
     return config.get("cookie") or None, cookies
 
@@ -297,7 +297,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
                     context.check_cancelled()
                     try:
                         extended = client.get_json("/statuses/extend", {"id": post["id"]})
-                    except WorkflowError as exc:
+                    except NodeError as exc:
                         context.log(f"kept the short text of post {post['id']}: {exc}")
                         continue
                     long_html = str(extended.get("longTextContent") or "")
@@ -340,7 +340,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     }
 
 
-KIND = WorkflowKind(
+KIND = NodeKind(
     name="weibo-timeline-monitor",
     run=run,
     config_schema=CONFIG_SCHEMA,

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from orchestration.errors import DefinitionInvalid
-from webflows.services import workflow_import
+from webflows.services import step_workflow_import
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{file}: cannot read JSON: {exc}") from exc
             for index, definition in enumerate(data if isinstance(data, list) else [data]):
                 try:
-                    workflow, created = workflow_import(definition=definition)
+                    workflow, created = step_workflow_import(definition=definition)
                 except DefinitionInvalid as exc:
                     where = f"{file}[{index}]" if isinstance(data, list) else str(file)
                     lines = "\n".join(f"  {e['path'] or '(root)'}: {e['message']}" for e in exc.errors)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from orchestration.models import Task
-from webflows.services import workflow_import
+from webflows.services import step_workflow_import
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 
@@ -102,7 +102,7 @@ class Command(BaseCommand):
         from orchestration.services import task_create
 
         for file in sorted(DEMO_DIR.glob("*.workflow.json")):
-            workflow, created = workflow_import(definition=json.loads(file.read_text(encoding="utf-8")))
+            workflow, created = step_workflow_import(definition=json.loads(file.read_text(encoding="utf-8")))
             self.stdout.write(f"{'Created' if created else 'Updated'} demo workflow {workflow.name}")
         for definition in demo_tasks(base_url.rstrip("/")):
             if Task.objects.filter(task_id=definition["taskId"]).exists():
