@@ -31,6 +31,7 @@ retries, delayed starts, deadlines), lost messages and nodes whose worker died.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
 import functools
@@ -39,6 +40,7 @@ import random
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -435,9 +437,31 @@ def _fail_unstarted(execution: Execution, run: NodeRun, error: str) -> None:
         _stop_locked(execution, "fail", f"node {run.node_id!r} failed")
 
 
+# Set by ``dispatch_priority``: a broker priority that nodes dispatched meanwhile
+# get when it is higher (a lower number) than their own.
+_priority_floor: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "engine_priority_floor", default=None
+)
+
+
+@contextlib.contextmanager
+def dispatch_priority(priority: int) -> Iterator[None]:
+    """Send the nodes dispatched inside this block at broker ``priority``
+    (0 is served first on Redis) when that is higher than their own. The
+    scheduler and the resource manager use it so that the first nodes of a
+    run they start are not stuck behind later fires."""
+    token = _priority_floor.set(priority)
+    try:
+        yield
+    finally:
+        _priority_floor.reset(token)
+
+
 def node_priority(execution: Execution, node: dict[str, Any]) -> int:
     name = (node.get("execution") or {}).get("priority") or execution.priority
-    return BROKER_PRIORITY.get(name, BROKER_PRIORITY["normal"])
+    own = BROKER_PRIORITY.get(name, BROKER_PRIORITY["normal"])
+    floor = _priority_floor.get()
+    return own if floor is None else min(own, floor)
 
 
 # Set by ``node_finish(continue_here=True)``: the first node dispatched in its

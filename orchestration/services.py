@@ -8,6 +8,7 @@ from typing import Any
 
 from orchestration.engine import (
     ExecutionStateError,
+    dispatch_priority,
     execution_begin,
     execution_cancel,
     execution_create,
@@ -37,6 +38,7 @@ def task_delete(*, task: Task) -> None:
 
 __all__ = [
     "ExecutionStateError",
+    "dispatch_priority",
     "execution_begin",
     "execution_cancel",
     "execution_create",

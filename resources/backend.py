@@ -14,5 +14,8 @@ class ResourceAdmission:
     def request(self, execution_id: int) -> bool:
         return services.admission_request(execution_id=execution_id)
 
+    def request_many(self, execution_ids: list[int]) -> list[int]:
+        return services.admission_request_many(execution_ids=execution_ids)
+
     def release(self, execution_id: int) -> None:
         services.admission_release(execution_id=execution_id)

@@ -54,6 +54,9 @@ from resources.requirements import (
 log = logging.getLogger(__name__)
 
 NO_LIVE_WORKER = "no live worker"
+# Broker priority (0 is served first on Redis) of the first nodes of an
+# execution that a dispatch pass starts after it waited for capacity.
+ADMITTED_AFTER_WAIT_PRIORITY = 0
 PREEMPTING_RANK = PRIORITY_RANK["high"]
 
 
@@ -198,6 +201,19 @@ def _set_reason(request_id: int, execution_id: int, reason: str) -> None:
     ResourceRequest.objects.filter(pk=request_id).update(reason=reason[:300])
     # Only while queued: the engine owns the reason once it runs.
     Execution.objects.filter(pk__in=_lockable_queued([execution_id])).update(status_reason=reason)
+
+
+def _set_reasons(reasons: dict[int, tuple[int, str]]) -> None:
+    """``_set_reason`` for several executions in three queries:
+    ``{execution id: (request id, reason)}``."""
+    if not reasons:
+        return
+    requests = [ResourceRequest(pk=request_id, reason=text[:300]) for request_id, text in reasons.values()]
+    ResourceRequest.objects.bulk_update(requests, ["reason"])
+    executions = [
+        Execution(pk=pk, status_reason=reasons[pk][1][:300]) for pk in _lockable_queued(list(reasons))
+    ]
+    Execution.objects.bulk_update(executions, ["status_reason"])
 
 
 def _ensure_request(execution: Execution, now: datetime) -> ResourceRequest:
@@ -376,6 +392,23 @@ def _dispatch_soon() -> None:
     transaction.on_commit(send, robust=True)
 
 
+def _dispatch_here_after_commit() -> None:
+    """After commit, run a dispatch pass in this process (freed capacity):
+    the next execution starts without waiting for a message to go round the
+    broker behind other work. Should the pass fail, it is sent to a worker
+    instead (``_dispatch_soon``)."""
+
+    def run() -> None:
+        seq = ResourcePool.objects.filter(name="default").values_list("dispatch_seq", flat=True).first() or 0
+        try:
+            admission_dispatch(seen_seq=seq)
+        except Exception:
+            log.warning("dispatch pass after a release failed; sending it to a worker", exc_info=True)
+            _dispatch_soon()
+
+    transaction.on_commit(run, robust=True)
+
+
 # --- The admission backend's two calls ---------------------------------------------------
 
 
@@ -423,6 +456,100 @@ def admission_request(*, execution_id: int) -> bool:
         return True
 
 
+def _ensure_requests(executions: list[Execution], now: datetime) -> dict[int, ResourceRequest]:
+    """``_ensure_request`` for several executions: one read, one bulk insert."""
+    found = {r.execution_id: r for r in ResourceRequest.objects.filter(execution__in=executions)}
+    fresh = []
+    for execution in executions:
+        if execution.pk in found:
+            continue
+        need = execution_requirements(execution)
+        fresh.append(
+            ResourceRequest(
+                execution=execution,
+                priority=execution.priority,
+                cpu_millicores=need.cpu_millicores,
+                memory_bytes=need.memory_bytes,
+                disk_bytes=need.disk_bytes,
+                network_bytes_per_second=need.network_bytes_per_second,
+                source=need.source,
+                complexity=need.complexity,
+                first_requested_at=now,
+                waiting_since=now,
+            )
+        )
+    for request in ResourceRequest.objects.bulk_create(fresh):
+        found[request.execution_id] = request
+    idle = [r.pk for r in found.values() if r.waiting_since is None]
+    if idle:
+        ResourceRequest.objects.filter(pk__in=idle).update(waiting_since=now)
+    return found
+
+
+def admission_request_many(*, execution_ids: list[int]) -> list[int]:
+    """``admission_request`` for several queued executions in one pass (the
+    scheduler's batch of fires): the pool is locked once and the capacity read
+    once, then each execution is granted or queued in queue order, exactly as
+    one ``admission_request`` after another would decide (strict order: one
+    that does not fit makes those behind it wait). Returns the admitted ids.
+    Called inside the caller's transaction, which holds the executions."""
+    if not execution_ids:
+        return []
+    now = timezone.now()
+    ids = set(execution_ids)
+    admitted: list[int] = []
+    reasons: dict[int, tuple[int, str]] = {}  # written together at the end
+    with transaction.atomic():
+        # In the caller's order: runs requested at the same instant queue in it.
+        found = {e.pk: e for e in Execution.objects.select_related("task").filter(pk__in=ids)}
+        executions = [found[pk] for pk in dict.fromkeys(execution_ids) if pk in found]
+        pool = _lock_pool()  # the pool before the request rows, as admission_request
+        requests = _ensure_requests(executions, now)
+        held = set(
+            Allocation.objects.filter(execution_id__in=ids, released_at__isnull=True).values_list(
+                "execution_id", flat=True
+            )
+        )
+        for execution_id in held:
+            ResourceRequest.objects.filter(pk=requests[execution_id].pk).update(waiting_since=None, reason="")
+            admitted.append(execution_id)
+        ledger = build_ledger(pool, now)
+        # Ours are in the queue too (waiting since now): the queue order places
+        # them among everything else that waits.
+        ahead = 0  # requests before this point that could fit some day and are still waiting
+        for request in ordered_waiting(now):
+            need = _need(request, ledger)
+            if request.execution_id not in ids:
+                if ledger.capacity and ledger.could_ever_fit(need):
+                    if not ahead and ledger.place(need) is not None:
+                        _dispatch_soon()  # the head fits: a dispatch was missed
+                    ahead += 1
+                continue
+            if request.execution_id in held:
+                continue
+            if not ledger.capacity:
+                reasons[request.execution_id] = (request.pk, NO_LIVE_WORKER)
+                continue
+            if not ledger.could_ever_fit(need):
+                reasons[request.execution_id] = (request.pk, _never_fits_reason(need, ledger))
+                continue
+            if ahead:
+                reasons[request.execution_id] = (request.pk, f"{describe_need(need)}; {ahead} ahead in queue")
+                ahead += 1
+                continue
+            worker_id = ledger.place(need)
+            if worker_id is None and _may_preempt(request):
+                worker_id = _preempt_for(request, ledger, now)
+            if worker_id is None:
+                reasons[request.execution_id] = (request.pk, describe_need(need))
+                ahead += 1
+                continue
+            _grant(request, worker_id, ledger, now)
+            admitted.append(request.execution_id)
+        _set_reasons(reasons)
+    return admitted
+
+
 def admission_release(*, execution_id: int) -> None:
     """Free what ``execution_id`` holds (it finished, was cancelled or was
     preempted) and let the queue move."""
@@ -446,7 +573,7 @@ def admission_release(*, execution_id: int) -> None:
                 execution_id=execution_id, waiting_since__isnull=True
             ).update(waiting_since=now)
         if freed:
-            _dispatch_soon()
+            _dispatch_here_after_commit()
     if freed:
         log.debug("execution %s released its capacity (%s)", execution_id, reason)
 
@@ -504,7 +631,9 @@ def admission_dispatch(*, seen_seq: int | None = None) -> int:
             )
             if status != ExecutionStatus.QUEUED:
                 continue  # busy (locked) right now, or no longer queued
-            with transaction.atomic():
+            # It has waited for capacity already: its first nodes go to the
+            # broker at the highest priority, never behind new work.
+            with transaction.atomic(), services.dispatch_priority(ADMITTED_AFTER_WAIT_PRIORITY):
                 _grant(request, worker_id, ledger, now)
                 services.execution_begin(execution_id=request.execution_id)
             started += 1
@@ -740,6 +869,7 @@ __all__ = [
     "admission_reconcile",
     "admission_release",
     "admission_request",
+    "admission_request_many",
     "build_ledger",
     "describe_need",
     "execution_requirements",

@@ -8,10 +8,12 @@ a replayed webhook start a run at most once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -100,6 +102,8 @@ def _trigger_name(source: str) -> str:
 
 
 START_ATTEMPTS = 3
+# Schedules the watchdog fires per transaction.
+WATCHDOG_BATCH = 10
 
 
 def _start_execution(schedule: Schedule, input: dict[str, Any], source: str) -> Execution:
@@ -327,50 +331,120 @@ def _fire_due_step(schedule_id: int, horizon: datetime) -> tuple[list[Fire], boo
         # Row lock: concurrent deliveries for the same schedule serialise here;
         # the second one finds the cursor already moved and does nothing.
         schedule = Schedule.objects.select_for_update(of=("self",)).select_related("task").filter(pk=schedule_id).first()
-        if schedule is None or not schedule.is_clock or not schedule.enabled or schedule.finished_at:
+        if schedule is None:
             return [], False
-        if schedule.next_fire_at is None:
-            cursor.activate(schedule, timezone.now())
-            return [], False
-        if schedule.next_fire_at > horizon:
-            return [], False
-        missed, runs, catch_up, older = _plan(schedule, horizon)
-        fires: list[Fire] = []
-        for instant in missed:
-            fire = _record(
-                schedule, source=FireSource.CLOCK, scheduled_at=instant, dedup_key=instant.isoformat(),
-                outcome=FireOutcome.MISSED,
-                detail=f"late by {(horizon - instant).total_seconds():.0f} s (grace {schedule.misfire_grace_seconds} s, policy {schedule.misfire_policy})",
-            )
-            if fire:  # None: recorded by an earlier step of this catch-up
-                fires.append(fire)
-        if fires or older:
-            events.emit(
-                "schedule.missed", task=schedule.task,
-                data={
-                    "scheduleId": schedule.pk, "taskId": schedule.task.task_id, "count": len(fires) + older,
-                    "first": fires[0].scheduled_at.isoformat() if fires else None,
-                    "last": fires[-1].scheduled_at.isoformat() if fires else None,
-                    "policy": schedule.misfire_policy,
-                },
-            )
-        if runs:
-            fire = _fire(
-                schedule, scheduled_at=runs[0], source=FireSource.CLOCK, dedup_key=runs[0].isoformat(),
-                input=schedule.input, catch_up=runs[0] in catch_up,
-            )
-            if fire:
-                fires.append(fire)
-        if not schedule.enabled or schedule.finished_at:
-            return fires, False  # auto-paused or maxRuns reached
-        if len(runs) > 1:
-            # Slots before the next run were recorded above; the cursor moves on
-            # to it, and the next step (its own transaction) starts it.
-            schedule.next_fire_at = runs[1]
-            schedule.save(update_fields=["next_fire_at", "updated_at"])
-            return fires, True
-        cursor.activate(schedule, horizon)
-        return fires, False
+        with _first_nodes_at_fire_priority():
+            return _fire_due_locked(schedule, horizon)
+
+
+@contextlib.contextmanager
+def _first_nodes_at_fire_priority() -> Iterator[None]:
+    """A clock fire's first nodes go to the broker at the top priority
+    (``arming.FIRST_NODE_PRIORITY``): fires are served before node work, and
+    nodes at their normal priority would wait behind every later fire (under
+    a backlog of fires, for ever)."""
+    from orchestration import services as core
+
+    with core.dispatch_priority(arming.FIRST_NODE_PRIORITY):
+        yield
+
+
+def _fire_due_locked(schedule: Schedule, horizon: datetime) -> tuple[list[Fire], bool]:
+    """``_fire_due_step`` for a schedule whose row the caller has locked."""
+    if not schedule.is_clock or not schedule.enabled or schedule.finished_at:
+        return [], False
+    if schedule.next_fire_at is None:
+        cursor.activate(schedule, timezone.now())
+        return [], False
+    if schedule.next_fire_at > horizon:
+        return [], False
+    missed, runs, catch_up, older = _plan(schedule, horizon)
+    fires: list[Fire] = []
+    for instant in missed:
+        fire = _record(
+            schedule, source=FireSource.CLOCK, scheduled_at=instant, dedup_key=instant.isoformat(),
+            outcome=FireOutcome.MISSED,
+            detail=f"late by {(horizon - instant).total_seconds():.0f} s (grace {schedule.misfire_grace_seconds} s, policy {schedule.misfire_policy})",
+        )
+        if fire:  # None: recorded by an earlier step of this catch-up
+            fires.append(fire)
+    if fires or older:
+        events.emit(
+            "schedule.missed", task=schedule.task,
+            data={
+                "scheduleId": schedule.pk, "taskId": schedule.task.task_id, "count": len(fires) + older,
+                "first": fires[0].scheduled_at.isoformat() if fires else None,
+                "last": fires[-1].scheduled_at.isoformat() if fires else None,
+                "policy": schedule.misfire_policy,
+            },
+        )
+    if runs:
+        fire = _fire(
+            schedule, scheduled_at=runs[0], source=FireSource.CLOCK, dedup_key=runs[0].isoformat(),
+            input=schedule.input, catch_up=runs[0] in catch_up,
+        )
+        if fire:
+            fires.append(fire)
+    if not schedule.enabled or schedule.finished_at:
+        return fires, False  # auto-paused or maxRuns reached
+    if len(runs) > 1:
+        # Slots before the next run were recorded above; the cursor moves on
+        # to it, and the next step (its own transaction) starts it.
+        schedule.next_fire_at = runs[1]
+        schedule.save(update_fields=["next_fire_at", "updated_at"])
+        return fires, True
+    cursor.activate(schedule, horizon)
+    return fires, False
+
+
+def schedule_fire_batch(*, schedule_ids: list[int]) -> list[Fire]:
+    """Fire what is due of several cron/interval schedules (beat's batch of
+    one tick) in one transaction, and arm their next instants.
+
+    The schedules are locked in id order (two beats sending overlapping
+    batches wait for each other instead of deadlocking; the second finds the
+    cursors moved and does nothing), every fire is recorded and its run
+    created as ``schedule_fire_due`` does, and the runs are admitted together
+    at the end (``admission.batched``: one pass under the resource pool's
+    lock instead of one per run); the admitted runs' first nodes are
+    dispatched in the same transaction, at the top broker priority. So a
+    batch costs one commit, and exactly-once holds as for single fires (row
+    lock, cursor, unique fire key). Schedules with more runs due (catching up
+    after an outage or a backlog) continue in further batched steps, each its
+    own transaction; a batch that fails as a whole is fired again one
+    schedule at a time."""
+    horizon = timezone.now()
+    fires: list[Fire] = []
+    ids = sorted(set(schedule_ids))
+    while ids:
+        try:
+            step, ids = _fire_batch_step(ids, horizon)
+        except DatabaseError:
+            logger.warning("a batch of %d fires failed; firing them one by one", len(ids), exc_info=True)
+            return fires + [fire for pk in ids for fire in schedule_fire_due(schedule_id=pk)]
+        fires.extend(step)
+    return fires
+
+
+def _fire_batch_step(ids: list[int], horizon: datetime) -> tuple[list[Fire], list[int]]:
+    """One step of each schedule in ``ids`` in one transaction; returns the
+    fires and the schedules with more runs due (the next step fires them)."""
+    from orchestration import admission
+
+    fires: list[Fire] = []
+    more: list[int] = []
+    with transaction.atomic():
+        schedules = list(
+            Schedule.objects.select_for_update(of=("self",)).select_related("task")
+            .filter(pk__in=ids).order_by("pk")
+        )
+        with _first_nodes_at_fire_priority(), admission.batched():
+            for schedule in schedules:
+                step, again = _fire_due_locked(schedule, horizon)
+                fires.extend(step)
+                if again:
+                    more.append(schedule.pk)
+    return fires, more
 
 
 def _event_input(event: Event) -> dict[str, Any]:
@@ -541,8 +615,9 @@ def schedules_watchdog(
         )
     )
     unarmed = list(clock.filter(next_fire_at__isnull=True).values_list("pk", flat=True))
-    for pk in overdue + unarmed:
-        schedule_fire_due(schedule_id=pk)
+    late = overdue + unarmed
+    for start in range(0, len(late), WATCHDOG_BATCH):
+        schedule_fire_batch(schedule_ids=late[start : start + WATCHDOG_BATCH])
     # DatabaseScheduler only loads clocked entries due within 5 minutes and
     # re-reads the table every 5 minutes, so an entry armed far ahead could be
     # picked up late; a change notice makes beat load it in good time.

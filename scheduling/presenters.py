@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orchestration.ui.hooks import ScheduleRow, TaskSchedules
-from scheduling import selectors, spec, timing
+from scheduling import arming, selectors, spec, timing
 from scheduling.models import Fire, Schedule
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def schedule_json(schedule: Schedule) -> dict[str, Any]:
         "runCount": selectors.schedule_run_count(schedule),
         "consecutiveFailures": schedule.consecutive_failures,
         "hasWebhookSecret": bool(schedule.webhook_secret),
-        "beatEntry": schedule.periodic_task.name if schedule.periodic_task else None,
+        "beatEntry": arming.entry_name(schedule),
         "lastFire": fire_json(last) if last else None,
         "createdAt": _iso(schedule.created_at),
         "updatedAt": _iso(schedule.updated_at),

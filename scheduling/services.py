@@ -25,6 +25,7 @@ from scheduling.firing import (
     ScheduleInactive,
     event_matches,
     schedule_execution_finished,
+    schedule_fire_batch,
     schedule_fire_due,
     schedule_fire_event,
     schedule_trigger,
@@ -44,7 +45,7 @@ from webauto import webhook_signatures
 __all__ = [
     "MAX_RECORDED_SLOTS", "RateLimited", "ScheduleDefinitionEdit", "ScheduleFromDefinition", "ScheduleInactive", "event_ingest", "event_ingest_errors",
     "event_matches", "next_fire_times", "preview_cron", "schedule_create", "schedule_delete",
-    "schedule_execution_finished", "schedule_fire_due", "schedule_fire_event", "schedule_pause",
+    "schedule_execution_finished", "schedule_fire_batch", "schedule_fire_due", "schedule_fire_event", "schedule_pause",
     "schedule_resume", "schedule_rotate_webhook_token", "schedule_sync_from_definition",
     "schedule_trigger", "schedule_update", "schedules_follow_task_enabled", "schedules_prune_history",
     "schedules_release_for_task", "schedules_watchdog", "webhook_lookup", "webhook_signature_valid",

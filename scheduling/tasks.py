@@ -20,6 +20,14 @@ def fire(schedule_id: int, scheduled_for: str | None = None) -> int:
     return len(services.schedule_fire_due(schedule_id=schedule_id))
 
 
+@shared_task(name="scheduling.fire_batch", ignore_result=True)
+def fire_batch(schedule_ids: list[int]) -> int:
+    """Sent by beat with the schedules whose cursor fell due in one tick: fires
+    them in one transaction (``services.schedule_fire_batch``). Returns the
+    fire records made."""
+    return len(services.schedule_fire_batch(schedule_ids=[int(pk) for pk in schedule_ids]))
+
+
 @shared_task(name="scheduling.event_fire", ignore_result=True)
 def event_fire(schedule_id: int, event_id: int) -> None:
     services.schedule_fire_event(schedule_id=schedule_id, event_id=event_id)

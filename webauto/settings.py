@@ -429,14 +429,18 @@ CELERY_BEAT_SCHEDULE["resources-sample-system"] = {
 }
 
 # --- Scheduling ---------------------------------------------------------------
-# Longest beat sleeps between looks at its table: a schedule re-armed by a
-# worker is seen within this time (django-celery-beat's default is 5 s).
+# Longest beat sleeps between looks at its table and at the schedules'
+# cursors (django-celery-beat's default is 5 s).
 CELERY_BEAT_MAX_LOOP_INTERVAL = env_float("WEBAUTO_BEAT_MAX_LOOP_INTERVAL", 0.25, minimum=0.05)
-# The stock DatabaseScheduler with one-query loads and spaced re-reads (see
-# scheduling/beat.py): every fire re-arms a clocked entry, and the
-# stock scheduler would re-read the whole table between any two sends.
+# The stock DatabaseScheduler with one-query loads and spaced re-reads, which
+# also reads due schedules from their cursors and sends them in batches (see
+# scheduling/beat.py).
 CELERY_BEAT_SCHEDULER = "scheduling.beat:DatabaseScheduler"
 WEBAUTO_BEAT_MIN_RELOAD_SECONDS = env_float("WEBAUTO_BEAT_MIN_RELOAD_SECONDS", 0.2, minimum=0.0)
+# Schedules fired by one message (one transaction on the worker).
+WEBAUTO_BEAT_FIRE_BATCH = env_int("WEBAUTO_BEAT_FIRE_BATCH", 10, minimum=1)
+# A due schedule whose cursor has not moved this long after beat sent it is sent again.
+WEBAUTO_BEAT_FIRE_RESEND_SECONDS = env_float("WEBAUTO_BEAT_FIRE_RESEND_SECONDS", 10.0, minimum=1.0)
 # Safety net that fires schedules beat missed and tidies fired beat entries.
 WEBAUTO_SCHEDULE_WATCHDOG_SECONDS = env_float("WEBAUTO_SCHEDULE_WATCHDOG_SECONDS", 15.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE["scheduling-watchdog"] = {

@@ -10,7 +10,9 @@ them, waits for what is in flight, and prints:
   execution enqueue, and to the first node start (p50 / p95 / p99 / max);
 - the on-time fraction (enqueue lag < 1 s);
 - duplicates (more than one run for a schedule and instant) and misses
-  (instants in the window with no run, or recorded as missed).
+  (instants in the window with no run, or recorded as missed);
+- the CPU time of the worker (all its processes) per started run and of beat,
+  the figures to compare on a shared machine.
 
     .venv/bin/python tests/performance/bench_schedules.py [--schedules 200] [--duration 120]
 
@@ -62,23 +64,30 @@ def spread(label: str, values_ms: list[float]) -> str:
 
 SENT = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO celery\.beat Scheduler: "
-    r"Sending due task webauto-schedule (\d+) @ (\S+) "
+    r"Sending due (?:task webauto-schedule (\d+) @ (\S+) |schedules (.*))"
 )
 
 
 def beat_send_lags(log: Path, pks: set[int], until: datetime) -> list[float]:
     """Scheduled time -> beat sending the message (ms), from beat's INFO log
-    (first send per schedule and instant; the log's clock is local time)."""
+    (first send per schedule and instant; the log's clock is local time).
+    Reads both beat's batches (``Sending due schedules 12@<instant> ...``)
+    and the one-off entries of earlier versions."""
     seen: dict[tuple[int, str], float] = {}
     for line in log.read_text(errors="replace").splitlines():
         match = SENT.match(line)
-        if not match or int(match[2]) not in pks or (int(match[2]), match[3]) in seen:
-            continue
-        scheduled = datetime.fromisoformat(match[3])
-        if scheduled > until:
+        if not match:
             continue
         sent = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").astimezone()
-        seen[(int(match[2]), match[3])] = (sent - scheduled).total_seconds() * 1000
+        pairs = [(match[2], match[3])] if match[2] else [item.split("@", 1) for item in match[4].split()]
+        for pk_text, instant in pairs:
+            key = (int(pk_text), instant)
+            if key[0] not in pks or key in seen:
+                continue
+            scheduled = datetime.fromisoformat(instant)
+            if scheduled > until:
+                continue
+            seen[key] = (sent - scheduled).total_seconds() * 1000
     return list(seen.values())
 
 
@@ -100,6 +109,23 @@ def machine() -> str:
 def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
+
+
+def tree_cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds used so far by ``proc`` and its live
+    children (a worker's pool processes): the figure to compare on a busy
+    machine, where wall-clock lags are mostly the wait for a core."""
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+        total = 0.0
+        for member in [root, *root.children(recursive=True)]:
+            times = member.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.Error:
+        return float("nan")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -199,6 +225,8 @@ def main() -> None:
             previous = count
             time.sleep(3)
         time.sleep(3)
+        worker_cpu = tree_cpu_seconds(worker)
+        beat_cpu = tree_cpu_seconds(procs[1])
     finally:
         # Beat and worker run in their own sessions: stop them whatever happened here.
         for proc in reversed(procs):
@@ -245,6 +273,8 @@ def main() -> None:
     print(f"misses: {never_recorded + missed} (not fired within {args.tail:.0f} s of the window's end "
           f"{never_recorded}, recorded missed {missed})"
           + (f"; other outcomes {dict(other)}" if other else ""))
+    print(f"CPU: worker (all processes) {worker_cpu:.1f} s = {1000 * worker_cpu / max(1, len(started)):.1f} ms "
+          f"per started run; beat {beat_cpu:.1f} s")
     print(f"logs: {folder}")
     benchsupport.print_result({
         "schedules": len(pks),
@@ -254,6 +284,8 @@ def main() -> None:
         "first_node_p99_ms": round(percentile(node_lag, 99), 1),
         "duplicates": duplicates,
         "misses": never_recorded + missed,
+        "worker_cpu_ms_per_run": round(1000 * worker_cpu / max(1, len(started)), 1),
+        "beat_cpu_s": round(beat_cpu, 1),
         "duration_s": args.duration,
         "concurrency": args.concurrency,
     })

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orchestration.models import Event, ExecutionStatus, NodeStatus
@@ -359,3 +361,49 @@ def test_derived_requirements_larger_than_the_cluster_are_capped_at_the_largest_
     request = ResourceRequest.objects.get(execution=big)
     assert request.source == "derived" and request.cpu_millicores == 12000
     assert Allocation.objects.get(execution=big).cpu_millicores == 8000
+
+
+# --- Several requests in one pass (the scheduler's batch of fires) --------------------------
+
+
+def test_a_batch_is_decided_as_one_request_after_another_would_be(make_worker, make_task, queued):
+    make_worker(cpu_limit_millicores=2000)
+    first, second, third = (queued(make_task(f"batch-{n}", cpu=1)) for n in range(3))
+    ResourcePool.objects.get_or_create(name="default")
+
+    with CaptureQueriesContext(connection) as queries:
+        admitted = services.admission_request_many(execution_ids=[first.pk, second.pk, third.pk])
+
+    pool_locks = [q for q in queries.captured_queries if "resources_resourcepool" in q["sql"] and "FOR UPDATE" in q["sql"]]
+    assert len(pool_locks) == 1  # one pass under the pool lock for the whole batch
+    assert admitted == [first.pk, second.pk]  # in the order given: these came first
+    assert set(Allocation.objects.filter(released_at__isnull=True).values_list("execution_id", flat=True)) == {
+        first.pk, second.pk,
+    }
+    third.refresh_from_db()
+    assert third.status == ExecutionStatus.QUEUED and third.status_reason == "waiting for 1 CPU, 256MB"
+    assert ResourceRequest.objects.get(execution=third).waiting_since is not None
+
+
+def test_a_batch_does_not_jump_the_queue_and_later_ones_wait_behind_its_first_misfit(make_worker, make_task, queued):
+    make_worker(cpu_limit_millicores=2000)
+    assert start(queued(make_task("busy")))
+    big = queued(make_task("big", cpu=2))
+    assert services.admission_request(execution_id=big.pk) is False
+    small_a, small_b = queued(make_task("small-a", cpu=1)), queued(make_task("small-b", cpu=1))
+
+    assert services.admission_request_many(execution_ids=[small_a.pk, small_b.pk]) == []
+
+    small_a.refresh_from_db()
+    small_b.refresh_from_db()
+    assert small_a.status_reason == "waiting for 1 CPU, 256MB; 1 ahead in queue"
+    assert small_b.status_reason == "waiting for 1 CPU, 256MB; 2 ahead in queue"
+
+
+def test_a_batch_without_a_live_worker_queues_every_run_with_the_reason(make_worker, make_task, queued):
+    make_worker(heartbeat=timezone.now() - timedelta(minutes=5))
+    runs = [queued(make_task(f"orphan-{n}")) for n in range(2)]
+    assert services.admission_request_many(execution_ids=[r.pk for r in runs]) == []
+    for run in runs:
+        run.refresh_from_db()
+        assert run.status_reason == "no live worker"

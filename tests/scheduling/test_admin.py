@@ -42,8 +42,6 @@ def test_the_admin_deletes_an_api_schedule_through_the_service(admin_logged_in, 
     url = reverse("admin:scheduling_schedule_delete", args=[from_api.pk])
     assert admin_logged_in.post(url, {"post": "yes"}).status_code == 302
     assert not Schedule.objects.filter(pk=from_api.pk).exists()
-    from_api.periodic_task.refresh_from_db()
-    assert not from_api.periodic_task.enabled  # released, as the service does
 
 
 def test_the_bulk_action_unschedules_only_what_may_be_unscheduled(admin_logged_in, both):

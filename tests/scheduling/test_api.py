@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from scheduling import arming
 from scheduling.models import Fire, Schedule
 from tests.scheduling.conftest import task_definition
 
@@ -159,9 +160,8 @@ def test_deleting_a_schedule_from_a_task_definition_is_refused_with_a_pointer_to
     [error] = response.json()["errors"]
     assert f"/api/v1/schedules/{schedule.pk}/pause/" in error["message"] and "'schedule'" in error["message"]
     assert Schedule.objects.filter(pk=schedule.pk).exists()
-    assert schedule.periodic_task is not None
-    schedule.periodic_task.refresh_from_db()
-    assert schedule.periodic_task.enabled  # still armed: nothing half-done
+    schedule.refresh_from_db()
+    assert arming.is_armed(schedule)  # still armed: nothing half-done
 
 
 def test_a_paused_definition_schedule_stays_paused_through_task_patches(api_client, make_task):

@@ -2,15 +2,16 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from orchestration import services as core
 from orchestration.api.errors import DefinitionInvalid
 from orchestration.models import Secret, Task
-from scheduling import services
+from scheduling import arming, beat, services
 from scheduling.models import Schedule
 from tests.scheduling.conftest import task_definition
 
@@ -31,16 +32,16 @@ def test_the_seed_task_definition_creates_its_cron_schedule(clock):
         "cron", "0 */2 * * *", "Asia/Shanghai", "definition",
     )
     assert schedule.next_fire_at == datetime(2026, 6, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
-    assert schedule.periodic_task.enabled
+    assert arming.is_armed(schedule)
 
 
 def test_updating_the_block_updates_the_schedule_and_removing_it_unschedules(make_task):
     task = make_task("defined", schedule={"type": "interval", "interval": 30, "unit": "m"})
     schedule = Schedule.objects.get(task=task)
-    armed = schedule.periodic_task_id
+    armed = schedule.next_fire_at
     core.task_update(task=task, definition=task_definition("defined", schedule={"type": "interval", "interval": 5, "unit": "m"}))
     schedule.refresh_from_db()
-    assert schedule.interval_ms == 300_000 and schedule.periodic_task_id != armed
+    assert schedule.interval_ms == 300_000 and arming.is_armed(schedule) and schedule.next_fire_at < armed
     core.task_update(task=task, definition=task_definition("defined"))
     assert not Schedule.objects.filter(task=task).exists()
 
@@ -62,12 +63,13 @@ def test_a_deeper_schedule_problem_rejects_the_whole_definition():
     assert not Schedule.objects.exists()
 
 
-def test_deleting_the_task_disables_its_beat_entries(make_task):
+def test_deleting_the_task_leaves_beat_nothing_to_fire(make_task):
     task = make_task("gone", schedule={"type": "cron", "expression": "0 * * * *"})
-    entry = Schedule.objects.get(task=task).periodic_task
+    pk = Schedule.objects.get(task=task).pk
+    later = timezone.now() + timedelta(days=1)
+    assert pk in dict(beat.due_cursors(later, timedelta(0)))
     core.task_delete(task=task)
-    entry.refresh_from_db()
-    assert not entry.enabled
+    assert pk not in dict(beat.due_cursors(later, timedelta(0)))
 
 
 def test_disabling_the_task_pauses_its_schedules_and_enabling_resumes_them(make_task):

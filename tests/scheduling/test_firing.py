@@ -3,14 +3,15 @@ fire service at the armed instant (the integration test runs the real beat)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
 from orchestration.models import Event, Execution, ExecutionStatus
-from scheduling import services
+from scheduling import arming, beat, services
 from scheduling.models import Fire, Schedule
 from tests.scheduling.conftest import finish
 
@@ -111,34 +112,44 @@ def test_a_message_before_the_instant_or_a_stale_one_fires_nothing(make_task, cl
     assert Fire.objects.filter(schedule=schedule).count() == 1
 
 
-def test_each_fire_arms_a_fresh_beat_entry_and_disables_the_fired_one(make_task, clock):
+def test_each_fire_moves_the_cursor_to_the_next_instant_without_beat_rows(make_task, clock):
     clock.at(datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
     schedule = cron_schedule(make_task, "0 10 * * *", "UTC")
-    first = schedule.periodic_task
-    assert first.enabled and first.one_off and first.clocked.clocked_time == datetime(2026, 5, 1, 10, tzinfo=UTC)
-    assert first.task == "scheduling.fire"
+    assert arming.is_armed(schedule) and schedule.next_fire_at == datetime(2026, 5, 1, 10, tzinfo=UTC)
+    assert [pk for pk, _ in beat.due_cursors(datetime(2026, 5, 1, 10, tzinfo=UTC), timedelta(0))] == [schedule.pk]
+    assert beat.due_cursors(datetime(2026, 5, 1, 9, 59, tzinfo=UTC), timedelta(0)) == []
     clock.at(datetime(2026, 5, 1, 10, 0, tzinfo=UTC))
     services.schedule_fire_due(schedule_id=schedule.pk)
     schedule.refresh_from_db()
-    first.refresh_from_db()
-    assert not first.enabled
-    assert schedule.periodic_task.enabled
-    assert schedule.periodic_task.clocked.clocked_time == datetime(2026, 5, 2, 10, tzinfo=UTC)
+    assert arming.is_armed(schedule) and schedule.next_fire_at == datetime(2026, 5, 2, 10, tzinfo=UTC)
+    # Arming and firing write no beat entry: beat reads the cursor itself.
+    assert not PeriodicTask.objects.filter(name__startswith=arming.NAME_PREFIX).exists()
+    assert not ClockedSchedule.objects.exists()
 
 
-def test_fired_beat_entries_are_collected_later(make_task, clock):
+def test_a_beat_entry_of_an_earlier_version_is_disabled_when_rearmed_and_collected_later(make_task, clock):
     clock.at(datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
     schedule = cron_schedule(make_task, "0 10 * * *", "UTC")
-    first_pk = schedule.periodic_task_id
+    # How earlier versions armed it: a one-off clocked entry linked to the schedule.
+    legacy = PeriodicTask.objects.create(
+        name=f"{arming.NAME_PREFIX}{schedule.pk} @ 2026-05-01T10:00:00+00:00 0000",
+        task=arming.FIRE_TASK, one_off=True, enabled=True,
+        clocked=ClockedSchedule.objects.create(clocked_time=datetime(2026, 5, 1, 10, tzinfo=UTC)),
+        kwargs=json.dumps({"schedule_id": schedule.pk}),
+    )
+    Schedule.objects.filter(pk=schedule.pk).update(periodic_task=legacy)
     clock.at(datetime(2026, 5, 1, 10, 0, tzinfo=UTC))
     services.schedule_fire_due(schedule_id=schedule.pk)
+    schedule.refresh_from_db()
+    legacy.refresh_from_db()
+    assert schedule.periodic_task_id is None and not legacy.enabled
     services.schedules_watchdog()
-    assert PeriodicTask.objects.filter(pk=first_pk).exists()  # beat may still write it back
+    assert PeriodicTask.objects.filter(pk=legacy.pk).exists()  # beat may still write it back
     clock.at(datetime(2026, 5, 1, 10, 11, tzinfo=UTC))
     services.schedules_watchdog()
-    assert not PeriodicTask.objects.filter(pk=first_pk).exists()
+    assert not PeriodicTask.objects.filter(pk=legacy.pk).exists()
     schedule.refresh_from_db()
-    assert schedule.periodic_task.enabled
+    assert arming.is_armed(schedule)
 
 
 # --- start/end dates and maxRuns ------------------------------------------------------------
@@ -158,7 +169,7 @@ def test_nothing_fires_before_start_date_and_the_schedule_finishes_after_end_dat
     assert [f.hour for f in fires] == [10, 11, 12]
     schedule.refresh_from_db()
     assert schedule.state == "finished" and schedule.finished_reason == "endDate reached"
-    assert not schedule.periodic_task.enabled
+    assert not arming.is_armed(schedule)
 
 
 def test_max_runs_counts_started_fires_and_disables_the_schedule(make_task, clock):
@@ -316,13 +327,13 @@ def test_pause_disarms_and_resume_rearms_from_now_without_catching_up(make_task,
     schedule = services.schedule_create(task=make_task(), block={"type": "interval", "interval": 10, "unit": "m"})
     services.schedule_pause(schedule=schedule)
     schedule.refresh_from_db()
-    assert schedule.state == "paused" and not schedule.periodic_task.enabled and schedule.next_fire_at is None
+    assert schedule.state == "paused" and not arming.is_armed(schedule) and schedule.next_fire_at is None
     clock.at(datetime(2026, 6, 1, 1, 5, tzinfo=UTC))
     assert services.schedule_fire_due(schedule_id=schedule.pk) == []
     services.schedule_resume(schedule=schedule)
     schedule.refresh_from_db()
     assert schedule.next_fire_at == datetime(2026, 6, 1, 1, 10, tzinfo=UTC)
-    assert schedule.periodic_task.enabled
+    assert arming.is_armed(schedule)
     assert not Fire.objects.filter(schedule=schedule).exists()
 
 
