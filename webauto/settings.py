@@ -280,6 +280,10 @@ WEBAUTO_DISPATCH_RESEND_SECONDS = env_float("WEBAUTO_DISPATCH_RESEND_SECONDS", 3
 WEBAUTO_WORKER_SWEEP_SECONDS = env_float(
     "WEBAUTO_WORKER_SWEEP_SECONDS", WEBAUTO_MAINTENANCE_INTERVAL_SECONDS, minimum=0.0
 )
+# Event subscribers (event schedules) are kept in each process's memory and
+# reloaded when they change; a change made by another process is seen within
+# this many seconds (orchestration/subscribers.py). 0: checked on every event.
+WEBAUTO_SUBSCRIBER_CACHE_SECONDS = env_float("WEBAUTO_SUBSCRIBER_CACHE_SECONDS", 0.5, minimum=0.0)
 # Extra modules that register node kinds at start-up (comma separated).
 WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 # Admission backend: decides when a queued execution may start.
