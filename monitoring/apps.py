@@ -19,3 +19,12 @@ class MonitoringConfig(AppConfig):
         )
         events.event_recorded.connect(receivers.on_event_recorded, dispatch_uid="monitoring.evaluate_event")
         signals.execution_finished.connect(receivers.on_execution_finished, dispatch_uid="monitoring.count_finished")
+        from django.db.models.signals import post_delete, post_save
+
+        from monitoring.models import Alert
+        from orchestration.models import Task
+
+        for model in (Alert, Task):
+            for change, signal in (("saved", post_save), ("deleted", post_delete)):
+                signal.connect(receivers.on_alert_rules_changed, sender=model,
+                               dispatch_uid=f"monitoring.alert_rules.{model.__name__}.{change}")

@@ -33,17 +33,21 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
+import functools
 import logging
 import random
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -104,18 +108,108 @@ def definition_snapshot(task: Task) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Frozen:
+    """What never changes in an execution once it is created: its definition
+    snapshot (parsed: nodes by id, the graph), parameters, input and task.
+    Shared by everyone in the process that reads it: never mutate it (the
+    claim hands a node and the input out as copies)."""
+
+    task_pk: int
+    task_key: str  # the task's taskId
+    definition: dict[str, Any]
+    nodes: dict[str, dict[str, Any]]
+    graph: graph.Graph
+    parameters: dict[str, Any]
+    input: Any
+    _upstream: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def upstream(self, node_id: str) -> frozenset[str]:
+        """The nodes whose outputs ``node_id`` may read: its ancestors (what
+        validation lets ``${...}`` and conditions name) and its ``inputFrom``."""
+        found = self._upstream.get(node_id)
+        if found is None:
+            source = input_from_node(self.nodes.get(node_id, {}))
+            found = frozenset(self.graph.ancestors(node_id) | ({source} if source else set()))
+            self._upstream[node_id] = found
+        return found
+
+
+# Per-process cache of ``Frozen`` by execution id, so that a node's claim and
+# finish neither read nor parse the definition again (a fan-out of 50 used to
+# parse its whole definition and load every node row 100 times).
+_FROZEN_MAX = 512
+_frozen: OrderedDict[int, Frozen] = OrderedDict()
+_frozen_lock = threading.Lock()
+
+# The columns of a node run that deciding the graph's next step needs.
+HOT_NODE_FIELDS = ("id", "execution_id", "node_id", "status", "error", "dispatch_id")
+
+# And the columns settling a node's outcome reads.
+SETTLE_NODE_FIELDS = (
+    "stop_requested", "retries_used", "attempts", "started_at", "worker", "attempt_history", "cpu_seconds",
+    "peak_rss_bytes", "reason",
+)
+# What every outcome writes.
+OUTCOME_FIELDS = ("attempt_history", "input", "logs", "cpu_seconds", "peak_rss_bytes", "stop_requested")
+
+# The columns of an execution the hot path reads and writes: everything but
+# the large JSON documents (definition, parameters, input), which are in ``Frozen``.
+HOT_EXECUTION_FIELDS = (
+    "id", "task_id", "status", "status_reason", "trigger", "triggered_by", "priority", "retry_of_id",
+    "retry_number", "error", "created_at", "not_before", "queued_at", "started_at", "finished_at",
+    "deadline_at", "cancel_requested_at", "stop_mode",
+)
+
+
+def frozen(execution: Execution | int) -> Frozen:
+    """The execution's unchanging part, from this process's cache (one query
+    on a miss; none when ``execution`` is a full instance with its task loaded)."""
+    execution_id = execution if isinstance(execution, int) else execution.pk
+    with _frozen_lock:
+        found = _frozen.get(execution_id)
+        if found is not None:
+            _frozen.move_to_end(execution_id)
+            return found
+    if isinstance(execution, Execution) and not execution.get_deferred_fields() & {
+        "definition", "parameters", "input"
+    } and Execution.task.is_cached(execution):
+        task_pk, task_key = execution.task_id, execution.task.task_id
+        # Copies: the caller's instance (and the task it was made from) may change later.
+        definition, parameters, input_ = copy.deepcopy((execution.definition, execution.parameters, execution.input))
+    else:
+        task_pk, task_key, definition, parameters, input_ = Execution.objects.filter(pk=execution_id).values_list(
+            "task_id", "task__task_id", "definition", "parameters", "input"
+        ).get()
+    workflows = definition.get("workflows", [])
+    found = Frozen(
+        task_pk=task_pk, task_key=task_key, definition=definition, nodes={n["id"]: n for n in workflows},
+        graph=graph.Graph.from_nodes(workflows), parameters=parameters or {}, input=input_,
+    )
+    with _frozen_lock:
+        _frozen[execution_id] = found
+        while len(_frozen) > _FROZEN_MAX:
+            _frozen.popitem(last=False)
+    return found
+
+
 def _nodes(execution: Execution) -> dict[str, dict[str, Any]]:
-    return {n["id"]: n for n in execution.definition.get("workflows", [])}
+    return frozen(execution).nodes
 
 
 def _graph(execution: Execution) -> graph.Graph:
-    return graph.Graph.from_nodes(execution.definition.get("workflows", []))
+    return frozen(execution).graph
+
+
+def _emit(type: str, execution: Execution, **kwargs: Any) -> None:
+    """Record an event of ``execution`` (its task by id: no task row needed)."""
+    events.emit(type, execution=execution, task_id=execution.task_id, **kwargs)
 
 
 def _event_data(execution: Execution, **extra: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "executionId": execution.pk,
-        "taskId": execution.task.task_id,
+        "taskId": frozen(execution).task_key,
         "status": execution.status,
         "trigger": execution.trigger,
         "durationSeconds": execution.duration_seconds,
@@ -155,7 +249,7 @@ def execution_create(
         )
         if missing:
             raise SecretsMissing(task.task_id, missing)
-    with transaction.atomic():
+    with transaction.atomic(), events.batch():
         snapshot = reuse_from.definition if reuse_from else definition_snapshot(task)
         execution = Execution.objects.create(
             task=task,
@@ -194,7 +288,7 @@ def execution_create(
             else:
                 runs.append(NodeRun(execution=execution, node_id=node["id"], workflow=node["workflow"]))
         NodeRun.objects.bulk_create(runs)
-        events.emit("execution.created", execution=execution, data=_event_data(execution))
+        _emit("execution.created", execution, data=_event_data(execution))
         if not_before is None or not_before <= timezone.now():
             _queue(execution)
     return execution
@@ -212,7 +306,7 @@ def _queue(execution: Execution) -> None:
         return
     execution.status = ExecutionStatus.QUEUED
     execution.queued_at = now
-    events.emit("execution.queued", execution=execution, data=_event_data(execution))
+    _emit("execution.queued", execution, data=_event_data(execution))
     if admission.get_backend().request(execution.pk):
         _begin_locked(lock_execution(execution.pk))
 
@@ -239,28 +333,35 @@ def _begin_locked(execution: Execution) -> None:
     execution.deadline_at = now + timedelta(milliseconds=timeout_ms) if timeout_ms else None
     execution.save(update_fields=["status", "status_reason", "started_at", "deadline_at"])
     if first_start:
-        events.emit("execution.started", execution=execution, data=_event_data(execution))
+        _emit("execution.started", execution, data=_event_data(execution))
     else:
-        events.emit("execution.resumed", execution=execution, data=_event_data(execution))
+        _emit("execution.resumed", execution, data=_event_data(execution))
     _advance_locked(execution)
 
 
 # --- Advancing the graph ------------------------------------------------------------
 
 
-def _advance_locked(execution: Execution) -> None:
+def _advance_locked(execution: Execution, runs: dict[str, NodeRun] | None = None) -> None:
     """Skip what can never run, dispatch what is ready, finish when done.
-    The caller holds the execution's row lock."""
+    The caller holds the execution's row lock; ``runs`` (node id -> run, with
+    at least ``HOT_NODE_FIELDS``) when it has just read them under that lock."""
     if execution.stop_mode:
         _advance_cancelled(execution)
         return
     if execution.status != ExecutionStatus.RUNNING:
         return
-    g = _graph(execution)
-    nodes = _nodes(execution)
+    fixed = frozen(execution)
+    g = fixed.graph
+    nodes = fixed.nodes
     # The execution's lock serialises every change to pending nodes; node rows
     # need no lock of their own here (claims only move queued -> running).
-    runs = {nr.node_id: nr for nr in NodeRun.objects.filter(execution=execution)}
+    # Only the columns deciding the graph's next step: no outputs, logs or
+    # histories (read below only when a ready node has a condition).
+    if runs is None:
+        runs = {nr.node_id: nr for nr in NodeRun.objects.filter(execution=execution).only(*HOT_NODE_FIELDS)}
+    outputs: dict[str, Any] | None = None
+    dispatched: list[tuple[NodeRun, dict[str, Any]]] = []
     while True:
         statuses = {node_id: nr.status for node_id, nr in runs.items()}
         step = graph.next_step(g, statuses)
@@ -268,18 +369,26 @@ def _advance_locked(execution: Execution) -> None:
         for node_id, reason in step.skip.items():
             _skip(execution, runs[node_id], reason)
             changed = True
-        outputs = {n: nr.output for n, nr in runs.items() if nr.status == NodeStatus.COMPLETED}
         for node_id in step.ready:
             node = nodes[node_id]
+            if node.get("condition") is not None and outputs is None:
+                outputs = dict(
+                    NodeRun.objects.filter(execution=execution, status=NodeStatus.COMPLETED).values_list(
+                        "node_id", "output"
+                    )
+                )
             try:
                 ok, reason = expressions.evaluate_condition(
                     node.get("condition"),
-                    parameters=execution.parameters,
-                    outputs=outputs,
+                    parameters=fixed.parameters,
+                    outputs=outputs or {},
                     upstream=list(g.deps[node_id]),
                     input_from=input_from_node(node),
                 )
             except expressions.ExpressionError as exc:
+                # Stored first: a failure may stop the execution, which cancels queued nodes.
+                _dispatch_all(execution, dispatched)
+                dispatched = []
                 _fail_unstarted(execution, runs[node_id], f"condition could not be evaluated: {exc}")
                 changed = True
                 continue
@@ -287,9 +396,11 @@ def _advance_locked(execution: Execution) -> None:
                 _skip(execution, runs[node_id], reason)
                 changed = True
                 continue
-            _dispatch(execution, runs[node_id], node)
+            _mark_dispatched(runs[node_id])
+            dispatched.append((runs[node_id], node))
         if not changed:
             break
+    _dispatch_all(execution, dispatched)
     _finalize_if_done(execution, runs)
 
 
@@ -307,8 +418,8 @@ def _skip(execution: Execution, run: NodeRun, reason: str) -> None:
     run.reason = reason
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "reason", "finished_at"])
-    events.emit(
-        "workflow.skipped", execution=execution, node_id=run.node_id,
+    _emit(
+        "workflow.skipped", execution, node_id=run.node_id,
         data={"executionId": execution.pk, "nodeId": run.node_id, "reason": reason},
     )
 
@@ -318,8 +429,8 @@ def _fail_unstarted(execution: Execution, run: NodeRun, error: str) -> None:
     run.error = error
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "finished_at"])
-    events.emit(
-        "workflow.failed", execution=execution, node_id=run.node_id,
+    _emit(
+        "workflow.failed", execution, node_id=run.node_id,
         data={"executionId": execution.pk, "nodeId": run.node_id, "error": error},
     )
     if _stops_on_failure(execution, run.node_id):
@@ -361,21 +472,41 @@ _continuation: contextvars.ContextVar[list[tuple[int, str]] | None] = contextvar
 )
 
 
-def _dispatch(execution: Execution, run: NodeRun, node: dict[str, Any]) -> None:
-    """Mark the node queued under a fresh dispatch id and send it on commit
-    (or hand it to the finishing worker to continue with, see ``node_finish``)."""
+_DISPATCH_FIELDS = ["status", "dispatch_id", "queued_at", "next_attempt_at"]
+
+
+def _mark_dispatched(run: NodeRun) -> None:
     run.status = NodeStatus.QUEUED
     run.dispatch_id = uuid.uuid4()
     run.queued_at = timezone.now()
     run.next_attempt_at = None
-    run.save(update_fields=["status", "dispatch_id", "queued_at", "next_attempt_at"])
-    continuation = _continuation.get()
-    if continuation is not None and not continuation:
-        # Unsent on purpose: if the worker dies before claiming it, the sweep
-        # sends it (queued, unclaimed past the resend bound).
-        continuation.append((run.pk, str(run.dispatch_id)))
+
+
+def _dispatch(execution: Execution, run: NodeRun, node: dict[str, Any]) -> None:
+    """Mark the node queued under a fresh dispatch id and send it on commit
+    (or hand it to the finishing worker to continue with, see ``node_finish``)."""
+    _mark_dispatched(run)
+    _dispatch_all(execution, [(run, node)])
+
+
+def _dispatch_all(execution: Execution, dispatched: list[tuple[NodeRun, dict[str, Any]]]) -> None:
+    """Store the nodes ``_mark_dispatched`` queued (one UPDATE for all of them)
+    and send them on commit; the first may instead be handed to the
+    finishing worker to continue with (see ``node_finish``)."""
+    if not dispatched:
         return
-    send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node))
+    if len(dispatched) == 1:
+        dispatched[0][0].save(update_fields=_DISPATCH_FIELDS)
+    else:
+        NodeRun.objects.bulk_update([run for run, _ in dispatched], _DISPATCH_FIELDS)
+    for run, node in dispatched:
+        continuation = _continuation.get()
+        if continuation is not None and not continuation:
+            # Unsent on purpose: if the worker dies before claiming it, the sweep
+            # sends it (queued, unclaimed past the resend bound).
+            continuation.append((run.pk, str(run.dispatch_id)))
+            continue
+        send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node))
 
 
 def send_on_commit(node_run_id: int, dispatch_id: uuid.UUID | None, priority: int, countdown: float = 0) -> None:
@@ -421,7 +552,7 @@ def _stops_on_failure(execution: Execution, node_id: str) -> bool:
     node = _nodes(execution).get(node_id, {})
     if isinstance(node.get("stopOnFailure"), bool):
         return bool(node["stopOnFailure"])
-    return (execution.definition.get("errorHandling") or {}).get("strategy") == "stop-on-error"
+    return (frozen(execution).definition.get("errorHandling") or {}).get("strategy") == "stop-on-error"
 
 
 def _stop_locked(execution: Execution, mode: str, reason: str) -> None:
@@ -463,7 +594,7 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
         execution.status_reason = f"{len(failed)} node(s) failed"
     execution.save(update_fields=["status", "finished_at", "error", "status_reason"])
     signals.execution_finished.send(sender=Execution, execution=execution)
-    events.emit(f"execution.{status}", execution=execution, data=_event_data(execution))
+    _emit(f"execution.{status}", execution, data=_event_data(execution))
     transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
     if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):
         _schedule_task_retry(execution)
@@ -472,10 +603,11 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
 def _schedule_task_retry(execution: Execution) -> None:
     """Retry a failed execution after retryDelay, up to maxRetries, re-running
     only the failed nodes and what depends on them."""
-    max_retries = int(execution.definition.get("maxRetries") or 0)
+    definition = frozen(execution).definition
+    max_retries = int(definition.get("maxRetries") or 0)
     if execution.retry_number >= max_retries:
         return
-    delay_ms = int(execution.definition.get("retryDelay") or 0)
+    delay_ms = int(definition.get("retryDelay") or 0)
     not_before = timezone.now() + timedelta(milliseconds=delay_ms)
     retry = execution_create(
         task=execution.task,
@@ -487,8 +619,8 @@ def _schedule_task_retry(execution: Execution) -> None:
         reuse_from=execution,
         not_before=not_before if delay_ms else None,
     )
-    events.emit(
-        "execution.retry_scheduled", execution=execution,
+    _emit(
+        "execution.retry_scheduled", execution,
         data=_event_data(execution, retryExecutionId=retry.pk, notBefore=not_before.isoformat()),
     )
     if delay_ms and delay_ms / 1000 <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
@@ -516,39 +648,155 @@ def execution_start_if_due(*, execution_id: int) -> bool:
 
 @dataclass
 class Claim:
+    """A node claimed for running. ``execution`` carries the hot columns plus
+    ``parameters`` and ``input`` (copies); ``node`` is a copy of the node's
+    definition; ``outputs`` maps completed nodes to their outputs."""
+
     node_run: NodeRun
     execution: Execution
     node: dict[str, Any]
     outputs: dict[str, Any]
+    task_key: str = ""  # the task's taskId
 
 
 def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | None:
     """Take a dispatched node for running. Returns None for a duplicate or stale
-    delivery (the node already ran or was dispatched again since)."""
+    delivery (the node already ran or was dispatched again since).
+
+    Atomic: the conditional update (queued + this dispatch id -> running), the
+    read of the node run with its execution's hot columns and the
+    ``workflow.started`` event commit together. On PostgreSQL that is one
+    statement (one round trip, no BEGIN/COMMIT of its own); elsewhere one
+    transaction of three."""
     now = timezone.now()
-    with transaction.atomic():
-        # Conditional update: two deliveries of one message race here and
-        # exactly one moves the node from queued to running.
-        claimed = NodeRun.objects.filter(
-            pk=node_run_id, status=NodeStatus.QUEUED, dispatch_id=dispatch_id
-        ).update(status=NodeStatus.RUNNING, worker=worker[:200], heartbeat_at=now, started_at=now,
-                 stop_requested="", finished_at=None, next_attempt_at=None, attempts=F("attempts") + 1)
-        if not claimed:
+    if connection.vendor == "postgresql" and connection.get_autocommit():
+        found = _claim_in_one_statement(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker, now=now)
+        if found is None:
             return None
-        run = NodeRun.objects.select_related("execution__task").get(pk=node_run_id)
-        execution = run.execution
-        node = _nodes(execution)[run.node_id]
-        events.emit(
-            "workflow.started", execution=execution, node_id=run.node_id,
-            data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
+        run, execution = found
+        fixed = frozen(execution.pk)
+    else:
+        with transaction.atomic(), events.batch():
+            # Conditional update: two deliveries of one message race here and
+            # exactly one moves the node from queued to running.
+            claimed = NodeRun.objects.filter(
+                pk=node_run_id, status=NodeStatus.QUEUED, dispatch_id=dispatch_id
+            ).update(status=NodeStatus.RUNNING, worker=worker[:200], heartbeat_at=now, started_at=now,
+                     stop_requested="", finished_at=None, next_attempt_at=None, attempts=F("attempts") + 1)
+            if not claimed:
+                return None
+            run = (
+                NodeRun.objects.select_related("execution")
+                .only(*CLAIM_NODE_FIELDS, *(f"execution__{name}" for name in HOT_EXECUTION_FIELDS))
+                .get(pk=node_run_id)
+            )
+            execution = run.execution
+            fixed = frozen(execution.pk)
+            _emit(
+                "workflow.started", execution, node_id=run.node_id,
+                data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
+            )
+    # Copies: a workflow kind may change what it is given; the cache must not change.
+    execution.parameters = copy.deepcopy(fixed.parameters)
+    execution.input = copy.deepcopy(fixed.input)
+    # Only what the node may read (a fan-out's branches read their root, not each other).
+    upstream = fixed.upstream(run.node_id)
+    outputs = dict(
+        NodeRun.objects.filter(
+            execution_id=execution.pk, status=NodeStatus.COMPLETED, node_id__in=upstream
+        ).values_list("node_id", "output")
+    ) if upstream else {}
+    return Claim(node_run=run, execution=execution, node=copy.deepcopy(fixed.nodes[run.node_id]),
+                 outputs=outputs, task_key=fixed.task_key)
+
+
+CLAIM_NODE_FIELDS = ("id", "execution_id", "node_id", "attempts", "status", "dispatch_id", "started_at", "worker")
+
+
+def _column(model: type[Any], name: str) -> str:
+    return str(connection.ops.quote_name(model._meta.get_field(name).column))
+
+
+def _claim_sql() -> str:
+    """The claim as one PostgreSQL statement: the conditional update, the
+    execution's hot columns and the ``workflow.started`` event row (data
+    built by the database), all or nothing. Returns one row, or none when the
+    dispatch was not (or no longer) queued."""
+    q = connection.ops.quote_name
+    node, execution, event = (q(m._meta.db_table) for m in (NodeRun, Execution, events_model()))
+    nc = {name: _column(NodeRun, name) for name in ("id", "execution_id", "node_id", "attempts", "status",
+                                                     "dispatch_id", "worker", "heartbeat_at", "started_at",
+                                                     "stop_requested", "finished_at", "next_attempt_at")}
+    ec = ", ".join(f"x.{_column(Execution, name)}" for name in _in_model_order(Execution, HOT_EXECUTION_FIELDS))
+    ev = {name: _column(events_model(), name) for name in ("type", "data", "task", "execution", "node_id", "source",
+                                                           "created_at", "id")}
+    return f"""
+        WITH claimed AS (
+            UPDATE {node} SET {nc["status"]} = 'running', {nc["worker"]} = %(worker)s,
+                   {nc["heartbeat_at"]} = %(now)s, {nc["started_at"]} = %(now)s, {nc["stop_requested"]} = '',
+                   {nc["finished_at"]} = NULL, {nc["next_attempt_at"]} = NULL,
+                   {nc["attempts"]} = {nc["attempts"]} + 1
+             WHERE {nc["id"]} = %(id)s AND {nc["status"]} = 'queued' AND {nc["dispatch_id"]} = %(dispatch)s
+            RETURNING {nc["id"]} AS id, {nc["execution_id"]} AS execution_id, {nc["node_id"]} AS node_id,
+                      {nc["attempts"]} AS attempts
+        ), recorded AS (
+            INSERT INTO {event} ({ev["type"]}, {ev["data"]}, {ev["task"]}, {ev["execution"]}, {ev["node_id"]},
+                                 {ev["source"]}, {ev["created_at"]})
+            SELECT 'workflow.started',
+                   jsonb_build_object('executionId', c.execution_id, 'nodeId', c.node_id, 'attempt', c.attempts),
+                   x.{_column(Execution, "task_id")}, c.execution_id, c.node_id, 'system', %(now)s
+              FROM claimed c JOIN {execution} x ON x.{_column(Execution, "id")} = c.execution_id
+            RETURNING {ev["id"]} AS id
         )
-    outputs = {
-        nr.node_id: nr.output
-        for nr in NodeRun.objects.filter(execution=execution, status=NodeStatus.COMPLETED).only(
-            "node_id", "output"
-        )
-    }
-    return Claim(node_run=run, execution=execution, node=node, outputs=outputs)
+        SELECT c.id, c.execution_id, c.node_id, c.attempts, (SELECT id FROM recorded), {ec}
+          FROM claimed c JOIN {execution} x ON x.{_column(Execution, "id")} = c.execution_id
+    """
+
+
+@functools.cache
+def _in_model_order(model: type[Any], names: tuple[str, ...]) -> list[str]:
+    """``names`` (attnames) in the order of the model's concrete fields, the
+    order ``Model.from_db`` expects values in (do not change the list)."""
+    return [f.attname for f in model._meta.concrete_fields if f.attname in names]
+
+
+def events_model() -> type[Any]:
+    from orchestration.models import Event
+
+    return Event
+
+
+_CLAIM_SQL: str | None = None
+
+
+def _claim_in_one_statement(
+    *, node_run_id: int, dispatch_id: str, worker: str, now: datetime
+) -> tuple[NodeRun, Execution] | None:
+    global _CLAIM_SQL
+    try:
+        dispatch = uuid.UUID(str(dispatch_id))
+    except ValueError:
+        return None
+    if _CLAIM_SQL is None:
+        _CLAIM_SQL = _claim_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"id": node_run_id, "dispatch": dispatch, "worker": worker[:200], "now": now})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    run_id, execution_id, node_id, attempts, event_id, *hot = row
+    execution = Execution.from_db(connection.alias, _in_model_order(Execution, HOT_EXECUTION_FIELDS), hot)
+    known = {"id": run_id, "execution_id": execution_id, "node_id": node_id, "attempts": attempts,
+             "status": NodeStatus.RUNNING, "dispatch_id": dispatch, "started_at": now, "worker": worker[:200]}
+    names = _in_model_order(NodeRun, CLAIM_NODE_FIELDS)
+    run = NodeRun.from_db(connection.alias, names, [known[name] for name in names])
+    run.execution = execution
+    event = events_model()(
+        pk=event_id, type="workflow.started", task_id=execution.task_id, execution_id=execution_id, node_id=node_id,
+        data={"executionId": execution_id, "nodeId": node_id, "attempt": attempts}, source="system", created_at=now,
+    )
+    events.announce_on_commit([event])
+    return run, execution
 
 
 def node_heartbeat(*, node_run_id: int, dispatch_id: str) -> str | None:
@@ -593,18 +841,27 @@ def node_finish(
 
 def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None:
     now = timezone.now()
-    with transaction.atomic():
-        # The node's execution, found and locked in one query (OF the execution only).
+    with transaction.atomic(), events.batch():
+        # The node's execution, found and locked in one query (OF the execution
+        # only), its hot columns only: the definition comes from ``frozen``.
         execution = (
             Execution.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("task")
+            .only(*HOT_EXECUTION_FIELDS)
             .filter(node_runs__pk=node_run_id)
             .first()
         )
         if execution is None:
             return
-        run = NodeRun.objects.select_for_update().get(pk=node_run_id)
-        if run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
+        # All the execution's node runs in one read (the graph's next step needs
+        # their statuses), with the columns settling this one needs. Under the
+        # execution's lock nothing else changes a running node's status or stop
+        # request (only its heartbeat), so the rows need no lock of their own.
+        runs = {
+            nr.node_id: nr
+            for nr in NodeRun.objects.filter(execution_id=execution.pk).only(*HOT_NODE_FIELDS, *SETTLE_NODE_FIELDS)
+        }
+        run = next((nr for nr in runs.values() if nr.pk == node_run_id), None)
+        if run is None or run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)
             return
         run.attempt_history = [
@@ -636,7 +893,7 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             execution_stopping=bool(execution.stop_mode),
             retries_used=run.retries_used,
             retry_attempts=retry_attempts,
-            retry_delay_ms=execution.definition.get("retryDelay"),
+            retry_delay_ms=frozen(execution).definition.get("retryDelay"),
             jitter=random.uniform(0.8, 1.2),
         )
         if decision.action == transitions.Action.REQUEUE:
@@ -644,18 +901,18 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             run.status = NodeStatus.PENDING
             run.dispatch_id = None
             run.reason = "preempted"
-            run.save()
-            _advance_locked(execution)
+            run.save(update_fields=[*OUTCOME_FIELDS, "status", "dispatch_id", "reason"])
+            _advance_locked(execution, runs)
             return
 
         if decision.action == transitions.Action.RETRY:
             delay = decision.delay_seconds
             run.retries_used += 1
             run.error = outcome.error
-            run.save()
             _retry_node(execution, run, node, delay)
-            events.emit(
-                "workflow.retrying", execution=execution, node_id=run.node_id,
+            run.save(update_fields=[*OUTCOME_FIELDS, "retries_used", "error", *_RETRY_FIELDS])
+            _emit(
+                "workflow.retrying", execution, node_id=run.node_id,
                 data={"executionId": execution.pk, "nodeId": run.node_id, "error": outcome.error,
                       "retry": run.retries_used, "delaySeconds": round(delay, 3)},
             )
@@ -668,7 +925,7 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
         run.error = "" if status == NodeStatus.COMPLETED else outcome.error
         if stop and status == NodeStatus.CANCELLED:
             run.reason = execution.status_reason or "stopped"
-        run.save()
+        run.save(update_fields=[*OUTCOME_FIELDS, "status", "finished_at", "output", "error", "reason"])
         data: dict[str, Any] = {"executionId": execution.pk, "nodeId": run.node_id, "attempts": run.attempts}
         if status == NodeStatus.COMPLETED:
             data["output"] = run.output
@@ -676,13 +933,16 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             data["error"] = run.error
         kind = {"completed": "completed", "failed": "failed", "timed_out": "timed_out",
                 "cancelled": "cancelled"}[status]
-        events.emit(f"workflow.{kind}", execution=execution, node_id=run.node_id, data=data)
+        _emit(f"workflow.{kind}", execution, node_id=run.node_id, data=data)
         if status == NodeStatus.TIMED_OUT and execution.deadline_at and execution.deadline_at <= now:
             # The node ran into the execution's own deadline: the execution timed out.
             _stop_locked(execution, "timeout", "execution ran past its timeout")
         elif status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT) and _stops_on_failure(execution, run.node_id):
             _stop_locked(execution, "fail", f"node {run.node_id!r} {status.replace('_', ' ')}")
-        _advance_locked(execution)
+        _advance_locked(execution, runs)
+
+
+_RETRY_FIELDS = ("status", "dispatch_id", "queued_at", "next_attempt_at")
 
 
 def _retry_node(execution: Execution, run: NodeRun, node: dict[str, Any], delay: float) -> None:
@@ -702,7 +962,7 @@ def _retry_node(execution: Execution, run: NodeRun, node: dict[str, Any], delay:
         send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node), countdown=delay)
     else:
         run.next_attempt_at = due
-    run.save(update_fields=["status", "dispatch_id", "queued_at", "next_attempt_at"])
+    # Stored by the caller, with the outcome (``_RETRY_FIELDS``).
 
 
 # --- Operator actions -----------------------------------------------------------------
@@ -770,7 +1030,7 @@ def execution_preempt(*, execution_id: int, reason: str) -> bool:
             status=NodeStatus.PENDING, dispatch_id=None, next_attempt_at=None
         )
         NodeRun.objects.filter(execution=execution, status=NodeStatus.RUNNING).update(stop_requested="preempt")
-        events.emit("resource.preempted", execution=execution, data=_event_data(execution, reason=reason))
+        _emit("resource.preempted", execution, data=_event_data(execution, reason=reason))
         transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
     return True
 
@@ -821,8 +1081,8 @@ def node_recover(*, node_run_id: int, stale_before: datetime) -> bool:
             run.save()
         else:
             run.save()
-            events.emit(
-                "workflow.recovered", execution=execution, node_id=run.node_id,
+            _emit(
+                "workflow.recovered", execution, node_id=run.node_id,
                 data={"executionId": execution.pk, "nodeId": run.node_id, "reason": lost},
             )
             _dispatch(execution, run, _nodes(execution)[run.node_id])

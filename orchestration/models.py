@@ -291,3 +291,19 @@ def new_dispatch_id() -> uuid.UUID:
 
 
 JSON = dict[str, Any]
+
+
+class SubscriberGeneration(models.Model):
+    """A change marker for one kind of event subscriber (``name``: e.g.
+    ``scheduling.event_schedules``). Whoever changes the subscribers writes a
+    fresh ``token`` in the same transaction; processes that keep the
+    subscribers in memory (``orchestration.subscribers``) reload them when the
+    token they read differs from the one they loaded with. A random token,
+    not a counter: a table emptied and refilled (tests) never repeats one."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    token = models.UUIDField(default=uuid.uuid4)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.token}"

@@ -287,7 +287,7 @@ def _run_one(*, node_run_id: int, dispatch_id: str, worker: str, continue_here: 
         return None
     execution = claim.execution
     context = RunContext(
-        task_id=execution.task.task_id,
+        task_id=claim.task_key,
         task_pk=execution.task_id,
         execution_id=execution.pk,
         node_id=claim.node_run.node_id,

@@ -64,8 +64,10 @@ GROWS = {
 # The one table the upgrade drops, after copying its rows into resources_systemsample.
 DROPPED = {"monitoring_hostsample"}
 # Models that did not exist in release 1: the only content types the upgrade may add.
-NEW_CONTENT_TYPES = {("access", "accesspolicy"), ("monitoring", "executiontally"), ("monitoring", "executionrollup"),
-                     ("scheduling", "webhookmessage")}
+NEW_CONTENT_TYPES = {
+    ("access", "accesspolicy"), ("monitoring", "executiontally"), ("monitoring", "executionrollup"),
+    ("scheduling", "webhookmessage"), ("orchestration", "subscribergeneration"),
+}
 FINAL = {"completed", "completed_with_errors", "failed", "cancelled", "timed_out"}
 
 

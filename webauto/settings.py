@@ -280,6 +280,10 @@ WEBAUTO_DISPATCH_RESEND_SECONDS = env_float("WEBAUTO_DISPATCH_RESEND_SECONDS", 3
 WEBAUTO_WORKER_SWEEP_SECONDS = env_float(
     "WEBAUTO_WORKER_SWEEP_SECONDS", WEBAUTO_MAINTENANCE_INTERVAL_SECONDS, minimum=0.0
 )
+# Event subscribers (event schedules) are kept in each process's memory and
+# reloaded when they change; a change made by another process is seen within
+# this many seconds (orchestration/subscribers.py). 0: checked on every event.
+WEBAUTO_SUBSCRIBER_CACHE_SECONDS = env_float("WEBAUTO_SUBSCRIBER_CACHE_SECONDS", 0.5, minimum=0.0)
 # Extra modules that register node kinds at start-up (comma separated).
 WEBAUTO_EXTRA_KIND_MODULES = env_list("WEBAUTO_EXTRA_KIND_MODULES", [])
 # Admission backend: decides when a queued execution may start.
@@ -413,6 +417,19 @@ try:
     WEBAUTO_WORKER_MEMORY_LIMIT_BYTES = _parse_size(WEBAUTO_WORKER_MEMORY_LIMIT) if WEBAUTO_WORKER_MEMORY_LIMIT else None
 except ValueError as _exc:
     raise ImproperlyConfigured(f"WEBAUTO_RESOURCES_HOST_NETWORK / WEBAUTO_WORKER_MEMORY_LIMIT: {_exc}") from None
+
+# Safety nets against a leak in a pool process (none is known: see README,
+# "Memory"): a pool process is replaced after finishing the task during which
+# its peak resident memory passed this size, or after this many tasks.
+# Celery reads the first in KiB; 0 or an empty value turns either off.
+_max_child_memory = env_str("WEBAUTO_WORKER_MAX_MEMORY_PER_CHILD", "400MB")
+try:
+    CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
+        _parse_size(_max_child_memory) // 1024 if _max_child_memory not in ("", "0") else None
+    )
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"WEBAUTO_WORKER_MAX_MEMORY_PER_CHILD: {_exc}") from None
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("WEBAUTO_WORKER_MAX_TASKS_PER_CHILD", 0, minimum=0) or None
 CELERY_BEAT_SCHEDULE["resources-reconcile"] = {
     "task": "resources.reconcile",
     "schedule": WEBAUTO_RESOURCES_RECONCILE_SECONDS,

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from charset_normalizer import from_bytes
 from w3lib.encoding import html_to_unicode
 
 from orchestration import secret_hosts
@@ -128,7 +127,10 @@ def _timeout_of(client: httpx.Client) -> float | None:
 
 def _detect_encoding(body: bytes) -> str | None:
     """charset-normalizer's best guess for bytes that declare no encoding
-    (None when it has none, e.g. for pure ASCII, which UTF-8 then decodes)."""
+    (None when it has none, e.g. for pure ASCII, which UTF-8 then decodes).
+    Imported here: its 2.5 MB of tables only load once a page needs guessing."""
+    from charset_normalizer import from_bytes
+
     best = from_bytes(body[:65536]).best()
     return best.encoding if best is not None else None
 

@@ -3,13 +3,16 @@ the extract operation and content analysis."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup, Tag
-from soupsieve import SelectorSyntaxError
-
 from orchestration.context import NodeError
+
+if TYPE_CHECKING:
+    # BeautifulSoup, lxml and soupsieve cost about 9 MB in every process that
+    # imports them; they are imported when a page is first parsed, so the web
+    # process and workers that never parse HTML do not carry them.
+    from bs4 import BeautifulSoup, Tag
 
 # Elements whose text is one "item" of a page when no item selector is given.
 BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "td", "th", "dt", "dd", "blockquote", "pre", "figcaption"]
@@ -17,11 +20,15 @@ NOISE_TAGS = ["script", "style", "noscript", "template", "svg", "iframe"]
 
 
 def parse(html: str) -> BeautifulSoup:
+    from bs4 import BeautifulSoup
+
     return BeautifulSoup(html, "lxml")
 
 
 def select(root: BeautifulSoup | Tag, selector: str) -> list[Tag]:
     """All matches of a CSS selector; an invalid selector is a clear, non-retryable error."""
+    from soupsieve import SelectorSyntaxError
+
     try:
         return list(root.select(selector))
     except SelectorSyntaxError as exc:

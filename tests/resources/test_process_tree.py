@@ -4,8 +4,10 @@ worker process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -58,3 +60,31 @@ def test_a_node_that_starts_a_process_is_charged_for_it_on_the_worker(celery_wor
     assert node.status == "completed", node.error
     assert node.peak_rss_bytes is not None and node.peak_rss_bytes >= 80 * MB
     assert node.cpu_seconds is not None and node.cpu_seconds >= 0.45
+
+
+def test_descendants_are_found_through_the_proc_children_files_as_psutil_finds_them():
+    """The fast walk (``/proc/<pid>/task/<tid>/children``) finds the same tree
+    as psutil's scan of every process: a child and its grandchild."""
+    import psutil
+
+    from orchestration.process_tree import descendant_pids
+
+    script = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        started = psutil.Process(child.pid)
+        deadline = time.monotonic() + 20
+        while not started.children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (grandchild,) = started.children(recursive=True)
+        found = descendant_pids(child.pid)
+        assert found is not None, "this kernel has no /proc/<pid>/task/<tid>/children files"
+        assert found == [grandchild.pid]
+        mine = descendant_pids(os.getpid())
+        assert mine is not None
+        assert {child.pid, grandchild.pid} <= set(mine)
+    finally:
+        for p in psutil.Process(child.pid).children(recursive=True):
+            p.kill()
+        child.kill()
+        child.wait()

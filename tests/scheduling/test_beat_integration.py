@@ -4,69 +4,23 @@ loses a fire."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from orchestration.models import Execution
 from scheduling import services
 from scheduling.models import Fire
-from tests.conftest import ROOT, wait_for, worker_env
+from tests.conftest import wait_for
+from tests.scheduling.conftest import assert_contiguous_once, logs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-class Beat:
-    def __init__(self, folder: Path, name: str) -> None:
-        self.log = folder / f"{name}.log"
-        cmd = [
-            sys.executable, "-m", "celery", "-A", "webauto", "beat", "--loglevel", "INFO",
-            "--pidfile", str(folder / f"{name}.pid"), "--schedule", str(folder / f"{name}-schedule"),
-        ]
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=worker_env(), stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(20)
-
-
-@pytest.fixture
-def beats(tmp_path):
-    started: list[Beat] = []
-
-    def start(name: str) -> Beat:
-        beat = Beat(tmp_path, name)
-        started.append(beat)
-        return beat
-
-    yield start
-    for beat in started:
-        beat.stop(signal.SIGKILL)
-
-
-def logs(*paths: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in paths if p.exists())
-
-
 def started_fires(schedule):
     return list(Fire.objects.filter(schedule=schedule).order_by("scheduled_at"))
-
-
-def assert_contiguous_once(fires, step):
-    instants = [f.scheduled_at for f in fires]
-    assert len(instants) == len(set(instants))
-    gaps = [b - a for a, b in zip(instants, instants[1:], strict=False)]
-    assert gaps and all(gap == step for gap in gaps), gaps
 
 
 def test_real_beat_fires_interval_schedules_once_each_across_restarts_and_double_beats(celery_worker, make_task, beats):

@@ -83,3 +83,18 @@ def _lease_marker(config: dict[str, Any], input: Any, context: RunContext) -> di
 
 
 register(NodeKind(name="test-lease-marker", run=_lease_marker))
+
+
+def _process_facts(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
+    """What the pool process running it holds: objects frozen out of the
+    garbage collector's reach, and which of ``config["modules"]`` it has imported."""
+    import gc
+
+    return {
+        "pid": os.getpid(),
+        "frozen": gc.get_freeze_count(),
+        "imported": sorted(name for name in config.get("modules", []) if name in sys.modules),
+    }
+
+
+register(NodeKind(name="test-process-facts", run=_process_facts))

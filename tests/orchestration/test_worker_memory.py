@@ -1,0 +1,37 @@
+"""A worker's pool processes stay lean (README, Benchmarks, "Memory"): the
+code imported before the fork is frozen out of the garbage collector's reach
+(so its pages stay shared with the main process), and modules a worker does
+not need to run a node are not imported: Django's URL checks (views, DRF's
+renderers, the OpenAPI generator, the Prometheus client) are skipped, and the
+HTML and encoding libraries load only where a page is parsed."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestration import services
+from orchestration.models import EXECUTION_FINAL, Execution, NodeRun
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+NOT_NEEDED = [
+    "webauto.urls", "drf_spectacular.views", "rest_framework.test", "unittest", "prometheus_client",
+    "bs4", "lxml.etree", "soupsieve", "charset_normalizer",
+]
+
+
+def test_pool_processes_run_nodes_with_the_main_process_code_frozen_and_without_unneeded_modules(
+    worker_factory, make_task
+):
+    worker_factory(concurrency=2)
+    task = make_task("process-facts", [
+        {"id": "facts", "workflow": "test-process-facts", "config": {"modules": NOT_NEEDED}},
+    ])
+    execution = services.execution_create(task=task)
+    wait_for(lambda: Execution.objects.filter(pk=execution.pk, status__in=list(EXECUTION_FINAL)).exists())
+
+    facts = NodeRun.objects.get(execution=execution, node_id="facts").output
+    assert facts["imported"] == []
+    # Django, Celery and the apps: tens of thousands of objects frozen in the main process before the fork.
+    assert facts["frozen"] > 10_000
