@@ -80,7 +80,13 @@ def all_finished(executions: list[Execution], timeout: float) -> list[Execution]
         stuck = NodeRun.objects.filter(execution_id__in=ids).exclude(status__in=list(NODE_FINAL)).values_list(
             "execution_id", "node_id", "status", "queued_at", "next_attempt_at", "heartbeat_at", "attempts"
         )
-        raise AssertionError(f"not finished within {timeout}s; active nodes: {list(stuck)}") from None
+        executions_state = Execution.objects.filter(pk__in=ids).exclude(status__in=list(EXECUTION_FINAL)).values_list(
+            "pk", "status", "stop_mode", "status_reason"
+        )
+        raise AssertionError(
+            f"not finished within {timeout}s; active nodes: {list(stuck)}; "
+            f"their executions: {list(executions_state)}"
+        ) from None
     return list(Execution.objects.filter(pk__in=ids))
 
 
