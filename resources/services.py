@@ -218,25 +218,7 @@ def _set_reasons(reasons: dict[int, tuple[int, str]]) -> None:
 
 def _ensure_request(execution: Execution, now: datetime) -> ResourceRequest:
     """The execution's request, marked waiting (created on its first queueing)."""
-    request = ResourceRequest.objects.filter(execution=execution).first()
-    if request is None:
-        need = execution_requirements(execution)
-        request = ResourceRequest.objects.create(
-            execution=execution,
-            priority=execution.priority,
-            cpu_millicores=need.cpu_millicores,
-            memory_bytes=need.memory_bytes,
-            disk_bytes=need.disk_bytes,
-            network_bytes_per_second=need.network_bytes_per_second,
-            source=need.source,
-            complexity=need.complexity,
-            first_requested_at=now,
-            waiting_since=now,
-        )
-    elif request.waiting_since is None:
-        request.waiting_since = now
-        request.save(update_fields=["waiting_since"])
-    return request
+    return _ensure_requests([execution], now)[execution.pk]
 
 
 def ordered_waiting(now: datetime) -> list[ResourceRequest]:
@@ -457,7 +439,8 @@ def admission_request(*, execution_id: int) -> bool:
 
 
 def _ensure_requests(executions: list[Execution], now: datetime) -> dict[int, ResourceRequest]:
-    """``_ensure_request`` for several executions: one read, one bulk insert."""
+    """The requests of ``executions`` by execution id, each marked waiting
+    (created on an execution's first queueing): one read, one bulk insert."""
     found = {r.execution_id: r for r in ResourceRequest.objects.filter(execution__in=executions)}
     fresh = []
     for execution in executions:
@@ -480,9 +463,11 @@ def _ensure_requests(executions: list[Execution], now: datetime) -> dict[int, Re
         )
     for request in ResourceRequest.objects.bulk_create(fresh):
         found[request.execution_id] = request
-    idle = [r.pk for r in found.values() if r.waiting_since is None]
+    idle = [r for r in found.values() if r.waiting_since is None]
     if idle:
-        ResourceRequest.objects.filter(pk__in=idle).update(waiting_since=now)
+        ResourceRequest.objects.filter(pk__in=[r.pk for r in idle]).update(waiting_since=now)
+        for request in idle:
+            request.waiting_since = now
     return found
 
 
