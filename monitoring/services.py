@@ -123,6 +123,7 @@ def deliveries_enqueue(*, delivery_ids: list[int], countdown: float = 0) -> None
 
 
 def _retry_delay(attempt: int) -> float:
+    """Seconds from attempt ``attempt`` (numbered from 1) to the next."""
     return settings.WEBAUTO_DELIVERY_RETRY_BASE_SECONDS * (3 ** (attempt - 1))
 
 
@@ -196,7 +197,7 @@ def _record_attempt(
         return
     delivery.error = error.message
     delivery.permanent_error = error.permanent
-    if retry and not error.permanent and delivery.attempts < settings.WEBAUTO_DELIVERY_MAX_ATTEMPTS:
+    if retry and not error.permanent and delivery.attempts <= settings.WEBAUTO_DELIVERY_MAX_RETRIES:
         delay = _retry_delay(delivery.attempts)
         delivery.status = DeliveryStatus.RETRYING
         delivery.next_attempt_at = now + timedelta(seconds=delay)

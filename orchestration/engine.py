@@ -147,17 +147,17 @@ HOT_NODE_FIELDS = ("id", "execution_id", "node_id", "status", "error", "dispatch
 
 # And the columns settling a node's outcome reads.
 SETTLE_NODE_FIELDS = (
-    "stop_requested", "retries_used", "attempts", "started_at", "worker", "attempt_history", "cpu_seconds",
+    "stop_requested", "retries", "attempts", "started_at", "worker", "attempt_log", "cpu_seconds",
     "peak_rss_bytes", "reason",
 )
 # What every outcome writes.
-OUTCOME_FIELDS = ("attempt_history", "input", "logs", "cpu_seconds", "peak_rss_bytes", "stop_requested")
+OUTCOME_FIELDS = ("attempt_log", "input", "logs", "cpu_seconds", "peak_rss_bytes", "stop_requested")
 
 # The columns of an execution the hot path reads and writes: everything but
 # the large JSON documents (definition, parameters, input), which are in ``Frozen``.
 HOT_EXECUTION_FIELDS = (
     "id", "task_id", "status", "status_reason", "trigger", "triggered_by", "priority", "retry_of_id",
-    "retry_number", "error", "created_at", "not_before", "queued_at", "started_at", "finished_at",
+    "previous_attempts", "error", "created_at", "not_before", "queued_at", "started_at", "finished_at",
     "deadline_at", "cancel_requested_at", "stop_mode",
 )
 
@@ -230,7 +230,7 @@ def execution_create(
     triggered_by: str = "",
     parameters: dict[str, Any] | None = None,
     retry_of: Execution | None = None,
-    retry_number: int = 0,
+    previous_attempts: int = 0,
     reuse_from: Execution | None = None,
     not_before: datetime | None = None,
 ) -> Execution:
@@ -263,7 +263,7 @@ def execution_create(
             ),
             definition=snapshot,
             retry_of=retry_of,
-            retry_number=retry_number,
+            previous_attempts=previous_attempts,
             not_before=not_before,
         )
         reused: dict[str, NodeRun] = {}
@@ -605,7 +605,7 @@ def _schedule_task_retry(execution: Execution) -> None:
     only the failed nodes and what depends on them."""
     definition = frozen(execution).definition
     max_retries = int(definition.get("maxRetries") or 0)
-    if execution.retry_number >= max_retries:
+    if execution.previous_attempts >= max_retries:
         return
     delay_ms = int(definition.get("retryDelay") or 0)
     not_before = timezone.now() + timedelta(milliseconds=delay_ms)
@@ -615,7 +615,7 @@ def _schedule_task_retry(execution: Execution) -> None:
         trigger=Trigger.RETRY,
         triggered_by=f"retry of #{execution.retry_of_id or execution.pk}",
         retry_of=execution.retry_of or execution,
-        retry_number=execution.retry_number + 1,
+        previous_attempts=execution.previous_attempts + 1,
         reuse_from=execution,
         not_before=not_before if delay_ms else None,
     )
@@ -864,8 +864,8 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
         if run is None or run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)
             return
-        run.attempt_history = [
-            *run.attempt_history,
+        run.attempt_log = [
+            *run.attempt_log,
             {
                 "attempt": run.attempts,
                 "startedAt": run.started_at.isoformat() if run.started_at else None,
@@ -885,14 +885,14 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
         run.stop_requested = ""
         node = _nodes(execution)[run.node_id]
 
-        retry_attempts = int((node.get("execution") or {}).get("retryAttempts") or 0)
+        max_retries = int((node.get("execution") or {}).get("retryAttempts") or 0)
         decision = transitions.settle_node(
             outcome=transitions.NodeState(outcome.status),
             retryable=outcome.retryable,
             stop=transitions.StopMode(stop),
             execution_stopping=bool(execution.stop_mode),
-            retries_used=run.retries_used,
-            retry_attempts=retry_attempts,
+            retries=run.retries,
+            max_retries=max_retries,
             retry_delay_ms=frozen(execution).definition.get("retryDelay"),
             jitter=random.uniform(0.8, 1.2),
         )
@@ -907,14 +907,14 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
 
         if decision.action == transitions.Action.RETRY:
             delay = decision.delay_seconds
-            run.retries_used += 1
+            run.retries += 1
             run.error = outcome.error
             _retry_node(execution, run, node, delay)
-            run.save(update_fields=[*OUTCOME_FIELDS, "retries_used", "error", *_RETRY_FIELDS])
+            run.save(update_fields=[*OUTCOME_FIELDS, "retries", "error", *_RETRY_FIELDS])
             _emit(
                 "workflow.retrying", execution, node_id=run.node_id,
                 data={"executionId": execution.pk, "nodeId": run.node_id, "error": outcome.error,
-                      "retry": run.retries_used, "delaySeconds": round(delay, 3)},
+                      "retry": run.retries, "delaySeconds": round(delay, 3)},
             )
             return
 
@@ -1009,7 +1009,7 @@ def execution_rerun(*, execution_id: int, triggered_by: str = "") -> Execution:
         trigger=Trigger.RERUN,
         triggered_by=triggered_by or f"re-run of #{execution.pk}",
         retry_of=execution.retry_of or execution,
-        retry_number=execution.retry_number,
+        previous_attempts=execution.previous_attempts,
         reuse_from=execution,
     )
 
@@ -1064,8 +1064,8 @@ def node_recover(*, node_run_id: int, stale_before: datetime) -> bool:
         if run.status != NodeStatus.RUNNING or (run.heartbeat_at and run.heartbeat_at >= stale_before):
             return False
         lost = f"worker {run.worker or '?'} stopped responding"
-        run.attempt_history = [
-            *run.attempt_history,
+        run.attempt_log = [
+            *run.attempt_log,
             {"attempt": run.attempts, "startedAt": run.started_at.isoformat() if run.started_at else None,
              "finishedAt": timezone.now().isoformat(), "status": "lost", "error": lost, "worker": run.worker},
         ]

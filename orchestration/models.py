@@ -113,7 +113,9 @@ class Execution(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
-    retry_number = models.PositiveIntegerField(default=0)
+    # Attempts of this run that came before this execution: 0 for the first
+    # attempt, n for its n-th retry (see README -> Glossary, "Retries").
+    previous_attempts = models.PositiveIntegerField(default=0, db_column="retry_number")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     not_before = models.DateTimeField(null=True, blank=True)
@@ -148,6 +150,11 @@ class Execution(models.Model):
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
+    @property
+    def attempt_number(self) -> int:
+        """Which attempt of its run this execution is, from 1 (2 is the first retry)."""
+        return self.previous_attempts + 1
+
 
 class NodeStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -173,8 +180,11 @@ class NodeRun(models.Model):
     workflow = models.CharField(max_length=200)
     status = models.CharField(max_length=20, choices=NodeStatus.choices, default=NodeStatus.PENDING)
     reason = models.TextField(blank=True)
+    # Attempts started so far (each claim by a worker, numbered from 1), and
+    # how many of them were retries after a failure. A node dispatched again
+    # after its worker was lost makes an attempt without using up a retry.
     attempts = models.PositiveIntegerField(default=0)
-    retries_used = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0, db_column="retries_used")
     # A fresh id for every dispatch: a message whose id no longer matches is a
     # duplicate or stale delivery and is dropped (a node runs once per dispatch).
     dispatch_id = models.UUIDField(null=True, blank=True)
@@ -191,7 +201,8 @@ class NodeRun(models.Model):
     output = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     logs = models.JSONField(default=list, blank=True)
-    attempt_history = models.JSONField(default=list, blank=True)
+    # One record per finished attempt: {"attempt", "startedAt", "status", ...}.
+    attempt_log = models.JSONField(default=list, blank=True, db_column="attempt_history")
     reused_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

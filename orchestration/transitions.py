@@ -65,12 +65,12 @@ MAX_BACKOFF_SECONDS = 3600.0
 DEFAULT_RETRY_DELAY_MS = 1000
 
 
-def backoff_seconds(*, retry_delay_ms: int | None, retries_used: int, jitter: float = 1.0) -> float:
+def backoff_seconds(*, retry_delay_ms: int | None, retries: int, jitter: float = 1.0) -> float:
     """Exponential backoff: ``retryDelay`` (ms, default 1 s) doubled per retry
     already used, capped at an hour, times ``jitter`` (the engine draws it
     uniformly in 0.8..1.2)."""
     base = (retry_delay_ms or DEFAULT_RETRY_DELAY_MS) / 1000
-    return min(base * (2**retries_used), MAX_BACKOFF_SECONDS) * jitter
+    return min(base * (2**retries), MAX_BACKOFF_SECONDS) * jitter
 
 
 def settle_node(
@@ -79,8 +79,8 @@ def settle_node(
     retryable: bool,
     stop: StopMode,
     execution_stopping: bool,
-    retries_used: int,
-    retry_attempts: int,
+    retries: int,
+    max_retries: int,
     retry_delay_ms: int | None,
     jitter: float = 1.0,
 ) -> Decision:
@@ -101,9 +101,9 @@ def settle_node(
         and retryable
         and stop == StopMode.NONE
         and not execution_stopping
-        and retries_used < retry_attempts
+        and retries < max_retries
     ):
-        delay = backoff_seconds(retry_delay_ms=retry_delay_ms, retries_used=retries_used, jitter=jitter)
+        delay = backoff_seconds(retry_delay_ms=retry_delay_ms, retries=retries, jitter=jitter)
         return Decision(Action.RETRY, NodeState.QUEUED, delay)
     if outcome != NodeState.COMPLETED and stop in (StopMode.CANCEL, StopMode.FAIL):
         return Decision(Action.SETTLE, NodeState.CANCELLED)

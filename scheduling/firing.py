@@ -101,7 +101,8 @@ def _trigger_name(source: str) -> str:
     return TRIGGER_OF_SOURCE.get(source, "api")
 
 
-START_ATTEMPTS = 3
+# Retries of a run's creation after a deadlock or lock timeout.
+START_MAX_RETRIES = 2
 # Schedules the watchdog fires per transaction.
 WATCHDOG_BATCH = 10
 
@@ -112,7 +113,7 @@ def _start_execution(schedule: Schedule, input: dict[str, Any], source: str) -> 
     counts as failed-to-start."""
     from orchestration import services as core
 
-    attempt = 1
+    retries = 0
     while True:
         try:
             with transaction.atomic():
@@ -121,10 +122,10 @@ def _start_execution(schedule: Schedule, input: dict[str, Any], source: str) -> 
                     triggered_by=f"schedule #{schedule.pk}",
                 )
         except OperationalError:
-            if attempt >= START_ATTEMPTS:
+            if retries >= START_MAX_RETRIES:
                 raise
-            time.sleep(0.05 * attempt)
-            attempt += 1
+            retries += 1
+            time.sleep(0.05 * retries)
 
 
 def _start_failure_detail(exc: Exception) -> str:
@@ -568,7 +569,7 @@ def schedule_execution_finished(*, execution_id: int) -> None:
     execution = Execution.objects.filter(pk=execution_id).first()
     if execution is None or execution.status not in EXECUTION_FINAL:
         return
-    if execution.status in FAILED_STATUSES and execution.retry_number < int(
+    if execution.status in FAILED_STATUSES and execution.previous_attempts < int(
         execution.definition.get("maxRetries") or 0
     ):
         return  # the engine retries it; the retry's end is the run's end

@@ -344,8 +344,12 @@ WEBAUTO_WEBHOOK_TOLERANCE_SECONDS = env_int("WEBAUTO_WEBHOOK_TOLERANCE_SECONDS",
 # X-Webauto-Signature: sha256=<hex> (no timestamp, so replayable). Turn off to
 # require the Standard Webhooks headers.
 WEBAUTO_WEBHOOK_LEGACY_SIGNATURES = env_bool("WEBAUTO_WEBHOOK_LEGACY_SIGNATURES", True)
-# Deliveries failing temporarily are retried after base * 3**(attempt-1) seconds.
-WEBAUTO_DELIVERY_MAX_ATTEMPTS = env_int("WEBAUTO_DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
+# Deliveries failing temporarily are retried, up to this many retries after the
+# first attempt, attempt n+1 coming base * 3**(n-1) seconds after attempt n.
+# WEBAUTO_DELIVERY_MAX_ATTEMPTS (retries + 1), the older name, is still read.
+WEBAUTO_DELIVERY_MAX_RETRIES = env_int(
+    "WEBAUTO_DELIVERY_MAX_RETRIES", env_int("WEBAUTO_DELIVERY_MAX_ATTEMPTS", 6, minimum=1) - 1, minimum=0
+)
 WEBAUTO_DELIVERY_RETRY_BASE_SECONDS = env_float("WEBAUTO_DELIVERY_RETRY_BASE_SECONDS", 10.0, minimum=0.0)
 # Base URL used for links in notifications (e.g. https://webauto.example.com).
 WEBAUTO_BASE_URL = env_str("WEBAUTO_BASE_URL", "http://localhost:8000").rstrip("/")

@@ -201,7 +201,10 @@ class ExecutionSerializer(_Redacting):
     finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
     durationSeconds = serializers.FloatField(source="duration_seconds", allow_null=True)
     retryOf = serializers.IntegerField(source="retry_of_id", allow_null=True)
-    retryNumber = serializers.IntegerField(source="retry_number")
+    # retryNumber (kept as it was): 0 for a first attempt, n for the n-th
+    # retry; attemptNumber is the same in the glossary's words, from 1.
+    retryNumber = serializers.IntegerField(source="previous_attempts")
+    attemptNumber = serializers.IntegerField(read_only=True, source="attempt_number")
     error = serializers.SerializerMethodField()
 
     class Meta:
@@ -221,6 +224,7 @@ class ExecutionSerializer(_Redacting):
             "durationSeconds",
             "retryOf",
             "retryNumber",
+            "attemptNumber",
             "error",
         ]
         read_only_fields = fields

@@ -113,7 +113,7 @@ def _node_view(node: NodeRun, secrets: list[str]) -> dict[str, Any]:
         "error": selectors.masked(node.error, secrets),
         "reason": selectors.masked(node.reason, secrets),
         "logs": selectors.masked(list(node.logs or []), secrets),
-        "attempts": [_attempt_view(attempt, secrets) for attempt in (node.attempt_history or [])],
+        "attempts": [_attempt_view(attempt, secrets) for attempt in (node.attempt_log or [])],
     }
 
 

@@ -238,7 +238,7 @@ def execution_timeline(
 def _attempt_times(node: NodeRun) -> list[tuple[datetime, datetime, str]]:
     """(start, end, status) of each finished attempt before the node's current one."""
     times = []
-    for attempt in node.attempt_history or []:
+    for attempt in node.attempt_log or []:
         if not isinstance(attempt, dict):
             continue
         started = parse_datetime(str(attempt.get("startedAt") or ""))

@@ -83,7 +83,7 @@ def test_detail_shows_the_execution_and_its_nodes(api_client, task):
         task,
         "completed",
         retry_of=first,
-        retry_number=1,
+        previous_attempts=1,
         trigger="retry",
         input={"url": "https://example.org"},
     )

@@ -220,5 +220,5 @@ def test_a_run_superseded_by_a_task_level_retry_counts_once(escalating_task):
 
     first = execution(escalating_task, "failed")
     retry = execution(escalating_task, "failed")
-    Execution.objects.filter(pk=retry.pk).update(retry_of=first, retry_number=1)
+    Execution.objects.filter(pk=retry.pk).update(retry_of=first, previous_attempts=1)
     assert consecutive_failures(task=escalating_task) == 1

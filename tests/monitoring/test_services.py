@@ -76,8 +76,8 @@ def test_a_receiver_answering_410_marks_the_channel_permanently_failing(http_rec
 
 
 @pytest.mark.django_db
-def test_temporary_failures_stop_after_the_attempt_limit(http_receiver, settings):
-    settings.WEBAUTO_DELIVERY_MAX_ATTEMPTS = 2
+def test_temporary_failures_stop_after_the_retry_limit(http_receiver, settings):
+    settings.WEBAUTO_DELIVERY_MAX_RETRIES = 1  # the first attempt and one retry
     http_receiver.plan("/down", 503)
     channel = Channel.objects.create(name="down", kind="webhook", config={"url": http_receiver.url("/down")})
     delivery = _queue(channel)

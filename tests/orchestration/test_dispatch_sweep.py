@@ -71,7 +71,7 @@ def test_an_overdue_countdown_retry_is_sent_again_and_a_parked_one_when_due(admi
         engine.node_finish(node_run_id=run.pk, dispatch_id=str(run.dispatch_id), outcome=failed)
     a, b = node_map(execution)["a"], node_map(execution)["b"]
     # Sent as a countdown of 16-24 s: the row says when to give up on that message.
-    assert a.status == NodeStatus.QUEUED and a.retries_used == 1
+    assert a.status == NodeStatus.QUEUED and a.retries == 1
     assert a.next_attempt_at > timezone.now() + timedelta(seconds=16 + 10 - 2)
     assert recovery.dispatch_sweep() == {"retried": 0, "resent": 0}
 

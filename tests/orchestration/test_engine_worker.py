@@ -61,7 +61,7 @@ def test_a_mixed_graph_reaches_the_right_final_statuses(celery_worker, make_task
     assert "gated" in nodes["after_gated"].reason
     assert nodes["flaky"].status == NodeStatus.COMPLETED
     assert nodes["flaky"].attempts == 2
-    assert [a["status"] for a in nodes["flaky"].attempt_history] == ["failed", "completed"]
+    assert [a["status"] for a in nodes["flaky"].attempt_log] == ["failed", "completed"]
     assert nodes["broken"].status == NodeStatus.FAILED
     assert nodes["broken"].error == "remote said no"
     assert nodes["after_broken"].status == NodeStatus.SKIPPED
@@ -157,10 +157,10 @@ def test_task_retry_reruns_only_failed_nodes_and_their_dependents(celery_worker,
 
     retry = wait_for(lambda: Execution.objects.filter(retry_of=first).first(), timeout=30)
     retry = finished(retry)
-    assert retry.trigger == "retry" and retry.retry_number == 1
+    assert retry.trigger == "retry" and retry.previous_attempts == 1
     # The retry's flaky node is a fresh node run: attempt 1 again, so it fails again,
     # and the second task-level retry is created.
-    second = finished(wait_for(lambda: Execution.objects.filter(retry_of=first, retry_number=2).first()))
+    second = finished(wait_for(lambda: Execution.objects.filter(retry_of=first, previous_attempts=2).first()))
     nodes = node_map(second)
     assert nodes["fetch"].reused_from is not None
     assert nodes["fetch"].attempts == 0

@@ -40,7 +40,7 @@ def test_a_worker_killed_mid_node_loses_nothing(worker_factory, make_task, tmp_p
     assert execution.status == "completed"
     nodes = node_map(execution)
     assert nodes["work"].attempts == 2
-    assert [a["status"] for a in nodes["work"].attempt_history] == ["lost", "completed"]
+    assert [a["status"] for a in nodes["work"].attempt_log] == ["lost", "completed"]
     lines = marks.read_text().splitlines()
     assert sum(":work:" in line for line in lines) == 2
     assert sum(":after:" in line for line in lines) == 1
@@ -62,7 +62,7 @@ def test_long_retry_delays_wait_in_the_database_not_the_broker(worker_factory, m
         return run if run.status == NodeStatus.QUEUED and run.next_attempt_at else None
 
     run = wait_for(parked, timeout=30)
-    assert run.attempts == 1 and run.retries_used == 1
+    assert run.attempts == 1 and run.retries == 1
 
     def finished_after_maintenance():
         recovery.maintenance()
@@ -108,4 +108,4 @@ def test_a_worker_killed_while_it_continues_a_chain_in_the_same_process_loses_no
     assert sum(":a:" in line for line in lines) == 1
     assert sum(":b:" in line for line in lines) == 2  # the killed attempt, then the recovered one
     assert sum(":c:" in line for line in lines) == 1
-    assert [a["status"] for a in node_map(execution)["b"].attempt_history] == ["lost", "completed"]
+    assert [a["status"] for a in node_map(execution)["b"].attempt_log] == ["lost", "completed"]

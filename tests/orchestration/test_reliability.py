@@ -152,7 +152,7 @@ def test_a_worker_killed_holding_a_retry_countdown_does_not_delay_the_retry_for_
         retry_delay_ms=20_000,
     )
     execution = services.execution_create(task=task)
-    wait_for(lambda: node_map(execution)["flaky"].retries_used == 1, timeout=30)
+    wait_for(lambda: node_map(execution)["flaky"].retries == 1, timeout=30)
     time.sleep(1)  # the worker holds the 16-24 s countdown message, unacknowledged
 
     first.kill()
@@ -162,7 +162,7 @@ def test_a_worker_killed_holding_a_retry_countdown_does_not_delay_the_retry_for_
     assert execution.status == "completed"
     flaky = node_map(execution)["flaky"]
     assert flaky.attempts == 2
-    assert [a["status"] for a in flaky.attempt_history] == ["failed", "completed"]
+    assert [a["status"] for a in flaky.attempt_log] == ["failed", "completed"]
 
 
 def _terminate_other_connections() -> int:
@@ -226,4 +226,4 @@ def test_a_node_that_cannot_renew_its_lease_stops_before_another_copy_starts(
     first_end, second_start = float(lines[1][4]), float(lines[2][4])
     assert first_end < second_start  # the first copy had stopped before the second began
     long = node_map(execution)["long"]
-    assert [a["status"] for a in long.attempt_history] == ["lost", "completed"]
+    assert [a["status"] for a in long.attempt_log] == ["lost", "completed"]

@@ -42,7 +42,7 @@ SETTLE_CASES = [
 def test_a_nodes_outcome_is_retried_requeued_or_settled(outcome, retryable, stop, stopping, used, attempts, expected):
     decision = settle_node(
         outcome=outcome, retryable=retryable, stop=stop, execution_stopping=stopping,
-        retries_used=used, retry_attempts=attempts, retry_delay_ms=None,
+        retries=used, max_retries=attempts, retry_delay_ms=None,
     )
     assert decision == expected
 
@@ -53,7 +53,7 @@ def test_a_nodes_outcome_is_retried_requeued_or_settled(outcome, retryable, stop
      (60_000, 10, 1.0, 3600.0), (60_000, 10, 1.2, 4320.0)],
 )
 def test_backoff_doubles_per_retry_and_is_capped_at_an_hour_before_jitter(delay_ms, used, jitter, expected):
-    assert backoff_seconds(retry_delay_ms=delay_ms, retries_used=used, jitter=jitter) == pytest.approx(expected)
+    assert backoff_seconds(retry_delay_ms=delay_ms, retries=used, jitter=jitter) == pytest.approx(expected)
 
 
 E = ExecutionState

@@ -90,7 +90,7 @@ def test_node_output_and_errors_with_markup_are_rendered_inert(user_client, fini
     node.error = SCRIPT
     node.status = NodeStatus.FAILED
     node.logs = [SCRIPT]
-    node.attempt_history = [{"attempt": 1, "status": "failed", "error": SCRIPT, "worker": SCRIPT}]
+    node.attempt_log = [{"attempt": 1, "status": "failed", "error": SCRIPT, "worker": SCRIPT}]
     node.save()
     Execution.objects.filter(pk=finished_execution.pk).update(error=SCRIPT, status_reason=SCRIPT)
     Event.objects.create(type="workflow.failed", execution=finished_execution, node_id="fetch", data={"error": SCRIPT})

@@ -74,7 +74,7 @@ def test_earlier_attempts_of_a_retried_node_get_their_own_bars(chain_task):
     node = NodeRun.objects.create(
         execution=execution, node_id="fetch", workflow="echo", status="failed", attempts=2,
         started_at=start + timedelta(seconds=8), finished_at=start + timedelta(seconds=10),
-        attempt_history=[first, last],
+        attempt_log=[first, last],
     )
     row = selectors.execution_timeline(execution, [node]).rows[0]
     assert [(s.left, s.width, s.status) for s in row.earlier] == [(0, 20, "failed")]

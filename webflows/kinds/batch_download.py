@@ -181,8 +181,8 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
     max_bytes = int(config.get("maxBytes", 50 * 1024 * 1024))
     min_bytes = int(config.get("minBytes", 0))
     content_types = config.get("contentTypes", ["image/*", "video/*"])
-    retries = int(config.get("retries", 2))
-    delay = float(config.get("retryDelay", 1))
+    max_retries = int(config.get("retries", 2))  # the config's "retries" are the retries allowed
+    retry_delay = float(config.get("retryDelay", 1))
     timeout = float(config.get("timeout", 30))
     skip_known = bool(config.get("skipKnownUrls", True))
 
@@ -200,7 +200,7 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
             todo.append(item)
 
     def work(item: Item, client: httpx.Client) -> Outcome:
-        attempt = 0
+        retries = 0
         while True:
             if context.cancelled():
                 raise NodeCancelled("the node was stopped")
@@ -214,9 +214,9 @@ def run(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, An
             except fetch.TooSmall as small:
                 return Outcome(item, skipped_reason=f"{small.size} bytes is below minBytes {min_bytes}")
             except NodeError as exc:
-                if exc.retryable and attempt < retries:
-                    attempt += 1
-                    context.sleep(delay * 2 ** (attempt - 1))
+                if exc.retryable and retries < max_retries:
+                    retries += 1
+                    context.sleep(retry_delay * 2 ** (retries - 1))
                     continue
                 return Outcome(item, error=str(exc), retryable=exc.retryable)
             record = file.as_json(folder)
