@@ -17,7 +17,6 @@ something that exists is the core's check (``orchestration.definitions``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,6 +29,7 @@ from django.core.validators import EmailValidator
 
 from orchestration import blocks, contract
 from orchestration.definition_checks import join
+from orchestration.references import with_parameters
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "notification-channels.schema.json"
 
@@ -53,33 +53,6 @@ class ParsedChannels:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
-def _with_parameters(value: Any, parameters: Mapping[str, Any]) -> Any:
-    """``value`` with ``${param}`` references to the parameters substituted
-    (typed when whole-string); other references stay. Raises LookupError for a
-    path into a parameter that does not exist."""
-    from orchestration import references
-
-    def one(match: re.Match[str]) -> Any:
-        ref = match.group(1).strip()
-        if references.reference_root(ref) not in parameters:
-            return None
-        return references.lookup(ref, parameters=parameters, outputs={}, secret_lookup=lambda name: None)
-
-    if isinstance(value, str):
-        whole = references.REFERENCE_RE.fullmatch(value)
-        if whole is not None:
-            found = one(whole)
-            return value if found is None else found
-        return references.REFERENCE_RE.sub(
-            lambda m: m.group(0) if (found := one(m)) is None else references.to_text(found), value
-        )
-    if isinstance(value, dict):
-        return {k: _with_parameters(v, parameters) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_with_parameters(v, parameters) for v in value]
-    return value
-
-
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(blocks.load_schema(SCHEMA_PATH)["items"])
@@ -95,7 +68,7 @@ def parse_channel(
     with Django's EmailValidator."""
     if isinstance(entry, Mapping) and isinstance(entry.get("config"), Mapping):
         try:
-            config = _with_parameters(dict(entry["config"]), parameters or {})
+            config = with_parameters(dict(entry["config"]), parameters or {})
         except LookupError as exc:
             return None, [{"path": join(path, "config"), "message": str(exc)}]
         if isinstance(config.get("recipients"), list):

@@ -6,14 +6,13 @@ JSON paths and ``${...}`` reference checks, each returning
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from orchestration.references import UnresolvedReference, find_references, parse_path
 
 Problem = dict[str, str]
 SecretExists = Callable[[str], bool]
-
-RESOURCE_KEYS = ("cpu", "memory", "disk", "network")
 
 
 def problem(path: str, message: str) -> Problem:
@@ -53,24 +52,27 @@ def secret_exists_in_db() -> SecretExists:
     return exists
 
 
-def check_references(
-    value: Any,
-    path: str,
-    *,
-    label: str | None,
-    ancestors: set[str],
-    known_ids: set[str],
-    parameter_names: set[str],
-    secret_exists: SecretExists,
-    warnings: list[Problem] | None = None,
-) -> list[Problem]:
-    """Problems with ``${...}`` references inside ``value``. ``label`` is the
-    node the value belongs to, or None outside nodes (no outputs there).
+@dataclass(frozen=True)
+class Scope:
+    """What the ``${...}`` references of one part of a definition may name:
+    its parameters, stored secrets and, inside the node ``label``, the nodes
+    upstream of it (``ancestors``; ``known_ids`` are all the nodes). Outside
+    nodes ``label`` is None: no node output exists there. Given ``warnings``,
+    a reference to a secret not stored yet is reported there, not as a problem."""
 
-    A bare ``${name}`` that is no parameter, node or stored secret may be a
-    secret that is yet to be added: with a ``warnings`` list it is reported
-    there (saving may go on; the run will not start without it), without one
-    it is a problem."""
+    parameter_names: set[str]
+    secret_exists: SecretExists
+    warnings: list[Problem] | None = None
+    known_ids: frozenset[str] = frozenset()
+    label: str | None = None
+    ancestors: frozenset[str] = frozenset()
+
+
+def check_references(value: Any, path: str, scope: Scope) -> list[Problem]:
+    """Problems with the ``${...}`` references inside ``value``. A bare
+    ``${name}`` that is no parameter, node or stored secret may be a secret yet
+    to be added: a warning when the scope collects them (saving may go on; the
+    run will not start without it), else a problem."""
     problems: list[Problem] = []
     for string_path, text in strings(value, path):
         for ref in find_references(text):
@@ -81,24 +83,19 @@ def check_references(
                 continue
             if not root:
                 problems.append(problem(string_path, "empty reference ${}"))
+            elif root in scope.parameter_names or root in scope.ancestors or (not steps and scope.secret_exists(root)):
                 continue
-            if root in parameter_names or root in ancestors:
-                continue
-            if not steps and secret_exists(root):
-                continue
-            if not steps and warnings is not None and root not in known_ids:
-                warnings.append(problem(string_path, missing_secret_message(ref)))
-                continue
-            if label is None:
-                message = f"unresolvable reference ${{{ref}}}: not a parameter or a stored secret"
-            elif root in known_ids:
-                message = f"unresolvable reference ${{{ref}}}: {root} is not upstream of {label}; add it to dependsOn"
+            elif not steps and scope.warnings is not None and root not in scope.known_ids:
+                scope.warnings.append(problem(string_path, missing_secret_message(ref)))
+            elif scope.label is None:
+                message = "not a parameter or a stored secret"
+                problems.append(problem(string_path, f"unresolvable reference ${{{ref}}}: {message}"))
+            elif root in scope.known_ids:
+                message = f"{root} is not upstream of {scope.label}; add it to dependsOn"
+                problems.append(problem(string_path, f"unresolvable reference ${{{ref}}}: {message}"))
             else:
-                message = (
-                    f"unresolvable reference ${{{ref}}}: not a parameter, "
-                    f"an upstream node of {label} or a stored secret"
-                )
-            problems.append(problem(string_path, message))
+                message = f"not a parameter, an upstream node of {scope.label} or a stored secret"
+                problems.append(problem(string_path, f"unresolvable reference ${{{ref}}}: {message}"))
     return problems
 
 

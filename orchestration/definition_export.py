@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from orchestration.definition_checks import RESOURCE_KEYS
 from orchestration.shapes import TaskDefinition
 
 if TYPE_CHECKING:
     from orchestration.models import Task
 
+# The resource block's keys in the order exports write them.
+RESOURCE_KEYS = ("cpu", "memory", "disk", "network")
 # Top-level keys in the order the seed writes them; exports follow it.
 DEFINITION_KEYS = (
     "taskId",

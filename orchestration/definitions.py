@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 import jsonschema
@@ -36,41 +37,25 @@ import jsonschema
 from orchestration import blocks, contract, registry
 from orchestration.definition_checks import (
     Problem,
+    Scope,
     SecretExists,
     check_references,
     join,
     problem,
     secret_exists_in_db,
 )
-from orchestration.definition_export import definition_to_fields, task_to_definition
 from orchestration.expressions import check_syntax, expression_names
 from orchestration.graph import Graph
 from orchestration.references import (
-    REFERENCE_RE,
     UnresolvedReference,
     find_references,
     parse_path,
-    reference_root,
+    with_parameters,
 )
 from orchestration.schemavalues import whole_numbers_to_int
 from orchestration.shapes import TaskDefinition
 from orchestration.urlpolicy import url_problems
 
-__all__ = [
-    "Problem",
-    "checked",
-    "definition_to_fields",
-    "normalise_definition",
-    "normalise_nodes",
-    "secret_exists_in_db",
-    "task_to_definition",
-    "validate_blocks",
-    "validate_nodes",
-    "validate_task_definition",
-]
-
-# Names the API uses in /api/v1/tasks/<name>/ for actions on the collection.
-RESERVED_TASK_IDS = frozenset({"validate"})
 # Where the blocks' problems go among the others (after workflows).
 BLOCK_ORDER = ("schedule", "notificationChannels", "resourceRequirements")
 
@@ -84,28 +69,21 @@ def _order(problems: list[Problem], keys: list[str], doc: Any = None) -> list[Pr
     order ``doc`` has them (missing keys after, in report order)."""
     node_fields = list(contract.core_schema("task-definition")["$defs"]["node"]["properties"])
 
-    def rank(item: Problem) -> list[tuple[int, int]]:
-        key: list[tuple[int, int]] = []
-        value, top = doc, ""
-        for depth, match in enumerate(_STEP_RE.finditer(item["path"])):
-            step: str | int = int(match.group(1)) if match.group(1) else match.group(2)
-            if depth == 0:
-                top = str(step)
+    def rank(item: Problem) -> list[int]:
+        value, key = doc, []
+        steps: list[str | int] = [int(index) if index else name for index, name in _STEP_RE.findall(item["path"])]
+        for depth, step in enumerate(steps):
             if isinstance(step, int):
-                key.append((0, step))
-            elif depth == 0:
-                key.append((0, keys.index(step) if step in keys else len(keys)))
-            elif depth == 2 and top == "workflows" and step in node_fields:
-                key.append((0, node_fields.index(step)))
+                key.append(step)
             else:
-                order = list(value) if isinstance(value, Mapping) else []
-                key.append((0, order.index(step) if step in order else len(order)))
+                in_node = depth == 2 and steps[0] == "workflows" and step in node_fields
+                doc_order = list(value) if isinstance(value, Mapping) else []
+                order = keys if depth == 0 else node_fields if in_node else doc_order
+                key.append(order.index(step) if step in order else len(order))
             if isinstance(value, Mapping):
                 value = value.get(step)
-            elif isinstance(value, list) and isinstance(step, int) and step < len(value):
-                value = value[step]
             else:
-                value = None
+                value = value[step] if isinstance(value, list) and isinstance(step, int) and step < len(value) else None
         return key
 
     return sorted(problems, key=rank)
@@ -118,31 +96,12 @@ def checked(doc: Mapping[str, Any]) -> TaskDefinition:
     return cast(TaskDefinition, doc)
 
 
-def normalise_nodes(nodes: Any) -> Any:
-    """``nodes`` (a list of workflow nodes) with each node's ``config`` made
-    to follow its kind's JSON Schema: whole-number floats in integer fields
-    become ints (``"topKeywords": 8.0`` -> ``8``, issue 12.6). Nodes of an
-    unknown kind, and anything that is not a node, are left as they are."""
-    if not isinstance(nodes, list):
-        return nodes
-    out = []
-    for node in nodes:
-        if isinstance(node, Mapping) and isinstance(node.get("config"), Mapping) and isinstance(node.get("workflow"), str):
-            try:
-                kind = registry.get(node["workflow"])
-            except registry.UnknownNodeKind:
-                kind = None
-            if kind is not None:
-                node = {**node, "config": whole_numbers_to_int(kind.config_schema, dict(node["config"]))}
-        out.append(node)
-    return out
-
-
 def normalise_definition(doc: Any, name: str = "task-definition") -> Any:
     """``doc`` with every whole-number float in an integer-typed field made an
     ``int``: the fields of the published schema ``name`` (``maxRetries: 2.0``,
     ``execution.retryAttempts``, the schedule block's ``interval`` ...) and
-    each node's config per its kind's schema (:func:`normalise_nodes`).
+    each node's config per its kind's schema (``"topKeywords": 8.0`` -> ``8``,
+    issue 12.6; nodes of an unknown kind are left as they are).
 
     JSON Schema counts ``2.0`` as an integer, so the server normalises instead
     of refusing: what the published schema accepts, the server accepts, and
@@ -152,17 +111,18 @@ def normalise_definition(doc: Any, name: str = "task-definition") -> Any:
         return doc
     documents = {f"{other}.json": contract.schema(other) for other in contract.SCHEMA_NAMES}
     normalised = whole_numbers_to_int(contract.schema(name), dict(doc), documents=documents)
-    if "workflows" in normalised:
-        normalised["workflows"] = normalise_nodes(normalised["workflows"])
+    if isinstance(normalised.get("workflows"), list):
+        normalised["workflows"] = nodes = list(normalised["workflows"])
+        for index, node in enumerate(nodes):
+            kind = node.get("workflow") if isinstance(node, Mapping) else None
+            if isinstance(kind, str) and registry.exists(kind) and isinstance(node.get("config"), Mapping):
+                config = whole_numbers_to_int(registry.get(kind).config_schema, dict(node["config"]))
+                nodes[index] = {**node, "config": config}
     return normalised
 
 
 def validate_task_definition(
-    doc: Any,
-    *,
-    partial: bool = False,
-    secret_exists: SecretExists | None = None,
-    warnings: list[Problem] | None = None,
+    doc: Any, *, partial: bool = False, secret_exists: SecretExists | None = None, warnings: list[Problem] | None = None
 ) -> list[Problem]:
     """Every problem with a task definition, each ``{"path", "message"}``; an
     empty list means the definition is valid. Structure is checked by the
@@ -172,176 +132,92 @@ def validate_task_definition(
     merged). Given a ``warnings`` list, references to secrets that do not exist
     yet are added there instead of being problems (see ``check_references``)."""
     doc = normalise_definition(doc)
-    names = [b.name for b in blocks.registered()]
-    problems = contract.schema_problems(doc, "task-definition", skip=names)
+    problems = contract.schema_problems(doc, "task-definition", skip=[b.name for b in blocks.registered()])
     if not isinstance(doc, Mapping):
         return problems
     if partial:
         problems = [p for p in problems if "." in p["path"] or "[" in p["path"] or p["path"] in doc]
-    secret_exists = secret_exists or secret_exists_in_db()
-    task_id = doc.get("taskId")
-    if isinstance(task_id, str) and task_id in RESERVED_TASK_IDS:
-        problems.append(problem("taskId", f'taskId "{task_id}" is reserved; choose another'))
-    parameters = doc.get("parameters")
-    parameters = parameters if isinstance(parameters, Mapping) else {}
-    if isinstance(doc.get("workflows"), list):
-        problems.extend(
-            validate_nodes(
-                doc["workflows"],
-                parameter_names=set(parameters),
-                parameter_values=parameters,
-                secret_exists=secret_exists,
-                warnings=warnings,
-                structure=False,
-            )
-        )
-    problems.extend(
-        validate_blocks(doc, parameters=parameters, secret_exists=secret_exists, warnings=warnings)
-    )
+    parameters = doc["parameters"] if isinstance(doc.get("parameters"), Mapping) else {}
+    scope = Scope(set(parameters), secret_exists or secret_exists_in_db(), warnings)
+    problems += validate_body(doc, scope, parameters=parameters)
     core = [key for key in contract.core_schema("task-definition")["properties"] if key != "errorHandling"]
     return _order(problems, [*core, *BLOCK_ORDER, "errorHandling"], doc)
 
 
-def validate_blocks(
-    doc: Mapping[str, Any],
-    *,
-    parameters: Mapping[str, Any] | None,
-    secret_exists: SecretExists,
-    warnings: list[Problem] | None = None,
-    prefix: str = "",
-    parameter_names: set[str] | None = None,
-) -> list[Problem]:
-    """Problems of the registered blocks present in ``doc`` (each by its app's
-    parser; a null block is left out), and of the ``${...}`` references in
-    ``notificationChannels`` (parameters and secrets only: no node output
-    exists there). ``parameters`` None: declared only (a template), whose
-    names are then ``parameter_names``."""
-    problems: list[Problem] = []
+def validate_body(doc: Mapping[str, Any], scope: Scope, *, parameters: Mapping[str, Any] | None) -> list[Problem]:
+    """The semantic problems of a task definition or a template, whose
+    structure the caller has checked: its ``workflows`` nodes, the registered
+    blocks present in ``doc`` (each by its app's parser; a null block is left
+    out) and the ``${...}`` references in ``notificationChannels``.
+    ``parameters`` are a task's parameter values; a template's are only
+    declared (None), so references to them are left to run time."""
+    problems = validate_nodes(doc.get("workflows"), scope, parameter_values=parameters, structure=False)
     for block in blocks.registered():
-        value = doc.get(block.name)
-        if value is None:
-            continue
-        path = join(prefix, block.name)
-        problems.extend(block.parse(value, path, parameters=parameters).errors)
+        if doc.get(block.name) is not None:
+            problems += block.parse(doc[block.name], block.name, parameters=parameters).errors
     channels = doc.get("notificationChannels")
-    if isinstance(channels, list):
-        for index, channel in enumerate(channels):
-            if isinstance(channel, Mapping) and isinstance(channel.get("config"), Mapping):
-                problems.extend(
-                    check_references(
-                        channel["config"],
-                        join(join(join(prefix, "notificationChannels"), index), "config"),
-                        label=None,
-                        ancestors=set(),
-                        known_ids=set(),
-                        parameter_names=set(parameters or {}) if parameter_names is None else parameter_names,
-                        secret_exists=secret_exists,
-                        warnings=warnings,
-                    )
-                )
+    for index, channel in enumerate(channels if isinstance(channels, list) else []):
+        if isinstance(channel, Mapping) and isinstance(channel.get("config"), Mapping):
+            problems += check_references(channel["config"], f"notificationChannels[{index}].config", scope)
     return problems
 
 
 def validate_nodes(
     nodes: Any,
+    scope: Scope,
     *,
-    parameter_names: set[str],
     path: str = "workflows",
     parameter_values: Mapping[str, Any] | None = None,
-    secret_exists: SecretExists | None = None,
-    warnings: list[Problem] | None = None,
     structure: bool = True,
 ) -> list[Problem]:
-    """Problems with a list of workflow nodes (shared with templates, whose
-    parameters are declared rather than given: pass no ``parameter_values`` and
-    parameter references are left to run time in the schema check). With
-    ``structure`` the list is first checked against the schema's
-    ``$defs/workflows``; without it, the caller has done that."""
-    problems: list[Problem] = []
+    """Problems with a list of workflow nodes whose references may name what
+    ``scope`` holds. With ``structure`` the list is first checked against the
+    schema's ``$defs/workflows`` and the problems are put in document order.
+    Without ``parameter_values`` (parameters declared only, as in a template)
+    references to parameters are left to run time."""
+    problems = []
     if structure:
         problems = contract.schema_problems(nodes, "task-definition", definition="workflows", prefix=path)
     if not isinstance(nodes, list):
         return problems
-    secret_exists = secret_exists or secret_exists_in_db()
-    first_index: dict[str, int] = {}
-
+    first_seen: dict[str, int] = {}
     for index, node in enumerate(nodes):
         node_id = node.get("id") if isinstance(node, Mapping) else None
+        first = first_seen.setdefault(node_id, index) if isinstance(node_id, str) else index
         if not isinstance(node_id, str) or not node_id:
             continue
-        if node_id in parameter_names:
-            problems.append(
-                problem(
-                    join(join(path, index), "id"),
-                    f'node id "{node_id}" is also a parameter name; ${{{node_id}}} would be ambiguous',
-                )
-            )
-        elif node_id in first_index:
-            problems.append(
-                problem(
-                    join(join(path, index), "id"),
-                    f'duplicate node id "{node_id}" (first used by {join(path, first_index[node_id])})',
-                )
-            )
-        else:
-            first_index[node_id] = index
+        where = join(join(path, index), "id")
+        if node_id in scope.parameter_names:
+            message = f'node id "{node_id}" is also a parameter name; ${{{node_id}}} would be ambiguous'
+            problems.append(problem(where, message))
+        elif first != index:
+            problems.append(problem(where, f'duplicate node id "{node_id}" (first used by {join(path, first)})'))
 
     graph = Graph.from_nodes(n for n in nodes if isinstance(n, Mapping))
     cycle = graph.find_cycle()
     if cycle:
-        cycle_start = next(
-            i for i, n in enumerate(nodes) if isinstance(n, Mapping) and n.get("id") == cycle[0]
-        )
-        problems.append(
-            problem(
-                join(join(path, cycle_start), "dependsOn"),
-                "dependency cycle: " + " -> ".join(cycle),
-            )
-        )
-
-    first_seen: dict[str, int] = {}
+        start = next(i for i, n in enumerate(nodes) if isinstance(n, Mapping) and n.get("id") == cycle[0])
+        problems.append(problem(join(join(path, start), "dependsOn"), "dependency cycle: " + " -> ".join(cycle)))
+    scope = replace(scope, known_ids=frozenset(graph.nodes))
     for index, node in enumerate(nodes):
         if isinstance(node, Mapping):
-            node_id = node.get("id")
-            if isinstance(node_id, str):
-                first_seen.setdefault(node_id, index)
-            problems.extend(
-                _validate_node(
-                    node,
-                    join(path, index),
-                    graph=graph,
-                    known_ids=set(graph.nodes),
-                    parameter_names=parameter_names,
-                    parameter_values=parameter_values,
-                    secret_exists=secret_exists,
-                    warnings=warnings,
-                    duplicate=isinstance(node_id, str) and first_seen[node_id] != index,
-                )
-            )
+            node_id = node.get("id") if isinstance(node.get("id"), str) else None
+            # Inside a cycle a node is its own ancestor; the cycle is reported once, above.
+            ancestors = frozenset(graph.ancestors(node_id) - {node_id}) if node_id in graph.nodes else frozenset()
+            in_node = replace(scope, label=node_id or join(path, index), ancestors=ancestors)
+            duplicate = node_id is not None and first_seen[node_id] != index
+            problems += _validate_node(node, join(path, index), in_node, parameter_values, duplicate)
     return _order(problems, [path], {path: nodes}) if structure else problems
 
 
 def _validate_node(
-    node: Mapping[str, Any],
-    path: str,
-    *,
-    graph: Graph,
-    known_ids: set[str],
-    parameter_names: set[str],
-    parameter_values: Mapping[str, Any] | None,
-    secret_exists: SecretExists,
-    duplicate: bool,
-    warnings: list[Problem] | None = None,
+    node: Mapping[str, Any], path: str, scope: Scope, parameter_values: Mapping[str, Any] | None, duplicate: bool
 ) -> list[Problem]:
     """Semantic problems with one node (its structure is the schema's). A node
     whose id repeats an earlier one gets no checks of its links: which node its
-    id means is ambiguous until it is fixed."""
+    id means is ambiguous until it is fixed. Its config is checked against its
+    kind's schema, and URLs against the policy, with parameters substituted."""
     problems: list[Problem] = []
-    node_id = node.get("id") if isinstance(node.get("id"), str) else None
-    label = node_id or path
-    # Inside a cycle a node is its own ancestor; the cycle is reported once, elsewhere.
-    ancestors = graph.ancestors(node_id) - {node_id} if node_id in known_ids else set()
-
     kind = None
     kind_name = node.get("workflow")  # the seed's key for a node's kind
     if isinstance(kind_name, str) and kind_name:
@@ -349,140 +225,70 @@ def _validate_node(
             kind = registry.get(kind_name)
         except registry.UnknownNodeKind:
             problems.append(problem(join(path, "workflow"), f'unknown workflow kind "{kind_name}"'))
-
-    if not duplicate:
-        problems.extend(
-            _check_links(
-                node,
-                path,
-                label=label,
-                ancestors=ancestors,
-                known_ids=known_ids,
-                parameter_names=parameter_names,
-            )
-        )
-
     config = node.get("config") or {}
+    if not duplicate:
+        problems += _check_links(node, path, scope)
     if not isinstance(config, Mapping):
         return problems
     if not duplicate:
-        problems.extend(
-            check_references(
-                config,
-                join(path, "config"),
-                label=label,
-                ancestors=ancestors,
-                known_ids=known_ids,
-                parameter_names=parameter_names,
-                secret_exists=secret_exists,
-                warnings=warnings,
-            )
-        )
+        problems += check_references(config, join(path, "config"), scope)
+    instance = with_parameters(config, parameter_values or {}, everywhere=False)
     if kind is not None:
-        problems.extend(
-            _check_schema(config, kind.config_schema, join(path, "config"), parameter_values)
-        )
-    problems.extend(
-        problem(where, message)
-        for where, message in url_problems(
-            _substitute_parameters(config, parameter_values or {}), join(path, "config")
-        )
-    )
-    return problems
+        checker = jsonschema.Draft202012Validator(kind.config_schema)
+        problems += contract.problems_from(checker, instance, prefix=join(path, "config"), skip_references=True)
+    return problems + [problem(where, message) for where, message in url_problems(instance, join(path, "config"))]
 
 
-def _check_links(
-    node: Mapping[str, Any],
-    path: str,
-    *,
-    label: str,
-    ancestors: set[str],
-    known_ids: set[str],
-    parameter_names: set[str],
-) -> list[Problem]:
+def _check_links(node: Mapping[str, Any], path: str, scope: Scope) -> list[Problem]:
     """Problems with how a node refers to others: dependsOn, inputFrom, condition."""
     problems: list[Problem] = []
     depends = node.get("dependsOn")
-    seen_deps: set[str] = set()
+    direct: set[str] = set()
     for position, dep in enumerate(depends if isinstance(depends, list) else []):
-        dep_path = join(join(path, "dependsOn"), position)
-        if not isinstance(dep, str):
-            continue
-        if dep not in known_ids:
-            problems.append(problem(dep_path, f'{label} depends on unknown node "{dep}"'))
-        elif dep in seen_deps:
-            problems.append(problem(dep_path, f'"{dep}" is listed twice'))
-        else:
-            seen_deps.add(dep)
+        where = join(join(path, "dependsOn"), position)
+        if isinstance(dep, str) and dep not in scope.known_ids:
+            problems.append(problem(where, f'{scope.label} depends on unknown node "{dep}"'))
+        elif isinstance(dep, str) and dep in direct:
+            problems.append(problem(where, f'"{dep}" is listed twice'))
+        elif isinstance(dep, str):
+            direct.add(dep)
 
-    input_from = node.get("inputFrom")
-    if isinstance(input_from, str) and input_from.endswith(".output") and input_from != ".output":
-        source = input_from[: -len(".output")]
-        if source not in known_ids:
-            problems.append(
-                problem(join(path, "inputFrom"), f'inputFrom names unknown node "{source}"')
-            )
-        elif source not in ancestors:
-            problems.append(
-                problem(
-                    join(path, "inputFrom"),
-                    f'inputFrom "{input_from}": {source} is not upstream of {label}; add it to dependsOn',
-                )
-            )
+    source = node.get("inputFrom")
+    if isinstance(source, str) and source.endswith(".output") and source != ".output":
+        name = source.removesuffix(".output")
+        if name not in scope.known_ids:
+            problems.append(problem(join(path, "inputFrom"), f'inputFrom names unknown node "{name}"'))
+        elif name not in scope.ancestors:
+            message = f'inputFrom "{source}": {name} is not upstream of {scope.label}; add it to dependsOn'
+            problems.append(problem(join(path, "inputFrom"), message))
 
     condition = node.get("condition")
     if isinstance(condition, Mapping):
-        problems.extend(
-            _validate_condition(
-                condition,
-                join(path, "condition"),
-                label=label,
-                ancestors=ancestors,
-                direct=seen_deps,
-                known_ids=known_ids,
-                parameter_names=parameter_names,
-            )
-        )
+        problems += _validate_condition(condition, join(path, "condition"), scope, direct)
     return problems
 
 
-def _validate_condition(
-    condition: Mapping[str, Any],
-    path: str,
-    *,
-    label: str,
-    ancestors: set[str],
-    direct: set[str],
-    known_ids: set[str],
-    parameter_names: set[str],
-) -> list[Problem]:
-    """Semantic problems of a condition: what an expression reads, and that a
-    content-change condition has an upstream node to compare."""
-    kind = condition.get("type")
-    if kind == "content-change" and not ancestors:
-        return [
-            problem(path, f"a content-change condition needs an upstream node; {label} has none")
-        ]
-    expression = condition.get("expression")
+def _validate_condition(condition: Mapping[str, Any], path: str, scope: Scope, direct: set[str]) -> list[Problem]:
+    """Semantic problems of a condition: what an expression reads (parameters
+    and direct dependencies), and that a content-change condition has an
+    upstream node to compare."""
+    kind, expression = condition.get("type"), condition.get("expression")
+    if kind == "content-change" and not scope.ancestors:
+        return [problem(path, f"a content-change condition needs an upstream node; {scope.label} has none")]
     if kind != "expression" or not isinstance(expression, str) or not expression.strip():
         return []
-    expr_path = join(path, "expression")
-    known = parameter_names | known_ids
+    known = scope.parameter_names | scope.known_ids
     syntax_error = check_syntax(expression, known=known)
     if syntax_error:
-        return [problem(expr_path, syntax_error)]
+        return [problem(join(path, "expression"), syntax_error)]
     problems: list[Problem] = []
-    for name in sorted(expression_names(expression, known=known)):
-        if name in parameter_names or name in direct:
-            continue
-        if name in known_ids:
-            message = (
-                f'condition reads "{name}", which is not a direct dependency of {label}; '
-                "add it to dependsOn"
-            )
+    for name in sorted(expression_names(expression, known=known) - scope.parameter_names - direct):
+        if name in scope.known_ids:
+            message = f'condition reads "{name}", which is not a direct dependency of {scope.label}; '
+            message += "add it to dependsOn"
         else:
-            message = f'condition reads "{name}", which is not a parameter or an upstream node of {label}'
-        problems.append(problem(expr_path, message))
+            message = f'condition reads "{name}", which is not a parameter or an upstream node of {scope.label}'
+        problems.append(problem(join(path, "expression"), message))
     return problems
 
 
@@ -516,32 +322,3 @@ def missing_secrets(
         present = set(Secret.objects.filter(name__in=candidates).values_list("name", flat=True))
         return sorted(candidates - present)
     return sorted(name for name in candidates if not secret_exists(name))
-
-
-def _substitute_parameters(value: Any, parameters: Mapping[str, Any]) -> Any:
-    """``value`` with whole-string references to parameters replaced by their values."""
-    if isinstance(value, str):
-        whole = REFERENCE_RE.fullmatch(value)
-        if whole is not None:
-            ref = whole.group(1).strip()
-            if ref == reference_root(ref) and ref in parameters:
-                return parameters[ref]
-        return value
-    if isinstance(value, Mapping):
-        return {key: _substitute_parameters(child, parameters) for key, child in value.items()}
-    if isinstance(value, list):
-        return [_substitute_parameters(child, parameters) for child in value]
-    return value
-
-
-def _check_schema(
-    config: Mapping[str, Any],
-    schema: Mapping[str, Any],
-    path: str,
-    parameter_values: Mapping[str, Any] | None,
-) -> list[Problem]:
-    """Problems of a node's config against its kind's schema, after whole-string
-    parameter references are substituted (see the module docstring)."""
-    instance = _substitute_parameters(config, parameter_values or {})
-    checker = jsonschema.Draft202012Validator(schema)
-    return contract.problems_from(checker, instance, prefix=path, skip_references=True)

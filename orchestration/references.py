@@ -191,6 +191,31 @@ def resolve(
     return walk(value)
 
 
+def with_parameters(value: Any, parameters: Mapping[str, Any], *, everywhere: bool = True) -> Any:
+    """``value`` with the ``${...}`` references to ``parameters`` substituted
+    (typed when one is the whole string, as :func:`resolve` does) and every
+    other reference left for later; a path that a parameter does not have
+    raises UnresolvedReference. Without ``everywhere`` only strings that are
+    a whole reference to a parameter itself (``"${maxPosts}"``) are replaced."""
+
+    def one(match: re.Match[str], whole: bool) -> Any:
+        ref = match.group(1).strip()
+        if reference_root(ref) not in parameters or not (everywhere or (whole and ref == reference_root(ref))):
+            return match.group(0)
+        found = lookup(ref, parameters=parameters, outputs={}, secret_lookup=lambda name: None)
+        return copy.deepcopy(found) if whole else to_text(found)
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            whole = REFERENCE_RE.fullmatch(item)
+            return one(whole, True) if whole else REFERENCE_RE.sub(lambda match: one(match, False), item)
+        if isinstance(item, Mapping):
+            return {key: walk(child) for key, child in item.items()}
+        return [walk(child) for child in item] if isinstance(item, list) else item
+
+    return walk(value)
+
+
 def secret_forms(secret: str) -> set[str]:
     """A few literal ways a secret can appear in text a node produced: as it
     is, percent-encoded (``quote``/``quote_plus``) and JSON-escaped. Kept for

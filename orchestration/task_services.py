@@ -14,13 +14,8 @@ from django.db import IntegrityError, transaction
 
 from orchestration import events
 from orchestration.credentials import MaskedCredentialMoved, unmask_definition
-from orchestration.definitions import (
-    checked,
-    definition_to_fields,
-    normalise_definition,
-    task_to_definition,
-    validate_task_definition,
-)
+from orchestration.definition_export import definition_to_fields, task_to_definition
+from orchestration.definitions import checked, normalise_definition, validate_task_definition
 from orchestration.errors import DefinitionInvalid
 from orchestration.models import EXECUTION_ACTIVE, Task
 from orchestration.signals import task_definition_saved, task_deleting

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 
 from orchestration import blocks, contract
+from orchestration.definition_checks import join
 from orchestration.instants import parse_instant
 from orchestration.schemavalues import whole_numbers_to_int
 from scheduling import filters, timing
@@ -55,16 +56,6 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(SCHEMA)
 
 
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _parse_date(value: Any, tz: ZoneInfo | None) -> datetime | None:
-    # A date without offset is read in the schedule's own timezone; every
-    # date is stored in UTC (PostgreSQL refuses offsets past +/-15:59).
-    return parse_instant(value, tz or ZoneInfo("UTC"))
-
-
 def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
     """Validate ``block`` and map it to Schedule fields.
 
@@ -88,7 +79,7 @@ def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
 
     def check(key: str, message: str | None) -> bool:
         if message:
-            out.errors.append({"path": _join(prefix, key), "message": message})
+            out.errors.append({"path": join(prefix, key), "message": message})
         return not message
 
     kind, f = block["type"], out.fields
@@ -111,12 +102,14 @@ def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
     elif kind == "event":
         f.update(event_name=str(block.get("event", "")).strip(), event_filter=block.get("filter") or {})
         if "filter" not in bad:
-            out.errors.extend(filters.filter_errors(block.get("filter"), _join(prefix, "filter")))
+            out.errors.extend(filters.filter_errors(block.get("filter"), join(prefix, "filter")))
     elif kind == "manual":
         f["manual_trigger"] = block.get("trigger", "api")
     for key, attr in (("startDate", "start_at"), ("endDate", "end_at")):
         value = block.get(key)
-        f[attr] = None if value is None or key in bad else _parse_date(value, tz)
+        # A date without offset is read in the schedule's own timezone; every
+        # date is stored in UTC (PostgreSQL refuses offsets past +/-15:59).
+        f[attr] = None if value is None or key in bad else parse_instant(value, tz or ZoneInfo("UTC"))
         if value is not None and key not in bad and f[attr] is None:
             check(key, "must be an ISO 8601 date-time such as '2026-01-31T08:00:00+08:00' (years 1-9999 in UTC)")
     if f["start_at"] and f["end_at"] and f["end_at"] <= f["start_at"]:

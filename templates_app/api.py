@@ -194,7 +194,7 @@ class TemplateInstantiateAPI(APIView):
 
 def task_json(task: Task) -> dict[str, Any]:
     from orchestration.credentials import mask_definition
-    from orchestration.definitions import task_to_definition
+    from orchestration.definition_export import task_to_definition
 
     return {
         "taskId": task.task_id,

@@ -2,7 +2,7 @@
 
 Everything is checked at once and reported with JSON paths: structure by the
 published template schema, workflow nodes by the same code as task
-definitions (``orchestration.definitions.validate_nodes``)."""
+definitions (``orchestration.definitions.validate_body``)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,11 @@ from typing import Any
 from django.utils.text import slugify
 
 from orchestration import contract
-from orchestration.definitions import (
-    normalise_definition,
-    secret_exists_in_db,
-    validate_blocks,
-    validate_nodes,
-)
+from orchestration.definition_checks import Scope, secret_exists_in_db
+from orchestration.definitions import normalise_definition, validate_body
 from templates_app.parameters import Error, check_declarations
 from templates_app.substitution import extract_parameters
 from templates_app.versions import Version, VersionError, parse_version
-
-# Ids that would clash with page addresses (/templates/new/).
-RESERVED_IDS = frozenset({"new"})
 
 
 @dataclass
@@ -63,8 +56,6 @@ def check_template(doc: Any, *, version_required: bool = False) -> tuple[Checked
         template_id = slugify(name) or ""
         if not template_id and not any(e["path"] == "name" for e in errors):
             errors.append({"path": "id", "message": "is required (a slug such as weibo-monitoring-template)"})
-    elif isinstance(template_id, str) and template_id in RESERVED_IDS:
-        errors.append({"path": "id", "message": f"{template_id!r} is reserved; choose another id"})
 
     version = Version(1, 0, 0)
     if "version" in doc or version_required:
@@ -90,17 +81,11 @@ def check_template(doc: Any, *, version_required: bool = False) -> tuple[Checked
     channels = doc.get("notificationChannels")
     extracted = extract_parameters(workflows, declared=declared, secrets=set(secrets), channels=channels)
     names = declared | {p["name"] for p in extracted} | set(secrets)
-    secret_exists = secret_exists_in_db()
-    errors.extend(
-        validate_nodes(workflows, parameter_names=names, secret_exists=secret_exists, structure=False)
-    )
-    # Default channels of the tasks made from this template (an extension of
-    # the seed's format; instantiate options replace them).
-    errors.extend(
-        validate_blocks(
-            {"notificationChannels": channels}, parameters=None, parameter_names=names, secret_exists=secret_exists
-        )
-    )
+    # The same checks as a task's, with parameters declared only. Default
+    # channels of the tasks made from this template are an extension of the
+    # seed's format (instantiate options replace them).
+    body = {"workflows": workflows, "notificationChannels": channels}
+    errors += validate_body(body, Scope(names, secret_exists_in_db()), parameters=None)
 
     if errors:
         return None, errors

@@ -8,7 +8,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.definitions import task_to_definition
+from orchestration.definition_export import task_to_definition
 from orchestration.models import Task
 from templates_app.diff import Change, json_diff, text_diff
 from templates_app.models import Template

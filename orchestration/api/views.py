@@ -18,7 +18,8 @@ from orchestration.api import serializers as s
 from orchestration.api.errors import DefinitionInvalid, ErrorResponseSerializer, conflict
 from orchestration.api.filters import ExecutionFilter, TaskFilter
 from orchestration.credentials import mask_definition
-from orchestration.definitions import task_to_definition, validate_task_definition
+from orchestration.definition_export import task_to_definition
+from orchestration.definitions import validate_task_definition
 from orchestration.models import Execution, Secret, Task
 
 # Keys a task's detail response adds to the definition; ignored when a client

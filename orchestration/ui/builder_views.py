@@ -23,7 +23,8 @@ from orchestration import contract, jsoninput, registry, services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
 from orchestration.credentials import mask_definition
-from orchestration.definitions import task_to_definition, validate_task_definition
+from orchestration.definition_export import task_to_definition
+from orchestration.definitions import validate_task_definition
 from orchestration.errors import DefinitionInvalid
 from orchestration.models import Priority, Task
 

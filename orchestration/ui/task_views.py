@@ -15,7 +15,7 @@ from orchestration import services
 from orchestration.access.decorators import role_required
 from orchestration.access.roles import Role
 from orchestration.credentials import mask_definition
-from orchestration.definitions import task_to_definition
+from orchestration.definition_export import task_to_definition
 from orchestration.errors import DefinitionInvalid, SecretsMissing
 from orchestration.models import Execution, Task, Trigger
 from orchestration.task_services import TaskInUse

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from orchestration.definitions import definition_to_fields
+from orchestration.definition_export import definition_to_fields
 from orchestration.models import Execution, NodeRun, Secret, Task
 
 pytestmark = pytest.mark.django_db

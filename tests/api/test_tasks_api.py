@@ -390,7 +390,7 @@ def test_validate_checks_without_saving(api_client, seed_ready, seed):
     assert Task.objects.count() == 0
     reserved = post_json(api_client, TASKS, broken(seed, lambda d: d.update(taskId="validate")))
     assert reserved.json()["errors"] == [
-        {"path": "taskId", "message": 'taskId "validate" is reserved; choose another'}
+        {"path": "taskId", "message": "taskId 'validate' is reserved; choose another"}
     ]
 
 

@@ -7,12 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestration.definitions import (
-    definition_to_fields,
-    task_to_definition,
-    validate_nodes,
-    validate_task_definition,
-)
+from orchestration.definition_checks import Scope
+from orchestration.definition_export import definition_to_fields, task_to_definition
+from orchestration.definitions import validate_nodes, validate_task_definition
 from orchestration.graph import Graph
 from orchestration.models import Task
 
@@ -626,9 +623,7 @@ def test_validate_nodes_checks_template_workflows_with_declared_parameters():
             "config": {"output": "${undeclared}"},
         },
     ]
-    errors = validate_nodes(
-        nodes, parameter_names={"wait"}, path="workflows", secret_exists=lambda n: False
-    )
+    errors = validate_nodes(nodes, Scope({"wait"}, secret_exists=lambda n: False), path="workflows")
     # "${wait}" is not checked against {"type": "number"}: it resolves at run time.
     assert errors == [
         problem(
@@ -713,7 +708,7 @@ def test_a_cycle_is_reported_exactly_when_the_graph_has_one(graph):
         if f"n{b}" not in deps[f"n{a}"]:
             deps[f"n{a}"].append(f"n{b}")
     nodes = [{"id": node_id, "workflow": "echo", "dependsOn": d} for node_id, d in deps.items()]
-    errors = validate_nodes(nodes, parameter_names=set(), secret_exists=lambda name: False)
+    errors = validate_nodes(nodes, Scope(set(), secret_exists=lambda name: False))
     cycle_errors = [e for e in errors if e["message"].startswith("dependency cycle: ")]
     assert errors == cycle_errors
     if Graph.from_nodes(nodes).find_cycle() is None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from orchestration.api.errors import DefinitionInvalid
-from orchestration.definitions import task_to_definition
+from orchestration.definition_export import task_to_definition
 from orchestration.models import Event, Execution, Task
 from orchestration.signals import task_definition_saved
 from orchestration.task_services import TaskInUse, task_create, task_delete, task_update

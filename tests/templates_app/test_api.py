@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from orchestration.definitions import task_to_definition, validate_task_definition
+from orchestration.definition_export import task_to_definition
+from orchestration.definitions import validate_task_definition
 from orchestration.models import Event, Task
 from templates_app.models import ImmutableVersionError, Template
 

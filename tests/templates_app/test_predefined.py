@@ -8,7 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from orchestration.definitions import task_to_definition, validate_task_definition
+from orchestration.definition_export import task_to_definition
+from orchestration.definitions import validate_task_definition
 from templates_app.management.commands.load_templates import predefined_files
 from templates_app.models import Template
 from templates_app.services import template_instantiate

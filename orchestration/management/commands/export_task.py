@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orchestration.credentials import mask_definition
-from orchestration.definitions import task_to_definition
+from orchestration.definition_export import task_to_definition
 from orchestration.models import Task
 
 
