@@ -19,11 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
@@ -53,11 +51,6 @@ class ParsedChannels:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
-@cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(blocks.load_schema(SCHEMA_PATH)["items"])
-
-
 def parse_channel(
     entry: Any, path: str = "", *, parameters: Mapping[str, Any] | None = None
 ) -> tuple[ParsedChannel | None, list[dict[str, str]]]:
@@ -78,7 +71,7 @@ def parse_channel(
                 flat.extend(item if isinstance(item, list) else [item])
             config["recipients"] = flat
         entry = {**entry, "config": config}
-    errors = contract.problems_from(_validator(), entry, prefix=path)
+    errors = contract.problems_from(blocks.validator(SCHEMA_PATH, "items"), entry, prefix=path)
     if errors or not isinstance(entry, Mapping):
         return None, errors
     config = entry["config"]

@@ -18,8 +18,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
+
+import jsonschema
 
 
 class Parsed(Protocol):
@@ -57,6 +60,14 @@ def load_schema(path: Path) -> dict[str, Any]:
     """A block schema file kept in its app's folder, as a dict."""
     loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return loaded
+
+
+@cache
+def validator(path: Path, subschema: str = "") -> jsonschema.Draft202012Validator:
+    """The compiled validator of the block schema file ``path``, or of its
+    top-level ``subschema`` (``"items"``), compiled once per process."""
+    schema = load_schema(path)
+    return jsonschema.Draft202012Validator(schema[subschema] if subschema else schema)
 
 
 def normalise(name: str, value: Any) -> Any:

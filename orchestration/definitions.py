@@ -1,5 +1,4 @@
-"""Task definitions: validation (every problem at once, each with its JSON path)
-and conversion between the seed's camelCase document and the Task model.
+"""Checking task definitions: every problem at once, each with its JSON path.
 
 Who checks what: the structure (fields, types, enums, required keys) is the
 published JSON Schema's (``orchestration.contract``); each block a feature app
@@ -125,12 +124,10 @@ def validate_task_definition(
     doc: Any, *, partial: bool = False, secret_exists: SecretExists | None = None, warnings: list[Problem] | None = None
 ) -> list[Problem]:
     """Every problem with a task definition, each ``{"path", "message"}``; an
-    empty list means the definition is valid. Structure is checked by the
-    published JSON Schema (``orchestration.contract``), each block by the parser
-    its app registered (``orchestration.blocks``), the rest here. With
-    ``partial`` missing keys are not reported (the document is a fragment to be
-    merged). Given a ``warnings`` list, references to secrets that do not exist
-    yet are added there instead of being problems (see ``check_references``)."""
+    empty list means the definition is valid. With ``partial`` missing keys
+    are not reported (the document is a fragment to be merged). Given a
+    ``warnings`` list, references to secrets that do not exist yet are added
+    there instead of being problems (see ``check_references``)."""
     doc = normalise_definition(doc)
     problems = contract.schema_problems(doc, "task-definition", skip=[b.name for b in blocks.registered()])
     if not isinstance(doc, Mapping):
@@ -194,10 +191,9 @@ def validate_nodes(
             problems.append(problem(where, f'duplicate node id "{node_id}" (first used by {join(path, first)})'))
 
     graph = Graph.from_nodes(n for n in nodes if isinstance(n, Mapping))
-    cycle = graph.find_cycle()
-    if cycle:
-        start = next(i for i, n in enumerate(nodes) if isinstance(n, Mapping) and n.get("id") == cycle[0])
-        problems.append(problem(join(join(path, start), "dependsOn"), "dependency cycle: " + " -> ".join(cycle)))
+    if cycle := graph.find_cycle():
+        where = join(join(path, first_seen[cycle[0]]), "dependsOn")
+        problems.append(problem(where, "dependency cycle: " + " -> ".join(cycle)))
     scope = replace(scope, known_ids=frozenset(graph.nodes))
     for index, node in enumerate(nodes):
         if isinstance(node, Mapping):

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import jsonschema
 
 from orchestration import blocks, contract
 from orchestration.definition_checks import join
@@ -29,7 +25,8 @@ from scheduling import filters, timing
 if TYPE_CHECKING:
     from scheduling.models import Schedule
 
-SCHEMA = blocks.load_schema(Path(__file__).resolve().parent / "schedule.schema.json")
+SCHEMA_PATH = Path(__file__).resolve().parent / "schedule.schema.json"
+SCHEMA = blocks.load_schema(SCHEMA_PATH)
 KINDS = tuple(SCHEMA["properties"]["type"]["enum"])
 TRIGGERS = tuple(SCHEMA["properties"]["trigger"]["enum"])
 MISFIRE_POLICIES = tuple(SCHEMA["properties"]["misfirePolicy"]["enum"])
@@ -51,28 +48,22 @@ class Parsed:
     webhook_secret: str | None = None
 
 
-@cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(SCHEMA)
-
-
 def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
     """Validate ``block`` and map it to Schedule fields.
 
     ``prefix`` is the JSON path of the block (``"schedule"`` in a task
     definition, ``""`` in the schedules API); every problem is reported as
     ``{"path": "<prefix>.<field>", "message": ...}`` in ``Parsed.errors``.
-    Structure (keys, types, enums, ranges) is the block schema's
-    (``schedule.schema.json``, messages from its ``errorMessage``s); then,
-    for the keys that passed it: time zones, cron expressions (5 fields or a
-    macro such as ``@hourly``, firing within ``timing.NEVER_FIRES_YEARS``
-    years), intervals (at least 1 second, at most 366 days), event filters
-    and dates. ``parameters`` is unused (the block takes no references); it is
+    Structure (keys, types, enums, ranges, such as an interval's 1 second to
+    366 days in each unit) is the block schema's (``schedule.schema.json``,
+    messages from its ``errorMessage``s); then, for the keys that passed it:
+    time zones, cron expressions (5 fields or a macro such as ``@hourly``,
+    firing within ``timing.NEVER_FIRES_YEARS`` years), event filters and dates. ``parameters`` is unused (the block takes no references); it is
     part of the block-parser signature of ``orchestration.blocks``, where this
     app registers the function."""
     if isinstance(block, dict):
         block = whole_numbers_to_int(SCHEMA, block)  # 60.0 is the integer 60
-    out = Parsed(errors=contract.problems_from(_validator(), block, prefix=prefix))
+    out = Parsed(errors=contract.problems_from(blocks.validator(SCHEMA_PATH), block, prefix=prefix))
     bad = {re.split(r"[.\[]", e["path"][len(prefix):].lstrip("."))[0] for e in out.errors}
     if not isinstance(block, dict) or "type" in bad:
         return out
@@ -94,10 +85,6 @@ def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
     elif kind == "interval" and not {"interval", "unit"} & bad:
         unit = block.get("unit", "ms")
         ms = block["interval"] * timing.INTERVAL_UNITS_MS[unit]
-        if ms < timing.MIN_INTERVAL_MS:
-            check("interval", "interval must be at least 1 second")
-        elif ms > timing.MAX_INTERVAL_MS:
-            check("interval", "interval must be at most 366 days (use a cron schedule for longer periods)")
         f.update(interval_value=block["interval"], interval_unit=unit, interval_ms=ms)
     elif kind == "event":
         f.update(event_name=str(block.get("event", "")).strip(), event_filter=block.get("filter") or {})
@@ -123,10 +110,6 @@ def parse_block(block: Any, prefix: str = "", parameters: Any = None) -> Parsed:
     return out
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def to_block(schedule: Schedule) -> dict[str, Any]:
     """The schedule as a block (never includes the webhook secret or token)."""
     block: dict[str, Any] = {"type": schedule.kind}
@@ -145,9 +128,9 @@ def to_block(schedule: Schedule) -> dict[str, Any]:
     block["timezone"] = schedule.timezone
     block["enabled"] = schedule.enabled
     if schedule.start_at:
-        block["startDate"] = _iso(schedule.start_at)
+        block["startDate"] = schedule.start_at.isoformat()
     if schedule.end_at:
-        block["endDate"] = _iso(schedule.end_at)
+        block["endDate"] = schedule.end_at.isoformat()
     if schedule.max_runs is not None:
         block["maxRuns"] = schedule.max_runs
     block["concurrent"] = schedule.overlap

@@ -100,3 +100,27 @@ def test_the_cases_from_the_issue_get_the_expected_verdicts(api_client):
     status, problems = through_schedules_api(api_client, {"type": "interval", "interval": 0.5})
     assert status == 400 and [path for path, _ in problems] == ["interval"]
     assert "whole number" in problems[0][1]
+
+
+@pytest.mark.parametrize("unit", ["ms", "s", "m", "h", None])
+def test_the_schemas_interval_bounds_are_the_timing_modules(unit):
+    """The bounds of an interval live in the block schema, one clause per
+    unit; they are timing.MIN_INTERVAL_MS and MAX_INTERVAL_MS in every unit."""
+    from scheduling import timing
+
+    per = timing.INTERVAL_UNITS_MS[unit or "ms"]
+    lowest, highest = -(-timing.MIN_INTERVAL_MS // per), timing.MAX_INTERVAL_MS // per
+
+    def verdict(interval: int) -> list[dict[str, str]]:
+        block = {"type": "interval", "interval": interval, **({"unit": unit} if unit else {})}
+        return spec.parse_block(block, "schedule").errors
+
+    assert verdict(lowest) == [] and verdict(highest) == []
+    assert verdict(highest + 1) == [
+        {"path": "schedule.interval", "message": "interval must be at most 366 days (use a cron schedule for longer periods)"}
+    ]
+    below = verdict(lowest - 1)
+    if lowest > 1:
+        assert below == [{"path": "schedule.interval", "message": "interval must be at least 1 second"}]
+    else:  # 0 of any unit from a second up is refused as not positive
+        assert [e["path"] for e in below] == ["schedule.interval"]
