@@ -38,6 +38,7 @@ import functools
 import logging
 import random
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -137,9 +138,16 @@ class Frozen:
 
 # Per-process cache of ``Frozen`` by execution id, so that a node's claim and
 # finish neither read nor parse the definition again (a fan-out of 50 used to
-# parse its whole definition and load every node row 100 times).
+# parse its whole definition and load every node row 100 times). An entry goes
+# when its execution ends in this process, or after ``FROZEN_IDLE_SECONDS``
+# unused (an execution finished by another process); a miss costs one query.
+# Without that, every execution a pool process ever touched stayed cached up
+# to the size bound: about 2 KB each, the pool processes' slow growth that
+# tests/performance/bench_memory.py measured (1.8 MB over 1,000 executions).
 _FROZEN_MAX = 512
-_frozen: OrderedDict[int, Frozen] = OrderedDict()
+FROZEN_IDLE_SECONDS = 30.0
+# execution id -> (its Frozen, monotonic time of its last use), least recently used first
+_frozen: OrderedDict[int, tuple[Frozen, float]] = OrderedDict()
 _frozen_lock = threading.Lock()
 
 # The columns of a node run that deciding the graph's next step needs.
@@ -166,11 +174,13 @@ def frozen(execution: Execution | int) -> Frozen:
     """The execution's unchanging part, from this process's cache (one query
     on a miss; none when ``execution`` is a full instance with its task loaded)."""
     execution_id = execution if isinstance(execution, int) else execution.pk
+    now = time.monotonic()
     with _frozen_lock:
-        found = _frozen.get(execution_id)
-        if found is not None:
+        entry = _frozen.get(execution_id)
+        if entry is not None:
+            _frozen[execution_id] = (entry[0], now)
             _frozen.move_to_end(execution_id)
-            return found
+            return entry[0]
     if isinstance(execution, Execution) and not execution.get_deferred_fields() & {
         "definition", "parameters", "input"
     } and Execution.task.is_cached(execution):
@@ -187,10 +197,18 @@ def frozen(execution: Execution | int) -> Frozen:
         graph=graph.Graph.from_nodes(workflows), parameters=parameters or {}, input=input_,
     )
     with _frozen_lock:
-        _frozen[execution_id] = found
-        while len(_frozen) > _FROZEN_MAX:
+        _frozen[execution_id] = (found, now)
+        while _frozen and (
+            len(_frozen) > _FROZEN_MAX or now - next(iter(_frozen.values()))[1] > FROZEN_IDLE_SECONDS
+        ):
             _frozen.popitem(last=False)
     return found
+
+
+def frozen_forget(execution_id: int) -> None:
+    """Drop the execution's entry from this process's ``Frozen`` cache (it ended)."""
+    with _frozen_lock:
+        _frozen.pop(execution_id, None)
 
 
 def _nodes(execution: Execution) -> dict[str, dict[str, Any]]:
@@ -598,6 +616,7 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
     transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
     if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):
         _schedule_task_retry(execution)
+    transaction.on_commit(lambda: frozen_forget(execution.pk))
 
 
 def _schedule_task_retry(execution: Execution) -> None:

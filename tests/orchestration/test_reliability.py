@@ -6,6 +6,7 @@ database connections never lose a run nor run a node twice at once."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,6 +33,11 @@ def _use_broker(url: str) -> None:
 
     from webauto.celery import app
 
+    # Celery's ``broker_url`` setting reads the CELERY_BROKER_URL environment
+    # variable before its own value (celery.app.utils.Settings.broker_url), and
+    # scripts/test exports it: without this, this process's sends would still
+    # go to the suite's shared broker.
+    os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
     # kombu keeps connection and producer pools in a process-wide registry:
     # reset it, so that neither URL's pool outlives the switch half-closed.
@@ -44,10 +50,16 @@ def _use_broker(url: str) -> None:
 def broker(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
     server.start()
+    shared = os.environ.get("CELERY_BROKER_URL")
     _use_broker(server.url)
+    from webauto.celery import app
+
+    assert app.conf.broker_url == server.url  # this process sends to the test's own broker
     yield server
     server.stop()
     _use_broker(settings.CELERY_BROKER_URL)
+    if shared is None:
+        os.environ.pop("CELERY_BROKER_URL", None)
 
 
 # The workers' database connections carry this name, so that the tests that
@@ -118,6 +130,34 @@ def test_a_broker_restart_without_persistence_mid_run_loses_nothing_and_doubles_
     counted = runs(marks)
     assert set(counted) == {(str(e.pk), n) for e in executions for n in "abc"}
     assert set(counted.values()) == {1}  # no node ran twice
+
+
+def test_a_worker_whose_node_finishes_across_a_broker_restart_stays_up(
+    broker, worker_factory, make_task, tmp_path
+):
+    """The node's message was delivered on a connection that died with the
+    broker: acknowledging it afterwards must not stop the worker (kombu 5.7's
+    Redis QoS looks up the closed channel's client and raises, which Celery
+    treats as unrecoverable; see webauto/broker.py)."""
+    marks = tmp_path / "marks.txt"
+    worker = worker_factory(env=worker_env(broker))
+    task = make_task("ack", [marker("long", marks, seconds=4), marker("after", marks, after="long")])
+    executions = [services.execution_create(task=task) for _ in range(3)]
+    wait_for(lambda: marks.exists() and len(marks.read_text().splitlines()) >= 3, timeout=30)
+
+    broker.stop()  # the three deliveries' channel dies under them
+    time.sleep(1)
+    broker.start()  # back before the nodes end: their acknowledgements go to a closed channel
+
+    finished = all_finished(executions, timeout=60)
+    assert {e.status for e in finished} == {"completed"}
+    assert set(runs(marks).values()) == {1}
+    # The same worker still takes new work (a worker that stopped finishes what
+    # it holds during its warm shutdown, then takes nothing more).
+    (later,) = all_finished([services.execution_create(task=task)], timeout=30)
+    assert later.status == "completed"
+    assert worker.proc.poll() is None
+    assert "Unrecoverable error" not in worker.log_file.read_text()
 
 
 def test_execute_while_the_broker_is_down_answers_json_202_and_runs_when_it_is_back(

@@ -1,0 +1,72 @@
+"""A process's cache of executions' unchanging parts (``engine.frozen``)
+holds only what is still in play: an execution's entry goes when it ends in
+this process, and any entry unused for ``FROZEN_IDLE_SECONDS`` goes at the
+next insertion (a pool process must not keep every execution it ever touched:
+README, Benchmarks, "Memory"). The tests play the worker's claim and finish
+themselves; a changed definition row shows whether an entry was re-read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from orchestration import admission, engine, services
+from orchestration.models import Execution, ExecutionStatus, NodeStatus
+from tests.orchestration.conftest import node_map
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def admit_all(settings) -> Iterator[None]:
+    settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
+    admission.get_backend.cache_clear()
+    yield
+    admission.get_backend.cache_clear()
+
+
+def _mark_definition(execution: Execution, mark: str) -> None:
+    """Change the stored definition behind the cache's back (never done by the product)."""
+    definition = dict(execution.definition, description=mark)
+    Execution.objects.filter(pk=execution.pk).update(definition=definition)
+
+
+def _finish(execution: Execution, node_id: str) -> None:
+    run = node_map(execution)[node_id]
+    claim = engine.node_claim(node_run_id=run.pk, dispatch_id=str(run.dispatch_id), worker="w")
+    assert claim is not None
+    engine.node_finish(node_run_id=run.pk, dispatch_id=str(run.dispatch_id),
+                       outcome=engine.Outcome(status=NodeStatus.COMPLETED, output={}))
+
+
+def test_a_running_executions_entry_is_reused_and_an_ended_ones_is_dropped(admit_all, make_task):
+    task = make_task("cache", [{"id": "a", "workflow": "echo"}, {"id": "b", "workflow": "echo", "dependsOn": ["a"]}])
+    execution = services.execution_create(task=task)
+    _finish(execution, "a")
+    first = engine.frozen(execution.pk)
+
+    _mark_definition(execution, "changed")
+    assert engine.frozen(execution.pk) is first  # still running: served from the cache, no query
+
+    _finish(execution, "b")
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.COMPLETED
+    assert engine.frozen(execution.pk).definition.get("description") == "changed"  # ended: read again
+
+
+def test_an_entry_unused_past_the_idle_bound_is_dropped_at_the_next_insertion(admit_all, make_task, monkeypatch):
+    task = make_task("idle", [{"id": "a", "workflow": "echo"}])
+    idle = services.execution_create(task=task)
+    first = engine.frozen(idle.pk)
+    assert engine.frozen(idle.pk) is first
+    _mark_definition(idle, "changed")
+
+    later = time.monotonic() + engine.FROZEN_IDLE_SECONDS + 1
+    monkeypatch.setattr(engine.time, "monotonic", lambda: later)
+    engine.frozen(services.execution_create(task=task).pk)  # an insertion, past the first entry's idle bound
+
+    again = engine.frozen(idle.pk)
+    assert again is not first
+    assert again.definition.get("description") == "changed"
