@@ -77,7 +77,9 @@ def success_needs_evaluation(event: Any) -> bool:
     from orchestration.models import Execution
 
     try:
-        definition = frozen(event.execution_id).definition
+        # Announced after the commit: a final event's execution has just been
+        # forgotten by this process's cache, and must not be cached again.
+        definition = frozen(event.execution_id, keep=False).definition
     except Execution.DoesNotExist:  # deleted meanwhile: the evaluation finds out
         return True
     if (not definition.get("errorHandling") or not definition.get("timeout")) and event.task_id in current.slow_task_ids:

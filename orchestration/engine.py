@@ -170,9 +170,12 @@ HOT_EXECUTION_FIELDS = (
 )
 
 
-def frozen(execution: Execution | int) -> Frozen:
+def frozen(execution: Execution | int, *, keep: bool = True) -> Frozen:
     """The execution's unchanging part, from this process's cache (one query
-    on a miss; none when ``execution`` is a full instance with its task loaded)."""
+    on a miss; none when ``execution`` is a full instance with its task loaded).
+    ``keep=False`` reads without caching a miss: for readers that run after the
+    execution may have ended (its entry already forgotten, see ``frozen_forget``).
+    Raises ``Execution.DoesNotExist`` for an unknown id."""
     execution_id = execution if isinstance(execution, int) else execution.pk
     now = time.monotonic()
     with _frozen_lock:
@@ -196,6 +199,8 @@ def frozen(execution: Execution | int) -> Frozen:
         task_pk=task_pk, task_key=task_key, definition=definition, nodes={n["id"]: n for n in workflows},
         graph=graph.Graph.from_nodes(workflows), parameters=parameters or {}, input=input_,
     )
+    if not keep:
+        return found
     with _frozen_lock:
         _frozen[execution_id] = (found, now)
         while _frozen and (

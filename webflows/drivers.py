@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from django.conf import settings
 
 from orchestration import secret_hosts
 from orchestration.context import NodeError
 from orchestration.urlpolicy import URLNotAllowed, check_fetch_url, host_checks_active
 from webflows import fetch, html
+
+if TYPE_CHECKING:
+    import httpx
 
 CHROMIUM_ARGS = [
     "--headless=new",

@@ -13,15 +13,17 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
 from w3lib.encoding import html_to_unicode
 
 from orchestration import secret_hosts
 from orchestration.context import NodeError
 from orchestration.urlpolicy import check_fetch_url
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_USER_AGENT = "WebAutoOrchestrator/1.0 (+https://github.com/webauto)"
@@ -56,6 +58,7 @@ def make_client(
     private addresses when so configured); a refused one raises
     :class:`orchestration.urlpolicy.URLNotAllowed`. A header value that is not
     ASCII raises a NodeError (not retryable) naming the header."""
+    import httpx  # imported on first use: a web process seldom needs it (16 MB RSS)
     problem = header_value_error(headers)
     if problem:
         raise NodeError(problem, retryable=False)
@@ -88,6 +91,7 @@ def _guard_request(request: httpx.Request) -> None:
 
 def transport_error(exc: Exception, url: str, timeout: float | None = None) -> NodeError:
     """A NodeError with a plain-language message for an httpx failure."""
+    import httpx  # imported on first use: a web process seldom needs it (16 MB RSS)
     host = urlsplit(url).netloc or url
     if isinstance(exc, httpx.TimeoutException):
         limit = f" after {timeout:g}s" if timeout else ""
@@ -112,6 +116,7 @@ def status_error(response: httpx.Response) -> NodeError:
 
 def get(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
     """GET ``url``; raise a clear NodeError on transport failure or 4xx/5xx."""
+    import httpx  # imported on first use: a web process seldom needs it (16 MB RSS)
     try:
         response = client.get(url, **kwargs)
     except httpx.HTTPError as exc:
@@ -281,6 +286,7 @@ def download(
     ``known_checksums`` the temporary file is dropped and the earlier file's
     path (the mapped value) is returned instead.
     """
+    import httpx  # imported on first use: a web process seldom needs it (16 MB RSS)
     dest_dir.mkdir(parents=True, exist_ok=True)
     tmp = dest_dir / f".partial-{uuid.uuid4().hex}"
     try:

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-import httpx
-
 from orchestration.context import NodeError, RunContext
 from webflows import fetch, html
 
@@ -313,6 +311,7 @@ def _download(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
 
 
 def _http_request(step: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    import httpx  # imported on first use: a web process seldom needs it (16 MB RSS)
     url = urljoin(ctx.driver.current_url() or "", step["url"])
     method = step.get("method", "GET")
     problem = fetch.header_value_error(step.get("headers"))

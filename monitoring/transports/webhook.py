@@ -10,7 +10,6 @@ import json
 import uuid
 from typing import Any
 
-import httpx
 from django.conf import settings
 
 from monitoring.transports import Message, SendResult, Transport, TransportError
@@ -55,6 +54,7 @@ class WebhookTransport(Transport):
         return render_json(template, {**message.data, "subject": message.subject, "text": message.text})
 
     def send(self, message: Message, *, delivery_id: int | None = None) -> SendResult:
+        import httpx  # imported on first use: a web process seldom needs it (16 MB RSS)
         # Messages name the URL as configured: a ${secret} in it stays hidden.
         shown = str(self.config.get("url") or "")
         url = resolve_secrets(shown)

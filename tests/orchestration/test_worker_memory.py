@@ -33,5 +33,6 @@ def test_pool_processes_run_nodes_with_the_main_process_code_frozen_and_without_
 
     facts = NodeRun.objects.get(execution=execution, node_id="facts").output
     assert facts["imported"] == []
+    assert facts["preloaded"] == ["httpx"]  # imported before the fork: shared, not one copy per pool process
     # Django, Celery and the apps: tens of thousands of objects frozen in the main process before the fork.
     assert facts["frozen"] > 10_000

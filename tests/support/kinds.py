@@ -94,6 +94,7 @@ def _process_facts(config: dict[str, Any], input: Any, context: RunContext) -> d
         "pid": os.getpid(),
         "frozen": gc.get_freeze_count(),
         "imported": sorted(name for name in config.get("modules", []) if name in sys.modules),
+        "preloaded": sorted(name for name in ("httpx",) if name in sys.modules),
     }
 
 

@@ -9,13 +9,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from orchestration.context import NodeCancelled, NodeError, RunContext
 from orchestration.registry import NodeKind
 from webflows import fetch
+
+if TYPE_CHECKING:
+    import httpx
 
 QUALITY_ORDER = {
     "original": ("original", "medium", "thumbnail"),

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from django.conf import settings
 
 from orchestration.context import NodeError, RunContext
@@ -216,6 +215,7 @@ class WeiboClient:
         self.timeout = timeout
 
     def get_json(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        import httpx  # imported on first use: a web process seldom needs it (16 MB RSS)
         url = f"{self.api_base}{path}"
         try:
             response = self.client.get(url, params=params)
