@@ -52,7 +52,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from orchestration import admission, events, expressions, graph, signals, transitions
+from orchestration import admission, events, expressions, graph, persistence, signals, transitions
 from orchestration.definitions import missing_secrets
 from orchestration.errors import SecretsMissing
 from orchestration.models import (
@@ -151,7 +151,7 @@ _frozen: OrderedDict[int, tuple[Frozen, float]] = OrderedDict()
 _frozen_lock = threading.Lock()
 
 # The columns of a node run that deciding the graph's next step needs.
-HOT_NODE_FIELDS = ("id", "execution_id", "node_id", "status", "error", "dispatch_id")
+HOT_NODE_FIELDS = ("id", "execution_id", "node_id", "status", "error", "dispatch_id", "attempts")
 
 # And the columns settling a node's outcome reads.
 SETTLE_NODE_FIELDS = (
@@ -272,11 +272,17 @@ def execution_create(
         )
         if missing:
             raise SecretsMissing(task.task_id, missing)
-    with transaction.atomic(), events.batch():
+    with transaction.atomic(), events.batch(), persistence.writes():
         snapshot = reuse_from.definition if reuse_from else definition_snapshot(task)
+        # Due now: created queued (the pending -> queued step needs no condition
+        # while no one else can see the row), and begun in this transaction
+        # when admission grants it: insert, insert, one write, commit.
+        now = timezone.now()
+        due = not_before is None or not_before <= now
         execution = Execution.objects.create(
             task=task,
-            status=ExecutionStatus.PENDING,
+            status=ExecutionStatus.QUEUED if due else ExecutionStatus.PENDING,
+            queued_at=now if due else None,
             trigger=trigger,
             triggered_by=triggered_by[:200],
             priority=task.priority,
@@ -311,9 +317,11 @@ def execution_create(
             else:
                 runs.append(NodeRun(execution=execution, node_id=node["id"], workflow=node["workflow"]))
         NodeRun.objects.bulk_create(runs)
-        _emit("execution.created", execution, data=_event_data(execution))
-        if not_before is None or not_before <= timezone.now():
-            _queue(execution)
+        _emit("execution.created", execution, data=_event_data(execution, status=ExecutionStatus.PENDING))
+        if due:
+            _emit("execution.queued", execution, data=_event_data(execution))
+            if admission.get_backend().request(execution.pk):
+                _begin_locked(execution, {run.node_id: run for run in runs})
     return execution
 
 
@@ -345,7 +353,10 @@ def execution_begin(*, execution_id: int) -> bool:
         return True
 
 
-def _begin_locked(execution: Execution) -> None:
+def _begin_locked(execution: Execution, runs: dict[str, NodeRun] | None = None) -> None:
+    """queued -> running under the execution's lock (or in the transaction
+    that created it), then dispatch its first nodes. ``runs`` as for
+    ``_advance_locked``."""
     now = timezone.now()
     first_start = execution.started_at is None
     execution.status = ExecutionStatus.RUNNING
@@ -354,12 +365,12 @@ def _begin_locked(execution: Execution) -> None:
         execution.started_at = now
     timeout_ms = execution.definition.get("timeout")
     execution.deadline_at = now + timedelta(milliseconds=timeout_ms) if timeout_ms else None
-    execution.save(update_fields=["status", "status_reason", "started_at", "deadline_at"])
+    persistence.save(execution, ["status", "status_reason", "started_at", "deadline_at"])
     if first_start:
         _emit("execution.started", execution, data=_event_data(execution))
     else:
         _emit("execution.resumed", execution, data=_event_data(execution))
-    _advance_locked(execution)
+    _advance_locked(execution, runs)
 
 
 # --- Advancing the graph ------------------------------------------------------------
@@ -374,6 +385,11 @@ def _advance_locked(execution: Execution, runs: dict[str, NodeRun] | None = None
         return
     if execution.status != ExecutionStatus.RUNNING:
         return
+    with persistence.writes():
+        _advance_running(execution, runs)
+
+
+def _advance_running(execution: Execution, runs: dict[str, NodeRun] | None) -> None:
     fixed = frozen(execution)
     g = fixed.graph
     nodes = fixed.nodes
@@ -395,6 +411,7 @@ def _advance_locked(execution: Execution, runs: dict[str, NodeRun] | None = None
         for node_id in step.ready:
             node = nodes[node_id]
             if node.get("condition") is not None and outputs is None:
+                persistence.flush()  # the outputs just settled, written before they are read
                 outputs = dict(
                     NodeRun.objects.filter(execution=execution, status=NodeStatus.COMPLETED).values_list(
                         "node_id", "output"
@@ -413,6 +430,9 @@ def _advance_locked(execution: Execution, runs: dict[str, NodeRun] | None = None
                 _dispatch_all(execution, dispatched)
                 dispatched = []
                 _fail_unstarted(execution, runs[node_id], f"condition could not be evaluated: {exc}")
+                if execution.stop_mode:  # stop-on-error: nothing more is dispatched
+                    _advance_cancelled(execution)
+                    return
                 changed = True
                 continue
             if not ok:
@@ -440,7 +460,7 @@ def _skip(execution: Execution, run: NodeRun, reason: str) -> None:
     run.status = NodeStatus.SKIPPED
     run.reason = reason
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "reason", "finished_at"])
+    persistence.save(run, ["status", "reason", "finished_at"])
     _emit(
         "workflow.skipped", execution, node_id=run.node_id,
         data={"executionId": execution.pk, "nodeId": run.node_id, "reason": reason},
@@ -451,7 +471,7 @@ def _fail_unstarted(execution: Execution, run: NodeRun, error: str) -> None:
     run.status = NodeStatus.FAILED
     run.error = error
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at"])
+    persistence.save(run, ["status", "error", "finished_at"])
     _emit(
         "workflow.failed", execution, node_id=run.node_id,
         data={"executionId": execution.pk, "nodeId": run.node_id, "error": error},
@@ -487,10 +507,19 @@ def node_priority(execution: Execution, node: dict[str, Any]) -> int:
     return own if floor is None else min(own, floor)
 
 
-# Set by ``node_finish(continue_here=True)``: the first node dispatched in its
-# transaction is not sent to the broker but handed back to the calling worker
-# process, which claims and runs it at once (no broker round trip for a chain).
-_continuation: contextvars.ContextVar[list[tuple[int, str]] | None] = contextvars.ContextVar(
+@dataclass
+class _Continuation:
+    """Set by ``node_finish(continue_here=True)``: the first node dispatched in
+    its transaction is not sent to the broker but claimed, in that same
+    transaction, for the calling worker process (``worker``), which runs it at
+    once: no broker round trip and no claim statement for a chain's next node."""
+
+    worker: str
+    run: NodeRun | None = None
+    node: dict[str, Any] | None = None
+
+
+_continuation: contextvars.ContextVar[_Continuation | None] = contextvars.ContextVar(
     "engine_continuation", default=None
 )
 
@@ -516,20 +545,38 @@ def _dispatch_all(execution: Execution, dispatched: list[tuple[NodeRun, dict[str
     """Store the nodes ``_mark_dispatched`` queued (one UPDATE for all of them)
     and send them on commit; the first may instead be handed to the
     finishing worker to continue with (see ``node_finish``)."""
-    if not dispatched:
-        return
-    if len(dispatched) == 1:
-        dispatched[0][0].save(update_fields=_DISPATCH_FIELDS)
-    else:
-        NodeRun.objects.bulk_update([run for run, _ in dispatched], _DISPATCH_FIELDS)
     for run, node in dispatched:
         continuation = _continuation.get()
-        if continuation is not None and not continuation:
-            # Unsent on purpose: if the worker dies before claiming it, the sweep
-            # sends it (queued, unclaimed past the resend bound).
-            continuation.append((run.pk, str(run.dispatch_id)))
+        if continuation is not None and continuation.run is None:
+            _claim_for(continuation, execution, run, node)
             continue
+        persistence.save(run, _DISPATCH_FIELDS)
         send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node))
+
+
+_CLAIM_FIELDS = (*_DISPATCH_FIELDS, "worker", "heartbeat_at", "started_at", "stop_requested", "finished_at",
+                 "attempts")
+
+
+def _claim_for(continuation: _Continuation, execution: Execution, run: NodeRun, node: dict[str, Any]) -> None:
+    """Claim the just-dispatched ``run`` for the continuing worker, as
+    ``node_claim`` would (running, heartbeat and lease from now, one more
+    attempt, its ``workflow.started`` event), inside the caller's
+    transaction. If the worker dies before finishing it, its lease expires
+    and recovery dispatches it again, like any claimed node."""
+    now = timezone.now()
+    run.status = NodeStatus.RUNNING
+    run.worker = continuation.worker[:200]
+    run.heartbeat_at = run.started_at = now
+    run.stop_requested = ""
+    run.finished_at = None
+    run.attempts += 1
+    persistence.save(run, _CLAIM_FIELDS)
+    _emit(
+        "workflow.started", execution, node_id=run.node_id,
+        data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
+    )
+    continuation.run, continuation.node = run, node
 
 
 def send_on_commit(node_run_id: int, dispatch_id: uuid.UUID | None, priority: int, countdown: float = 0) -> None:
@@ -583,6 +630,7 @@ def _stop_locked(execution: Execution, mode: str, reason: str) -> None:
     running ones to stop. The final status follows from ``mode``."""
     if execution.stop_mode:
         return
+    persistence.flush()  # the statements below read node runs' statuses
     execution.stop_mode = mode
     execution.status_reason = reason
     if mode == "cancel":
@@ -615,7 +663,8 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
         execution.error = "; ".join(f"{nr.node_id}: {nr.error or nr.status}" for nr in failed)[:4000]
     if not execution.status_reason and failed:
         execution.status_reason = f"{len(failed)} node(s) failed"
-    execution.save(update_fields=["status", "finished_at", "error", "status_reason"])
+    persistence.save(execution, ["status", "finished_at", "error", "status_reason"])
+    persistence.flush()  # the receivers below may read what this transaction wrote
     signals.execution_finished.send(sender=Execution, execution=execution)
     _emit(f"execution.{status}", execution, data=_event_data(execution))
     transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
@@ -628,6 +677,7 @@ def _schedule_task_retry(execution: Execution) -> None:
     """Retry a failed execution after retryDelay, up to maxRetries, re-running
     only the failed nodes and what depends on them."""
     definition = frozen(execution).definition
+    persistence.flush()  # the retry reads this execution's node runs
     max_retries = int(definition.get("maxRetries") or 0)
     if execution.previous_attempts >= max_retries:
         return
@@ -847,47 +897,44 @@ class Outcome:
 
 
 def node_finish(
-    *, node_run_id: int, dispatch_id: str, outcome: Outcome, continue_here: bool = False
-) -> tuple[int, str] | None:
+    *, node_run_id: int, dispatch_id: str, outcome: Outcome, continue_here: bool = False, worker: str = ""
+) -> Claim | None:
     """Record a node's outcome, retry it or settle it, and advance the graph,
     in one transaction. With ``continue_here``, the first node that became
-    ready is not sent to the broker but returned as ``(node_run_id,
-    dispatch_id)`` for the caller to claim and run right away; otherwise (and
-    when nothing became ready) returns None."""
-    continuation: list[tuple[int, str]] = []
-    token = _continuation.set(continuation if continue_here else None)
+    ready is not sent to the broker but claimed in that same transaction for
+    ``worker`` (the caller's name, as given to ``node_claim``) and returned
+    as a ``Claim`` for the caller to run right away; otherwise (and when
+    nothing became ready) returns None.
+
+    On PostgreSQL the transaction is four round trips whatever it does (see
+    ``orchestration.persistence``): lock, read, one write statement, commit."""
+    continuation = _Continuation(worker=worker) if continue_here else None
+    token = _continuation.set(continuation)
     try:
-        _node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome)
+        return _node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome)
     finally:
         _continuation.reset(token)
-    return continuation[0] if continuation else None
 
 
-def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> None:
+def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Claim | None:
     now = timezone.now()
-    with transaction.atomic(), events.batch():
+    with transaction.atomic(), events.batch(), persistence.writes():
         # The node's execution, found and locked in one query (OF the execution
         # only), its hot columns only: the definition comes from ``frozen``.
-        execution = (
-            Execution.objects.select_for_update(no_key=True, of=("self",))
-            .only(*HOT_EXECUTION_FIELDS)
-            .filter(node_runs__pk=node_run_id)
-            .first()
-        )
+        execution = persistence.lock_execution_of(node_run_id, HOT_EXECUTION_FIELDS)
         if execution is None:
-            return
+            return None
         # All the execution's node runs in one read (the graph's next step needs
         # their statuses), with the columns settling this one needs. Under the
         # execution's lock nothing else changes a running node's status or stop
         # request (only its heartbeat), so the rows need no lock of their own.
-        runs = {
-            nr.node_id: nr
-            for nr in NodeRun.objects.filter(execution_id=execution.pk).only(*HOT_NODE_FIELDS, *SETTLE_NODE_FIELDS)
-        }
+        runs = persistence.read_runs(
+            execution.pk, fields=HOT_NODE_FIELDS, settle_id=node_run_id, settle_fields=SETTLE_NODE_FIELDS
+        )
         run = next((nr for nr in runs.values() if nr.pk == node_run_id), None)
         if run is None or run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)
-            return
+            return None
         run.attempt_log = [
             *run.attempt_log,
             {
@@ -925,22 +972,22 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
             run.status = NodeStatus.PENDING
             run.dispatch_id = None
             run.reason = "preempted"
-            run.save(update_fields=[*OUTCOME_FIELDS, "status", "dispatch_id", "reason"])
+            persistence.save(run, [*OUTCOME_FIELDS, "status", "dispatch_id", "reason"])
             _advance_locked(execution, runs)
-            return
+            return _continued(execution, run)
 
         if decision.action == transitions.Action.RETRY:
             delay = decision.delay_seconds
             run.retries += 1
             run.error = outcome.error
             _retry_node(execution, run, node, delay)
-            run.save(update_fields=[*OUTCOME_FIELDS, "retries", "error", *_RETRY_FIELDS])
+            persistence.save(run, [*OUTCOME_FIELDS, "retries", "error", *_RETRY_FIELDS])
             _emit(
                 "workflow.retrying", execution, node_id=run.node_id,
                 data={"executionId": execution.pk, "nodeId": run.node_id, "error": outcome.error,
                       "retry": run.retries, "delaySeconds": round(delay, 3)},
             )
-            return
+            return None
 
         status = str(decision.status)
         run.status = status
@@ -949,7 +996,7 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
         run.error = "" if status == NodeStatus.COMPLETED else outcome.error
         if stop and status == NodeStatus.CANCELLED:
             run.reason = execution.status_reason or "stopped"
-        run.save(update_fields=[*OUTCOME_FIELDS, "status", "finished_at", "output", "error", "reason"])
+        persistence.save(run, [*OUTCOME_FIELDS, "status", "finished_at", "output", "error", "reason"])
         data: dict[str, Any] = {"executionId": execution.pk, "nodeId": run.node_id, "attempts": run.attempts}
         if status == NodeStatus.COMPLETED:
             data["output"] = run.output
@@ -964,6 +1011,28 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Non
         elif status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT) and _stops_on_failure(execution, run.node_id):
             _stop_locked(execution, "fail", f"node {run.node_id!r} {status.replace('_', ' ')}")
         _advance_locked(execution, runs)
+        return _continued(execution, run)
+
+
+def _continued(execution: Execution, settled: NodeRun) -> Claim | None:
+    """The last step of a node's transition: write everything (one statement,
+    with the events) and, when a node was claimed to continue with here
+    (``_Continuation``), return its ``Claim``, with the outputs it may read
+    fetched by that same statement."""
+    continuation = _continuation.get()
+    if continuation is None or continuation.run is None or continuation.node is None:
+        persistence.flush(events_too=True)
+        return None
+    fixed = frozen(execution)
+    run, node = continuation.run, continuation.node
+    upstream = fixed.upstream(run.node_id)
+    outputs = persistence.flush(events_too=True, outputs_of=(execution.pk, upstream) if upstream else None)
+    if settled.node_id in upstream and settled.status == NodeStatus.COMPLETED:
+        outputs[settled.node_id] = settled.output  # written by that statement, so not read by it
+    execution.parameters = copy.deepcopy(fixed.parameters)
+    execution.input = copy.deepcopy(fixed.input)
+    return Claim(node_run=run, execution=execution, node=copy.deepcopy(node),
+                 outputs=copy.deepcopy(outputs), task_key=fixed.task_key)
 
 
 _RETRY_FIELDS = ("status", "dispatch_id", "queued_at", "next_attempt_at")
@@ -1007,6 +1076,7 @@ def execution_cancel(*, execution_id: int, reason: str = "") -> Execution:
 
 def _advance_cancelled(execution: Execution) -> None:
     """Finish a stopping execution once none of its nodes is active any more."""
+    persistence.flush()
     runs = {nr.node_id: nr for nr in NodeRun.objects.select_for_update().filter(execution=execution)}
     _finalize_if_done(execution, runs)
 

@@ -103,6 +103,25 @@ def batch() -> Iterator[None]:
         announce_on_commit(collected)
 
 
+def event_model() -> type[Event]:
+    """The Event model (imported late: models import this module's callers)."""
+    from orchestration.models import Event
+
+    return Event
+
+
+def take_pending() -> list[Event]:
+    """Take the events collected so far by the surrounding ``batch()`` out of
+    it (empty outside one): the caller inserts them itself (in its own
+    statement, ``orchestration.persistence.flush``) and announces them."""
+    pending = _pending.get()
+    if not pending:
+        return []
+    taken = list(pending)
+    pending.clear()
+    return taken
+
+
 def announce_on_commit(recorded: list[Event]) -> None:
     """Announce events already written (``event_recorded``, in order) once
     the current transaction commits (at once outside one)."""

@@ -265,26 +265,28 @@ MAX_CONTINUATIONS = 50
 
 def run_node(*, node_run_id: int, dispatch_id: str) -> None:
     """Run one dispatched node to its outcome (the body of the Celery task),
-    then, when its outcome made other nodes ready, claim and run the first of
-    them here too, without a broker round trip (each is still claimed,
-    heartbeated and recorded like any other node; the others are sent)."""
+    then, when its outcome made other nodes ready, run the first of them here
+    too, without a broker round trip: ``engine.node_finish`` claims it for
+    this process in the transaction that records the outcome (it is still
+    claimed, heartbeated and recorded like any other node; the others are sent)."""
     close_old_connections()
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    next_up: tuple[int, str] | None = (node_run_id, dispatch_id)
-    for left in range(MAX_CONTINUATIONS, -1, -1):
-        if next_up is None:
-            return
-        next_up = _run_one(node_run_id=next_up[0], dispatch_id=next_up[1], worker=worker, continue_here=left > 0)
-
-
-def _run_one(*, node_run_id: int, dispatch_id: str, worker: str, continue_here: bool) -> tuple[int, str] | None:
     claim = _with_db_retry(
         lambda: engine.node_claim(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker),
         give_up_after=settings.WEBAUTO_NODE_HEARTBEAT_SECONDS * 3,
     )
     if claim is None:
         log.info("node run %s: duplicate or stale delivery dropped", node_run_id)
-        return None
+        return
+    for left in range(MAX_CONTINUATIONS, -1, -1):
+        next_claim = _run_one(claim, worker=worker, continue_here=left > 0)
+        if next_claim is None:
+            return
+        claim = next_claim
+
+
+def _run_one(claim: engine.Claim, *, worker: str, continue_here: bool) -> engine.Claim | None:
+    node_run_id, dispatch_id = claim.node_run.pk, str(claim.node_run.dispatch_id)
     execution = claim.execution
     context = RunContext(
         task_id=claim.task_key,
@@ -330,7 +332,7 @@ def _run_one(*, node_run_id: int, dispatch_id: str, worker: str, continue_here: 
         return None
     return _with_db_retry(
         lambda: engine.node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome,
-                                   continue_here=continue_here),
+                                   continue_here=continue_here, worker=worker),
         give_up_after=settings.WEBAUTO_NODE_STALE_SECONDS,
     )
 

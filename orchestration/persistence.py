@@ -1,0 +1,300 @@
+"""Lean persistence for the engine's node transitions.
+
+A node transition (a node's outcome, its successors' dispatch, its events)
+is one transaction. Through the ORM it used to be about seven statements:
+the execution's lock, the node runs, one UPDATE per changed row, one for the
+dispatched successors, the event INSERT. On PostgreSQL this module makes it
+four round trips and one commit, whatever the transition:
+
+1. ``lock_execution_of(node_run_id)``: the execution's row lock and its hot
+   columns (one statement);
+2. ``read_runs(execution_id, settle_id)``: every node run's status columns,
+   and the settling columns of the one node being settled only;
+3. ``flush()``, at the end: every row change the transition recorded with
+   ``save()`` (write-behind: merged per row, grouped per column set, one
+   ``UPDATE ... FROM (VALUES ...)`` per group) and every event of the
+   transaction's ``events.batch()``, as data-modifying CTEs of a single
+   statement, which can also return the completed outputs a continued node
+   needs (read from the statement's snapshot: the rows written by the same
+   statement are not seen, so callers add what they hold in memory);
+4. COMMIT.
+
+Elsewhere (SQLite, the embedded default) the same calls fall back to the
+ORM, one statement per row.
+
+Rule for callers: inside ``writes()``, every change to a node run or an
+execution goes through ``save()``, and any other query that reads or writes
+those rows is preceded by ``flush()`` (the engine's rare paths: condition
+outputs, stop, finish receivers, task retries).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+
+from orchestration import events
+from orchestration.models import Execution, NodeRun
+
+# (model, pk) -> (instance, the fields to write), in the order first saved.
+_Writes = dict[tuple[type[Model], Any], tuple[Model, set[str]]]
+_pending: contextvars.ContextVar[_Writes | None] = contextvars.ContextVar("persistence_writes", default=None)
+
+
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    found = model._meta.get_field(name)
+    assert isinstance(found, Field), name
+    return found
+
+
+def _col(model: type[Model], name: str) -> str:
+    """The quoted column of ``model``'s field ``name``."""
+    return str(connection.ops.quote_name(str(_field(model, name).column)))
+
+
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@contextlib.contextmanager
+def writes() -> Iterator[None]:
+    """Record ``save()`` calls inside and write them at ``flush()`` (the
+    caller's last step, inside its transaction). Leaving the block writes
+    what is left, with the events of the surrounding ``events.batch()``
+    (on an exception, nothing: the transaction rolls back anyway). Blocks
+    nest: an inner one adds to the outer."""
+    if _pending.get() is not None:
+        yield
+        return
+    token = _pending.set({})
+    try:
+        yield
+        flush(events_too=True)
+    finally:
+        _pending.reset(token)
+
+
+def save(instance: Model, fields: Iterable[str]) -> None:
+    """``instance.save(update_fields=fields)``, deferred to the next ``flush()``
+    inside ``writes()`` (several saves of one row merge into one write of the
+    union of their fields, with the instance's values at flush time); at
+    once outside it."""
+    pending = _pending.get()
+    if pending is None:
+        instance.save(update_fields=list(fields))
+        return
+    key = (type(instance), instance.pk)
+    entry = pending.get(key)
+    if entry is None:
+        pending[key] = (instance, set(fields))
+    else:
+        entry[1].update(fields)
+
+
+def flush(*, events_too: bool = False, outputs_of: tuple[int, Iterable[str]] | None = None) -> dict[str, Any]:
+    """Write the recorded changes now; with ``events_too`` also the events
+    collected by the surrounding ``events.batch()`` (announced after the
+    commit, in order). With ``outputs_of=(execution_id, node_ids)``, returns
+    the outputs of those nodes that were completed before this statement
+    (node id -> output); otherwise ``{}``. Raises the database's errors."""
+    pending = _pending.get()
+    rows = list(pending.values()) if pending else []
+    if pending:
+        pending.clear()
+    if not _postgresql():
+        # Events stay in the batch, which inserts them when it ends.
+        for instance, fields in rows:
+            instance.save(update_fields=sorted(fields))
+        if outputs_of is None:
+            return {}
+        execution_id, node_ids = outputs_of
+        return dict(
+            NodeRun.objects.filter(
+                execution_id=execution_id, status="completed", node_id__in=list(node_ids)
+            ).values_list("node_id", "output")
+        )
+    recorded = events.take_pending() if events_too else []
+    if not rows and not recorded and outputs_of is None:
+        return {}
+    sql, params = _statement(rows, recorded, outputs_of)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        result = cursor.fetchall()
+    outputs: dict[str, Any] = {}
+    event_ids: list[int] = []
+    output_field = _field(NodeRun, "output")
+    for kind, key, value in result:
+        if kind == 0:
+            event_ids.append(int(key))
+        else:
+            outputs[key] = output_field.from_db_value(value, None, connection)  # type: ignore[attr-defined]
+    if recorded:
+        for event, pk in zip(recorded, sorted(event_ids), strict=True):
+            event.pk = pk
+        events.announce_on_commit(recorded)
+    return outputs
+
+
+def _cast(field: Any) -> str:
+    db_type = str(field.db_type(connection))
+    return "text" if db_type.startswith("varchar") else db_type
+
+
+@functools.cache
+def _update_parts(model: type[Model], names: tuple[str, ...]) -> tuple[str, str, str, tuple[Any, ...]]:
+    """The text of an ``UPDATE ... FROM (VALUES ...)`` of ``names`` by primary
+    key (before the rows, one row, after them) and the fields, in order."""
+    meta = model._meta
+    columns = tuple(_field(model, name) for name in names)
+    q = connection.ops.quote_name
+    aliases = ", ".join(["pk_", *(f"c{i}" for i in range(len(columns)))])
+    sets = ", ".join(f"{_col(model, name)} = v.c{i}::{_cast(c)}" for i, (name, c) in enumerate(zip(names, columns, strict=True)))
+    head = f"UPDATE {q(meta.db_table)} t SET {sets} FROM (VALUES "
+    tail = f") AS v({aliases}) WHERE t.{_col(model, meta.pk.name)} = v.pk_::{_cast(meta.pk)} RETURNING 1"
+    return head, "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")", tail, columns
+
+
+@functools.cache
+def _insert_parts(model: type[Model]) -> tuple[str, str, str, tuple[Any, ...]]:
+    """The text of a multi-row INSERT of ``model`` returning ids (before the
+    rows, one row, after them) and the inserted fields, in order."""
+    inserted = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+    q = connection.ops.quote_name
+    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(_col(model, f.name) for f in inserted)}) VALUES "
+    tail = f" RETURNING {_col(model, 'id')} AS id"
+    return head, "(" + ", ".join(["%s"] * len(inserted)) + ")", tail, inserted
+
+
+def _statement(
+    rows: list[tuple[Model, set[str]]], recorded: list[Any], outputs_of: tuple[int, Iterable[str]] | None
+) -> tuple[str, list[Any]]:
+    q = connection.ops.quote_name
+    groups: dict[tuple[type[Model], tuple[str, ...]], list[Model]] = {}
+    for instance, fields in rows:
+        groups.setdefault((type(instance), tuple(sorted(fields))), []).append(instance)
+    ctes: list[str] = []
+    params: list[Any] = []
+    for n, ((model, names), instances) in enumerate(groups.items()):
+        head, row, tail, columns = _update_parts(model, names)
+        ctes.append(f"u{n} AS ({head}{', '.join([row] * len(instances))}{tail})")
+        for instance in instances:
+            params.append(instance.pk)
+            params.extend(c.get_db_prep_save(c.pre_save(instance, False), connection) for c in columns)
+    selects: list[str] = []
+    if recorded:
+        head, row, tail, inserted = _insert_parts(events.event_model())
+        ctes.append(f"ev AS ({head}{', '.join([row] * len(recorded))}{tail})")
+        for event in recorded:
+            params.extend(f.get_db_prep_save(f.pre_save(event, True), connection) for f in inserted)
+        selects.append("SELECT 0 AS kind, id::text AS key, NULL::jsonb AS value FROM ev")
+    if outputs_of is not None:
+        execution_id, node_ids = outputs_of
+        c = {name: _col(NodeRun, name) for name in ("execution", "status", "node_id", "output")}
+        selects.append(
+            f"SELECT 1, {c['node_id']}, {c['output']} FROM {q(NodeRun._meta.db_table)} WHERE {c['execution']} = %s"
+            f" AND {c['status']} = 'completed' AND {c['node_id']} = ANY(%s)"
+        )
+        params.extend([execution_id, list(node_ids)])
+    if not selects:
+        selects.append("SELECT 0, NULL::text, NULL::jsonb WHERE false")
+    head = ("WITH " + ", ".join(ctes) + " ") if ctes else ""
+    return head + " UNION ALL ".join(selects), params
+
+
+# --- Reads -----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _converters(model: type[Model], names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(getattr(_field(model, name), "from_db_value", None) for name in names)
+
+
+def _from_db(model: type[Model], names: tuple[str, ...], values: Iterable[Any]) -> Any:
+    """An instance from raw column values (in ``names`` order, the model's
+    field order), converted as the ORM's compiler would."""
+    converted = [
+        value if convert is None or value is None else convert(value, None, connection)
+        for convert, value in zip(_converters(model, names), values, strict=True)
+    ]
+    return model.from_db(connection.alias, names, converted)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _in_model_order(model: type[Model], names: tuple[str, ...]) -> tuple[str, ...]:
+    wanted = set(names)
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in wanted)
+
+
+@functools.cache
+def _lock_sql(names: tuple[str, ...]) -> str:
+    q = connection.ops.quote_name
+    columns = ", ".join(_col(Execution, name) for name in names)
+    return (
+        f"SELECT {columns} FROM {q(Execution._meta.db_table)} WHERE {_col(Execution, 'id')} = "
+        f"(SELECT {_col(NodeRun, 'execution')} FROM {q(NodeRun._meta.db_table)} WHERE {_col(NodeRun, 'id')} = %s)"
+        " FOR NO KEY UPDATE"
+    )
+
+
+@functools.cache
+def _read_sql(names: tuple[str, ...], extra: tuple[str, ...]) -> str:
+    q = connection.ops.quote_name
+    pk = _col(NodeRun, "id")
+    columns = [_col(NodeRun, name) for name in names]
+    columns += [f"CASE WHEN {pk} = %s THEN {_col(NodeRun, name)} END" for name in extra]
+    return f"SELECT {', '.join(columns)} FROM {q(NodeRun._meta.db_table)} WHERE {_col(NodeRun, 'execution')} = %s"
+
+
+def lock_execution_of(node_run_id: int, fields: Iterable[str]) -> Execution | None:
+    """Lock the execution of node run ``node_run_id`` (FOR NO KEY UPDATE OF
+    the execution row only) and return it with ``fields`` loaded (attnames),
+    or None when the node run is gone."""
+    names = _in_model_order(Execution, tuple(fields))
+    if not _postgresql():
+        return (
+            Execution.objects.select_for_update(no_key=True, of=("self",))
+            .only(*names)
+            .filter(node_runs__pk=node_run_id)
+            .first()
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(names), [node_run_id])
+        row = cursor.fetchone()
+    return None if row is None else _from_db(Execution, names, row)
+
+
+def read_runs(
+    execution_id: int, *, fields: Iterable[str], settle_id: int | None = None, settle_fields: Iterable[str] = ()
+) -> dict[str, NodeRun]:
+    """The execution's node runs by node id, with ``fields`` loaded (attnames),
+    and for the run ``settle_id`` also ``settle_fields``. One statement; the
+    caller holds the execution's lock."""
+    names = _in_model_order(NodeRun, tuple(fields))
+    extra = tuple(name for name in _in_model_order(NodeRun, tuple(settle_fields)) if name not in names)
+    if not _postgresql():
+        found = {nr.node_id: nr for nr in NodeRun.objects.filter(execution_id=execution_id).only(*names)}
+        if settle_id is not None and extra:
+            settle = NodeRun.objects.only(*names, *extra).filter(pk=settle_id).first()
+            if settle is not None:
+                found[settle.node_id] = settle
+        return found
+    with connection.cursor() as cursor:
+        cursor.execute(_read_sql(names, extra), [settle_id] * len(extra) + [execution_id])
+        result = cursor.fetchall()
+    all_names = _in_model_order(NodeRun, (*names, *extra))
+    order = tuple([*names, *extra].index(name) for name in all_names)
+    id_at = names.index("id")
+    found = {}
+    for row in result:
+        if row[id_at] == settle_id:
+            run = _from_db(NodeRun, all_names, [row[i] for i in order])
+        else:
+            run = _from_db(NodeRun, names, row[: len(names)])
+        found[run.node_id] = run
+    return found

@@ -1,0 +1,187 @@
+"""A node's transition (outcome, successors' dispatch, events) in one
+transaction of few round trips (``orchestration.persistence``), and a chain's
+next node claimed for the finishing worker inside that same transaction.
+
+The tests play the worker themselves (claim, finish) against the real
+database and count the statements the engine sends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from orchestration import admission, engine, services
+from orchestration.models import Event, Execution, ExecutionStatus, NodeRun, NodeStatus
+from tests.orchestration.conftest import node_map
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def admit_all(settings) -> Iterator[None]:
+    settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
+    admission.get_backend.cache_clear()
+    yield
+    admission.get_backend.cache_clear()
+
+
+class _Statements:
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        self.sql.append(sql)
+        return execute(sql, params, many, context)
+
+
+def _claim(execution: Execution, node_id: str) -> engine.Claim:
+    run = node_map(execution)[node_id]
+    claim = engine.node_claim(node_run_id=run.pk, dispatch_id=str(run.dispatch_id), worker="w1")
+    assert claim is not None
+    return claim
+
+
+def _finish(claim: engine.Claim, output: Any, *, continue_here: bool = True, status: str = NodeStatus.COMPLETED,
+            error: str = "") -> engine.Claim | None:
+    return engine.node_finish(
+        node_run_id=claim.node_run.pk, dispatch_id=str(claim.node_run.dispatch_id),
+        outcome=engine.Outcome(status=status, output=output, error=error, retryable=False),
+        continue_here=continue_here, worker="w1",
+    )
+
+
+def _chain(make_task, n: int, **extra: Any):  # type: ignore[no-untyped-def]
+    return make_task(f"chain-{n}", [
+        {"id": f"n{i}", "workflow": "echo", **({"dependsOn": [f"n{i - 1}"]} if i else {}), **extra}
+        for i in range(n)
+    ])
+
+
+def test_a_chain_hop_claims_the_next_node_in_the_finishing_transaction(admit_all, make_task):
+    execution = services.execution_create(task=_chain(make_task, 3))
+    claim = _claim(execution, "n0")
+    statements = _Statements()
+    with connection.execute_wrapper(statements):
+        following = _finish(claim, {"page": "<p>one</p>"})
+    assert following is not None
+    # Lock, read, one write statement (outcome, claim of n1, both events, n1's
+    # upstream outputs): no claim statement and no message for n1.
+    assert len(statements.sql) == 3, statements.sql
+    assert following.node_run.node_id == "n1"
+    assert following.outputs == {"n0": {"page": "<p>one</p>"}}
+    runs = node_map(execution)
+    assert runs["n0"].status == NodeStatus.COMPLETED and runs["n0"].output == {"page": "<p>one</p>"}
+    assert runs["n1"].status == NodeStatus.RUNNING and runs["n1"].worker == "w1"
+    assert runs["n1"].attempts == 1 and runs["n1"].heartbeat_at is not None
+    assert str(runs["n1"].dispatch_id) == str(following.node_run.dispatch_id)
+    assert runs["n2"].status == NodeStatus.PENDING
+    types = list(Event.objects.filter(execution=execution).order_by("id").values_list("type", "node_id"))
+    assert types[-2:] == [("workflow.completed", "n0"), ("workflow.started", "n1")]
+
+    # The next hop reads n0's output from the database and n1's from memory.
+    last = _finish(following, {"page": "two"})
+    assert last is not None and last.node_run.node_id == "n2"
+    assert last.outputs == {"n0": {"page": "<p>one</p>"}, "n1": {"page": "two"}}
+    assert _finish(last, "three") is None
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.COMPLETED
+    assert [r.attempts for r in NodeRun.objects.filter(execution=execution)] == [1, 1, 1]
+
+
+def test_a_continued_node_is_claimed_once_and_a_late_message_for_it_is_dropped(admit_all, make_task):
+    execution = services.execution_create(task=_chain(make_task, 2))
+    following = _finish(_claim(execution, "n0"), 1)
+    assert following is not None
+    # A stray delivery of n1 (its dispatch id, say a re-send) finds it running.
+    again = engine.node_claim(node_run_id=following.node_run.pk, dispatch_id=str(following.node_run.dispatch_id),
+                              worker="w2")
+    assert again is None
+
+
+def test_without_continuing_the_ready_node_is_queued_and_sent(admit_all, make_task):
+    execution = services.execution_create(task=_chain(make_task, 2))
+    assert _finish(_claim(execution, "n0"), 1, continue_here=False) is None
+    run = node_map(execution)["n1"]
+    assert run.status == NodeStatus.QUEUED and run.dispatch_id is not None and run.attempts == 0
+
+
+def test_a_fan_out_writes_every_dispatch_in_one_statement_and_continues_with_one(admit_all, make_task):
+    task = make_task("fan", [{"id": "root", "workflow": "echo"}]
+                     + [{"id": f"b{i}", "workflow": "echo", "dependsOn": ["root"]} for i in range(20)])
+    execution = services.execution_create(task=task)
+    statements = _Statements()
+    claim = _claim(execution, "root")
+    with connection.execute_wrapper(statements):
+        following = _finish(claim, {"n": 1})
+    assert len(statements.sql) == 3, statements.sql
+    assert following is not None and following.outputs == {"root": {"n": 1}}
+    statuses = sorted(r.status for r in NodeRun.objects.filter(execution=execution, node_id__startswith="b"))
+    assert statuses == [NodeStatus.QUEUED] * 19 + [NodeStatus.RUNNING]
+    # Every event is written with its id, in the order emitted.
+    started = Event.objects.filter(execution=execution, type="workflow.started").order_by("id")
+    assert [e.node_id for e in started] == ["root", following.node_run.node_id]
+
+
+def test_a_failure_that_stops_the_execution_writes_the_outcome_before_cancelling(admit_all, make_task):
+    task = make_task("stop", [
+        {"id": "a", "workflow": "echo"},
+        {"id": "b", "workflow": "echo", "dependsOn": ["a"]},
+        {"id": "c", "workflow": "echo"},
+    ], error_handling={"strategy": "stop-on-error"})
+    execution = services.execution_create(task=task)
+    claim_a, claim_c = _claim(execution, "a"), _claim(execution, "c")
+    assert _finish(claim_a, None, status=NodeStatus.FAILED, error="boom") is None
+    runs = node_map(execution)
+    assert runs["a"].status == NodeStatus.FAILED and runs["a"].error == "boom"
+    assert runs["a"].attempt_log[-1]["error"] == "boom"
+    assert runs["b"].status == NodeStatus.CANCELLED
+    assert runs["c"].status == NodeStatus.RUNNING and runs["c"].stop_requested == "fail"
+    assert _finish(claim_c, None, status=NodeStatus.CANCELLED) is None
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+
+
+def test_a_condition_reads_the_output_written_in_the_same_transaction(admit_all, make_task):
+    task = make_task("cond", [
+        {"id": "a", "workflow": "echo"},
+        {"id": "yes", "workflow": "echo", "dependsOn": ["a"], "condition": {"type": "expression", "expression": "${a.go == true}"}},
+        {"id": "no", "workflow": "echo", "dependsOn": ["a"], "condition": {"type": "expression", "expression": "${a.go == false}"}},
+    ])
+    execution = services.execution_create(task=task)
+    following = _finish(_claim(execution, "a"), {"go": True})
+    assert following is not None and following.node_run.node_id == "yes"
+    assert node_map(execution)["no"].status == NodeStatus.SKIPPED
+
+
+def test_creating_a_due_execution_is_three_statements_and_keeps_its_events(admit_all, make_task):
+    task = _chain(make_task, 3)
+    services.execution_create(task=task)  # warm: the task's secrets check and caches
+    statements = _Statements()
+    with connection.execute_wrapper(statements):
+        execution = engine.execution_create(task=task)
+    # The execution, its node runs, then one statement for its start, the
+    # first node's dispatch and the events.
+    assert len(statements.sql) == 3, statements.sql
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.RUNNING and execution.queued_at and execution.started_at
+    assert node_map(execution)["n0"].status == NodeStatus.QUEUED
+    recorded = list(Event.objects.filter(execution=execution).order_by("id").values_list("type", "data"))
+    assert [t for t, _ in recorded] == ["execution.created", "execution.queued", "execution.started"]
+    assert [d["status"] for _, d in recorded] == ["pending", "queued", "running"]
+
+
+def test_a_delayed_execution_is_created_pending_and_queued_when_due(admit_all, make_task):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    execution = engine.execution_create(task=_chain(make_task, 2), not_before=timezone.now() + timedelta(hours=1))
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.PENDING and execution.queued_at is None
+    Execution.objects.filter(pk=execution.pk).update(not_before=timezone.now())
+    assert engine.execution_start_if_due(execution_id=execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.RUNNING
