@@ -263,7 +263,7 @@ def _schema_errors(schema: dict[str, Any], config: Any, kind_name: str = "") -> 
 MAX_CONTINUATIONS = 50
 
 
-def run_node(*, node_run_id: int, dispatch_id: str) -> None:
+def run_node(*, node_run_id: int, dispatch_id: str, execution_id: int | None = None, node_id: str = "") -> None:
     """Run one dispatched node to its outcome (the body of the Celery task),
     then, when its outcome made other nodes ready, claim and run the first of
     them here too, without a broker round trip (each is still claimed,
@@ -274,12 +274,15 @@ def run_node(*, node_run_id: int, dispatch_id: str) -> None:
     for left in range(MAX_CONTINUATIONS, -1, -1):
         if next_up is None:
             return
-        next_up = _run_one(node_run_id=next_up[0], dispatch_id=next_up[1], worker=worker, continue_here=left > 0)
+        next_up = _run_one(node_run_id=next_up[0], dispatch_id=next_up[1], worker=worker, continue_here=left > 0,
+                           execution_id=execution_id if next_up[0] == node_run_id else None, node_id=node_id)
 
 
-def _run_one(*, node_run_id: int, dispatch_id: str, worker: str, continue_here: bool) -> tuple[int, str] | None:
+def _run_one(*, node_run_id: int, dispatch_id: str, worker: str, continue_here: bool,
+             execution_id: int | None = None, node_id: str = "") -> tuple[int, str] | None:
     claim = _with_db_retry(
-        lambda: engine.node_claim(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker),
+        lambda: engine.node_claim(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker,
+                                  execution_id=execution_id, node_id=node_id),
         give_up_after=settings.WEBAUTO_NODE_HEARTBEAT_SECONDS * 3,
     )
     if claim is None:
