@@ -35,6 +35,7 @@ import contextlib
 import contextvars
 import copy
 import functools
+import json
 import logging
 import random
 import threading
@@ -52,7 +53,16 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from orchestration import admission, events, expressions, graph, persistence, signals, transitions
+from orchestration import (
+    admission,
+    dispatch,
+    events,
+    expressions,
+    graph,
+    persistence,
+    signals,
+    transitions,
+)
 from orchestration.definitions import missing_secrets
 from orchestration.errors import SecretsMissing
 from orchestration.models import (
@@ -551,7 +561,8 @@ def _dispatch_all(execution: Execution, dispatched: list[tuple[NodeRun, dict[str
             _claim_for(continuation, execution, run, node)
             continue
         persistence.save(run, _DISPATCH_FIELDS)
-        send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node))
+        send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node),
+                       execution_id=execution.pk, node_id=run.node_id)
 
 
 _CLAIM_FIELDS = (*_DISPATCH_FIELDS, "worker", "heartbeat_at", "started_at", "stop_requested", "finished_at",
@@ -579,31 +590,38 @@ def _claim_for(continuation: _Continuation, execution: Execution, run: NodeRun, 
     continuation.run, continuation.node = run, node
 
 
-def send_on_commit(node_run_id: int, dispatch_id: uuid.UUID | None, priority: int, countdown: float = 0) -> None:
-    """Send the node's message once the surrounding transaction commits.
+def send_on_commit(
+    node_run_id: int, dispatch_id: uuid.UUID | None, priority: int, countdown: float = 0, *,
+    execution_id: int | None = None, node_id: str = "",
+) -> None:
+    """Send the node's message once the surrounding transaction commits,
+    together with the transaction's other node messages (one broker round
+    trip for a fan-out, see ``orchestration.dispatch``); a ``countdown``
+    (seconds) message is sent on its own. ``execution_id`` and ``node_id``
+    (the run's) let the worker's claim read the node's upstream outputs in
+    its own statement; without them the message has the old two arguments.
 
     A broker that cannot be reached does not fail the caller (the state change
     is committed, it is what counts): the node's ``queued_at`` is cleared to
     mark the message as never sent, and the next maintenance sweep sends it
     as soon as the broker is back."""
-    def send() -> None:
-        try:
-            current_app.send_task(RUN_NODE, args=[node_run_id, str(dispatch_id)], priority=priority,
-                                  countdown=countdown or None)
-        except Exception as exc:  # kombu raises several types for an unreachable broker
-            log.warning("node run %s: message not sent (%s); the sweep will send it", node_run_id, exc)
-            NodeRun.objects.filter(pk=node_run_id, dispatch_id=dispatch_id, status=NodeStatus.QUEUED).update(
-                queued_at=None
-            )
-
-    transaction.on_commit(send, robust=True)
+    message = dispatch.NodeMessage(node_run_id, str(dispatch_id), priority, execution_id, node_id)
+    if countdown:
+        transaction.on_commit(lambda: dispatch.publish([message], countdown=countdown), robust=True)
+    else:
+        dispatch.publish_on_commit(message)
 
 
-def node_redispatch(*, node_run_id: int, dispatch_id: uuid.UUID | None, priority: int | None = None) -> bool:
+def node_redispatch(
+    *, node_run_id: int, dispatch_id: uuid.UUID | None, priority: int | None = None,
+    execution_id: int | None = None, node_id: str = "",
+) -> bool:
     """Send a queued node again under a fresh dispatch id, so that a late
     delivery of the previous message is dropped as stale. Conditional on the
     node still being queued under ``dispatch_id`` (two sweeps racing re-send
-    it once). Returns whether it was re-sent. Used by the maintenance sweep."""
+    it once). Returns whether it was re-sent. Used by the maintenance sweep,
+    which passes the run's ``execution_id`` and ``node_id`` for the message
+    when it has them (see ``send_on_commit``)."""
     with transaction.atomic():
         fresh = uuid.uuid4()
         moved = NodeRun.objects.filter(
@@ -614,7 +632,8 @@ def node_redispatch(*, node_run_id: int, dispatch_id: uuid.UUID | None, priority
         if priority is None:
             run = NodeRun.objects.select_related("execution").get(pk=node_run_id)
             priority = node_priority(run.execution, _nodes(run.execution).get(run.node_id, {}))
-        send_on_commit(node_run_id, fresh, priority)
+            execution_id, node_id = run.execution_id, run.node_id
+        send_on_commit(node_run_id, fresh, priority, execution_id=execution_id, node_id=node_id)
     return True
 
 
@@ -733,7 +752,9 @@ class Claim:
     task_key: str = ""  # the task's taskId
 
 
-def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | None:
+def node_claim(
+    *, node_run_id: int, dispatch_id: str, worker: str, execution_id: int | None = None, node_id: str = ""
+) -> Claim | None:
     """Take a dispatched node for running. Returns None for a duplicate or stale
     delivery (the node already ran or was dispatched again since).
 
@@ -741,14 +762,28 @@ def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | No
     read of the node run with its execution's hot columns and the
     ``workflow.started`` event commit together. On PostgreSQL that is one
     statement (one round trip, no BEGIN/COMMIT of its own); elsewhere one
-    transaction of three."""
+    transaction of three.
+
+    ``execution_id`` and ``node_id`` are what the node's message says the run
+    is (messages sent before they existed carry neither). With them, the
+    PostgreSQL statement also reads the outputs of the node's upstream, so the
+    whole claim is one round trip (with the execution's ``Frozen`` cached);
+    without them, or when they do not match the claimed row (the statement
+    checks it, so a wrong message never reads another node's outputs), the
+    outputs take a second query."""
     now = timezone.now()
     if connection.vendor == "postgresql" and connection.get_autocommit():
-        found = _claim_in_one_statement(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker, now=now)
+        hinted = _hinted_upstream(execution_id, node_id)
+        found = _claim_in_one_statement(
+            node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker, now=now,
+            hint=(execution_id, node_id, hinted) if hinted is not None and execution_id is not None else None,
+        )
         if found is None:
             return None
-        run, execution = found
+        run, execution, outputs = found
         fixed = frozen(execution.pk)
+        if outputs is not None:
+            return _claimed(run, execution, fixed, outputs)
     else:
         with transaction.atomic(), events.batch():
             # Conditional update: two deliveries of one message race here and
@@ -770,9 +805,6 @@ def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | No
                 "workflow.started", execution, node_id=run.node_id,
                 data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
             )
-    # Copies: a workflow kind may change what it is given; the cache must not change.
-    execution.parameters = copy.deepcopy(fixed.parameters)
-    execution.input = copy.deepcopy(fixed.input)
     # Only what the node may read (a fan-out's branches read their root, not each other).
     upstream = fixed.upstream(run.node_id)
     outputs = dict(
@@ -780,8 +812,31 @@ def node_claim(*, node_run_id: int, dispatch_id: str, worker: str) -> Claim | No
             execution_id=execution.pk, status=NodeStatus.COMPLETED, node_id__in=upstream
         ).values_list("node_id", "output")
     ) if upstream else {}
+    return _claimed(run, execution, fixed, outputs)
+
+
+def _claimed(run: NodeRun, execution: Execution, fixed: Frozen, outputs: dict[str, Any]) -> Claim:
+    # Copies: a workflow kind may change what it is given; the cache must not change.
+    execution.parameters = copy.deepcopy(fixed.parameters)
+    execution.input = copy.deepcopy(fixed.input)
     return Claim(node_run=run, execution=execution, node=copy.deepcopy(fixed.nodes[run.node_id]),
                  outputs=outputs, task_key=fixed.task_key)
+
+
+def _hinted_upstream(execution_id: int | None, node_id: str) -> list[str] | None:
+    """The upstream (sorted node ids) of the node a message names, for the
+    claim to read their outputs in its own statement; None when the message
+    names none, or an execution or node that does not exist (the claim then
+    reads the outputs of the row it actually claimed, in a second query)."""
+    if not execution_id or not node_id:
+        return None
+    try:
+        fixed = frozen(execution_id)
+    except Execution.DoesNotExist:
+        return None
+    if node_id not in fixed.nodes:
+        return None
+    return sorted(fixed.upstream(node_id))
 
 
 CLAIM_NODE_FIELDS = ("id", "execution_id", "node_id", "attempts", "status", "dispatch_id", "started_at", "worker")
@@ -791,11 +846,18 @@ def _column(model: type[Any], name: str) -> str:
     return str(connection.ops.quote_name(model._meta.get_field(name).column))
 
 
-def _claim_sql() -> str:
+def _claim_sql(*, with_outputs: bool = False) -> str:
     """The claim as one PostgreSQL statement: the conditional update, the
     execution's hot columns and the ``workflow.started`` event row (data
     built by the database), all or nothing. Returns one row, or none when the
-    dispatch was not (or no longer) queued."""
+    dispatch was not (or no longer) queued.
+
+    ``with_outputs``: the row's sixth column is the outputs (a jsonb object,
+    node id -> output) of the completed node runs among ``%(upstream)s``, read
+    only when the claimed row is the node ``%(node)s`` of execution
+    ``%(execution)s`` (what the message said), else NULL: a message naming
+    another node never reads that node's upstream. The subquery sees the
+    statement's snapshot, before the update, which touches no completed run."""
     q = connection.ops.quote_name
     node, execution, event = (q(m._meta.db_table) for m in (NodeRun, Execution, events_model()))
     nc = {name: _column(NodeRun, name) for name in ("id", "execution_id", "node_id", "attempts", "status",
@@ -804,6 +866,12 @@ def _claim_sql() -> str:
     ec = ", ".join(f"x.{_column(Execution, name)}" for name in _in_model_order(Execution, HOT_EXECUTION_FIELDS))
     ev = {name: _column(events_model(), name) for name in ("type", "data", "task", "execution", "node_id", "source",
                                                            "created_at", "id")}
+    outputs = f"""CASE WHEN c.node_id = %(node)s AND c.execution_id = %(execution)s THEN (
+                   SELECT COALESCE(jsonb_object_agg(o.{nc["node_id"]}, o.{_column(NodeRun, "output")}), '{{}}'::jsonb)
+                     FROM {node} o
+                    WHERE o.{nc["execution_id"]} = c.execution_id AND o.{nc["status"]} = 'completed'
+                      AND o.{nc["node_id"]} = ANY(%(upstream)s::text[])
+               ) END, """ if with_outputs else ""
     return f"""
         WITH claimed AS (
             UPDATE {node} SET {nc["status"]} = 'running', {nc["worker"]} = %(worker)s,
@@ -822,7 +890,7 @@ def _claim_sql() -> str:
               FROM claimed c JOIN {execution} x ON x.{_column(Execution, "id")} = c.execution_id
             RETURNING {ev["id"]} AS id
         )
-        SELECT c.id, c.execution_id, c.node_id, c.attempts, (SELECT id FROM recorded), {ec}
+        SELECT c.id, c.execution_id, c.node_id, c.attempts, (SELECT id FROM recorded), {outputs}{ec}
           FROM claimed c JOIN {execution} x ON x.{_column(Execution, "id")} = c.execution_id
     """
 
@@ -840,25 +908,42 @@ def events_model() -> type[Any]:
     return Event
 
 
-_CLAIM_SQL: str | None = None
+# The claim's statement, without and with the upstream's outputs (built once per process).
+_CLAIM_SQL: dict[bool, str] = {}
 
 
 def _claim_in_one_statement(
-    *, node_run_id: int, dispatch_id: str, worker: str, now: datetime
-) -> tuple[NodeRun, Execution] | None:
-    global _CLAIM_SQL
+    *, node_run_id: int, dispatch_id: str, worker: str, now: datetime,
+    hint: tuple[int, str, list[str]] | None = None,
+) -> tuple[NodeRun, Execution, dict[str, Any] | None] | None:
+    """Run the claim's statement. ``hint``: (execution id, node id, its
+    upstream) from the message, to read the upstream's outputs in the same
+    statement. Returns the claimed run, its execution and the outputs (None
+    when not read: no hint, or one that does not match the claimed row), or
+    None when nothing was claimed."""
     try:
         dispatch = uuid.UUID(str(dispatch_id))
     except ValueError:
         return None
-    if _CLAIM_SQL is None:
-        _CLAIM_SQL = _claim_sql()
+    with_outputs = hint is not None
+    sql = _CLAIM_SQL.get(with_outputs)
+    if sql is None:
+        sql = _CLAIM_SQL[with_outputs] = _claim_sql(with_outputs=with_outputs)
+    params: dict[str, Any] = {"id": node_run_id, "dispatch": dispatch, "worker": worker[:200], "now": now}
+    if hint is not None:
+        params.update(execution=hint[0], node=hint[1], upstream=hint[2])
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, {"id": node_run_id, "dispatch": dispatch, "worker": worker[:200], "now": now})
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
     run_id, execution_id, node_id, attempts, event_id, *hot = row
+    outputs: dict[str, Any] | None = None
+    if with_outputs:
+        raw, *hot = hot
+        if raw is not None:
+            # Django has psycopg load jsonb as text (JSONField decodes it itself).
+            outputs = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
     execution = Execution.from_db(connection.alias, _in_model_order(Execution, HOT_EXECUTION_FIELDS), hot)
     known = {"id": run_id, "execution_id": execution_id, "node_id": node_id, "attempts": attempts,
              "status": NodeStatus.RUNNING, "dispatch_id": dispatch, "started_at": now, "worker": worker[:200]}
@@ -870,7 +955,7 @@ def _claim_in_one_statement(
         data={"executionId": execution_id, "nodeId": node_id, "attempt": attempts}, source="system", created_at=now,
     )
     events.announce_on_commit([event])
-    return run, execution
+    return run, execution, outputs
 
 
 def node_heartbeat(*, node_run_id: int, dispatch_id: str) -> str | None:
@@ -1052,7 +1137,8 @@ def _retry_node(execution: Execution, run: NodeRun, node: dict[str, Any], delay:
     due = now + timedelta(seconds=delay)
     if delay <= settings.WEBAUTO_MAX_COUNTDOWN_SECONDS:
         run.next_attempt_at = due + timedelta(seconds=settings.WEBAUTO_DISPATCH_RESEND_SECONDS)
-        send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node), countdown=delay)
+        send_on_commit(run.pk, run.dispatch_id, node_priority(execution, node), countdown=delay,
+                       execution_id=execution.pk, node_id=run.node_id)
     else:
         run.next_attempt_at = due
     # Stored by the caller, with the outcome (``_RETRY_FIELDS``).

@@ -88,10 +88,11 @@ def dispatch_sweep(*, now: datetime | None = None) -> dict[str, int]:
     )
     for run_id, dispatch_id in live.filter(next_attempt_at__lte=now).values_list("pk", "dispatch_id")[:BATCH]:
         counts["retried"] += int(engine.node_redispatch(node_run_id=run_id, dispatch_id=dispatch_id))
-    for run_id, dispatch_id in live.filter(next_attempt_at__isnull=True).filter(
+    for run_id, dispatch_id, execution_id, node_id in live.filter(next_attempt_at__isnull=True).filter(
         Q(queued_at__lt=bound) | Q(queued_at__isnull=True)
-    ).values_list("pk", "dispatch_id")[:BATCH]:
+    ).values_list("pk", "dispatch_id", "execution_id", "node_id")[:BATCH]:
         counts["resent"] += int(
-            engine.node_redispatch(node_run_id=run_id, dispatch_id=dispatch_id, priority=RESEND_PRIORITY)
+            engine.node_redispatch(node_run_id=run_id, dispatch_id=dispatch_id, priority=RESEND_PRIORITY,
+                                   execution_id=execution_id, node_id=node_id)
         )
     return counts

@@ -263,7 +263,7 @@ def _schema_errors(schema: dict[str, Any], config: Any, kind_name: str = "") -> 
 MAX_CONTINUATIONS = 50
 
 
-def run_node(*, node_run_id: int, dispatch_id: str) -> None:
+def run_node(*, node_run_id: int, dispatch_id: str, execution_id: int | None = None, node_id: str = "") -> None:
     """Run one dispatched node to its outcome (the body of the Celery task),
     then, when its outcome made other nodes ready, run the first of them here
     too, without a broker round trip: ``engine.node_finish`` claims it for
@@ -272,7 +272,8 @@ def run_node(*, node_run_id: int, dispatch_id: str) -> None:
     close_old_connections()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     claim = _with_db_retry(
-        lambda: engine.node_claim(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker),
+        lambda: engine.node_claim(node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker,
+                                  execution_id=execution_id, node_id=node_id),
         give_up_after=settings.WEBAUTO_NODE_HEARTBEAT_SECONDS * 3,
     )
     if claim is None:

@@ -19,8 +19,12 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name="orchestration.run_node", acks_late=True, reject_on_worker_lost=True)
-def run_node(node_run_id: int, dispatch_id: str) -> None:
-    runner.run_node(node_run_id=node_run_id, dispatch_id=dispatch_id)
+def run_node(node_run_id: int, dispatch_id: str, execution_id: int | None = None, node_id: str = "") -> None:
+    """Run a dispatched node. ``execution_id`` and ``node_id`` (sent by the
+    engine since the claim reads upstream outputs in one statement) are hints
+    the claim checks; messages without them (still in a broker from before)
+    run as well, with a claim of two round trips."""
+    runner.run_node(node_run_id=node_run_id, dispatch_id=dispatch_id, execution_id=execution_id, node_id=node_id)
 
 
 @shared_task(name="orchestration.start_delayed_execution")

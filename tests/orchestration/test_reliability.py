@@ -6,18 +6,25 @@ database connections never lose a run nor run a node twice at once."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 import os
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+import redis
+import redis.connection
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 
-from orchestration import services
+from orchestration import dispatch, engine, services
 from orchestration.models import EXECUTION_FINAL, NODE_FINAL, Execution, NodeRun
 from tests.conftest import wait_for
 from tests.conftest import worker_env as base_worker_env
@@ -267,3 +274,204 @@ def test_a_node_that_cannot_renew_its_lease_stops_before_another_copy_starts(
     assert first_end < second_start  # the first copy had stopped before the second began
     long = node_map(execution)["long"]
     assert [a["status"] for a in long.attempt_log] == ["lost", "completed"]
+
+
+# --- Node messages: hints for the claim, fan-outs published in one round trip ---------
+
+
+@pytest.fixture
+def admit_all(settings) -> Iterator[str]:
+    """Every execution starts at once, in this process and in the workers
+    (given the returned backend in their environment): the tests start
+    executions before any worker is up."""
+    from orchestration import admission
+
+    settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
+    admission.get_backend.cache_clear()
+    yield settings.WEBAUTO_ADMISSION_BACKEND
+    admission.get_backend.cache_clear()
+
+
+def _queues(server: RedisServer) -> dict[str, list[dict]]:
+    """The broker's Celery queues (priority lists included), oldest message first."""
+    client = redis.Redis.from_url(server.url)
+    found = {}
+    for key in client.scan_iter("celery*"):
+        if client.type(key) == b"list":
+            found[key.decode()] = [json.loads(raw) for raw in reversed(client.lrange(key, 0, -1))]
+    return found
+
+
+def _fan_out(marks: Path, branches: int, **branch_config: dict) -> list[dict]:
+    return [marker("root", marks)] + [
+        {**marker(f"b{i:02d}", marks, after="root"), **branch_config.get(f"b{i:02d}", {})} for i in range(branches)
+    ]
+
+
+def _finish_root_here(execution: Execution) -> None:
+    """Play the root's worker in this process (its marker is not run): its
+    finish dispatches the branches, all in this transaction."""
+    root = node_map(execution)["root"]
+    claim = engine.node_claim(node_run_id=root.pk, dispatch_id=str(root.dispatch_id), worker="test",
+                              execution_id=execution.pk, node_id="root")
+    assert claim is not None
+    engine.node_finish(node_run_id=root.pk, dispatch_id=str(root.dispatch_id),
+                       outcome=engine.Outcome(status="completed", output={"from": "root"}))
+
+
+class SocketWrites:
+    """Counts the commands this process's Redis clients write (a pipeline is one write)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = redis.connection.AbstractConnection.send_packed_command
+
+        def counted(connection: object, command: object, check_health: bool = True) -> None:
+            self.count += 1
+            original(connection, command, check_health)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+
+
+def test_a_fan_out_of_50_is_published_in_one_round_trip_and_each_branch_runs_once(
+    broker, worker_factory, make_task, tmp_path, admit_all, monkeypatch
+):
+    marks = tmp_path / "marks.txt"
+    task = make_task("fan50", _fan_out(marks, 50))
+    execution = services.execution_create(task=task)  # no worker yet: the root's message waits
+    writes = SocketWrites()
+    writes.install(monkeypatch)
+    before = dataclasses.replace(dispatch.stats)
+
+    _finish_root_here(execution)
+
+    assert (dispatch.stats.pipelines - before.pipelines, dispatch.stats.batched - before.batched) == (1, 50)
+    assert writes.count == 1  # the 50 LPUSHes, one write, one reply
+    queued = _queues(broker)["celery:6"]  # normal priority
+    branches = [m for m in queued if m["headers"]["argsrepr"] != repr([node_map(execution)["root"].pk,
+                                                                      str(node_map(execution)["root"].dispatch_id)])]
+    assert len(branches) == 50
+    runs_by_pk = {nr.pk: nr for nr in NodeRun.objects.filter(execution=execution).exclude(node_id="root")}
+    for message in branches:
+        args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+        run = runs_by_pk.pop(args[0])
+        assert args == [run.pk, str(run.dispatch_id)]
+        # The claim's hints: it reads the branch's upstream outputs in its own statement.
+        assert kwargs == {"execution_id": execution.pk, "node_id": run.node_id}
+        assert message["headers"]["task"] == "orchestration.run_node"
+        assert message["properties"]["priority"] == 6 and message["properties"]["delivery_mode"] == 2
+
+    worker_factory(env=worker_env(broker, WEBAUTO_ADMISSION_BACKEND=admit_all))
+    (finished,) = all_finished([execution], timeout=90)
+    assert finished.status == "completed"
+    assert runs(marks) == {(str(execution.pk), f"b{i:02d}"): 1 for i in range(50)}
+    assert {nr.attempts for nr in NodeRun.objects.filter(execution=execution)} == {1}
+    # Every delivery was acknowledged (late, after its node): nothing waits, nothing is held.
+    client = redis.Redis.from_url(broker.url)
+    wait_for(lambda: not client.hlen("unacked") and not any(_queues(broker).values()), timeout=20)
+
+
+def test_batched_messages_keep_their_priority_and_are_acknowledged_late(
+    broker, worker_factory, make_task, tmp_path, admit_all
+):
+    marks = tmp_path / "marks.txt"
+    priorities = {"b00": "low", "b01": "normal", "b02": "critical", "b03": "high"}
+    task = make_task("fanprio", _fan_out(marks, 4, **{
+        node_id: {"execution": {"priority": name}, "config": {"file": str(marks), "seconds": 2 if name == "critical"
+                                                            else 0}}
+        for node_id, name in priorities.items()
+    }))
+    execution = services.execution_create(task=task)
+    before = dataclasses.replace(dispatch.stats)
+    _finish_root_here(execution)
+    assert dispatch.stats.pipelines - before.pipelines == 1
+    queues = _queues(broker)
+    assert [len(queues.get(name, [])) for name in ("celery", "celery:3", "celery:9")] == [1, 1, 1]
+
+    worker_factory(env=worker_env(broker, WEBAUTO_ADMISSION_BACKEND=admit_all), concurrency=1)
+    wait_for(lambda: marks.exists() and ":b02:" in marks.read_text(), timeout=30)
+    # The critical branch runs first, and its message stays unacknowledged while it runs.
+    client = redis.Redis.from_url(broker.url)
+    assert client.hlen("unacked") >= 1
+    (finished,) = all_finished([execution], timeout=60)
+    assert finished.status == "completed"
+    order = [line.split(":")[1] for line in marks.read_text().splitlines() if line.split(":")[0] == str(execution.pk)]
+    assert order == ["b02", "b03", "b01", "b00"]  # critical, high, normal, low (the root ran in this process)
+    wait_for(lambda: not client.hlen("unacked"), timeout=20)
+
+
+def test_a_message_with_the_old_two_arguments_still_runs(broker, worker_factory, make_task, tmp_path, admit_all):
+    marks = tmp_path / "marks.txt"
+    execution = services.execution_create(task=make_task("old", [marker("only", marks)]))
+    run = node_map(execution)["only"]
+    fresh = uuid.uuid4()  # the message below is the only valid one (the first is now stale)
+    NodeRun.objects.filter(pk=run.pk).update(dispatch_id=fresh)
+    current_app.send_task(engine.RUN_NODE, args=[run.pk, str(fresh)], priority=0)
+    (old,) = _queues(broker)["celery"]
+    assert json.loads(base64.b64decode(old["body"]))[:2] == [[run.pk, str(fresh)], {}]
+
+    worker_factory(env=worker_env(broker, WEBAUTO_ADMISSION_BACKEND=admit_all))
+    (finished,) = all_finished([execution], timeout=60)
+    assert finished.status == "completed"
+    assert runs(marks) == {(str(execution.pk), "only"): 1}
+    assert str(node_map(execution)["only"].dispatch_id) == str(fresh)
+
+
+def test_a_fan_out_published_while_the_broker_is_down_is_sent_by_the_sweep_when_it_is_back(
+    broker, worker_factory, make_task, tmp_path, admit_all
+):
+    marks = tmp_path / "marks.txt"
+    task = make_task("fandown", _fan_out(marks, 50))
+    execution = services.execution_create(task=task)
+    before = dataclasses.replace(dispatch.stats)
+    broker.stop()
+
+    _finish_root_here(execution)  # committed all the same: the broker failing does not fail the finish
+
+    assert dispatch.stats.unsent - before.unsent == 50
+    branches = NodeRun.objects.filter(execution=execution).exclude(node_id="root")
+    assert branches.count() == 50
+    assert set(branches.values_list("status", "queued_at")) == {("queued", None)}  # marked for the sweep
+    broker.start()
+    worker_factory(env=worker_env(broker, WEBAUTO_ADMISSION_BACKEND=admit_all))  # its sweeper re-sends them
+    (finished,) = all_finished([execution], timeout=90)
+    assert finished.status == "completed"
+    assert runs(marks) == {(str(execution.pk), f"b{i:02d}"): 1 for i in range(50)}
+
+
+def test_a_transactions_node_messages_go_out_together_on_commit_and_never_after_a_rollback(broker):
+    from django.db import transaction
+
+    def send(n: int) -> None:
+        engine.send_on_commit(10**9 + n, uuid.uuid4(), 6)
+
+    def sent() -> list[int]:
+        return sorted(json.loads(base64.b64decode(m["body"]))[0][0] - 10**9
+                      for m in _queues(broker).get("celery:6", []))
+
+    class Boom(Exception):
+        pass
+
+    before = dataclasses.replace(dispatch.stats)
+    with transaction.atomic():
+        send(1)
+        with pytest.raises(Boom), transaction.atomic():  # a savepoint rolled back: its message goes too
+            send(2)
+            raise Boom
+        with transaction.atomic():  # a savepoint kept: its message goes, on its own
+            send(3)
+        send(4)
+        assert sent() == []  # nothing before the commit
+    assert sent() == [1, 3, 4]
+    assert (dispatch.stats.pipelines - before.pipelines, dispatch.stats.batched - before.batched) == (1, 2)
+
+    with pytest.raises(Boom), transaction.atomic():
+        send(5)
+        raise Boom
+    with transaction.atomic():  # the next transaction starts a batch of its own
+        send(6)
+        send(7)
+    assert sent() == [1, 3, 4, 6, 7]
+    assert dispatch.stats.pipelines - before.pipelines == 2
