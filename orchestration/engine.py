@@ -525,8 +525,18 @@ class _Continuation:
     once: no broker round trip and no claim statement for a chain's next node."""
 
     worker: str
+    execution_id: int | None = None  # the finishing node's execution: only its nodes continue here
+    open: bool = True  # until the transition's write: what runs after it (on commit) never continues here
     run: NodeRun | None = None
     node: dict[str, Any] | None = None
+
+    def takes(self, execution: Execution) -> bool:
+        """Whether a node of ``execution`` dispatched now continues here.
+        Never one of another execution: the transaction's on-commit work
+        (an admission pass freed by the finish, say) runs while the finish
+        is still on the stack, and must send its nodes, not hand them to
+        this worker, which would never run them."""
+        return self.open and self.run is None and execution.pk == self.execution_id
 
 
 _continuation: contextvars.ContextVar[_Continuation | None] = contextvars.ContextVar(
@@ -557,7 +567,7 @@ def _dispatch_all(execution: Execution, dispatched: list[tuple[NodeRun, dict[str
     finishing worker to continue with (see ``node_finish``)."""
     for run, node in dispatched:
         continuation = _continuation.get()
-        if continuation is not None and continuation.run is None:
+        if continuation is not None and continuation.takes(execution):
             _claim_for(continuation, execution, run, node)
             continue
         persistence.save(run, _DISPATCH_FIELDS)
@@ -998,6 +1008,8 @@ def node_finish(
     try:
         return _node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome)
     finally:
+        if continuation is not None:
+            continuation.open = False
         _continuation.reset(token)
 
 
@@ -1009,6 +1021,9 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Cla
         execution = persistence.lock_execution_of(node_run_id, HOT_EXECUTION_FIELDS)
         if execution is None:
             return None
+        continuation = _continuation.get()
+        if continuation is not None:
+            continuation.execution_id = execution.pk
         # All the execution's node runs in one read (the graph's next step needs
         # their statuses), with the columns settling this one needs. Under the
         # execution's lock nothing else changes a running node's status or stop
@@ -1105,6 +1120,8 @@ def _continued(execution: Execution, settled: NodeRun) -> Claim | None:
     (``_Continuation``), return its ``Claim``, with the outputs it may read
     fetched by that same statement."""
     continuation = _continuation.get()
+    if continuation is not None:
+        continuation.open = False  # nothing after this write continues here
     if continuation is None or continuation.run is None or continuation.node is None:
         persistence.flush(events_too=True)
         return None
