@@ -294,8 +294,9 @@ def _slow(task: Any, execution: Any) -> None:
         alert_resolve(alert_id=alert.pk, resolution=f"Execution #{execution.pk} took {duration:.1f}s")
 
 
-def _lag_seconds(data: dict[str, Any]) -> float | None:
-    """The fire's lag: the scheduler sends ``lagMs``; ``lagSeconds`` is accepted too."""
+def fire_lag_seconds(data: dict[str, Any]) -> float | None:
+    """A ``schedule.fired`` event's lag in seconds (None when it has none):
+    the scheduler sends ``lagMs``; ``lagSeconds`` is accepted too."""
     if isinstance(data.get("lagMs"), int | float):
         return float(data["lagMs"]) / 1000
     if isinstance(data.get("lagSeconds"), int | float):
@@ -330,7 +331,7 @@ def _schedule_missed(event: Any) -> None:
 
 def _schedule_fired(event: Any) -> None:
     task = event.task
-    lag = _lag_seconds(event.data)
+    lag = fire_lag_seconds(event.data)
     if lag is None:
         return
     if lag > settings.WEBAUTO_ALERT_SCHEDULE_LAG_SECONDS:

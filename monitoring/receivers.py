@@ -90,12 +90,32 @@ def success_needs_evaluation(event: Any) -> bool:
     return threshold is not None and isinstance(duration, int | float) and duration > threshold
 
 
+def fired_needs_evaluation(event: Any) -> bool:
+    """Whether the schedule-lag rule can do anything with a ``schedule.fired``
+    event: raise a lag alert (lag over ``WEBAUTO_ALERT_SCHEDULE_LAG_SECONDS``)
+    or resolve the task's open one. False for the common case (on time, no
+    open alert), which then costs no task message: a one-second schedule
+    used to send one a second. Same rules as ``alerting._schedule_fired``."""
+    from django.conf import settings
+
+    from monitoring.alerting import fire_lag_seconds
+
+    lag = fire_lag_seconds(event.data) if isinstance(event.data, dict) else None
+    if lag is None or event.task_id is None:
+        return False
+    if lag > settings.WEBAUTO_ALERT_SCHEDULE_LAG_SECONDS:
+        return True
+    return event.task_id in alert_subscribers.get().open_alert_task_ids
+
+
 def on_event_recorded(sender: Any, *, event: Any, **kwargs: Any) -> None:
     from monitoring.alerting import EVALUATED_EVENTS
     from monitoring.tasks import evaluate_event
 
     if event.type in EVALUATED_EVENTS:
         if event.type in SUCCESS_EVENTS and not success_needs_evaluation(event):
+            return
+        if event.type == "schedule.fired" and not fired_needs_evaluation(event):
             return
         event_id = event.pk
         # robust: a broker hiccup is logged and must not break the engine's

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from monitoring.models import Alert
-from monitoring.receivers import success_needs_evaluation
+from monitoring.receivers import fired_needs_evaluation, success_needs_evaluation
 from orchestration import services
 from orchestration.models import EXECUTION_FINAL, Event, Execution, Task
 from tests.conftest import ROOT, wait_for, worker_env
@@ -85,3 +85,18 @@ def test_the_worker_resolves_an_alert_opened_elsewhere_after_it_cached_none(cele
     alert = Alert.objects.create(rule="failure", task=task, fingerprint=f"failure:{task.pk}:", title="was failing")
     assert run_to_end().status == "completed"
     wait_for(lambda: Alert.objects.filter(pk=alert.pk, status="resolved").exists(), timeout=60)
+
+
+def fired(task: Task, lag_ms: float | None) -> Event:
+    return Event(pk=10**9, type="schedule.fired", task_id=task.pk,
+                 data={} if lag_ms is None else {"lagMs": lag_ms})
+
+
+def test_a_fire_on_time_with_no_open_alert_needs_no_evaluation(settings):
+    settings.WEBAUTO_ALERT_SCHEDULE_LAG_SECONDS = 60
+    task = services.task_create(definition=task_definition("ticking"))
+    assert fired_needs_evaluation(fired(task, 400)) is False  # on time, nothing to resolve
+    assert fired_needs_evaluation(fired(task, None)) is False  # no lag: the rule ignores it
+    assert fired_needs_evaluation(fired(task, 61_000)) is True  # late: raise the lag alert
+    Alert.objects.create(rule="schedule", task=task, fingerprint="schedule:x:", title="late")
+    assert fired_needs_evaluation(fired(task, 400)) is True  # on time again: resolve it
