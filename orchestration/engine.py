@@ -355,11 +355,11 @@ def _queue(execution: Execution) -> None:
 def execution_begin(*, execution_id: int) -> bool:
     """Start a queued execution (admission control calls this when it fits).
     Returns False when the execution is no longer queued."""
-    with transaction.atomic():
+    with transaction.atomic(), events.batch(), persistence.writes():
         execution = lock_execution(execution_id)
         if execution.status != ExecutionStatus.QUEUED:
             return False
-        _begin_locked(execution)
+        _begin_locked(execution)  # its start, first dispatches and events: one statement
         return True
 
 

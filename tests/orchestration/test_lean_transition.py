@@ -185,3 +185,29 @@ def test_a_delayed_execution_is_created_pending_and_queued_when_due(admit_all, m
     assert engine.execution_start_if_due(execution_id=execution.pk)
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.RUNNING
+
+
+def test_beginning_a_queued_execution_is_lock_read_and_one_write(admit_all, make_task):
+    from django.utils import timezone
+
+    from orchestration.engine import definition_snapshot
+
+    task = _chain(make_task, 2)
+
+    def queued() -> Execution:
+        execution = Execution.objects.create(task=task, status=ExecutionStatus.QUEUED, queued_at=timezone.now(),
+                                             definition=definition_snapshot(task))
+        NodeRun.objects.bulk_create(NodeRun(execution=execution, node_id=n["id"], workflow=n["workflow"])
+                                    for n in task.workflows)
+        return execution
+
+    assert engine.execution_begin(execution_id=queued().pk)  # warm: the event subscribers' caches
+    execution = queued()
+    statements = _Statements()
+    with connection.execute_wrapper(statements):
+        assert engine.execution_begin(execution_id=execution.pk)
+    assert len(statements.sql) == 3, statements.sql
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.RUNNING
+    assert node_map(execution)["n0"].status == NodeStatus.QUEUED
+    assert Event.objects.filter(execution=execution, type="execution.started").count() == 1
