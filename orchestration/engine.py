@@ -190,10 +190,12 @@ def frozen(execution: Execution | int, *, keep: bool = True) -> Frozen:
     now = time.monotonic()
     with _frozen_lock:
         entry = _frozen.get(execution_id)
-        if entry is not None:
+        if entry is not None and entry[1] != _ENDED:
             _frozen[execution_id] = (entry[0], now)
             _frozen.move_to_end(execution_id)
             return entry[0]
+        if entry is not None and not keep:
+            return entry[0]  # ended: still good for its final events' subscribers
     if isinstance(execution, Execution) and not execution.get_deferred_fields() & {
         "definition", "parameters", "input"
     } and Execution.task.is_cached(execution):
@@ -213,6 +215,7 @@ def frozen(execution: Execution | int, *, keep: bool = True) -> Frozen:
         return found
     with _frozen_lock:
         _frozen[execution_id] = (found, now)
+        _frozen.move_to_end(execution_id)
         while _frozen and (
             len(_frozen) > _FROZEN_MAX or now - next(iter(_frozen.values()))[1] > FROZEN_IDLE_SECONDS
         ):
@@ -220,10 +223,21 @@ def frozen(execution: Execution | int, *, keep: bool = True) -> Frozen:
     return found
 
 
+# The last-use time of an ended execution's entry: first in line for eviction.
+_ENDED = float("-inf")
+
+
 def frozen_forget(execution_id: int) -> None:
-    """Drop the execution's entry from this process's ``Frozen`` cache (it ended)."""
+    """The execution ended: its entry in this process's ``Frozen`` cache is
+    no longer served to ``frozen()`` callers that keep what they read (they
+    read the row again), only to ``keep=False`` ones (its final events'
+    subscribers, announced right after), and it is evicted by the next entry
+    cached in this process."""
     with _frozen_lock:
-        _frozen.pop(execution_id, None)
+        entry = _frozen.get(execution_id)
+        if entry is not None:
+            _frozen[execution_id] = (entry[0], _ENDED)
+            _frozen.move_to_end(execution_id, last=False)
 
 
 def _nodes(execution: Execution) -> dict[str, dict[str, Any]]:

@@ -73,3 +73,23 @@ def test_an_entry_unused_past_the_idle_bound_is_dropped_at_the_next_insertion(ad
     again = engine.frozen(idle.pk)
     assert again is not first
     assert again.definition.get("description") == "changed"
+
+
+def test_an_ended_executions_entry_still_serves_its_final_events_subscribers_then_goes(admit_all, make_task):
+    from django.db import connection
+
+    task = make_task("ending", [{"id": "a", "workflow": "echo"}])
+    execution = services.execution_create(task=task)
+    cached = engine.frozen(execution.pk)
+    _finish(execution, "a")
+    # Ended: a reader that does not keep what it reads (the alert rules, on the
+    # final event) gets the entry without a query ...
+    statements: list[str] = []
+    with connection.execute_wrapper(lambda execute, sql, *args: statements.append(sql) or execute(sql, *args)):
+        assert engine.frozen(execution.pk, keep=False) is cached
+    assert statements == []
+    # ... and the next entry cached in this process evicts it.
+    engine.frozen(services.execution_create(task=task).pk)
+    with connection.execute_wrapper(lambda execute, sql, *args: statements.append(sql) or execute(sql, *args)):
+        assert engine.frozen(execution.pk, keep=False) is not cached
+    assert len(statements) == 1
