@@ -451,7 +451,9 @@ def _advance_running(execution: Execution, runs: dict[str, NodeRun] | None) -> N
                 )
             except expressions.ExpressionError as exc:
                 # Stored first: a failure may stop the execution, which cancels queued nodes.
-                _dispatch_all(execution, dispatched)
+                # Sent, never continued here: a node claimed for the finishing
+                # worker is running, and the stop would not cancel it.
+                _dispatch_all(execution, dispatched, continuing=False)
                 dispatched = []
                 _fail_unstarted(execution, runs[node_id], f"condition could not be evaluated: {exc}")
                 if execution.stop_mode:  # stop-on-error: nothing more is dispatched
@@ -575,12 +577,15 @@ def _dispatch(execution: Execution, run: NodeRun, node: dict[str, Any]) -> None:
     _dispatch_all(execution, [(run, node)])
 
 
-def _dispatch_all(execution: Execution, dispatched: list[tuple[NodeRun, dict[str, Any]]]) -> None:
+def _dispatch_all(
+    execution: Execution, dispatched: list[tuple[NodeRun, dict[str, Any]]], *, continuing: bool = True
+) -> None:
     """Store the nodes ``_mark_dispatched`` queued (one UPDATE for all of them)
     and send them on commit; the first may instead be handed to the
-    finishing worker to continue with (see ``node_finish``)."""
+    finishing worker to continue with (see ``node_finish``), unless
+    ``continuing`` is False."""
     for run, node in dispatched:
-        continuation = _continuation.get()
+        continuation = _continuation.get() if continuing else None
         if continuation is not None and continuation.takes(execution):
             _claim_for(continuation, execution, run, node)
             continue
