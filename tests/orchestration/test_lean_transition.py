@@ -211,3 +211,24 @@ def test_beginning_a_queued_execution_is_lock_read_and_one_write(admit_all, make
     assert execution.status == ExecutionStatus.RUNNING
     assert node_map(execution)["n0"].status == NodeStatus.QUEUED
     assert Event.objects.filter(execution=execution, type="execution.started").count() == 1
+
+
+def test_rows_read_by_the_lean_path_behave_as_the_orms(admit_all, make_task):
+    from django.db.models.signals import post_init
+
+    from orchestration import persistence
+
+    # Built without Model.__init__: valid only while nobody listens to post_init.
+    assert not post_init.has_listeners(NodeRun) and not post_init.has_listeners(Execution)
+    execution = services.execution_create(task=_chain(make_task, 2))
+    _finish(_claim(execution, "n0"), {"kept": "ü"}, continue_here=False)
+    runs = persistence.read_runs(execution.pk, fields=("id", "node_id", "status"))
+    n0 = runs["n0"]
+    assert n0 == NodeRun.objects.get(pk=n0.pk) and not n0._state.adding
+    assert n0.get_deferred_fields() >= {"output", "attempt_log"}
+    assert n0.output == {"kept": "ü"}  # a deferred field loads on first use
+    n0.reason = "checked"
+    n0.save(update_fields=["reason"])
+    assert NodeRun.objects.get(pk=n0.pk).reason == "checked"
+    locked = persistence.lock_execution_of(n0.pk, ("id", "task_id", "status"))
+    assert locked == execution and locked.status == ExecutionStatus.RUNNING
