@@ -1,10 +1,32 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from orchestration import admission
 from orchestration.models import Execution, NodeRun, Task
+
+
+@pytest.fixture
+def admit_all(settings) -> Iterator[None]:
+    """The engine admits every execution at once (no resource manager)."""
+    settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
+    admission.get_backend.cache_clear()
+    yield
+    admission.get_backend.cache_clear()
+
+
+class Statements:
+    """A ``connection.execute_wrapper`` that keeps the SQL of every statement sent."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        self.sql.append(sql)
+        return execute(sql, params, many, context)
 
 
 @pytest.fixture

@@ -7,25 +7,17 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import connection
 
-from orchestration import admission, engine, events, services
+from orchestration import engine, events, services
 from orchestration.models import Event, Execution, ExecutionStatus, NodeRun, NodeStatus
 from tests.orchestration.conftest import node_map
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admit_all(settings) -> Iterator[None]:
-    settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
-    admission.get_backend.cache_clear()
-    yield
-    admission.get_backend.cache_clear()
 
 
 def _claim(execution: Execution, node_id: str, worker: str = "w1") -> engine.Claim:

@@ -5,15 +5,14 @@ claimed row never reads another node's outputs. The tests play the worker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.db import connection
 
-from orchestration import admission, engine, services
+from orchestration import engine, services
 from orchestration.models import Execution, NodeStatus
-from tests.orchestration.conftest import node_map
+from tests.orchestration.conftest import Statements, node_map
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,14 +25,6 @@ WORKFLOWS = [
     {"id": "y", "workflow": "echo", "dependsOn": ["x"]},
 ]
 OUTPUTS: dict[str, Any] = {"a": {"rows": [1, 2.5, None], "name": "é\"'"}, "b": None, "x": {"secret": "of x"}}
-
-
-@pytest.fixture
-def admit_all(settings) -> Iterator[None]:
-    settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
-    admission.get_backend.cache_clear()
-    yield
-    admission.get_backend.cache_clear()
 
 
 def _finish(execution: Execution, node_id: str) -> None:
@@ -50,15 +41,6 @@ def _ready_for_c(task) -> Execution:
     assert node_map(execution)["c"].status == NodeStatus.QUEUED
     engine.frozen(execution.pk)  # cached, as in the worker that ran the previous node
     return execution
-
-
-class Statements:
-    def __init__(self) -> None:
-        self.sql: list[str] = []
-
-    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        self.sql.append(sql)
-        return execute(sql, params, many, context)
 
 
 def _claim(execution: Execution, run_of: str, **hints: Any) -> tuple[engine.Claim | None, list[str]]:

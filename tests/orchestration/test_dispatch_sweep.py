@@ -4,26 +4,17 @@ each other (no worker here: the tests play the worker's claim themselves)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from orchestration import admission, engine, recovery, services
+from orchestration import engine, recovery, services
 from orchestration.models import ExecutionStatus, NodeRun, NodeStatus, Task
 from tests.orchestration.conftest import node_map
 from tests.support.locks import held_in_another_transaction, lock_timeout
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admit_all(settings) -> Iterator[None]:
-    settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
-    admission.get_backend.cache_clear()
-    yield
-    admission.get_backend.cache_clear()
 
 
 def test_a_queued_node_nobody_claimed_is_sent_again_and_its_late_original_dropped(admit_all, make_task, settings):

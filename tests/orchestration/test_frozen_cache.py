@@ -8,23 +8,14 @@ themselves; a changed definition row shows whether an entry was re-read."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from orchestration import admission, engine, services
+from orchestration import engine, services
 from orchestration.models import Execution, ExecutionStatus, NodeStatus
 from tests.orchestration.conftest import node_map
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admit_all(settings) -> Iterator[None]:
-    settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
-    admission.get_backend.cache_clear()
-    yield
-    admission.get_backend.cache_clear()
 
 
 def _mark_definition(execution: Execution, mark: str) -> None:

@@ -7,34 +7,16 @@ database and count the statements the engine sends."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.db import connection
 
-from orchestration import admission, engine, services
+from orchestration import engine, services
 from orchestration.models import Event, Execution, ExecutionStatus, NodeRun, NodeStatus
-from tests.orchestration.conftest import node_map
+from tests.orchestration.conftest import Statements, node_map
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admit_all(settings) -> Iterator[None]:
-    settings.WEBAUTO_ADMISSION_BACKEND = "orchestration.admission.AdmitAll"
-    admission.get_backend.cache_clear()
-    yield
-    admission.get_backend.cache_clear()
-
-
-class _Statements:
-    def __init__(self) -> None:
-        self.sql: list[str] = []
-
-    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        self.sql.append(sql)
-        return execute(sql, params, many, context)
 
 
 def _claim(execution: Execution, node_id: str) -> engine.Claim:
@@ -63,7 +45,7 @@ def _chain(make_task, n: int, **extra: Any):  # type: ignore[no-untyped-def]
 def test_a_chain_hop_claims_the_next_node_in_the_finishing_transaction(admit_all, make_task):
     execution = services.execution_create(task=_chain(make_task, 3))
     claim = _claim(execution, "n0")
-    statements = _Statements()
+    statements = Statements()
     with connection.execute_wrapper(statements):
         following = _finish(claim, {"page": "<p>one</p>"})
     assert following is not None
@@ -112,7 +94,7 @@ def test_a_fan_out_writes_every_dispatch_in_one_statement_and_continues_with_one
     task = make_task("fan", [{"id": "root", "workflow": "echo"}]
                      + [{"id": f"b{i}", "workflow": "echo", "dependsOn": ["root"]} for i in range(20)])
     execution = services.execution_create(task=task)
-    statements = _Statements()
+    statements = Statements()
     claim = _claim(execution, "root")
     with connection.execute_wrapper(statements):
         following = _finish(claim, {"n": 1})
@@ -159,7 +141,7 @@ def test_a_condition_reads_the_output_written_in_the_same_transaction(admit_all,
 def test_creating_a_due_execution_is_three_statements_and_keeps_its_events(admit_all, make_task):
     task = _chain(make_task, 3)
     services.execution_create(task=task)  # warm: the task's secrets check and caches
-    statements = _Statements()
+    statements = Statements()
     with connection.execute_wrapper(statements):
         execution = engine.execution_create(task=task)
     # The execution, its node runs, then one statement for its start, the
@@ -203,7 +185,7 @@ def test_beginning_a_queued_execution_is_lock_read_and_one_write(admit_all, make
 
     assert engine.execution_begin(execution_id=queued().pk)  # warm: the event subscribers' caches
     execution = queued()
-    statements = _Statements()
+    statements = Statements()
     with connection.execute_wrapper(statements):
         assert engine.execution_begin(execution_id=execution.pk)
     assert len(statements.sql) == 3, statements.sql
