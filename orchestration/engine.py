@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
-import functools
 import json
 import logging
 import random
@@ -871,10 +870,6 @@ def _hinted_upstream(execution_id: int | None, node_id: str) -> list[str] | None
 CLAIM_NODE_FIELDS = ("id", "execution_id", "node_id", "attempts", "status", "dispatch_id", "started_at", "worker")
 
 
-def _column(model: type[Any], name: str) -> str:
-    return str(connection.ops.quote_name(model._meta.get_field(name).column))
-
-
 def _claim_sql(*, with_outputs: bool = False) -> str:
     """The claim as one PostgreSQL statement: the conditional update, the
     execution's hot columns and the ``workflow.started`` event row (data
@@ -889,14 +884,14 @@ def _claim_sql(*, with_outputs: bool = False) -> str:
     statement's snapshot, before the update, which touches no completed run."""
     q = connection.ops.quote_name
     node, execution, event = (q(m._meta.db_table) for m in (NodeRun, Execution, events_model()))
-    nc = {name: _column(NodeRun, name) for name in ("id", "execution_id", "node_id", "attempts", "status",
+    nc = {name: persistence.column(NodeRun, name) for name in ("id", "execution_id", "node_id", "attempts", "status",
                                                      "dispatch_id", "worker", "heartbeat_at", "started_at",
                                                      "stop_requested", "finished_at", "next_attempt_at")}
-    ec = ", ".join(f"x.{_column(Execution, name)}" for name in _in_model_order(Execution, HOT_EXECUTION_FIELDS))
-    ev = {name: _column(events_model(), name) for name in ("type", "data", "task", "execution", "node_id", "source",
+    ec = ", ".join(f"x.{persistence.column(Execution, name)}" for name in persistence.in_model_order(Execution, HOT_EXECUTION_FIELDS))
+    ev = {name: persistence.column(events_model(), name) for name in ("type", "data", "task", "execution", "node_id", "source",
                                                            "created_at", "id")}
     outputs = f"""CASE WHEN c.node_id = %(node)s AND c.execution_id = %(execution)s THEN (
-                   SELECT COALESCE(jsonb_object_agg(o.{nc["node_id"]}, o.{_column(NodeRun, "output")}), '{{}}'::jsonb)
+                   SELECT COALESCE(jsonb_object_agg(o.{nc["node_id"]}, o.{persistence.column(NodeRun, "output")}), '{{}}'::jsonb)
                      FROM {node} o
                     WHERE o.{nc["execution_id"]} = c.execution_id AND o.{nc["status"]} = 'completed'
                       AND o.{nc["node_id"]} = ANY(%(upstream)s::text[])
@@ -915,20 +910,13 @@ def _claim_sql(*, with_outputs: bool = False) -> str:
                                  {ev["source"]}, {ev["created_at"]})
             SELECT 'workflow.started',
                    jsonb_build_object('executionId', c.execution_id, 'nodeId', c.node_id, 'attempt', c.attempts),
-                   x.{_column(Execution, "task_id")}, c.execution_id, c.node_id, 'system', %(now)s
-              FROM claimed c JOIN {execution} x ON x.{_column(Execution, "id")} = c.execution_id
+                   x.{persistence.column(Execution, "task_id")}, c.execution_id, c.node_id, 'system', %(now)s
+              FROM claimed c JOIN {execution} x ON x.{persistence.column(Execution, "id")} = c.execution_id
             RETURNING {ev["id"]} AS id
         )
         SELECT c.id, c.execution_id, c.node_id, c.attempts, (SELECT id FROM recorded), {outputs}{ec}
-          FROM claimed c JOIN {execution} x ON x.{_column(Execution, "id")} = c.execution_id
+          FROM claimed c JOIN {execution} x ON x.{persistence.column(Execution, "id")} = c.execution_id
     """
-
-
-@functools.cache
-def _in_model_order(model: type[Any], names: tuple[str, ...]) -> list[str]:
-    """``names`` (attnames) in the order of the model's concrete fields, the
-    order ``Model.from_db`` expects values in (do not change the list)."""
-    return [f.attname for f in model._meta.concrete_fields if f.attname in names]
 
 
 def events_model() -> type[Any]:
@@ -973,10 +961,10 @@ def _claim_in_one_statement(
         if raw is not None:
             # Django has psycopg load jsonb as text (JSONField decodes it itself).
             outputs = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
-    execution = Execution.from_db(connection.alias, _in_model_order(Execution, HOT_EXECUTION_FIELDS), hot)
+    execution = Execution.from_db(connection.alias, persistence.in_model_order(Execution, HOT_EXECUTION_FIELDS), hot)
     known = {"id": run_id, "execution_id": execution_id, "node_id": node_id, "attempts": attempts,
              "status": NodeStatus.RUNNING, "dispatch_id": dispatch, "started_at": now, "worker": worker[:200]}
-    names = _in_model_order(NodeRun, CLAIM_NODE_FIELDS)
+    names = persistence.in_model_order(NodeRun, CLAIM_NODE_FIELDS)
     run = NodeRun.from_db(connection.alias, names, [known[name] for name in names])
     run.execution = execution
     event = events_model()(

@@ -54,8 +54,8 @@ def _field(model: type[Model], name: str) -> Field[Any, Any]:
     return found
 
 
-def _col(model: type[Model], name: str) -> str:
-    """The quoted column of ``model``'s field ``name``."""
+def column(model: type[Model], name: str) -> str:
+    """The quoted column of ``model``'s field ``name`` (for raw SQL)."""
     return str(connection.ops.quote_name(str(_field(model, name).column)))
 
 
@@ -155,9 +155,9 @@ def _update_parts(model: type[Model], names: tuple[str, ...]) -> tuple[str, str,
     columns = tuple(_field(model, name) for name in names)
     q = connection.ops.quote_name
     aliases = ", ".join(["pk_", *(f"c{i}" for i in range(len(columns)))])
-    sets = ", ".join(f"{_col(model, name)} = v.c{i}::{_cast(c)}" for i, (name, c) in enumerate(zip(names, columns, strict=True)))
+    sets = ", ".join(f"{column(model, name)} = v.c{i}::{_cast(c)}" for i, (name, c) in enumerate(zip(names, columns, strict=True)))
     head = f"UPDATE {q(meta.db_table)} t SET {sets} FROM (VALUES "
-    tail = f") AS v({aliases}) WHERE t.{_col(model, meta.pk.name)} = v.pk_::{_cast(meta.pk)} RETURNING 1"
+    tail = f") AS v({aliases}) WHERE t.{column(model, meta.pk.name)} = v.pk_::{_cast(meta.pk)} RETURNING 1"
     return head, "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")", tail, columns
 
 
@@ -167,8 +167,8 @@ def _insert_parts(model: type[Model]) -> tuple[str, str, str, tuple[Any, ...]]:
     rows, one row, after them) and the inserted fields, in order."""
     inserted = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
     q = connection.ops.quote_name
-    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(_col(model, f.name) for f in inserted)}) VALUES "
-    tail = f" RETURNING {_col(model, 'id')} AS id"
+    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(column(model, f.name) for f in inserted)}) VALUES "
+    tail = f" RETURNING {column(model, 'id')} AS id"
     return head, "(" + ", ".join(["%s"] * len(inserted)) + ")", tail, inserted
 
 
@@ -196,7 +196,7 @@ def _statement(
         selects.append("SELECT 0 AS kind, id::text AS key, NULL::jsonb AS value FROM ev")
     if outputs_of is not None:
         execution_id, node_ids = outputs_of
-        c = {name: _col(NodeRun, name) for name in ("execution", "status", "node_id", "output")}
+        c = {name: column(NodeRun, name) for name in ("execution", "status", "node_id", "output")}
         selects.append(
             f"SELECT 1, {c['node_id']}, {c['output']} FROM {q(NodeRun._meta.db_table)} WHERE {c['execution']} = %s"
             f" AND {c['status']} = 'completed' AND {c['node_id']} = ANY(%s)"
@@ -236,7 +236,9 @@ def _from_db(model: type[Model], names: tuple[str, ...], values: Iterable[Any]) 
 
 
 @functools.cache
-def _in_model_order(model: type[Model], names: tuple[str, ...]) -> tuple[str, ...]:
+def in_model_order(model: type[Model], names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` (attnames) in the order of the model's concrete fields, the
+    order ``Model.from_db`` expects values in."""
     wanted = set(names)
     return tuple(f.attname for f in model._meta.concrete_fields if f.attname in wanted)
 
@@ -244,10 +246,10 @@ def _in_model_order(model: type[Model], names: tuple[str, ...]) -> tuple[str, ..
 @functools.cache
 def _lock_sql(names: tuple[str, ...]) -> str:
     q = connection.ops.quote_name
-    columns = ", ".join(_col(Execution, name) for name in names)
+    columns = ", ".join(column(Execution, name) for name in names)
     return (
-        f"SELECT {columns} FROM {q(Execution._meta.db_table)} WHERE {_col(Execution, 'id')} = "
-        f"(SELECT {_col(NodeRun, 'execution')} FROM {q(NodeRun._meta.db_table)} WHERE {_col(NodeRun, 'id')} = %s)"
+        f"SELECT {columns} FROM {q(Execution._meta.db_table)} WHERE {column(Execution, 'id')} = "
+        f"(SELECT {column(NodeRun, 'execution')} FROM {q(NodeRun._meta.db_table)} WHERE {column(NodeRun, 'id')} = %s)"
         " FOR NO KEY UPDATE"
     )
 
@@ -255,17 +257,17 @@ def _lock_sql(names: tuple[str, ...]) -> str:
 @functools.cache
 def _read_sql(names: tuple[str, ...], extra: tuple[str, ...]) -> str:
     q = connection.ops.quote_name
-    pk = _col(NodeRun, "id")
-    columns = [_col(NodeRun, name) for name in names]
-    columns += [f"CASE WHEN {pk} = %s THEN {_col(NodeRun, name)} END" for name in extra]
-    return f"SELECT {', '.join(columns)} FROM {q(NodeRun._meta.db_table)} WHERE {_col(NodeRun, 'execution')} = %s"
+    pk = column(NodeRun, "id")
+    columns = [column(NodeRun, name) for name in names]
+    columns += [f"CASE WHEN {pk} = %s THEN {column(NodeRun, name)} END" for name in extra]
+    return f"SELECT {', '.join(columns)} FROM {q(NodeRun._meta.db_table)} WHERE {column(NodeRun, 'execution')} = %s"
 
 
 def lock_execution_of(node_run_id: int, fields: Iterable[str]) -> Execution | None:
     """Lock the execution of node run ``node_run_id`` (FOR NO KEY UPDATE OF
     the execution row only) and return it with ``fields`` loaded (attnames),
     or None when the node run is gone."""
-    names = _in_model_order(Execution, tuple(fields))
+    names = in_model_order(Execution, tuple(fields))
     if not _postgresql():
         return (
             Execution.objects.select_for_update(no_key=True, of=("self",))
@@ -285,8 +287,8 @@ def read_runs(
     """The execution's node runs by node id, with ``fields`` loaded (attnames),
     and for the run ``settle_id`` also ``settle_fields``. One statement; the
     caller holds the execution's lock."""
-    names = _in_model_order(NodeRun, tuple(fields))
-    extra = tuple(name for name in _in_model_order(NodeRun, tuple(settle_fields)) if name not in names)
+    names = in_model_order(NodeRun, tuple(fields))
+    extra = tuple(name for name in in_model_order(NodeRun, tuple(settle_fields)) if name not in names)
     if not _postgresql():
         found = {nr.node_id: nr for nr in NodeRun.objects.filter(execution_id=execution_id).only(*names)}
         if settle_id is not None and extra:
@@ -297,7 +299,7 @@ def read_runs(
     with connection.cursor() as cursor:
         cursor.execute(_read_sql(names, extra), [settle_id] * len(extra) + [execution_id])
         result = cursor.fetchall()
-    all_names = _in_model_order(NodeRun, (*names, *extra))
+    all_names = in_model_order(NodeRun, (*names, *extra))
     order = tuple([*names, *extra].index(name) for name in all_names)
     id_at = names.index("id")
     found = {}
