@@ -93,6 +93,16 @@ def test_a_task_retry_started_inside_a_finish_is_running_with_its_first_node_sen
     assert retry.status == ExecutionStatus.COMPLETED
 
 
+
+def _condition_stop_task(make_task, task_id: str):  # type: ignore[no-untyped-def]
+    """``a`` leads to ``c`` and to ``b``, whose condition cannot be evaluated, under stop-on-error."""
+    return make_task(task_id, [
+        {"id": "a", "workflow": "echo"},
+        {"id": "c", "workflow": "echo", "dependsOn": ["a"]},
+        {"id": "b", "workflow": "echo", "dependsOn": ["a"],
+         "condition": {"type": "expression", "expression": "${a.missing == 1}"}},
+    ], error_handling={"strategy": "stop-on-error"})
+
 def test_a_node_continued_in_a_transaction_that_stops_the_execution_is_not_run(admit_all, make_task):
     """``a`` completes; ``c`` and ``b`` become ready. ``c`` is dispatched (and,
     with a continuation, claimed for the finishing worker), then ``b``'s
@@ -102,12 +112,7 @@ def test_a_node_continued_in_a_transaction_that_stops_the_execution_is_not_run(a
     handed to the worker to run (with a workflow.started event) under a stop
     request. Without the continuation it is cancelled (see the companion
     test below)."""
-    task = make_task("cond-stop", [
-        {"id": "a", "workflow": "echo"},
-        {"id": "c", "workflow": "echo", "dependsOn": ["a"]},
-        {"id": "b", "workflow": "echo", "dependsOn": ["a"],
-         "condition": {"type": "expression", "expression": "${a.missing == 1}"}},
-    ], error_handling={"strategy": "stop-on-error"})
+    task = _condition_stop_task(make_task, "cond-stop")
     execution = services.execution_create(task=task)
     following = _finish(_claim(execution, "a"), {"go": True})
     runs = node_map(execution)
@@ -121,12 +126,7 @@ def test_a_node_continued_in_a_transaction_that_stops_the_execution_is_not_run(a
 
 def test_without_continuation_a_stop_in_the_same_transaction_cancels_the_dispatched_node(admit_all, make_task):
     """Companion of the test above: the same transition without a continuation."""
-    task = make_task("cond-stop-2", [
-        {"id": "a", "workflow": "echo"},
-        {"id": "c", "workflow": "echo", "dependsOn": ["a"]},
-        {"id": "b", "workflow": "echo", "dependsOn": ["a"],
-         "condition": {"type": "expression", "expression": "${a.missing == 1}"}},
-    ], error_handling={"strategy": "stop-on-error"})
+    task = _condition_stop_task(make_task, "cond-stop-2")
     execution = services.execution_create(task=task)
     assert _finish(_claim(execution, "a"), {"go": True}, continue_here=False) is None
     runs = node_map(execution)
