@@ -883,12 +883,12 @@ def _claim_sql(*, with_outputs: bool = False) -> str:
     another node never reads that node's upstream. The subquery sees the
     statement's snapshot, before the update, which touches no completed run."""
     q = connection.ops.quote_name
-    node, execution, event = (q(m._meta.db_table) for m in (NodeRun, Execution, events_model()))
+    node, execution, event = (q(m._meta.db_table) for m in (NodeRun, Execution, events.event_model()))
     nc = {name: persistence.column(NodeRun, name) for name in ("id", "execution_id", "node_id", "attempts", "status",
                                                      "dispatch_id", "worker", "heartbeat_at", "started_at",
                                                      "stop_requested", "finished_at", "next_attempt_at")}
     ec = ", ".join(f"x.{persistence.column(Execution, name)}" for name in persistence.in_model_order(Execution, HOT_EXECUTION_FIELDS))
-    ev = {name: persistence.column(events_model(), name) for name in ("type", "data", "task", "execution", "node_id", "source",
+    ev = {name: persistence.column(events.event_model(), name) for name in ("type", "data", "task", "execution", "node_id", "source",
                                                            "created_at", "id")}
     outputs = f"""CASE WHEN c.node_id = %(node)s AND c.execution_id = %(execution)s THEN (
                    SELECT COALESCE(jsonb_object_agg(o.{nc["node_id"]}, o.{persistence.column(NodeRun, "output")}), '{{}}'::jsonb)
@@ -917,12 +917,6 @@ def _claim_sql(*, with_outputs: bool = False) -> str:
         SELECT c.id, c.execution_id, c.node_id, c.attempts, (SELECT id FROM recorded), {outputs}{ec}
           FROM claimed c JOIN {execution} x ON x.{persistence.column(Execution, "id")} = c.execution_id
     """
-
-
-def events_model() -> type[Any]:
-    from orchestration.models import Event
-
-    return Event
 
 
 # The claim's statement, without and with the upstream's outputs (built once per process).
@@ -967,7 +961,7 @@ def _claim_in_one_statement(
     names = persistence.in_model_order(NodeRun, CLAIM_NODE_FIELDS)
     run = NodeRun.from_db(connection.alias, names, [known[name] for name in names])
     run.execution = execution
-    event = events_model()(
+    event = events.event_model()(
         pk=event_id, type="workflow.started", task_id=execution.task_id, execution_id=execution_id, node_id=node_id,
         data={"executionId": execution_id, "nodeId": node_id, "attempt": attempts}, source="system", created_at=now,
     )
