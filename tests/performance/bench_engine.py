@@ -3,7 +3,9 @@
 Runs on Redis + PostgreSQL with one worker (prefork, 2 processes) and prints,
 for a chain of 20 no-op nodes and a fan-out/fan-in of 50 no-op nodes:
 end-to-end time, orchestration overhead per node, and the same work as a
-Celery chain / chord in the same run, with the ratio between the two.
+Celery chain / chord in the same run, with the ratio between the two. Each
+measurement starts with the broker drained (``benchsupport.wait_broker_idle``):
+neither side waits behind the other's messages.
 
     .venv/bin/python tests/performance/bench_engine.py [--repeat 5]
 
@@ -66,6 +68,7 @@ def main() -> None:
         )
 
         def run_engine(task: Task) -> tuple[float, float]:
+            benchsupport.wait_broker_idle()
             started = time.perf_counter()
             execution = services.execution_create(task=task)
             while True:
@@ -82,6 +85,7 @@ def main() -> None:
             return elapsed, work
 
         def run_canvas(kind: str) -> float:
+            benchsupport.wait_broker_idle()
             started = time.perf_counter()
             if kind == "chain":
                 chain(*[ping.si(i) for i in range(20)]).apply_async().get(timeout=120)

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,28 @@ def setup() -> None:
 
     with app.connection_for_write() as conn:
         conn.default_channel.client.flushdb()
+
+
+def wait_broker_idle(timeout: float = 30.0) -> float:
+    """Wait until the worker has taken and acknowledged every message: the
+    Celery queue's lists (one per priority step) are empty and kombu's
+    ``unacked`` hash too (acks are late: a message stays there until its task
+    returns). So one measurement does not pay for the last one's messages
+    (a fan-out leaves its continued branches' messages behind, each dropped
+    as stale by the worker that takes it). Returns the seconds waited;
+    raises TimeoutError after ``timeout``."""
+    from webauto.celery import app
+
+    started = time.monotonic()
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        while True:
+            queues = [key for key in client.keys("celery*") if client.type(key) in (b"list", "list")]
+            if not any(client.llen(key) for key in queues) and not client.hlen("unacked"):
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise TimeoutError("the worker did not drain the broker's queue")
+            time.sleep(0.002)
 
 
 def print_result(figures: dict[str, Any]) -> None:
