@@ -618,6 +618,91 @@ def _claim_for(continuation: _Continuation, execution: Execution, run: NodeRun, 
     continuation.run, continuation.node = run, node
 
 
+def _claim_queued(continuation: _Continuation, execution: Execution, runs: dict[str, NodeRun]) -> None:
+    """When the finishing transition readied no node to continue with, claim
+    for the continuing worker one of the execution's nodes that is already
+    queued and due (a fan-out's next branch: its message is in the broker,
+    and the worker that takes it finds the node claimed and drops the
+    message as stale). This saves that branch its own claim commit and its
+    broker round trip, as a chain's next node saves them.
+
+    The claim is conditional, as ``node_claim``'s: a node claimed meanwhile
+    by a worker that took its message (claims do not take the execution's
+    lock), or being claimed right now (its row locked: ``SKIP LOCKED``),
+    is passed over, so each dispatch still runs once. Never a delayed retry
+    (``next_attempt_at`` set: not due yet), never a node of a transition that
+    stops the execution, never one with changes of this transaction not yet
+    written. The last queued first: a broker hands out a fan-out's messages
+    first to last, so the two ends seldom meet. Lock order: the execution
+    row (held), then node rows, as everywhere."""
+    if continuation.run is not None or not continuation.open or execution.pk != continuation.execution_id:
+        return
+    if execution.status != ExecutionStatus.RUNNING or execution.stop_mode:
+        return
+    unwritten = persistence.pending_pks(NodeRun)
+    candidates = sorted((nr.pk for nr in runs.values() if nr.status == NodeStatus.QUEUED and nr.pk not in unwritten),
+                        reverse=True)
+    if not candidates:
+        return
+    now = timezone.now()
+    found = _claim_one_queued(candidates, worker=continuation.worker[:200], now=now)
+    if found is None:
+        return
+    run_id, dispatch_id, attempts = found
+    run = next(nr for nr in runs.values() if nr.pk == run_id)
+    run.status = NodeStatus.RUNNING
+    run.dispatch_id = dispatch_id
+    run.attempts = attempts
+    run.worker = continuation.worker[:200]
+    run.started_at = now
+    _emit(
+        "workflow.started", execution, node_id=run.node_id,
+        data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
+    )
+    continuation.run, continuation.node = run, frozen(execution).nodes[run.node_id]
+
+
+def _claim_one_queued(candidates: list[int], *, worker: str, now: datetime) -> tuple[int, uuid.UUID, int] | None:
+    """Move the first of ``candidates`` (node run ids, highest first) that
+    is still queued and due to running for ``worker``, as ``node_claim``
+    does (one more attempt, heartbeat and lease from ``now``). Returns (id,
+    dispatch id, attempts) of the claimed run, or None. On PostgreSQL one
+    statement that skips rows another transaction holds locked."""
+    if connection.vendor != "postgresql":
+        for pk in candidates:
+            claimed = NodeRun.objects.filter(pk=pk, status=NodeStatus.QUEUED, next_attempt_at__isnull=True).update(
+                status=NodeStatus.RUNNING, worker=worker, heartbeat_at=now, started_at=now, stop_requested="",
+                finished_at=None, attempts=F("attempts") + 1)
+            if claimed:
+                dispatch_id, attempts = NodeRun.objects.filter(pk=pk).values_list("dispatch_id", "attempts").get()
+                assert dispatch_id is not None  # a queued node always has one
+                return pk, dispatch_id, attempts
+        return None
+    global _CLAIM_QUEUED_SQL
+    if _CLAIM_QUEUED_SQL is None:
+        q = connection.ops.quote_name
+        c = {name: persistence.column(NodeRun, name) for name in (
+            "id", "status", "worker", "heartbeat_at", "started_at", "stop_requested", "finished_at",
+            "next_attempt_at", "attempts", "dispatch_id")}
+        table = q(NodeRun._meta.db_table)
+        _CLAIM_QUEUED_SQL = f"""
+            UPDATE {table} SET {c["status"]} = 'running', {c["worker"]} = %(worker)s, {c["heartbeat_at"]} = %(now)s,
+                   {c["started_at"]} = %(now)s, {c["stop_requested"]} = '', {c["finished_at"]} = NULL,
+                   {c["attempts"]} = {c["attempts"]} + 1
+             WHERE {c["id"]} = (
+                   SELECT {c["id"]} FROM {table}
+                    WHERE {c["id"]} = ANY(%(ids)s) AND {c["status"]} = 'queued' AND {c["next_attempt_at"]} IS NULL
+                    ORDER BY {c["id"]} DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
+            RETURNING {c["id"]}, {c["dispatch_id"]}, {c["attempts"]}"""
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_QUEUED_SQL, {"ids": candidates, "worker": worker, "now": now})
+        row = cursor.fetchone()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+_CLAIM_QUEUED_SQL: str | None = None
+
+
 def send_on_commit(
     node_run_id: int, dispatch_id: uuid.UUID | None, priority: int, countdown: float = 0, *,
     execution_id: int | None = None, node_id: str = "",
@@ -1075,7 +1160,7 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Cla
             run.reason = "preempted"
             persistence.save(run, [*OUTCOME_FIELDS, "status", "dispatch_id", "reason"])
             _advance_locked(execution, runs)
-            return _continued(execution, run)
+            return _continued(execution, run, runs)
 
         if decision.action == transitions.Action.RETRY:
             delay = decision.delay_seconds
@@ -1112,16 +1197,18 @@ def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Cla
         elif status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT) and _stops_on_failure(execution, run.node_id):
             _stop_locked(execution, "fail", f"node {run.node_id!r} {status.replace('_', ' ')}")
         _advance_locked(execution, runs)
-        return _continued(execution, run)
+        return _continued(execution, run, runs)
 
 
-def _continued(execution: Execution, settled: NodeRun) -> Claim | None:
+def _continued(execution: Execution, settled: NodeRun, runs: dict[str, NodeRun]) -> Claim | None:
     """The last step of a node's transition: write everything (one statement,
     with the events) and, when a node was claimed to continue with here
-    (``_Continuation``), return its ``Claim``, with the outputs it may read
-    fetched by that same statement."""
+    (``_Continuation``: one the transition readied, else an already queued
+    one, see ``_claim_queued``), return its ``Claim``, with the outputs it
+    may read fetched by that same statement."""
     continuation = _continuation.get()
     if continuation is not None:
+        _claim_queued(continuation, execution, runs)
         continuation.open = False  # nothing after this write continues here
     if continuation is None or continuation.run is None or continuation.node is None:
         persistence.flush(events_too=True)

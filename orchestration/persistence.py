@@ -98,6 +98,13 @@ def save(instance: Model, fields: Iterable[str]) -> None:
         entry[1].update(fields)
 
 
+def pending_pks(model: type[Model]) -> set[Any]:
+    """Primary keys of the ``model`` rows with changes recorded by ``save()``
+    and not yet written (empty outside ``writes()``)."""
+    pending = _pending.get()
+    return {pk for (kind, pk) in pending if kind is model} if pending else set()
+
+
 def flush(*, events_too: bool = False, outputs_of: tuple[int, Iterable[str]] | None = None) -> dict[str, Any]:
     """Write the recorded changes now; with ``events_too`` also the events
     collected by the surrounding ``events.batch()`` (announced after the

@@ -73,6 +73,10 @@ def test_quickstart_runs_a_task_to_completion_on_the_embedded_default(tmp_path):
             "workflows": [
                 {"id": "a", "workflow": "echo", "config": {"output": {"x": 1}}},
                 {"id": "b", "workflow": "delay", "dependsOn": ["a"], "config": {"seconds": 1}},
+                # A fan-out and its fan-in: on SQLite too, a branch's worker
+                # continues with a queued sibling (engine._claim_queued).
+                *({"id": f"f{i}", "workflow": "echo", "dependsOn": ["a"]} for i in range(4)),
+                {"id": "join", "workflow": "echo", "dependsOn": ["b", *(f"f{i}" for i in range(4))]},
             ],
         })
         assert status == 201
@@ -86,6 +90,8 @@ def test_quickstart_runs_a_task_to_completion_on_the_embedded_default(tmp_path):
 
         result = wait_for(finished, timeout=120, interval=0.5)
         assert result["status"] == "completed"
+        assert {n["nodeId"]: (n["status"], n["attempts"]) for n in result["nodes"]} == {
+            node_id: ("completed", 1) for node_id in ("a", "b", "f0", "f1", "f2", "f3", "join")}
 
         # The shipped demo watches the sandbox served by the same stack.
         status, started = api(port, token, "/api/v1/tasks/sandbox-weibo-demo/execute/", {"input": {}})
