@@ -434,6 +434,9 @@ try:
 except ValueError as _exc:
     raise ImproperlyConfigured(f"WEBAUTO_WORKER_MAX_MEMORY_PER_CHILD: {_exc}") from None
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("WEBAUTO_WORKER_MAX_TASKS_PER_CHILD", 0, minimum=0) or None
+# A full garbage collection in each pool process after this many tasks (0: off;
+# see webauto/celery.py, _full_collection_between_tasks).
+WEBAUTO_WORKER_GC_EVERY_TASKS = env_int("WEBAUTO_WORKER_GC_EVERY_TASKS", 10, minimum=0)
 CELERY_BEAT_SCHEDULE["resources-reconcile"] = {
     "task": "resources.reconcile",
     "schedule": WEBAUTO_RESOURCES_RECONCILE_SECONDS,

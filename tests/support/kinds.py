@@ -87,12 +87,14 @@ register(NodeKind(name="test-lease-marker", run=_lease_marker))
 
 def _process_facts(config: dict[str, Any], input: Any, context: RunContext) -> dict[str, Any]:
     """What the pool process running it holds: objects frozen out of the
-    garbage collector's reach, and which of ``config["modules"]`` it has imported."""
+    garbage collector's reach, how many full collections it has run, and
+    which of ``config["modules"]`` it has imported."""
     import gc
 
     return {
         "pid": os.getpid(),
         "frozen": gc.get_freeze_count(),
+        "full_collections": gc.get_stats()[2]["collections"],
         "imported": sorted(name for name in config.get("modules", []) if name in sys.modules),
         "preloaded": sorted(name for name in ("httpx",) if name in sys.modules),
     }
