@@ -618,89 +618,68 @@ def _claim_for(continuation: _Continuation, execution: Execution, run: NodeRun, 
     continuation.run, continuation.node = run, node
 
 
-def _claim_queued(continuation: _Continuation, execution: Execution, runs: dict[str, NodeRun]) -> None:
-    """When the finishing transition readied no node to continue with, claim
-    for the continuing worker one of the execution's nodes that is already
-    queued and due (a fan-out's next branch: its message is in the broker,
-    and the worker that takes it finds the node claimed and drops the
-    message as stale). This saves that branch its own claim commit and its
-    broker round trip, as a chain's next node saves them.
+def _queued_claim(
+    continuation: _Continuation, execution: Execution, runs: dict[str, NodeRun]
+) -> tuple[persistence.QueuedClaim, frozenset[str]] | None:
+    """When the finishing transition readied no node to continue with: a
+    request to claim, in the transition's write statement, one of the
+    execution's nodes that is already queued (a fan-out's next branch: its
+    message is in the broker, and the worker that takes it finds the node
+    claimed and drops the message as stale), with the upstream the
+    candidates share (whose outputs that statement reads). This saves the
+    branch its own claim commit and broker round trip, as a chain's next
+    node saves them. None when there is nothing to ask for.
 
-    The claim is conditional, as ``node_claim``'s: a node claimed meanwhile
-    by a worker that took its message (claims do not take the execution's
-    lock), or being claimed right now (its row locked: ``SKIP LOCKED``),
-    is passed over, so each dispatch still runs once. Never a delayed retry
-    (``next_attempt_at`` set: not due yet), never a node of a transition that
-    stops the execution, never one with changes of this transaction not yet
-    written. The last queued first: a broker hands out a fan-out's messages
-    first to last, so the two ends seldom meet. Lock order: the execution
-    row (held), then node rows, as everywhere."""
+    The claim is conditional, as ``node_claim``'s (``persistence.QueuedClaim``):
+    a node claimed meanwhile by a worker that took its message (claims do
+    not take the execution's lock) is passed over, and one being claimed
+    right now is skipped, so each dispatch still runs once. Never a delayed
+    retry, never in a transition that stops the execution, never a node with
+    changes of this transaction not yet written. The last queued first (a
+    broker hands out a fan-out's messages first to last, so the two ends
+    seldom meet), among the queued nodes with the same upstream as that one."""
     if continuation.run is not None or not continuation.open or execution.pk != continuation.execution_id:
-        return
+        return None
     if execution.status != ExecutionStatus.RUNNING or execution.stop_mode:
-        return
+        return None
     unwritten = persistence.pending_pks(NodeRun)
-    candidates = sorted((nr.pk for nr in runs.values() if nr.status == NodeStatus.QUEUED and nr.pk not in unwritten),
-                        reverse=True)
-    if not candidates:
-        return
-    now = timezone.now()
-    found = _claim_one_queued(candidates, worker=continuation.worker[:200], now=now)
-    if found is None:
-        return
-    run_id, dispatch_id, attempts = found
-    run = next(nr for nr in runs.values() if nr.pk == run_id)
+    queued = sorted(((nr.pk, nr.node_id) for nr in runs.values()
+                     if nr.status == NodeStatus.QUEUED and nr.pk not in unwritten), reverse=True)
+    if not queued:
+        return None
+    fixed = frozen(execution)
+    upstream = fixed.upstream(queued[0][1])
+    candidates = [pk for pk, node_id in queued if fixed.upstream(node_id) == upstream]
+    request = persistence.QueuedClaim(candidates=candidates, worker=continuation.worker[:200],
+                                      now=timezone.now(), task_id=execution.task_id)
+    return request, upstream
+
+
+def _took_queued(
+    continuation: _Continuation, execution: Execution, runs: dict[str, NodeRun], request: persistence.QueuedClaim
+) -> None:
+    """Record in memory the queued node ``request`` claimed (see ``_queued_claim``)
+    as the continuation's, with its ``workflow.started`` event: written by the
+    claim's statement on PostgreSQL (announced on commit here), else emitted
+    into the transaction's batch."""
+    assert request.claimed is not None
+    run_id, node_id, dispatch_id, attempts = request.claimed
+    run = runs[node_id]
+    assert run.pk == run_id
     run.status = NodeStatus.RUNNING
     run.dispatch_id = dispatch_id
     run.attempts = attempts
-    run.worker = continuation.worker[:200]
-    run.started_at = now
-    _emit(
-        "workflow.started", execution, node_id=run.node_id,
-        data={"executionId": execution.pk, "nodeId": run.node_id, "attempt": run.attempts},
-    )
-    continuation.run, continuation.node = run, frozen(execution).nodes[run.node_id]
-
-
-def _claim_one_queued(candidates: list[int], *, worker: str, now: datetime) -> tuple[int, uuid.UUID, int] | None:
-    """Move the first of ``candidates`` (node run ids, highest first) that
-    is still queued and due to running for ``worker``, as ``node_claim``
-    does (one more attempt, heartbeat and lease from ``now``). Returns (id,
-    dispatch id, attempts) of the claimed run, or None. On PostgreSQL one
-    statement that skips rows another transaction holds locked."""
-    if connection.vendor != "postgresql":
-        for pk in candidates:
-            claimed = NodeRun.objects.filter(pk=pk, status=NodeStatus.QUEUED, next_attempt_at__isnull=True).update(
-                status=NodeStatus.RUNNING, worker=worker, heartbeat_at=now, started_at=now, stop_requested="",
-                finished_at=None, attempts=F("attempts") + 1)
-            if claimed:
-                dispatch_id, attempts = NodeRun.objects.filter(pk=pk).values_list("dispatch_id", "attempts").get()
-                assert dispatch_id is not None  # a queued node always has one
-                return pk, dispatch_id, attempts
-        return None
-    global _CLAIM_QUEUED_SQL
-    if _CLAIM_QUEUED_SQL is None:
-        q = connection.ops.quote_name
-        c = {name: persistence.column(NodeRun, name) for name in (
-            "id", "status", "worker", "heartbeat_at", "started_at", "stop_requested", "finished_at",
-            "next_attempt_at", "attempts", "dispatch_id")}
-        table = q(NodeRun._meta.db_table)
-        _CLAIM_QUEUED_SQL = f"""
-            UPDATE {table} SET {c["status"]} = 'running', {c["worker"]} = %(worker)s, {c["heartbeat_at"]} = %(now)s,
-                   {c["started_at"]} = %(now)s, {c["stop_requested"]} = '', {c["finished_at"]} = NULL,
-                   {c["attempts"]} = {c["attempts"]} + 1
-             WHERE {c["id"]} = (
-                   SELECT {c["id"]} FROM {table}
-                    WHERE {c["id"]} = ANY(%(ids)s) AND {c["status"]} = 'queued' AND {c["next_attempt_at"]} IS NULL
-                    ORDER BY {c["id"]} DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING {c["id"]}, {c["dispatch_id"]}, {c["attempts"]}"""
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_QUEUED_SQL, {"ids": candidates, "worker": worker, "now": now})
-        row = cursor.fetchone()
-    return None if row is None else (row[0], row[1], row[2])
-
-
-_CLAIM_QUEUED_SQL: str | None = None
+    run.worker = request.worker
+    run.started_at = request.now
+    data = {"executionId": execution.pk, "nodeId": node_id, "attempt": attempts}
+    if request.event_id is None:
+        _emit("workflow.started", execution, node_id=node_id, data=data)
+    else:
+        events.announce_on_commit([events.event_model()(
+            pk=request.event_id, type="workflow.started", task_id=execution.task_id, execution_id=execution.pk,
+            node_id=node_id, data=data, source="system", created_at=request.now,
+        )])
+    continuation.run, continuation.node = run, frozen(execution).nodes[node_id]
 
 
 def send_on_commit(
@@ -1204,19 +1183,29 @@ def _continued(execution: Execution, settled: NodeRun, runs: dict[str, NodeRun])
     """The last step of a node's transition: write everything (one statement,
     with the events) and, when a node was claimed to continue with here
     (``_Continuation``: one the transition readied, else an already queued
-    one, see ``_claim_queued``), return its ``Claim``, with the outputs it
+    one, claimed by that statement, see ``_queued_claim``), return its ``Claim``, with the outputs it
     may read fetched by that same statement."""
     continuation = _continuation.get()
+    queued = None
     if continuation is not None:
-        _claim_queued(continuation, execution, runs)
+        queued = _queued_claim(continuation, execution, runs)
         continuation.open = False  # nothing after this write continues here
-    if continuation is None or continuation.run is None or continuation.node is None:
+    if continuation is None or (queued is None and (continuation.run is None or continuation.node is None)):
         persistence.flush(events_too=True)
         return None
     fixed = frozen(execution)
+    if queued is not None:
+        request, upstream = queued
+        outputs = persistence.flush(events_too=True, outputs_of=(execution.pk, upstream) if upstream else None,
+                                    claim_queued=request)
+        if request.claimed is None:
+            return None
+        _took_queued(continuation, execution, runs, request)
+    else:
+        upstream = fixed.upstream(continuation.run.node_id)  # type: ignore[union-attr]
+        outputs = persistence.flush(events_too=True, outputs_of=(execution.pk, upstream) if upstream else None)
     run, node = continuation.run, continuation.node
-    upstream = fixed.upstream(run.node_id)
-    outputs = persistence.flush(events_too=True, outputs_of=(execution.pk, upstream) if upstream else None)
+    assert run is not None and node is not None
     if settled.node_id in upstream and settled.status == NodeStatus.COMPLETED:
         outputs[settled.node_id] = settled.output  # written by that statement, so not read by it
     execution.parameters = copy.deepcopy(fixed.parameters)

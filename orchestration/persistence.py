@@ -33,11 +33,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import json
+import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import F, Field, Model
 from django.db.models.base import ModelState
 
 from orchestration import events
@@ -105,12 +109,54 @@ def pending_pks(model: type[Model]) -> set[Any]:
     return {pk for (kind, pk) in pending if kind is model} if pending else set()
 
 
-def flush(*, events_too: bool = False, outputs_of: tuple[int, Iterable[str]] | None = None) -> dict[str, Any]:
+@dataclass
+class QueuedClaim:
+    """Asks ``flush()`` to claim, in its statement, one of ``candidates``
+    (node run ids of one execution, highest first) that is still queued and
+    due (``next_attempt_at`` NULL) for ``worker`` as of ``now``, as a
+    broker claim does: running, one more attempt, heartbeat and lease from
+    ``now``. Conditional: a row claimed meanwhile is passed over, and one
+    another transaction holds locked (a claim in flight) is skipped, not
+    waited for (``FOR UPDATE SKIP LOCKED``). ``flush()`` fills in
+    ``claimed`` (id, node id, dispatch id, attempts) or leaves it None, and
+    on PostgreSQL the claimed node's ``workflow.started`` event row
+    (``event_id``; its data ``executionId``, ``nodeId``, ``attempt``, as
+    ``engine.node_claim`` records it). ``task_id`` is the execution's task,
+    for that row. Lock order: the caller holds the execution's row lock."""
+
+    candidates: list[int]
+    worker: str
+    now: datetime
+    task_id: int
+    claimed: tuple[int, str, uuid.UUID, int] | None = None
+    event_id: int | None = None
+
+
+def _claim_queued_orm(claim: QueuedClaim) -> None:
+    for pk in claim.candidates:
+        moved = NodeRun.objects.filter(pk=pk, status="queued", next_attempt_at__isnull=True).update(
+            status="running", worker=claim.worker, heartbeat_at=claim.now, started_at=claim.now,
+            stop_requested="", finished_at=None, attempts=F("attempts") + 1)
+        if moved:
+            node_id, dispatch_id, attempts = NodeRun.objects.filter(pk=pk).values_list(
+                "node_id", "dispatch_id", "attempts").get()
+            assert dispatch_id is not None  # a queued node always has one
+            claim.claimed = (pk, node_id, dispatch_id, attempts)
+            return
+
+
+def flush(
+    *, events_too: bool = False, outputs_of: tuple[int, Iterable[str]] | None = None,
+    claim_queued: QueuedClaim | None = None,
+) -> dict[str, Any]:
     """Write the recorded changes now; with ``events_too`` also the events
     collected by the surrounding ``events.batch()`` (announced after the
     commit, in order). With ``outputs_of=(execution_id, node_ids)``, returns
     the outputs of those nodes that were completed before this statement
-    (node id -> output); otherwise ``{}``. Raises the database's errors."""
+    (node id -> output); otherwise ``{}``. With ``claim_queued``, also
+    claims a queued node (see ``QueuedClaim``; elsewhere than on PostgreSQL,
+    in statements of its own and without the event, which the caller
+    records). Raises the database's errors."""
     pending = _pending.get()
     rows = list(pending.values()) if pending else []
     if pending:
@@ -119,6 +165,8 @@ def flush(*, events_too: bool = False, outputs_of: tuple[int, Iterable[str]] | N
         # Events stay in the batch, which inserts them when it ends.
         for instance, fields in rows:
             instance.save(update_fields=sorted(fields))
+        if claim_queued is not None:
+            _claim_queued_orm(claim_queued)
         if outputs_of is None:
             return {}
         execution_id, node_ids = outputs_of
@@ -128,9 +176,9 @@ def flush(*, events_too: bool = False, outputs_of: tuple[int, Iterable[str]] | N
             ).values_list("node_id", "output")
         )
     recorded = events.take_pending() if events_too else []
-    if not rows and not recorded and outputs_of is None:
+    if not rows and not recorded and outputs_of is None and claim_queued is None:
         return {}
-    sql, params = _statement(rows, recorded, outputs_of)
+    sql, params = _statement(rows, recorded, outputs_of, claim_queued)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         result = cursor.fetchall()
@@ -140,8 +188,12 @@ def flush(*, events_too: bool = False, outputs_of: tuple[int, Iterable[str]] | N
     for kind, key, value in result:
         if kind == 0:
             event_ids.append(int(key))
-        else:
+        elif kind == 1:
             outputs[key] = output_field.from_db_value(value, None, connection)  # type: ignore[attr-defined]
+        elif claim_queued is not None:  # kind 2: the queued node claimed
+            found = json.loads(value) if isinstance(value, (str, bytes)) else value
+            claim_queued.claimed = (int(key), found["node"], uuid.UUID(found["dispatch"]), int(found["attempts"]))
+            claim_queued.event_id = int(found["event"])
     if recorded:
         for event, pk in zip(recorded, sorted(event_ids), strict=True):
             event.pk = pk
@@ -179,8 +231,44 @@ def _insert_parts(model: type[Model]) -> tuple[str, str, str, tuple[Any, ...]]:
     return head, "(" + ", ".join(["%s"] * len(inserted)) + ")", tail, inserted
 
 
+@functools.cache
+def _claim_queued_ctes() -> tuple[str, str, str]:
+    """The CTEs of a ``QueuedClaim`` (the conditional update, its event row)
+    and the SELECT returning what was claimed (kind 2)."""
+    q = connection.ops.quote_name
+    table = q(NodeRun._meta.db_table)
+    c = {name: column(NodeRun, name) for name in (
+        "id", "execution", "node_id", "status", "worker", "heartbeat_at", "started_at", "stop_requested",
+        "finished_at", "next_attempt_at", "attempts", "dispatch_id")}
+    update = f"""cq AS (
+        UPDATE {table} SET {c["status"]} = 'running', {c["worker"]} = %s, {c["heartbeat_at"]} = %s,
+               {c["started_at"]} = %s, {c["stop_requested"]} = '', {c["finished_at"]} = NULL,
+               {c["attempts"]} = {c["attempts"]} + 1
+         WHERE {c["id"]} = (
+               SELECT {c["id"]} FROM {table}
+                WHERE {c["id"]} = ANY(%s) AND {c["status"]} = 'queued' AND {c["next_attempt_at"]} IS NULL
+                ORDER BY {c["id"]} DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING {c["id"]} AS id, {c["execution"]} AS execution_id, {c["node_id"]} AS node_id,
+                  {c["dispatch_id"]} AS dispatch_id, {c["attempts"]} AS attempts)"""
+    event = events.event_model()
+    e = {name: column(event, name) for name in ("type", "data", "task", "execution", "node_id", "source",
+                                                 "created_at", "id")}
+    started = f"""cqe AS (
+        INSERT INTO {q(event._meta.db_table)} ({e["type"]}, {e["data"]}, {e["task"]}, {e["execution"]},
+                                               {e["node_id"]}, {e["source"]}, {e["created_at"]})
+        SELECT 'workflow.started',
+               jsonb_build_object('executionId', cq.execution_id, 'nodeId', cq.node_id, 'attempt', cq.attempts),
+               %s, cq.execution_id, cq.node_id, 'system', %s
+          FROM cq
+        RETURNING {e["id"]} AS id)"""
+    select = ("SELECT 2, cq.id::text, jsonb_build_object('node', cq.node_id, 'dispatch', cq.dispatch_id, "
+              "'attempts', cq.attempts, 'event', (SELECT id FROM cqe)) FROM cq")
+    return update, started, select
+
+
 def _statement(
-    rows: list[tuple[Model, set[str]]], recorded: list[Any], outputs_of: tuple[int, Iterable[str]] | None
+    rows: list[tuple[Model, set[str]]], recorded: list[Any], outputs_of: tuple[int, Iterable[str]] | None,
+    claim_queued: QueuedClaim | None = None,
 ) -> tuple[str, list[Any]]:
     q = connection.ops.quote_name
     groups: dict[tuple[type[Model], tuple[str, ...]], list[Model]] = {}
@@ -201,6 +289,11 @@ def _statement(
         for event in recorded:
             params.extend(f.get_db_prep_save(f.pre_save(event, True), connection) for f in inserted)
         selects.append("SELECT 0 AS kind, id::text AS key, NULL::jsonb AS value FROM ev")
+    if claim_queued is not None:  # its CTEs (and their parameters) before the SELECTs
+        update, started, _ = _claim_queued_ctes()
+        ctes.extend([update, started])
+        now = claim_queued.now
+        params.extend([claim_queued.worker, now, now, claim_queued.candidates, claim_queued.task_id, now])
     if outputs_of is not None:
         execution_id, node_ids = outputs_of
         c = {name: column(NodeRun, name) for name in ("execution", "status", "node_id", "output")}
@@ -209,6 +302,8 @@ def _statement(
             f" AND {c['status']} = 'completed' AND {c['node_id']} = ANY(%s)"
         )
         params.extend([execution_id, list(node_ids)])
+    if claim_queued is not None:
+        selects.append(_claim_queued_ctes()[2])
     if not selects:
         selects.append("SELECT 0, NULL::text, NULL::jsonb WHERE false")
     head = ("WITH " + ", ".join(ctes) + " ") if ctes else ""
