@@ -68,6 +68,19 @@ def descendant_pids(pid: int) -> list[int] | None:
     return found
 
 
+_own: psutil.Process | None = None
+
+
+def _own_process() -> psutil.Process:
+    """This process as a ``psutil.Process``, made once per process (a forked
+    pool process makes its own): creating one reads /proc/<pid>/stat, once
+    per node before."""
+    global _own
+    if _own is None or _own.pid != os.getpid():
+        _own = psutil.Process()
+    return _own
+
+
 @dataclass
 class _Reading:
     cpu: dict[int, float] = field(default_factory=dict)  # pid -> cumulative CPU seconds
@@ -83,7 +96,7 @@ class ProcessTreeMeter:
     """
 
     def __init__(self, process: psutil.Process | None = None, *, interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
-        self.process = process or psutil.Process()
+        self.process = process or _own_process()
         self.interval = interval
         self._baseline = _Reading()
         self._peak_rss = 0

@@ -1,0 +1,51 @@
+"""The continuation with an already queued branch (``engine._claim_queued``)
+seen on a real worker: a worker process that continues with a queued branch
+takes it in the broker's place, so it must take the one the broker would
+have handed it (the highest priority waiting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestration import engine, services
+from orchestration.models import EXECUTION_FINAL, Execution
+from tests.conftest import wait_for
+from tests.orchestration.conftest import node_map
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def _marker(node_id: str, marks: Path, **extra: object) -> dict[str, object]:
+    return {"id": node_id, "workflow": "test-marker", "config": {"file": str(marks)}, **extra}
+
+
+def test_branches_continued_by_one_worker_process_run_in_their_priority_order(
+    worker_factory, make_task, tmp_path, admit_all
+):
+    """The root finishes here (not continued): its four branches wait in the
+    broker at their own priorities. One worker process takes the critical
+    one from the broker and then continues with the others: high, normal,
+    low, as the broker would have handed them out, not last queued first."""
+    marks = tmp_path / "marks.txt"
+    priorities = {"b00": "critical", "b01": "low", "b02": "high", "b03": "normal"}
+    task = make_task("fanprio6", [_marker("root", marks)] + [
+        _marker(node_id, marks, dependsOn=["root"], execution={"priority": name})
+        for node_id, name in priorities.items()
+    ])
+    execution = services.execution_create(task=task)
+    root = node_map(execution)["root"]
+    assert engine.node_claim(node_run_id=root.pk, dispatch_id=str(root.dispatch_id), worker="test") is not None
+    engine.node_finish(node_run_id=root.pk, dispatch_id=str(root.dispatch_id),
+                       outcome=engine.Outcome(status="completed", output={}))
+
+    worker_factory(env={"WEBAUTO_ADMISSION_BACKEND": "orchestration.admission.AdmitAll"}, concurrency=1)
+
+    def done() -> bool:
+        return Execution.objects.get(pk=execution.pk).status in EXECUTION_FINAL
+
+    wait_for(done, timeout=60)
+    assert Execution.objects.get(pk=execution.pk).status == "completed"
+    order = [line.split(":")[1] for line in marks.read_text().splitlines() if line.split(":")[0] == str(execution.pk)]
+    assert order == ["b00", "b02", "b03", "b01"]  # critical, high, normal, low (the root ran in this process)
