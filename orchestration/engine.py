@@ -635,21 +635,26 @@ def _queued_claim(
     not take the execution's lock) is passed over, and one being claimed
     right now is skipped, so each dispatch still runs once. Never a delayed
     retry, never in a transition that stops the execution, never a node with
-    changes of this transaction not yet written. The last queued first (a
-    broker hands out a fan-out's messages first to last, so the two ends
-    seldom meet), among the queued nodes with the same upstream as that one."""
+    changes of this transaction not yet written. In the order the broker
+    would hand them out: the highest priority first (their messages wait at
+    their own priorities, and this worker takes one in the broker's place),
+    among equals the last queued first (a broker hands out a fan-out's
+    messages first to last, so the two ends seldom meet); among the queued
+    nodes with the same upstream as the first."""
     if continuation.run is not None or not continuation.open or execution.pk != continuation.execution_id:
         return None
     if execution.status != ExecutionStatus.RUNNING or execution.stop_mode:
         return None
     unwritten = persistence.pending_pks(NodeRun)
-    queued = sorted(((nr.pk, nr.node_id) for nr in runs.values()
-                     if nr.status == NodeStatus.QUEUED and nr.pk not in unwritten), reverse=True)
+    fixed = frozen(execution)
+    queued = sorted(
+        (node_priority(execution, fixed.nodes.get(nr.node_id, {})), -nr.pk, nr.node_id) for nr in runs.values()
+         if nr.status == NodeStatus.QUEUED and nr.pk not in unwritten
+    )
     if not queued:
         return None
-    fixed = frozen(execution)
-    upstream = fixed.upstream(queued[0][1])
-    candidates = [pk for pk, node_id in queued if fixed.upstream(node_id) == upstream]
+    upstream = fixed.upstream(queued[0][2])
+    candidates = [-negated for _, negated, node_id in queued if fixed.upstream(node_id) == upstream]
     request = persistence.QueuedClaim(candidates=candidates, worker=continuation.worker[:200],
                                       now=timezone.now(), task_id=execution.task_id)
     return request, upstream

@@ -111,8 +111,8 @@ def pending_pks(model: type[Model]) -> set[Any]:
 
 @dataclass
 class QueuedClaim:
-    """Asks ``flush()`` to claim, in its statement, one of ``candidates``
-    (node run ids of one execution, highest first) that is still queued and
+    """Asks ``flush()`` to claim, in its statement, the first of ``candidates``
+    (node run ids of one execution, in the order to take them) that is still queued and
     due (``next_attempt_at`` NULL) for ``worker`` as of ``now``, as a
     broker claim does: running, one more attempt, heartbeat and lease from
     ``now``. Conditional: a row claimed meanwhile is passed over, and one
@@ -247,7 +247,7 @@ def _claim_queued_ctes() -> tuple[str, str, str]:
          WHERE {c["id"]} = (
                SELECT {c["id"]} FROM {table}
                 WHERE {c["id"]} = ANY(%s) AND {c["status"]} = 'queued' AND {c["next_attempt_at"]} IS NULL
-                ORDER BY {c["id"]} DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
+                ORDER BY array_position(%s::bigint[], {c["id"]}) LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING {c["id"]} AS id, {c["execution"]} AS execution_id, {c["node_id"]} AS node_id,
                   {c["dispatch_id"]} AS dispatch_id, {c["attempts"]} AS attempts)"""
     event = events.event_model()
@@ -293,7 +293,8 @@ def _statement(
         update, started, _ = _claim_queued_ctes()
         ctes.extend([update, started])
         now = claim_queued.now
-        params.extend([claim_queued.worker, now, now, claim_queued.candidates, claim_queued.task_id, now])
+        params.extend([claim_queued.worker, now, now, claim_queued.candidates, claim_queued.candidates,
+                       claim_queued.task_id, now])
     if outputs_of is not None:
         execution_id, node_ids = outputs_of
         c = {name: column(NodeRun, name) for name in ("execution", "status", "node_id", "output")}
