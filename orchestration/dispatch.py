@@ -179,6 +179,39 @@ def _send_many(messages: list[NodeMessage]) -> None:
         _send_one(message)
 
 
+def waiting_before(priority: int) -> bool:
+    """Whether messages wait in the broker's default queue at a priority it
+    serves before ``priority`` (0 is served first on Redis): a worker that
+    could run its execution's next node without the broker leaves it to the
+    broker then, so a higher-priority run is not kept waiting behind the
+    continuation (``runner.run_node``). On Redis one pipeline of ``LLEN``
+    over kombu's priority lists (``celery``, ``celery:3``, ...); False for
+    a transport that has no such lists (the file-system broker) and for a
+    broker that cannot be reached (the continuation is only an optimisation;
+    the broker's order is what it keeps)."""
+    if priority <= 0:
+        return False
+    app = current_app
+    try:
+        with app.pool.acquire(block=True, timeout=1) as conn:
+            channel = conn.default_channel
+            if not hasattr(channel, "_q_for_pri") or not hasattr(channel, "client"):
+                return False
+            queue = app.conf.task_default_queue
+            # kombu's Redis channel names the list of each priority step so.
+            lists = {channel._q_for_pri(queue, step) for step in channel.priority_steps if step < priority}
+            lists.discard(channel._q_for_pri(queue, priority))
+            if not lists:
+                return False
+            with channel.client.pipeline() as pipe:
+                for name in sorted(lists):
+                    pipe.llen(name)
+                return any(pipe.execute())
+    except Exception as exc:  # kombu and redis raise several types for an unreachable broker
+        log.debug("broker queue lengths not read (%s)", exc)
+        return False
+
+
 def _mark_unsent(messages: list[NodeMessage]) -> None:
     """Clear ``queued_at`` of the nodes still queued under these messages'
     dispatch ids: the sweep sends them as soon as the broker is back."""

@@ -26,7 +26,7 @@ import jsonschema
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
-from orchestration import engine, log_redaction, references, registry, secret_hosts
+from orchestration import dispatch, engine, log_redaction, references, registry, secret_hosts
 from orchestration.context import NodeCancelled, NodeError, RunContext
 from orchestration.models import NodeStatus
 from orchestration.process_tree import ProcessTreeMeter
@@ -331,6 +331,8 @@ def _run_one(claim: engine.Claim, *, worker: str, continue_here: bool) -> engine
         # Not ours any more: recovery dispatches the node again once the lease expires.
         log.warning("node run %s: stopped by its fence; its outcome is not recorded", node_run_id)
         return None
+    if continue_here and dispatch.waiting_before(engine.node_priority(execution, claim.node)):
+        continue_here = False  # higher-priority work waits in the broker: its turn first
     return _with_db_retry(
         lambda: engine.node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome,
                                    continue_here=continue_here, worker=worker),
