@@ -30,6 +30,24 @@ class Statements:
 
 
 @pytest.fixture
+def empty_broker() -> Iterator[Any]:
+    """The broker's Redis client, its messages dropped before and after the
+    test (tests that run nodes in this process, with no worker, leave their
+    messages there; a continuing runner asks the broker whether
+    higher-priority messages wait, ``dispatch.waiting_before``)."""
+    from orchestration import dispatch
+    from webauto.celery import app
+
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        client.flushdb()
+        dispatch._clear_at.clear()
+        yield client
+        client.flushdb()
+        dispatch._clear_at.clear()
+
+
+@pytest.fixture
 def make_task():
     """Create a Task row directly (engine tests bypass definition validation)."""
 

@@ -4,24 +4,8 @@ continuing worker makes before it runs its execution's next node itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from orchestration import dispatch
 from webauto.celery import app
-
-
-@pytest.fixture
-def broker() -> Iterator[object]:
-    """The broker's Redis client, its lists emptied before and after."""
-    with app.connection_for_write() as conn:
-        client = conn.default_channel.client
-        client.flushdb()
-        dispatch._clear_at.clear()
-        yield client
-        client.flushdb()
-        dispatch._clear_at.clear()
 
 
 def _send(priority: int) -> None:
@@ -29,7 +13,7 @@ def _send(priority: int) -> None:
     app.send_task("orchestration.ping", args=[0], priority=priority)
 
 
-def test_only_messages_served_before_the_priority_count(broker, monkeypatch):
+def test_only_messages_served_before_the_priority_count(empty_broker, monkeypatch):
     monkeypatch.setattr(dispatch, "WAITING_RECHECK_SECONDS", 0)
     assert dispatch.waiting_before(6) is False  # nothing at all
 
@@ -43,7 +27,7 @@ def test_only_messages_served_before_the_priority_count(broker, monkeypatch):
     assert dispatch.waiting_before(0) is False  # nothing is served before critical
 
 
-def test_a_clear_answer_is_trusted_for_the_recheck_interval_only(broker, monkeypatch):
+def test_a_clear_answer_is_trusted_for_the_recheck_interval_only(empty_broker, monkeypatch):
     monkeypatch.setattr(dispatch, "WAITING_RECHECK_SECONDS", 60)
     assert dispatch.waiting_before(6) is False
     _send(0)

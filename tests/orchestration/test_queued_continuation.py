@@ -52,7 +52,7 @@ def _branches_queued(task) -> Execution:
     return execution
 
 
-def test_a_whole_fan_out_runs_in_the_process_that_took_its_root_each_node_once(admit_all, make_task):
+def test_a_whole_fan_out_runs_in_the_process_that_took_its_root_each_node_once(admit_all, make_task, empty_broker):
     task = make_task("fan-here", fan(6))
     execution = services.execution_create(task=task)
     start = node_map(execution)["start"]
