@@ -26,6 +26,7 @@ stale after it (the sweep sends under a fresh dispatch id).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -212,26 +213,95 @@ WAITING_RECHECK_SECONDS = 0.025
 _clear_at: dict[int, float] = {}  # priority -> monotonic time of its last clear answer
 
 
-def _waiting_before(priority: int) -> bool:
+# The broker check's bound: connecting, and each reply, in seconds. LLEN
+# answers in well under a millisecond; a broker that does not answer in this
+# time is treated as having nothing waiting (the node finishes at once).
+WAITING_TIMEOUT_SECONDS = 0.1
+# After a failed check, the broker is not asked again for this long, so that a
+# broker that is down costs a chain at most one timeout per interval.
+WAITING_RETRY_AFTER_SECONDS = 2.0
+
+_probe_lock = threading.Lock()
+# (pid, broker URL) -> (Redis client, the names of the default queue's priority
+# lists, kombu's), or None for a transport without such lists
+_probe: dict[tuple[int, str], tuple[Any, Any] | None] = {}
+_probe_failed_at = -1e9
+
+
+class _KombuNames:
+    """kombu's own naming of a Redis queue's priority lists (``celery``,
+    ``celery:3``, ...), with this application's transport options."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        from kombu.transport import redis as kombu_redis
+
+        self.sep = options.get("sep", kombu_redis.Channel.sep)
+        self.priority_steps = options.get("priority_steps", kombu_redis.Channel.priority_steps)
+        self.prefix = options.get("global_keyprefix") or ""
+        self._channel: Any = kombu_redis.Channel  # its methods, called on this object
+
+    def priority(self, n: int) -> int:
+        return int(self._channel.priority(self, n))
+
+    def list_for(self, queue: str, priority: int) -> str:
+        return self.prefix + str(self._channel._q_for_pri(self, queue, priority))
+
+
+def _probe_client() -> tuple[Any, _KombuNames] | None:
+    """The check's own Redis client in this process (a forked child makes
+    its own) and kombu's list names; None for a broker without priority
+    lists (the file-system broker). Its own, not the application's broker
+    pool: that one connects with kombu's retries (6 s with the broker down,
+    redis-py's retries 2 s more) and reads without a timeout (forever from a
+    broker that stopped answering); this one gives up after
+    ``WAITING_TIMEOUT_SECONDS``, at once, without retrying."""
     app = current_app
-    try:
-        with app.pool.acquire(block=True, timeout=1) as conn:
-            channel = conn.default_channel
-            if not hasattr(channel, "_q_for_pri") or not hasattr(channel, "client"):
-                return False
-            queue = app.conf.task_default_queue
-            # kombu's Redis channel names the list of each priority step so.
-            lists = {channel._q_for_pri(queue, step) for step in channel.priority_steps if step < priority}
-            lists.discard(channel._q_for_pri(queue, priority))
-            if not lists:
-                return False
-            with channel.client.pipeline() as pipe:
-                for name in sorted(lists):
-                    pipe.llen(name)
-                return any(pipe.execute())
-    except Exception as exc:  # kombu and redis raise several types for an unreachable broker
-        log.debug("broker queue lengths not read (%s)", exc)
+    url = str(app.conf.broker_url)
+    key = (os.getpid(), url)
+    if key not in _probe:
+        _probe.clear()  # another URL's, or the parent process's
+        scheme = url.split("://", 1)[0]
+        if scheme not in ("redis", "rediss") or ";" in url:
+            _probe[key] = None
+        else:
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            ssl = app.conf.broker_use_ssl if scheme == "rediss" and isinstance(app.conf.broker_use_ssl, dict) else {}
+            client = redis.Redis.from_url(
+                url, socket_timeout=WAITING_TIMEOUT_SECONDS, socket_connect_timeout=WAITING_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 0), **ssl)
+            _probe[key] = (client, _KombuNames(dict(app.conf.broker_transport_options or {})))
+    return _probe[key]
+
+
+def _waiting_before(priority: int) -> bool:
+    global _probe_failed_at
+    if time.monotonic() - _probe_failed_at < WAITING_RETRY_AFTER_SECONDS:
         return False
+    if not _probe_lock.acquire(blocking=False):
+        return False  # another thread of this process is asking right now
+    try:
+        probe = _probe_client()
+        if probe is None:
+            return False
+        client, names = probe
+        queue = current_app.conf.task_default_queue
+        lists = {names.list_for(queue, step) for step in names.priority_steps if step < priority}
+        lists.discard(names.list_for(queue, priority))
+        if not lists:
+            return False
+        with client.pipeline(transaction=False) as pipe:
+            for name in sorted(lists):
+                pipe.llen(name)
+            return any(pipe.execute())
+    except Exception as exc:  # redis raises several types for an unreachable broker
+        log.debug("broker queue lengths not read (%s)", exc)
+        _probe_failed_at = time.monotonic()
+        return False
+    finally:
+        _probe_lock.release()
 
 
 def _mark_unsent(messages: list[NodeMessage]) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import itertools
 import json
 import logging
 import random
@@ -41,7 +42,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -544,14 +545,23 @@ class _Continuation:
     open: bool = True  # until the transition's write: what runs after it (on commit) never continues here
     run: NodeRun | None = None
     node: dict[str, Any] | None = None
+    # Whether work the broker serves before a node of this broker priority
+    # waits there (``dispatch.waiting_before``): such a node is left to the broker.
+    yields_to: Callable[[int], bool] | None = None
 
-    def takes(self, execution: Execution) -> bool:
-        """Whether a node of ``execution`` dispatched now continues here.
-        Never one of another execution: the transaction's on-commit work
-        (an admission pass freed by the finish, say) runs while the finish
-        is still on the stack, and must send its nodes, not hand them to
-        this worker, which would never run them."""
-        return self.open and self.run is None and execution.pk == self.execution_id
+    def takes(self, execution: Execution, priority: int) -> bool:
+        """Whether a node of ``execution`` at broker ``priority`` dispatched
+        now continues here. Never one of another execution: the
+        transaction's on-commit work (an admission pass freed by the finish,
+        say) runs while the finish is still on the stack, and must send its
+        nodes, not hand them to this worker, which would never run them.
+        Never one that higher-priority work waiting in the broker would
+        precede: the node's own priority counts, not the finished node's."""
+        return (self.open and self.run is None and execution.pk == self.execution_id
+                and not self.yields(priority))
+
+    def yields(self, priority: int) -> bool:
+        return self.yields_to is not None and self.yields_to(priority)
 
 
 _continuation: contextvars.ContextVar[_Continuation | None] = contextvars.ContextVar(
@@ -585,7 +595,7 @@ def _dispatch_all(
     ``continuing`` is False."""
     for run, node in dispatched:
         continuation = _continuation.get() if continuing else None
-        if continuation is not None and continuation.takes(execution):
+        if continuation is not None and continuation.takes(execution, node_priority(execution, node)):
             _claim_for(continuation, execution, run, node)
             continue
         persistence.save(run, _DISPATCH_FIELDS)
@@ -651,6 +661,9 @@ def _queued_claim(
         (node_priority(execution, fixed.nodes.get(nr.node_id, {})), -nr.pk, nr.node_id) for nr in runs.values()
          if nr.status == NodeStatus.QUEUED and nr.pk not in unwritten
     )
+    # Those that no work waiting in the broker precedes (if one of a priority
+    # does, so does it the lower priorities, which come after it here).
+    queued = list(itertools.takewhile(lambda entry: not continuation.yields(entry[0]), queued))
     if not queued:
         return None
     upstream = fixed.upstream(queued[0][2])
@@ -1062,18 +1075,22 @@ class Outcome:
 
 
 def node_finish(
-    *, node_run_id: int, dispatch_id: str, outcome: Outcome, continue_here: bool = False, worker: str = ""
+    *, node_run_id: int, dispatch_id: str, outcome: Outcome, continue_here: bool = False, worker: str = "",
+    yields_to: Callable[[int], bool] | None = None,
 ) -> Claim | None:
     """Record a node's outcome, retry it or settle it, and advance the graph,
     in one transaction. With ``continue_here``, the first node that became
     ready is not sent to the broker but claimed in that same transaction for
     ``worker`` (the caller's name, as given to ``node_claim``) and returned
     as a ``Claim`` for the caller to run right away; otherwise (and when
-    nothing became ready) returns None.
+    nothing became ready) returns None. ``yields_to(priority)`` (the runner
+    passes ``dispatch.waiting_before``) says whether work the broker serves
+    before a node of that priority waits there: such a node is not continued
+    with but left to the broker (asked for each candidate's own priority).
 
     On PostgreSQL the transaction is four round trips whatever it does (see
     ``orchestration.persistence``): lock, read, one write statement, commit."""
-    continuation = _Continuation(worker=worker) if continue_here else None
+    continuation = _Continuation(worker=worker, yields_to=yields_to) if continue_here else None
     token = _continuation.set(continuation)
     try:
         return _node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome)

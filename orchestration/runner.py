@@ -331,11 +331,11 @@ def _run_one(claim: engine.Claim, *, worker: str, continue_here: bool) -> engine
         # Not ours any more: recovery dispatches the node again once the lease expires.
         log.warning("node run %s: stopped by its fence; its outcome is not recorded", node_run_id)
         return None
-    if continue_here and dispatch.waiting_before(engine.node_priority(execution, claim.node)):
-        continue_here = False  # higher-priority work waits in the broker: its turn first
+    # The node to continue with is left to the broker when higher-priority
+    # work waits there (asked for that node's priority, in the transition).
     return _with_db_retry(
         lambda: engine.node_finish(node_run_id=node_run_id, dispatch_id=dispatch_id, outcome=outcome,
-                                   continue_here=continue_here, worker=worker),
+                                   continue_here=continue_here, worker=worker, yields_to=dispatch.waiting_before),
         give_up_after=settings.WEBAUTO_NODE_STALE_SECONDS,
     )
 

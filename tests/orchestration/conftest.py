@@ -42,6 +42,7 @@ def empty_broker() -> Iterator[Any]:
         client = conn.default_channel.client
         client.flushdb()
         dispatch._clear_at.clear()
+        dispatch._probe_failed_at = -1e9
         yield client
         client.flushdb()
         dispatch._clear_at.clear()
