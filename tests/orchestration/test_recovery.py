@@ -109,3 +109,44 @@ def test_a_worker_killed_while_it_continues_a_chain_in_the_same_process_loses_no
     assert sum(":b:" in line for line in lines) == 2  # the killed attempt, then the recovered one
     assert sum(":c:" in line for line in lines) == 1
     assert [a["status"] for a in node_map(execution)["b"].attempt_log] == ["lost", "completed"]
+
+
+def test_a_worker_killed_while_it_runs_a_queued_branch_it_continued_with_loses_nothing(
+    worker_factory, make_task, tmp_path
+):
+    """The fan-out variant: the process that ran the root continues with the
+    first branch, then (engine._queued_claim) with a branch whose message is
+    still in the broker, and is killed while it runs that branch. Its lease
+    expires and recovery sends it again; the branches nobody claimed run
+    from their messages; every node runs once, the killed one twice."""
+    marks = tmp_path / "marks.txt"
+    env = {"WEBAUTO_NODE_HEARTBEAT_SECONDS": "0.3", "WEBAUTO_NODE_STALE_SECONDS": "2",
+           "WEBAUTO_WORKER_SWEEP_SECONDS": "1", "WEBAUTO_DISPATCH_RESEND_SECONDS": "3"}
+    first_worker = worker_factory(env=env, concurrency=1)
+    branches = {"b0": 0.2, "b1": 0, "b2": 0, "b3": 4}  # b3 is queued last: continued after b0
+    task = make_task("continued-fan", [
+        {"id": "root", "workflow": "test-marker", "config": {"file": str(marks)}},
+        *({"id": node_id, "workflow": "test-marker", "dependsOn": ["root"],
+           "config": {"file": str(marks), "seconds": seconds}} for node_id, seconds in branches.items()),
+        {"id": "join", "workflow": "test-marker", "dependsOn": list(branches), "config": {"file": str(marks)}},
+    ])
+    execution = services.execution_create(task=task)
+    wait_for(lambda: marks.exists() and ":b3:" in marks.read_text(), timeout=30, interval=0.05)
+    pids = {line.split(":")[1]: line.split(":")[2] for line in marks.read_text().splitlines()}
+    assert pids["root"] == pids["b0"] == pids["b3"]  # continued in the root's process, b3 from the queue
+    assert "b1" not in pids and "b2" not in pids
+
+    first_worker.kill()
+    time.sleep(2.5)  # let the dead worker's lease on b3 expire
+    worker_factory(env=env)
+
+    def done():
+        execution.refresh_from_db()
+        return execution.status in EXECUTION_FINAL
+
+    wait_for(done, timeout=60)
+    assert execution.status == "completed"
+    lines = marks.read_text().splitlines()
+    counts = {node_id: sum(f":{node_id}:" in line for line in lines) for node_id in ["root", *branches, "join"]}
+    assert counts == {"root": 1, "b0": 1, "b1": 1, "b2": 1, "b3": 2, "join": 1}
+    assert [a["status"] for a in node_map(execution)["b3"].attempt_log] == ["lost", "completed"]
