@@ -16,7 +16,7 @@ from django.conf import settings
 
 from orchestration import dispatch
 from tests.conftest import wait_for
-from tests.support.brokers import RedisServer
+from tests.support.brokers import RedisServer, use_broker
 from webauto.celery import app
 
 
@@ -54,12 +54,10 @@ def test_a_clear_answer_is_trusted_for_the_recheck_interval_only(empty_broker, m
 def own_broker(tmp_path: Path) -> Iterator[RedisServer]:
     """A throw-away redis-server this process's Celery app points at (the
     test stops or suspends it), the suite's broker restored afterwards."""
-    from tests.orchestration.test_reliability import _use_broker
-
     server = RedisServer(tmp_path)
     server.start()
     shared = os.environ.get("CELERY_BROKER_URL")
-    _use_broker(server.url)
+    use_broker(server.url)
     dispatch._clear_at.clear()
     dispatch._probe_failed_at = -1e9
     try:
@@ -68,7 +66,7 @@ def own_broker(tmp_path: Path) -> Iterator[RedisServer]:
         if server.proc is not None and server.proc.poll() is None:
             os.kill(server.proc.pid, signal.SIGCONT)
         server.stop()
-        _use_broker(settings.CELERY_BROKER_URL)
+        use_broker(settings.CELERY_BROKER_URL)
         if shared is None:
             os.environ.pop("CELERY_BROKER_URL", None)
         dispatch._clear_at.clear()

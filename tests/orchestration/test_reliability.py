@@ -29,28 +29,9 @@ from orchestration.models import EXECUTION_FINAL, NODE_FINAL, Execution, NodeRun
 from tests.conftest import wait_for
 from tests.conftest import worker_env as base_worker_env
 from tests.orchestration.conftest import node_map
-from tests.support.brokers import RedisServer
+from tests.support.brokers import RedisServer, use_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _use_broker(url: str) -> None:
-    """Point this (test) process's Celery app at ``url``, dropping pooled connections."""
-    from kombu import pools
-
-    from webauto.celery import app
-
-    # Celery's ``broker_url`` setting reads the CELERY_BROKER_URL environment
-    # variable before its own value (celery.app.utils.Settings.broker_url), and
-    # scripts/test exports it: without this, this process's sends would still
-    # go to the suite's shared broker.
-    os.environ["CELERY_BROKER_URL"] = url
-    app.conf.broker_url = url
-    # kombu keeps connection and producer pools in a process-wide registry:
-    # reset it, so that neither URL's pool outlives the switch half-closed.
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -58,13 +39,13 @@ def broker(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
     server.start()
     shared = os.environ.get("CELERY_BROKER_URL")
-    _use_broker(server.url)
+    use_broker(server.url)
     from webauto.celery import app
 
     assert app.conf.broker_url == server.url  # this process sends to the test's own broker
     yield server
     server.stop()
-    _use_broker(settings.CELERY_BROKER_URL)
+    use_broker(settings.CELERY_BROKER_URL)
     if shared is None:
         os.environ.pop("CELERY_BROKER_URL", None)
 

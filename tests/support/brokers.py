@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -49,3 +50,22 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def use_broker(url: str) -> None:
+    """Point this (test) process's Celery app at ``url``, dropping pooled connections."""
+    from kombu import pools
+
+    from webauto.celery import app
+
+    # Celery's ``broker_url`` setting reads the CELERY_BROKER_URL environment
+    # variable before its own value (celery.app.utils.Settings.broker_url), and
+    # scripts/test exports it: without this, this process's sends would still
+    # go to the suite's shared broker.
+    os.environ["CELERY_BROKER_URL"] = url
+    app.conf.broker_url = url
+    # kombu keeps connection and producer pools in a process-wide registry:
+    # reset it, so that neither URL's pool outlives the switch half-closed.
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
