@@ -50,7 +50,6 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from orchestration import (
@@ -689,14 +688,12 @@ def _took_queued(
     run.attempts = attempts
     run.worker = request.worker
     run.started_at = request.now
-    data = {"executionId": execution.pk, "nodeId": node_id, "attempt": attempts}
     if request.event_id is None:
-        _emit("workflow.started", execution, node_id=node_id, data=data)
+        _emit("workflow.started", execution, node_id=node_id,
+              data={"executionId": execution.pk, "nodeId": node_id, "attempt": attempts})
     else:
-        events.announce_on_commit([events.event_model()(
-            pk=request.event_id, type="workflow.started", task_id=execution.task_id, execution_id=execution.pk,
-            node_id=node_id, data=data, source="system", created_at=request.now,
-        )])
+        _announce_started(event_id=request.event_id, task_id=execution.task_id, execution_id=execution.pk,
+                          node_id=node_id, attempt=attempts, at=request.now)
     continuation.run, continuation.node = run, frozen(execution).nodes[node_id]
 
 
@@ -900,8 +897,7 @@ def node_claim(
             # exactly one moves the node from queued to running.
             claimed = NodeRun.objects.filter(
                 pk=node_run_id, status=NodeStatus.QUEUED, dispatch_id=dispatch_id
-            ).update(status=NodeStatus.RUNNING, worker=worker[:200], heartbeat_at=now, started_at=now,
-                     stop_requested="", finished_at=None, next_attempt_at=None, attempts=F("attempts") + 1)
+            ).update(**persistence.claimed_values(worker, now))
             if not claimed:
                 return None
             run = (
@@ -1043,12 +1039,20 @@ def _claim_in_one_statement(
     names = persistence.in_model_order(NodeRun, CLAIM_NODE_FIELDS)
     run = NodeRun.from_db(connection.alias, names, [known[name] for name in names])
     run.execution = execution
-    event = events.event_model()(
-        pk=event_id, type="workflow.started", task_id=execution.task_id, execution_id=execution_id, node_id=node_id,
-        data={"executionId": execution_id, "nodeId": node_id, "attempt": attempts}, source="system", created_at=now,
-    )
-    events.announce_on_commit([event])
+    _announce_started(event_id=event_id, task_id=execution.task_id, execution_id=execution_id, node_id=node_id,
+                      attempt=attempts, at=now)
     return run, execution, outputs
+
+
+def _announce_started(*, event_id: int, task_id: int, execution_id: int, node_id: str, attempt: int,
+                      at: datetime) -> None:
+    """Announce, once the transaction commits, the ``workflow.started`` event
+    row a claim's own statement wrote (id ``event_id``), with the data it
+    wrote: ``executionId``, ``nodeId``, ``attempt``."""
+    events.announce_on_commit([events.event_model()(
+        pk=event_id, type="workflow.started", task_id=task_id, execution_id=execution_id, node_id=node_id,
+        data={"executionId": execution_id, "nodeId": node_id, "attempt": attempt}, source="system", created_at=at,
+    )])
 
 
 def node_heartbeat(*, node_run_id: int, dispatch_id: str) -> str | None:

@@ -132,11 +132,19 @@ class QueuedClaim:
     event_id: int | None = None
 
 
+def claimed_values(worker: str, now: datetime) -> dict[str, Any]:
+    """The node run's columns a claim sets (for ``QuerySet.update``): running
+    for ``worker`` (at most 200 characters), started and heartbeated ``now``,
+    no stop request, no finish, no pending retry time, one more attempt.
+    The ORM path of every claim (``engine.node_claim``, ``QueuedClaim``)."""
+    return {"status": "running", "worker": worker[:200], "heartbeat_at": now, "started_at": now,
+            "stop_requested": "", "finished_at": None, "next_attempt_at": None, "attempts": F("attempts") + 1}
+
+
 def _claim_queued_orm(claim: QueuedClaim) -> None:
     for pk in claim.candidates:
         moved = NodeRun.objects.filter(pk=pk, status="queued", next_attempt_at__isnull=True).update(
-            status="running", worker=claim.worker, heartbeat_at=claim.now, started_at=claim.now,
-            stop_requested="", finished_at=None, attempts=F("attempts") + 1)
+            **claimed_values(claim.worker, claim.now))
         if moved:
             node_id, dispatch_id, attempts = NodeRun.objects.filter(pk=pk).values_list(
                 "node_id", "dispatch_id", "attempts").get()
