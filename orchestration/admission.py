@@ -12,18 +12,34 @@ queued, and when the block ends, still in the caller's transaction, the
 backend decides them all in one pass (``request_many``: one lock of the
 shared state, one look at the capacity) and the admitted ones are started.
 A backend without ``request_many`` is asked once per execution.
+
+Deciding after commit. A backend whose decision locks shared state (the
+resource manager locks its pool row) would hold that lock until the caller's
+transaction commits, so concurrent creators queue behind each other for the
+whole rest of their transactions (a convoy). Such a backend offers
+``enqueue(execution_id)`` and ``admit_queued()``: ``request`` then only
+records the request in the caller's transaction (the execution stays queued,
+in the backend's queue) and, once it commits, calls ``admit_queued``, which
+decides the queue in order under its lock, in a short transaction of its
+own, and starts what it admitted (``execution_begin``). Should that step
+fail, the execution waits in the queue for the backend's next pass, which
+its reconciliation runs periodically.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Protocol
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.module_loading import import_string
+
+log = logging.getLogger(__name__)
 
 
 class AdmissionBackend(Protocol):
@@ -87,6 +103,39 @@ class _BackendGetter:
 
 
 get_backend = _BackendGetter()
+
+
+def request(execution_id: int) -> bool:
+    """Ask admission control whether the queued ``execution_id`` may start now,
+    inside the caller's transaction (which holds the execution's row).
+
+    True: start it in this transaction. False: it stays queued; the backend
+    starts it later through ``execution_begin``. Inside ``batched()`` the
+    request is collected for the batch's pass; with a backend that offers
+    ``enqueue`` (see the module docstring) the request is recorded now and
+    decided right after the caller commits, so this returns False."""
+    backend = get_backend()
+    enqueue = getattr(backend, "enqueue", None)
+    admit_queued = getattr(backend, "admit_queued", None)
+    if enqueue is None or admit_queued is None:
+        return backend.request(execution_id)
+    enqueue(execution_id)
+    transaction.on_commit(lambda: _admit_after_commit(admit_queued, execution_id), robust=True)
+    return False
+
+
+def _admit_after_commit(admit_queued: Callable[[], object], execution_id: int) -> None:
+    """The deferred decision (the backend's ``admit_queued()``). A failure
+    leaves the execution to the backend's next pass: logged, never raised
+    into a caller that has already committed."""
+    try:
+        admit_queued()
+    except Exception:
+        log.warning(
+            "admission of execution %s after commit failed; it waits for the next pass",
+            execution_id,
+            exc_info=True,
+        )
 
 
 def decide_many(execution_ids: list[int]) -> list[int]:

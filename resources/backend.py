@@ -11,6 +11,16 @@ class ResourceAdmission:
     capacity; queues it by priority otherwise, preempting lower-priority work
     for critical and high executions."""
 
+    def enqueue(self, execution_id: int) -> None:
+        """Record the request in the caller's transaction without locking the
+        pool; ``admit_queued`` decides it right after the caller commits (see
+        ``orchestration.admission``)."""
+        services.admission_enqueue(execution_id=execution_id)
+
+    def admit_queued(self) -> None:
+        """A dispatch pass: start what fits, in queue order."""
+        services.admission_dispatch()
+
     def request(self, execution_id: int) -> bool:
         return services.admission_request(execution_id=execution_id)
 

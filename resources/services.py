@@ -19,13 +19,15 @@ the pool, which could deadlock. Task rows are never locked here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -114,33 +116,32 @@ def _need(request: ResourceRequest, ledger: Ledger) -> Amount:
 
 
 def build_ledger(pool: ResourcePool, now: datetime) -> Ledger:
-    workers = [
-        WorkerFigures(
-            id=w.pk,
-            host=w.host,
-            cores=w.cores,
-            memory_total_bytes=w.memory_total_bytes,
-            disk_free_bytes=w.disk_free_bytes,
-            cpu_limit_millicores=w.cpu_limit_millicores,
-            memory_limit_bytes=w.memory_limit_bytes,
+    """The capacity accounts under ``pool``'s lock: live workers' capacity
+    minus the open allocations (two reads)."""
+    return _ledger_and_unplaced(pool, now)[0]
+
+
+def _ledger_and_unplaced(pool: ResourcePool, now: datetime) -> tuple[Ledger, list[tuple[int, Amount]]]:
+    """``build_ledger``, plus the open allocations that have no worker
+    (``[(allocation id, amount)]``, see ``_place_unplaced``). Plain SQL: a
+    dispatch pass runs one per finished execution, under the pool lock."""
+    cutoff = now - timedelta(seconds=settings.WEBAUTO_WORKER_LOST_SECONDS)
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, host, cores, memory_total_bytes, disk_free_bytes, cpu_limit_millicores, "
+            f"memory_limit_bytes FROM {Worker._meta.db_table} WHERE status = %s AND last_heartbeat_at >= %s",
+            [WorkerStatus.ALIVE, ops.adapt_datetimefield_value(cutoff)],
         )
-        for w in live_workers(now)
-    ]
-    open_allocations = [
-        (
-            a["worker_id"],
-            Amount(
-                a["cpu_millicores"],
-                a["memory_bytes"],
-                a["disk_bytes"],
-                a["network_bytes_per_second"],
-            ),
+        workers = [WorkerFigures(*row) for row in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT id, worker_id, cpu_millicores, memory_bytes, disk_bytes, network_bytes_per_second "
+            f"FROM {Allocation._meta.db_table} WHERE released_at IS NULL"
         )
-        for a in Allocation.objects.filter(released_at__isnull=True).values(
-            "worker_id", "cpu_millicores", "memory_bytes", "disk_bytes", "network_bytes_per_second"
-        )
-    ]
-    return Ledger.build(workers, open_allocations, _policy(pool))
+        allocations = [(pk, worker_id, Amount(*figures)) for pk, worker_id, *figures in cursor.fetchall()]
+    ledger = Ledger.build(workers, [(worker_id, amount) for _, worker_id, amount in allocations], _policy(pool))
+    unplaced = [(pk, amount) for pk, worker_id, amount in allocations if worker_id is None]
+    return ledger, unplaced
 
 
 def _browser_kinds() -> frozenset[str]:
@@ -234,6 +235,52 @@ def ordered_waiting(now: datetime) -> list[ResourceRequest]:
         ageing_seconds=settings.WEBAUTO_RESOURCES_AGEING_SECONDS,
     )
     return [rows[item.request_id] for item in order]
+
+
+# How many of each priority's oldest waiting requests a dispatch pass reads
+# first (``_queue_head``); it reads the whole queue only when it gets past them.
+QUEUE_HEAD_PER_PRIORITY = 16
+
+
+def _queue_head(now: datetime, per_priority: int = QUEUE_HEAD_PER_PRIORITY) -> tuple[list[ResourceRequest], bool]:
+    """The front of the admission queue, in queue order, from one query that
+    reads at most ``per_priority`` requests of each priority: ``(requests,
+    complete)``, ``complete`` being False when more of the queue follows.
+
+    Why a prefix of each priority's line is enough: within one priority the
+    queue order is the line's own order (oldest first), since the older of
+    two requests has waited longer and so has aged at least as far. So the
+    queue is a merge of the per-priority lines, and the merge of their
+    prefixes is the queue's order up to the last request read of any line
+    that was cut short; the result stops there. Keeps a pass's cost bounded
+    by the number of priorities, not by the queue's length."""
+    # Plain SQL (a window function; SQLite has them since 3.25): one read per
+    # dispatch pass, and the ORM's compiling cost more than the query.
+    rows: list[ResourceRequest] = list(
+        ResourceRequest.objects.raw(
+            f"SELECT * FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.priority "
+            f"ORDER BY r.first_requested_at, r.id) AS line_position "
+            f"FROM {ResourceRequest._meta.db_table} r INNER JOIN {Execution._meta.db_table} e "
+            f"ON e.id = r.execution_id WHERE r.waiting_since IS NOT NULL AND e.status = %s) head "
+            f"WHERE line_position <= %s",
+            [ExecutionStatus.QUEUED, per_priority],
+        )
+    )
+    by_pk = {r.pk: r for r in rows}
+    order = [
+        by_pk[item.request_id]
+        for item in queue_order(
+            [Waiting(r.pk, r.execution_id, r.priority, r.first_requested_at) for r in rows],
+            now=now,
+            ageing_seconds=settings.WEBAUTO_RESOURCES_AGEING_SECONDS,
+        )
+    ]
+    # The last request read of a line that may go on (it filled its quota).
+    ends = [i for i, r in enumerate(order) if getattr(r, "line_position", 0) == per_priority]
+    if not ends:
+        return order, True
+    stop = min(ends)
+    return order[: stop + 1], False
 
 
 def _rank_now(request: ResourceRequest, now: datetime) -> int:
@@ -374,6 +421,19 @@ def _dispatch_soon() -> None:
     transaction.on_commit(send, robust=True)
 
 
+def _seq_and_waiting() -> tuple[int, bool]:
+    """The pool's pass counter and whether any request waits, in one read."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT dispatch_seq FROM {ResourcePool._meta.db_table} WHERE name = %s), "
+            f"EXISTS (SELECT 1 FROM {ResourceRequest._meta.db_table} r INNER JOIN {Execution._meta.db_table} e "
+            f"ON e.id = r.execution_id WHERE r.waiting_since IS NOT NULL AND e.status = %s)",
+            ["default", ExecutionStatus.QUEUED],
+        )
+        seq, waiting = cursor.fetchone()
+    return seq or 0, bool(waiting)
+
+
 def _dispatch_here_after_commit() -> None:
     """After commit, run a dispatch pass in this process (freed capacity):
     the next execution starts without waiting for a message to go round the
@@ -381,9 +441,11 @@ def _dispatch_here_after_commit() -> None:
     instead (``_dispatch_soon``)."""
 
     def run() -> None:
-        seq = ResourcePool.objects.filter(name="default").values_list("dispatch_seq", flat=True).first() or 0
+        seq, waiting = _seq_and_waiting()
+        if not waiting:
+            return  # nobody waits for what was freed
         try:
-            admission_dispatch(seen_seq=seq)
+            _dispatch_unless_running(seq)
         except Exception:
             log.warning("dispatch pass after a release failed; sending it to a worker", exc_info=True)
             _dispatch_soon()
@@ -392,6 +454,23 @@ def _dispatch_here_after_commit() -> None:
 
 
 # --- The admission backend's two calls ---------------------------------------------------
+
+
+def admission_enqueue(*, execution_id: int) -> None:
+    """Put the queued ``execution_id`` in the admission queue (its request row,
+    waiting since now) without deciding: called in the engine's transaction,
+    which then commits without ever taking the pool lock. The decision
+    (``admission_request``) follows in a short transaction of its own; until
+    then, or should it fail, a dispatch pass finds the execution in the queue.
+    Inserting or marking this execution's own request row needs no pool lock:
+    a pass that holds the pool only updates rows it read, and it cannot have
+    read this one before our commit."""
+    execution = Execution.objects.select_related("task").get(pk=execution_id)
+    request = _ensure_requests([execution], timezone.now())[execution_id]
+    # Told at once what it waits for: a pass reads only the head of the queue.
+    text = describe_need(_amount(request))
+    ResourceRequest.objects.filter(pk=request.pk).update(reason=text)
+    Execution.objects.filter(pk=execution_id).update(status_reason=text)
 
 
 def admission_request(*, execution_id: int) -> bool:
@@ -566,93 +645,199 @@ def admission_release(*, execution_id: int) -> None:
 # --- Dispatch and reconciliation ------------------------------------------------------
 
 
+def _count_pass(seen_seq: int | None, now: datetime) -> ResourcePool | None:
+    """Lock the pool row for a dispatch pass and count the pass
+    (``dispatch_seq``), in one statement; None, with nothing locked or
+    counted, when two passes began since ``seen_seq`` (one of them saw what
+    the caller freed)."""
+    table = ResourcePool._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET dispatch_seq = dispatch_seq + 1, last_dispatch_at = %s "
+            f"WHERE name = %s AND (%s OR dispatch_seq < %s) "
+            f"RETURNING id, cpu_limit_millicores, memory_limit_bytes, dispatch_seq",
+            [connection.ops.adapt_datetimefield_value(now), "default", seen_seq is None, (seen_seq or 0) + 2],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        pk, cpu_limit, memory_limit, seq = row
+        return ResourcePool(
+            pk=pk, name="default", cpu_limit_millicores=cpu_limit, memory_limit_bytes=memory_limit,
+            dispatch_seq=seq, last_dispatch_at=now,
+        )
+    if seen_seq is not None and ResourcePool.objects.filter(name="default").exists():
+        return None
+    pool = _lock_pool()  # the first pass ever creates the row
+    pool.dispatch_seq += 1
+    pool.last_dispatch_at = now
+    pool.save(update_fields=["dispatch_seq", "last_dispatch_at"])
+    return pool
+
+
+class _PassState(threading.local):
+    running = False
+    again = False
+
+
+_pass_state = _PassState()
+
+
 def admission_dispatch(*, seen_seq: int | None = None) -> int:
     """Start queued executions that now fit, in queue order. Returns how many
     started. ``seen_seq`` is the pool's pass counter when the caller freed
-    capacity; if two passes began since, one of them already saw it."""
+    capacity; if two passes began since, one of them already saw it.
+
+    Not re-entered: an execution begun by a pass may finish at once (every
+    node skipped), and its release asks for a pass on commit, still inside
+    this one. That request only makes the running pass go round once more;
+    otherwise a queue of such executions would nest one pass in another
+    until Python's recursion limit."""
+    if seen_seq is not None and not _seq_and_waiting()[1]:
+        return 0  # sent for freed capacity, but nobody is waiting for it
+    return _dispatch_unless_running(seen_seq)
+
+
+def _dispatch_unless_running(seen_seq: int | None) -> int:
+    if _pass_state.running:
+        _pass_state.again = True
+        return 0
+    _pass_state.running = True
+    try:
+        started = 0
+        while True:
+            _pass_state.again = False
+            started += _dispatch_pass(seen_seq)
+            if not _pass_state.again:
+                return started
+            seen_seq = None
+    finally:
+        _pass_state.running = False
+        _pass_state.again = False
+
+
+def _dispatch_pass(seen_seq: int | None) -> int:
+    """One pass of ``admission_dispatch``.
+
+    The pass grants under the pool lock and commits, then begins the granted
+    executions, each in its own transaction, outside the lock: the lock is
+    held for the decision only, not for the executions' starts (their node
+    rows, events and messages). An execution that waited for capacity (a
+    second or more, or it was preempted) sends its first nodes at the top
+    broker priority, never behind new work; one admitted at once keeps its
+    own priority. A start
+    that fails after the grant committed is retried by reconciliation
+    (``_begin_admitted``)."""
     from orchestration import services
 
     now = timezone.now()
-    started = 0
-    if seen_seq is not None and not ResourceRequest.objects.filter(
-        waiting_since__isnull=False, execution__status=ExecutionStatus.QUEUED
-    ).exists():
-        return 0  # sent for freed capacity, but nobody is waiting for it
+    granted: list[tuple[int, bool]] = []  # (execution id, it had waited)
     with transaction.atomic():
-        pool = _lock_pool()
-        if seen_seq is not None and pool.dispatch_seq >= seen_seq + 2:
+        pool = _count_pass(seen_seq, now)
+        if pool is None:
             return 0
-        pool.dispatch_seq += 1
-        pool.last_dispatch_at = now
-        pool.save(update_fields=["dispatch_seq", "last_dispatch_at"])
-        ledger = build_ledger(pool, now)
-        queue = ordered_waiting(now)
+        ledger, unplaced = _ledger_and_unplaced(pool, now)
         if not ledger.capacity:
-            _mark_waiting(queue, NO_LIVE_WORKER)
+            _mark_waiting(ordered_waiting(now), NO_LIVE_WORKER)
             return 0
-        _place_unplaced(ledger)
-        for position, request in enumerate(queue):
-            need = _need(request, ledger)
-            if not ledger.could_ever_fit(need):
-                text = _never_fits_reason(need, ledger)
-                if request.reason != text:
-                    _set_reason(request.pk, request.execution_id, text)
-                continue
-            worker_id = ledger.place(need)
-            if worker_id is None and _may_preempt(request):
-                worker_id = _preempt_for(request, ledger, now)
-            if worker_id is None:
-                # Strict order: what comes after waits behind the head.
-                _set_reason(request.pk, request.execution_id, describe_need(need))
-                _mark_waiting(queue[position + 1 :], None)
-                break
-            status = (
-                # NO KEY UPDATE, as the engine: a plain FOR UPDATE would block a
-                # claim inserting its event row (key share) while holding its node row.
-                Execution.objects.select_for_update(no_key=True, skip_locked=True)
-                .filter(pk=request.execution_id)
-                .values_list("status", flat=True)
-                .first()
-            )
-            if status != ExecutionStatus.QUEUED:
-                continue  # busy (locked) right now, or no longer queued
-            # It has waited for capacity already: its first nodes go to the
-            # broker at the highest priority, never behind new work.
-            with transaction.atomic(), services.dispatch_priority(ADMITTED_AFTER_WAIT_PRIORITY):
-                _grant(request, worker_id, ledger, now)
-                services.execution_begin(execution_id=request.execution_id)
-            started += 1
+        _place_unplaced(ledger, unplaced)
+        head, complete = _queue_head(now)
+        reasons: dict[int, tuple[int, str]] = {}  # written together at the end
+        stopped = _admit_in_order(head, ledger, now, granted, reasons)
+        if not stopped and not complete:
+            # Everything read so far was decided: the rest of the queue, read whole.
+            seen = {r.pk for r in head}
+            rest = [r for r in ordered_waiting(now) if r.pk not in seen]
+            _admit_in_order(rest, ledger, now, granted, reasons)
+        _set_reasons(reasons)
+    started = 0
+    for execution_id, waited in granted:
+        try:
+            with (
+                services.dispatch_priority(ADMITTED_AFTER_WAIT_PRIORITY) if waited else contextlib.nullcontext()
+            ):
+                started += bool(services.execution_begin(execution_id=execution_id))
+        except Exception:
+            log.warning("execution %s was admitted but did not begin; reconciliation begins it",
+                        execution_id, exc_info=True)
     return started
 
 
-def _mark_waiting(queue: list[ResourceRequest], reason: str | None) -> None:
-    """Give waiting requests ``reason`` (or, with None, their own "waiting
-    for ..."), touching only rows whose reason is missing or of another kind:
-    a dispatch pass holds the pool lock and must stay short."""
-    if reason is not None:
-        stale = [r for r in queue if r.reason != reason]
-        ResourceRequest.objects.filter(pk__in=[r.pk for r in stale]).update(reason=reason)
-        Execution.objects.filter(pk__in=_lockable_queued([r.execution_id for r in stale])).update(
-            status_reason=reason
+# An execution admitted by a pass after waiting this long (or after being
+# preempted) counts as having waited for capacity (see admission_dispatch).
+ADMITTED_AFTER_WAIT_SECONDS = 1.0
+
+
+def _admit_in_order(
+    queue: list[ResourceRequest],
+    ledger: Ledger,
+    now: datetime,
+    granted: list[tuple[int, bool]],
+    reasons: dict[int, tuple[int, str]],
+) -> bool:
+    """Grant ``queue``'s requests in order while they fit (under the pool lock);
+    True when one did not fit, which makes all behind it wait (strict order).
+    Appends ``(execution id, it had waited)`` to ``granted``, and the reasons
+    to write to ``reasons`` (``{execution id: (request id, reason)}``)."""
+    for position, request in enumerate(queue):
+        need = _need(request, ledger)
+        if not ledger.could_ever_fit(need):
+            text = _never_fits_reason(need, ledger)
+            if request.reason != text:
+                reasons[request.execution_id] = (request.pk, text)
+            continue
+        worker_id = ledger.place(need)
+        if worker_id is None and _may_preempt(request):
+            worker_id = _preempt_for(request, ledger, now)
+        if worker_id is None:
+            # Strict order: what comes after waits behind the head.
+            text = describe_need(need)
+            if request.reason != text:
+                reasons[request.execution_id] = (request.pk, text)
+            for behind in queue[position + 1 :]:
+                text = describe_need(_amount(behind))
+                if not behind.reason.startswith((text, "preempted")):
+                    reasons[behind.execution_id] = (behind.pk, text)
+            return True
+        status = (
+            # NO KEY UPDATE, as the engine: a plain FOR UPDATE would block a
+            # claim inserting its event row (key share) while holding its node row.
+            Execution.objects.select_for_update(no_key=True, skip_locked=True)
+            .filter(pk=request.execution_id)
+            .values_list("status", flat=True)
+            .first()
         )
-        return
-    for request in queue:
-        text = describe_need(_amount(request))
-        if not request.reason.startswith((text, "preempted")):
-            _set_reason(request.pk, request.execution_id, text)
+        if status != ExecutionStatus.QUEUED:
+            continue  # busy (locked) right now, or no longer queued
+        _grant(request, worker_id, ledger, now)
+        waited = request.reason.startswith("preempted") or (
+            request.waiting_since is not None
+            and (now - request.waiting_since).total_seconds() >= ADMITTED_AFTER_WAIT_SECONDS
+        )
+        granted.append((request.execution_id, waited))
+    return False
 
 
-def _place_unplaced(ledger: Ledger) -> None:
+def _mark_waiting(queue: list[ResourceRequest], reason: str) -> None:
+    """Give waiting requests ``reason``, touching only rows that have another:
+    a dispatch pass holds the pool lock and must stay short."""
+    stale = [r for r in queue if r.reason != reason]
+    ResourceRequest.objects.filter(pk__in=[r.pk for r in stale]).update(reason=reason)
+    Execution.objects.filter(pk__in=_lockable_queued([r.execution_id for r in stale])).update(
+        status_reason=reason
+    )
+
+
+def _place_unplaced(ledger: Ledger, unplaced: list[tuple[int, Amount]]) -> None:
     """Open allocations that lost their worker (and found no other at the time)
-    move to a live one, so per-worker free capacity stays honest."""
-    for allocation in Allocation.objects.filter(released_at__isnull=True, worker__isnull=True):
-        need = _amount(allocation)
+    move to a live one, so per-worker free capacity stays honest.
+    ``unplaced``: ``[(allocation id, amount)]`` from ``_ledger_and_unplaced``."""
+    for allocation_id, need in unplaced:
         target = ledger.place(need) or max(
             ledger.capacity, key=lambda wid: ledger.free(wid).memory_bytes
         )
         ledger.give_back(None, need)
         ledger.take(target, need)
-        Allocation.objects.filter(pk=allocation.pk).update(worker_id=target)
+        Allocation.objects.filter(pk=allocation_id).update(worker_id=target)
 
 
 def _reclaim_from_workers(worker_ids: list[int], now: datetime, ledger: Ledger | None) -> int:
@@ -693,7 +878,9 @@ def _reclaim_from_workers(worker_ids: list[int], now: datetime, ledger: Ledger |
 def admission_reconcile() -> dict[str, int]:
     """The periodic safety net: mark silent workers lost and reclaim their
     capacity, free what finished executions still hold, queue executions the
-    backend never heard of, then run a dispatch pass."""
+    backend never heard of, begin admitted executions whose start was lost,
+    then run a dispatch pass. Returns counts by kind: ``workers_lost``,
+    ``reclaimed``, ``released``, ``requeued``, ``cleared``, ``begun``."""
     now = timezone.now()
     counts = {"workers_lost": 0, "reclaimed": 0, "released": 0, "requeued": 0, "cleared": 0}
     cutoff = now - timedelta(seconds=settings.WEBAUTO_WORKER_LOST_SECONDS)
@@ -732,8 +919,28 @@ def admission_reconcile() -> dict[str, int]:
             counts["requeued"] += 1
         pool.last_reconcile_at = now
         pool.save(update_fields=["last_reconcile_at"])
+    counts["begun"] = _begin_admitted(now)
     admission_dispatch()
     return counts
+
+
+# An admitted execution is begun right after its grant commits; one still
+# queued this long after its grant lost that step (process killed, database
+# error) and is begun by reconciliation.
+ADMITTED_NOT_BEGUN_GRACE = timedelta(seconds=10)
+
+
+def _begin_admitted(now: datetime) -> int:
+    """Begin the queued executions that hold an open allocation granted more
+    than ``ADMITTED_NOT_BEGUN_GRACE`` ago (the grant committed, the start did
+    not). Returns how many began."""
+    from orchestration import services
+
+    holds = Allocation.objects.filter(
+        execution=OuterRef("pk"), released_at__isnull=True, allocated_at__lt=now - ADMITTED_NOT_BEGUN_GRACE
+    )
+    stalled = Execution.objects.filter(Exists(holds), status=ExecutionStatus.QUEUED).values_list("pk", flat=True)
+    return sum(1 for pk in list(stalled) if services.execution_begin(execution_id=pk))
 
 
 # --- Workers ---------------------------------------------------------------------------
@@ -851,6 +1058,7 @@ __all__ = [
     "NO_LIVE_WORKER",
     "Heartbeat",
     "admission_dispatch",
+    "admission_enqueue",
     "admission_reconcile",
     "admission_release",
     "admission_request",
