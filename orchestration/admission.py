@@ -69,8 +69,12 @@ class _Deferring:
     def __init__(self, backend: AdmissionBackend) -> None:
         self.backend = backend
         self.pending: list[int] = []
+        self.enqueue = getattr(backend, "enqueue", None)
+        self.admit_queued = getattr(backend, "admit_queued", None)
 
     def request(self, execution_id: int) -> bool:
+        if self.enqueue is not None and self.admit_queued is not None:
+            self.enqueue(execution_id)  # in the queue now; one pass after commit decides all
         self.pending.append(execution_id)
         return False
 
@@ -120,22 +124,36 @@ def request(execution_id: int) -> bool:
     if enqueue is None or admit_queued is None:
         return backend.request(execution_id)
     enqueue(execution_id)
-    transaction.on_commit(lambda: _admit_after_commit(admit_queued, execution_id), robust=True)
+    _admit_after_commit(admit_queued, [execution_id])
     return False
 
 
-def _admit_after_commit(admit_queued: Callable[[], object], execution_id: int) -> None:
-    """The deferred decision (the backend's ``admit_queued()``). A failure
-    leaves the execution to the backend's next pass: logged, never raised
-    into a caller that has already committed."""
-    try:
-        admit_queued()
-    except Exception:
-        log.warning(
-            "admission of execution %s after commit failed; it waits for the next pass",
-            execution_id,
-            exc_info=True,
-        )
+def _admit_after_commit(admit_queued: Callable[[], object], execution_ids: list[int]) -> None:
+    """Once the caller commits, run the backend's ``admit_queued()`` (the
+    deferred decision) at the caller's broker priority, so that the
+    executions it starts send their first nodes as the caller asked
+    (``dispatch_priority``: a clock fire's go first). A failure leaves
+    the executions to the backend's next pass: logged, never raised into a
+    caller that has already committed."""
+    from orchestration import services
+
+    floor = services.dispatch_priority_floor()
+
+    def admit() -> None:
+        try:
+            if floor is None:
+                admit_queued()
+            else:
+                with services.dispatch_priority(floor):
+                    admit_queued()
+        except Exception:
+            log.warning(
+                "admission of execution(s) %s after commit failed; they wait for the next pass",
+                ", ".join(map(str, execution_ids)),
+                exc_info=True,
+            )
+
+    transaction.on_commit(admit, robust=True)
 
 
 def decide_many(execution_ids: list[int]) -> list[int]:
@@ -155,7 +173,12 @@ def batched() -> Iterator[list[int]]:
     executions (``execution_begin``). Must run inside the caller's
     transaction, so the queued executions, their admission and their first
     nodes commit together. Yields the list that receives the started ids.
-    Nested blocks join the outer one."""
+    Nested blocks join the outer one.
+
+    With a backend that decides after commit (``enqueue``/``admit_queued``)
+    each request is put in the queue as it is made and one ``admit_queued``
+    runs once the caller commits; the started ids are not known in the block
+    then, and the list stays empty."""
     if _batch.get() is not None:
         yield []
         return
@@ -166,7 +189,9 @@ def batched() -> Iterator[list[int]]:
         yield started
     finally:
         _batch.reset(token)
-    if batch.pending:
+    if batch.pending and batch.enqueue is not None and batch.admit_queued is not None:
+        _admit_after_commit(batch.admit_queued, batch.pending)
+    elif batch.pending:
         from orchestration import services
 
         for execution_id in decide_many(batch.pending):

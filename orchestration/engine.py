@@ -525,6 +525,12 @@ def dispatch_priority(priority: int) -> Iterator[None]:
         _priority_floor.reset(token)
 
 
+def dispatch_priority_floor() -> int | None:
+    """The broker priority set by the innermost ``dispatch_priority`` block
+    around the caller, or None outside any."""
+    return _priority_floor.get()
+
+
 def node_priority(execution: Execution, node: dict[str, Any]) -> int:
     name = (node.get("execution") or {}).get("priority") or execution.priority
     own = BROKER_PRIORITY.get(name, BROKER_PRIORITY["normal"])

@@ -9,6 +9,7 @@ from typing import Any
 from orchestration.engine import (
     ExecutionStateError,
     dispatch_priority,
+    dispatch_priority_floor,
     execution_begin,
     execution_cancel,
     execution_create,
@@ -39,6 +40,7 @@ def task_delete(*, task: Task) -> None:
 __all__ = [
     "ExecutionStateError",
     "dispatch_priority",
+    "dispatch_priority_floor",
     "execution_begin",
     "execution_cancel",
     "execution_create",

@@ -106,7 +106,7 @@ def test_a_failed_decision_after_commit_leaves_the_execution_queued_for_the_next
 
     monkeypatch.setattr(services, "admission_dispatch", broken)
     execution = core.execution_create(task=task)  # the caller is not told: it has committed
-    assert "waits for the next pass" in caplog.text
+    assert "wait for the next pass" in caplog.text
     assert _status(execution) == ExecutionStatus.QUEUED
     monkeypatch.undo()
 
