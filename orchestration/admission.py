@@ -17,7 +17,7 @@ Deciding after commit. A backend whose decision locks shared state (the
 resource manager locks its pool row) would hold that lock until the caller's
 transaction commits, so concurrent creators queue behind each other for the
 whole rest of their transactions (a convoy). Such a backend offers
-``enqueue(execution_id)`` and ``admit_queued()``: ``request`` then only
+``enqueue(execution)`` and ``admit_queued()``: ``request`` then only
 records the request in the caller's transaction (the execution stays queued,
 in the backend's queue) and, once it commits, calls ``admit_queued``, which
 decides the queue in order under its lock, in a short transaction of its
@@ -33,11 +33,14 @@ import contextvars
 import logging
 from collections.abc import Callable, Iterator
 from functools import cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from orchestration.models import Execution
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +76,15 @@ class _Deferring:
         self.admit_queued = getattr(backend, "admit_queued", None)
 
     def request(self, execution_id: int) -> bool:
-        if self.enqueue is not None and self.admit_queued is not None:
-            self.enqueue(execution_id)  # in the queue now; one pass after commit decides all
         self.pending.append(execution_id)
         return False
+
+    def enqueue_request(self, execution: Execution) -> None:
+        """``request`` for a backend that decides after commit: in the queue
+        now, and one pass after the batch's commit decides them all."""
+        assert self.enqueue is not None
+        self.enqueue(execution)
+        self.pending.append(execution.pk)
 
     def release(self, execution_id: int) -> None:
         self.backend.release(execution_id)
@@ -109,8 +117,8 @@ class _BackendGetter:
 get_backend = _BackendGetter()
 
 
-def request(execution_id: int) -> bool:
-    """Ask admission control whether the queued ``execution_id`` may start now,
+def request(execution: Execution) -> bool:
+    """Ask admission control whether the queued ``execution`` may start now,
     inside the caller's transaction (which holds the execution's row).
 
     True: start it in this transaction. False: it stays queued; the backend
@@ -119,12 +127,17 @@ def request(execution_id: int) -> bool:
     ``enqueue`` (see the module docstring) the request is recorded now and
     decided right after the caller commits, so this returns False."""
     backend = get_backend()
+    if isinstance(backend, _Deferring):
+        if backend.enqueue is not None and backend.admit_queued is not None:
+            backend.enqueue_request(execution)
+            return False
+        return backend.request(execution.pk)
     enqueue = getattr(backend, "enqueue", None)
     admit_queued = getattr(backend, "admit_queued", None)
     if enqueue is None or admit_queued is None:
-        return backend.request(execution_id)
-    enqueue(execution_id)
-    _admit_after_commit(admit_queued, [execution_id])
+        return backend.request(execution.pk)
+    enqueue(execution)
+    _admit_after_commit(admit_queued, [execution.pk])
     return False
 
 

@@ -343,7 +343,7 @@ def execution_create(
         _emit("execution.created", execution, data=_event_data(execution, status=ExecutionStatus.PENDING))
         if due:
             _emit("execution.queued", execution, data=_event_data(execution))
-            if admission.request(execution.pk):
+            if admission.request(execution):
                 _begin_locked(execution, {run.node_id: run for run in runs})
     return execution
 
@@ -361,7 +361,7 @@ def _queue(execution: Execution) -> None:
     execution.status = ExecutionStatus.QUEUED
     execution.queued_at = now
     _emit("execution.queued", execution, data=_event_data(execution))
-    if admission.request(execution.pk):
+    if admission.request(execution):
         _begin_locked(lock_execution(execution.pk))
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from orchestration.models import Execution
 from resources import services
 
 
@@ -11,11 +12,11 @@ class ResourceAdmission:
     capacity; queues it by priority otherwise, preempting lower-priority work
     for critical and high executions."""
 
-    def enqueue(self, execution_id: int) -> None:
+    def enqueue(self, execution: Execution) -> None:
         """Record the request in the caller's transaction without locking the
         pool; ``admit_queued`` decides it right after the caller commits (see
         ``orchestration.admission``)."""
-        services.admission_enqueue(execution_id=execution_id)
+        services.admission_enqueue(execution=execution)
 
     def admit_queued(self) -> None:
         """A dispatch pass: start what fits, in queue order."""

@@ -308,9 +308,10 @@ def _grant(
     ResourceRequest.objects.filter(pk=request.pk).update(
         waiting_since=None, reason="", admissions=F("admissions") + 1
     )
-    Preemption.objects.filter(victim_id=request.execution_id, resumed_at__isnull=True).update(
-        resumed_at=now
-    )
+    if request.preemptions:  # only a request that was preempted has a preemption to close
+        Preemption.objects.filter(victim_id=request.execution_id, resumed_at__isnull=True).update(
+            resumed_at=now
+        )
     return allocation
 
 
@@ -456,21 +457,45 @@ def _dispatch_here_after_commit() -> None:
 # --- The admission backend's two calls ---------------------------------------------------
 
 
-def admission_enqueue(*, execution_id: int) -> None:
-    """Put the queued ``execution_id`` in the admission queue (its request row,
-    waiting since now) without deciding: called in the engine's transaction,
-    which then commits without ever taking the pool lock. The decision
-    (``admission_request``) follows in a short transaction of its own; until
-    then, or should it fail, a dispatch pass finds the execution in the queue.
-    Inserting or marking this execution's own request row needs no pool lock:
-    a pass that holds the pool only updates rows it read, and it cannot have
-    read this one before our commit."""
-    execution = Execution.objects.select_related("task").get(pk=execution_id)
-    request = _ensure_requests([execution], timezone.now())[execution_id]
+def admission_enqueue(*, execution: Execution) -> None:
+    """Put the queued ``execution`` in the admission queue (its request row,
+    waiting since now, with what it waits for as the reason, on the request
+    and the execution) without deciding: called in the engine's transaction,
+    which then commits without ever taking the pool lock. The decision (a
+    dispatch pass) follows in a short transaction of its own; until then, or
+    should it fail, the next pass finds the execution in the queue. Writing
+    this execution's own request row needs no pool lock: a pass that holds
+    the pool only updates rows it read, and it cannot have read this one
+    before our commit. Two statements: an upsert of the request (an
+    execution queued again keeps its first request time) and the reason."""
+    now = timezone.now()
+    need = execution_requirements(execution)
+    text = describe_need(
+        Amount(need.cpu_millicores, need.memory_bytes, need.disk_bytes, need.network_bytes_per_second)
+    )
+    ResourceRequest.objects.bulk_create(
+        [
+            ResourceRequest(
+                execution_id=execution.pk,
+                priority=execution.priority,
+                cpu_millicores=need.cpu_millicores,
+                memory_bytes=need.memory_bytes,
+                disk_bytes=need.disk_bytes,
+                network_bytes_per_second=need.network_bytes_per_second,
+                source=need.source,
+                complexity=need.complexity,
+                first_requested_at=now,
+                waiting_since=now,
+                reason=text,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["execution"],
+        update_fields=["waiting_since", "reason"],
+    )
     # Told at once what it waits for: a pass reads only the head of the queue.
-    text = describe_need(_amount(request))
-    ResourceRequest.objects.filter(pk=request.pk).update(reason=text)
-    Execution.objects.filter(pk=execution_id).update(status_reason=text)
+    Execution.objects.filter(pk=execution.pk).update(status_reason=text)
+    execution.status_reason = text
 
 
 def admission_request(*, execution_id: int) -> bool:
@@ -616,26 +641,37 @@ def admission_request_many(*, execution_ids: list[int]) -> list[int]:
 
 def admission_release(*, execution_id: int) -> None:
     """Free what ``execution_id`` holds (it finished, was cancelled or was
-    preempted) and let the queue move."""
-    now = timezone.now()
-    with transaction.atomic():
-        status = Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first()
+    preempted) and let the queue move. Plain SQL, three statements: the
+    engine calls it once per finished execution."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    allocations = Allocation._meta.db_table
+    requests = ResourceRequest._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT status FROM {Execution._meta.db_table} WHERE id = %s", [execution_id])
+        row = cursor.fetchone()
+        status = row[0] if row else None
         reason = (
             ReleaseReason.PREEMPTED if status == ExecutionStatus.QUEUED else ReleaseReason.FINISHED
         )
         # Conditional update: a release racing reconciliation frees the row once.
-        freed = Allocation.objects.filter(
-            execution_id=execution_id, released_at__isnull=True
-        ).update(released_at=now, release_reason=reason)
+        cursor.execute(
+            f"UPDATE {allocations} SET released_at = %s, release_reason = %s "
+            f"WHERE execution_id = %s AND released_at IS NULL",
+            [now, reason, execution_id],
+        )
+        freed = cursor.rowcount
         if status is None or status in EXECUTION_FINAL:
-            ResourceRequest.objects.filter(execution_id=execution_id).update(
-                waiting_since=None, reason=""
+            cursor.execute(
+                f"UPDATE {requests} SET waiting_since = NULL, reason = '' "
+                f"WHERE execution_id = %s AND (waiting_since IS NOT NULL OR reason <> '')",
+                [execution_id],
             )
         elif status == ExecutionStatus.QUEUED:
             # Preempted by someone other than us: it waits for capacity again.
-            ResourceRequest.objects.filter(
-                execution_id=execution_id, waiting_since__isnull=True
-            ).update(waiting_since=now)
+            cursor.execute(
+                f"UPDATE {requests} SET waiting_since = %s WHERE execution_id = %s AND waiting_since IS NULL",
+                [now, execution_id],
+            )
         if freed:
             _dispatch_here_after_commit()
     if freed:

@@ -118,7 +118,7 @@ def test_reconciliation_begins_an_execution_granted_but_never_begun(make_worker,
     make_worker()
     execution = queued(make_task("granted-only"))
     monkeypatch.setattr(core, "execution_begin", lambda **_: (_ for _ in ()).throw(RuntimeError("killed")))
-    services.admission_enqueue(execution_id=execution.pk)
+    services.admission_enqueue(execution=execution)
     assert services.admission_dispatch() == 0  # granted and committed; the start failed
     assert Allocation.objects.filter(execution=execution, released_at__isnull=True).exists()
     assert _status(execution) == ExecutionStatus.QUEUED
@@ -145,7 +145,7 @@ def test_the_queue_head_is_a_prefix_of_the_whole_queue_in_order(settings, make_w
     ]
     for i, (priority, age) in enumerate(plan):
         execution = queued(make_task(f"q{i}", priority=priority))
-        services.admission_enqueue(execution_id=execution.pk)
+        services.admission_enqueue(execution=execution)
         ResourceRequest.objects.filter(execution=execution).update(first_requested_at=now - timedelta(seconds=age))
 
     whole = [r.pk for r in services.ordered_waiting(now)]
@@ -164,7 +164,7 @@ def test_a_pass_admits_past_the_head_it_read_first(settings, make_worker, make_t
     task = make_task("many", cpu=1)
     executions = [queued(task) for _ in range(services.QUEUE_HEAD_PER_PRIORITY + 4)]
     for execution in executions:
-        services.admission_enqueue(execution_id=execution.pk)
+        services.admission_enqueue(execution=execution)
 
     assert services.admission_dispatch() == len(executions)
     assert {_status(e) for e in executions} == {ExecutionStatus.RUNNING}
@@ -175,7 +175,7 @@ def test_the_queue_behind_a_misfit_is_told_why_it_waits(make_worker, make_task, 
     task = make_task("one-at-a-time", cpu=1)
     executions = [queued(task) for _ in range(services.QUEUE_HEAD_PER_PRIORITY + 3)]
     for execution in executions:
-        services.admission_enqueue(execution_id=execution.pk)
+        services.admission_enqueue(execution=execution)
 
     assert services.admission_dispatch() == 1
     assert _status(executions[0]) == ExecutionStatus.RUNNING
@@ -196,7 +196,7 @@ def test_executions_that_finish_as_they_begin_do_not_nest_passes(make_worker, ma
     Worker.objects.filter(pk=worker.pk).update(last_heartbeat_at=timezone.now() - timedelta(hours=1))
     executions = [queued(task) for _ in range(150)]
     for execution in executions:
-        services.admission_enqueue(execution_id=execution.pk)
+        services.admission_enqueue(execution=execution)
     assert services.admission_dispatch() == 0  # no live worker: the queue builds up
     Worker.objects.filter(pk=worker.pk).update(last_heartbeat_at=timezone.now())
 
