@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["WEBAUTO_ADMISSION_BACKEND"] = BACKENDS[args.backend]
 
-    benchsupport.setup()
+    benchsupport.setup(fresh=True)
 
     import psutil
     from django.db import connection

@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
 
-    benchsupport.setup()
+    benchsupport.setup(fresh=True)
 
     from celery import chain, chord
 

@@ -153,7 +153,7 @@ def main() -> None:
     # A plain SIGTERM (e.g. from `timeout`) unwinds through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    benchsupport.setup()
+    benchsupport.setup(fresh=True)
 
     from django.db.models import Min
     from django.utils import timezone

@@ -25,24 +25,34 @@ def configure(*, database: str, redis_db: int) -> None:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
-def ensure_database() -> None:
+def ensure_database(*, fresh: bool = False) -> None:
+    """Create the benchmark's database if it is missing; with ``fresh``, drop
+    it first (every connection to it is closed)."""
     import psycopg
     from django.conf import settings
 
     db = settings.DATABASES["default"]
     with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or "postgres",
                          dbname="postgres", autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
-def setup() -> None:
-    """django.setup(), create + migrate the database, flush the broker's Redis db."""
+def setup(*, fresh: bool = False) -> None:
+    """django.setup(), create + migrate the database, flush the broker's Redis db.
+
+    ``fresh`` starts from an empty database (dropped and migrated again):
+    the history earlier runs leave behind (hundreds of thousands of event
+    and fire rows, and their dead tuples) slows the next run, so figures
+    taken one after another would not be comparable. The environment
+    variable ``WEBAUTO_BENCH_KEEP_DB=1`` keeps the database instead."""
     import django
 
     django.setup()
-    ensure_database()
+    ensure_database(fresh=fresh and os.environ.get("WEBAUTO_BENCH_KEEP_DB") != "1")
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
