@@ -1138,8 +1138,9 @@ def node_finish(
     before a node of that priority waits there: such a node is not continued
     with but left to the broker (asked for each candidate's own priority).
 
-    On PostgreSQL the transaction is four round trips whatever it does (see
-    ``orchestration.persistence``): lock, read, one write statement, commit."""
+    On PostgreSQL the transaction is three round trips after BEGIN whatever
+    it does (see ``orchestration.persistence``): lock and read (one query),
+    one write statement, commit."""
     continuation = _Continuation(worker=worker, yields_to=yields_to) if continue_here else None
     token = _continuation.set(continuation)
     try:
@@ -1153,21 +1154,21 @@ def node_finish(
 def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Claim | None:
     now = timezone.now()
     with transaction.atomic(), events.batch(), persistence.writes():
-        # The node's execution, found and locked in one query (OF the execution
-        # only), its hot columns only: the definition comes from ``frozen``.
-        execution = persistence.lock_execution_of(node_run_id, HOT_EXECUTION_FIELDS)
+        # The node's execution, found and locked (OF the execution only), its
+        # hot columns only: the definition comes from ``frozen``. Then, once
+        # the lock is held, all the execution's node runs in one read (the
+        # graph's next step needs their statuses), with the columns settling
+        # this one needs: one round trip for both. Under the execution's lock
+        # nothing else changes a running node's status or stop request (only
+        # its heartbeat), so the rows need no lock of their own.
+        execution, runs = persistence.lock_and_read(
+            node_run_id, HOT_EXECUTION_FIELDS, fields=HOT_NODE_FIELDS, settle_fields=SETTLE_NODE_FIELDS
+        )
         if execution is None:
             return None
         continuation = _continuation.get()
         if continuation is not None:
             continuation.execution_id = execution.pk
-        # All the execution's node runs in one read (the graph's next step needs
-        # their statuses), with the columns settling this one needs. Under the
-        # execution's lock nothing else changes a running node's status or stop
-        # request (only its heartbeat), so the rows need no lock of their own.
-        runs = persistence.read_runs(
-            execution.pk, fields=HOT_NODE_FIELDS, settle_id=node_run_id, settle_fields=SETTLE_NODE_FIELDS
-        )
         run = next((nr for nr in runs.values() if nr.pk == node_run_id), None)
         if run is None or run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)

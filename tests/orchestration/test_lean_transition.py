@@ -49,9 +49,10 @@ def test_a_chain_hop_claims_the_next_node_in_the_finishing_transaction(admit_all
     with connection.execute_wrapper(statements):
         following = _finish(claim, {"page": "<p>one</p>"})
     assert following is not None
-    # Lock, read, one write statement (outcome, claim of n1, both events, n1's
-    # upstream outputs): no claim statement and no message for n1.
-    assert len(statements.sql) == 3, statements.sql
+    # Lock and read (one query), one write statement (outcome, claim of n1,
+    # both events, n1's upstream outputs): no claim statement and no message for n1.
+    assert len(statements.sql) == 2, statements.sql
+    assert statements.sql[0].count("; ") == 1 and "FOR NO KEY UPDATE" in statements.sql[0]
     assert following.node_run.node_id == "n1"
     assert following.outputs == {"n0": {"page": "<p>one</p>"}}
     runs = node_map(execution)
@@ -98,7 +99,7 @@ def test_a_fan_out_writes_every_dispatch_in_one_statement_and_continues_with_one
     claim = _claim(execution, "root")
     with connection.execute_wrapper(statements):
         following = _finish(claim, {"n": 1})
-    assert len(statements.sql) == 3, statements.sql
+    assert len(statements.sql) == 2, statements.sql
     assert following is not None and following.outputs == {"root": {"n": 1}}
     statuses = sorted(r.status for r in NodeRun.objects.filter(execution=execution, node_id__startswith="b"))
     assert statuses == [NodeStatus.QUEUED] * 19 + [NodeStatus.RUNNING]
@@ -214,3 +215,50 @@ def test_rows_read_by_the_lean_path_behave_as_the_orms(admit_all, make_task):
     assert NodeRun.objects.get(pk=n0.pk).reason == "checked"
     locked = persistence.lock_execution_of(n0.pk, ("id", "task_id", "status"))
     assert locked == execution and locked.status == ExecutionStatus.RUNNING
+
+
+def test_the_read_sent_with_the_lock_sees_what_the_locks_previous_holder_committed(admit_all, make_task):
+    """The finish's lock and read go as one query; the read must still see
+    the rows as they are once the lock is granted (a fan-in's two branches
+    finishing together: the second must see the first completed), not as
+    they were when the query arrived and waited for the lock."""
+    import threading
+    import time
+
+    from django.db import connection as this_thread_connection
+    from django.db import transaction
+
+    from orchestration import persistence
+
+    task = make_task("fan-in", [{"id": "a", "workflow": "echo"}, {"id": "b", "workflow": "echo"},
+                                {"id": "join", "workflow": "echo", "dependsOn": ["a", "b"]}])
+    execution = services.execution_create(task=task)
+    runs = node_map(execution)
+    locked, release = threading.Event(), threading.Event()
+
+    def other_branch_finishing() -> None:
+        try:
+            with transaction.atomic():
+                engine.lock_execution(execution.pk)
+                NodeRun.objects.filter(pk=runs["b"].pk).update(status=NodeStatus.COMPLETED)
+                locked.set()
+                release.wait(10)
+        finally:
+            this_thread_connection.close()
+
+    other = threading.Thread(target=other_branch_finishing)
+    other.start()
+    assert locked.wait(10)
+    threading.Timer(0.5, release.set).start()
+    started = time.monotonic()
+    with transaction.atomic():
+        found, read = persistence.lock_and_read(runs["a"].pk, engine.HOT_EXECUTION_FIELDS,
+                                                fields=engine.HOT_NODE_FIELDS, settle_fields=engine.SETTLE_NODE_FIELDS)
+    waited = time.monotonic() - started
+    other.join(10)
+
+    assert waited >= 0.4  # it did wait for the lock
+    assert found is not None and found.pk == execution.pk
+    assert read["b"].status == NodeStatus.COMPLETED
+    assert set(read) == {"a", "b", "join"} and read["a"].stop_requested == ""  # a's settling columns too
+
