@@ -810,10 +810,13 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
     if not execution.status_reason and failed:
         execution.status_reason = f"{len(failed)} node(s) failed"
     persistence.save(execution, ["status", "finished_at", "error", "status_reason"])
-    persistence.flush()  # the receivers below may read what this transaction wrote
-    signals.execution_finished.send(sender=Execution, execution=execution)
-    _emit(f"execution.{status}", execution, data=_event_data(execution))
     transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
+    _emit(f"execution.{status}", execution, data=_event_data(execution))
+    # The receivers below may read what this transaction wrote. Its events go
+    # in the same statement, so the transition's last write has nothing left
+    # to write (one statement fewer for an execution's last node).
+    persistence.flush(events_too=True)
+    signals.execution_finished.send(sender=Execution, execution=execution)
     if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):
         _schedule_task_retry(execution)
     transaction.on_commit(lambda: frozen_forget(execution.pk))

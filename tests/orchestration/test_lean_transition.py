@@ -262,3 +262,32 @@ def test_the_read_sent_with_the_lock_sees_what_the_locks_previous_holder_committ
     assert read["b"].status == NodeStatus.COMPLETED
     assert set(read) == {"a", "b", "join"} and read["a"].stop_requested == ""  # a's settling columns too
 
+
+def test_the_last_nodes_finish_writes_the_end_and_its_events_in_one_statement_before_the_receivers(
+    admit_all, make_task
+):
+    from monitoring.models import ExecutionRollup
+
+    execution = services.execution_create(task=_chain(make_task, 2))
+    last = _finish(_claim(execution, "n0"), 1)
+    assert last is not None
+    in_transaction: list[str] = []  # what the finish's transaction sends (not the subscribers after it)
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if context["connection"].in_atomic_block:
+            in_transaction.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert _finish(last, 2) is None
+    # Lock and read; the outcome, the execution's end and both events; the
+    # finish's receivers (monitoring's count and rollup, which read the rows
+    # written before them). Nothing after them.
+    assert len(in_transaction) == 3, in_transaction
+    assert Event._meta.db_table in in_transaction[1] and ExecutionRollup._meta.db_table in in_transaction[2]
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.COMPLETED
+    types = list(Event.objects.filter(execution=execution).order_by("id").values_list("type", "node_id"))
+    assert types[-2:] == [("workflow.completed", "n1"), ("execution.completed", "")]
+    rollup = ExecutionRollup.objects.get(task=execution.task)
+    assert rollup.completed == 1 and rollup.d_count == 1
