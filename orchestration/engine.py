@@ -319,10 +319,11 @@ def execution_create(
         snapshot = reuse_from.definition if reuse_from else definition_snapshot(task)
         # Due now: created queued (the pending -> queued step needs no condition
         # while no one else can see the row), and begun in this transaction
-        # when admission grants it: insert, insert, one write, commit.
+        # when admission grants it: one insert (the execution and its node
+        # runs), one write, commit.
         now = timezone.now()
         due = not_before is None or not_before <= now
-        execution = Execution.objects.create(
+        execution = Execution(
             task=task,
             status=ExecutionStatus.QUEUED if due else ExecutionStatus.PENDING,
             queued_at=now if due else None,
@@ -350,7 +351,7 @@ def execution_create(
             if source is not None:
                 runs.append(
                     NodeRun(
-                        execution=execution, node_id=node["id"], workflow=node["workflow"],
+                        node_id=node["id"], workflow=node["workflow"],
                         status=NodeStatus.COMPLETED, output=source.output, input=source.input,
                         reason=f"output reused from execution #{source.execution_id}",
                         reused_from=source.reused_from or source, attempts=0,
@@ -358,8 +359,9 @@ def execution_create(
                     )
                 )
             else:
-                runs.append(NodeRun(execution=execution, node_id=node["id"], workflow=node["workflow"]))
-        NodeRun.objects.bulk_create(runs)
+                runs.append(NodeRun(node_id=node["id"], workflow=node["workflow"]))
+        # The execution and its node runs: one statement on PostgreSQL.
+        persistence.create_with_children(execution, runs, fk="execution", key="node_id")
         _emit("execution.created", execution, data=_event_data(execution, status=ExecutionStatus.PENDING))
         if due:
             _emit("execution.queued", execution, data=_event_data(execution))

@@ -35,7 +35,7 @@ import contextvars
 import functools
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -317,6 +317,52 @@ def _statement(
         selects.append("SELECT 0, NULL::text, NULL::jsonb WHERE false")
     head = ("WITH " + ", ".join(ctes) + " ") if ctes else ""
     return head + " UNION ALL ".join(selects), params
+
+
+def create_with_children(parent: Model, children: Sequence[Model], *, fk: str, key: str) -> None:
+    """``parent.save()`` then ``bulk_create(children)``, the children pointing
+    at the parent by their foreign key ``fk`` (a field name): on PostgreSQL
+    one statement (the parent's INSERT a CTE of the children's), elsewhere
+    the ORM's two. ``key`` names a field unique among the children, by
+    which the ids the statement returns are matched to them. Sets every
+    primary key and the children's ``fk``. For models without save signals
+    (none is sent), like ``bulk_create``."""
+    field = _field(type(children[0]), fk) if children else None
+    if not _postgresql() or field is None:
+        parent.save(force_insert=True)
+        for child in children:
+            setattr(child, fk, parent)
+        if children:
+            type(children[0])._default_manager.bulk_create(list(children))
+        return
+    parent_model, child_model = type(parent), type(children[0])
+    head, row, tail, inserted = _insert_parts(parent_model)
+    params: list[Any] = [f.get_db_prep_save(f.pre_save(parent, True), connection) for f in inserted]
+    q = connection.ops.quote_name
+    columns = tuple(f for f in child_model._meta.concrete_fields if not f.primary_key and f.name != fk)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    for child in children:
+        params.extend(f.get_db_prep_save(f.pre_save(child, True), connection) for f in columns)
+    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+    typed = ", ".join(f"v.c{i}::{_cast(f)}" for i, f in enumerate(columns))
+    sql = (
+        f"WITH p AS ({head}{row}{tail}), "
+        f"c AS (INSERT INTO {q(child_model._meta.db_table)} "
+        f"({', '.join(column(child_model, f.name) for f in columns)}, {column(child_model, fk)}) "
+        f"SELECT {typed}, p.id FROM p CROSS JOIN (VALUES {', '.join([one] * len(children))}) AS v({aliases}) "
+        f"RETURNING {column(child_model, 'id')} AS id, {column(child_model, key)}::text AS key) "
+        "SELECT id, NULL::text FROM p UNION ALL SELECT id, key FROM c"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        result = cursor.fetchall()
+    ids = {found: pk for pk, found in result if found is not None}
+    parent.pk = next(pk for pk, found in result if found is None)
+    parent._state.adding, parent._state.db = False, connection.alias
+    for child in children:
+        setattr(child, fk, parent)
+        child.pk = ids[str(getattr(child, key))]
+        child._state.adding, child._state.db = False, connection.alias
 
 
 # --- Reads -----------------------------------------------------------------------------------

@@ -139,17 +139,21 @@ def test_a_condition_reads_the_output_written_in_the_same_transaction(admit_all,
     assert node_map(execution)["no"].status == NodeStatus.SKIPPED
 
 
-def test_creating_a_due_execution_is_three_statements_and_keeps_its_events(admit_all, make_task):
+def test_creating_a_due_execution_is_two_statements_and_keeps_its_events(admit_all, make_task):
     task = _chain(make_task, 3)
     services.execution_create(task=task)  # warm: the task's secrets check and caches
     statements = Statements()
     with connection.execute_wrapper(statements):
         execution = engine.execution_create(task=task)
-    # The execution, its node runs, then one statement for its start, the
+    # The execution with its node runs, then one statement for its start, the
     # first node's dispatch and the events.
-    assert len(statements.sql) == 3, statements.sql
+    assert len(statements.sql) == 2, statements.sql
+    runs = {run.node_id: run for run in NodeRun.objects.filter(execution=execution)}
+    assert sorted(runs) == ["n0", "n1", "n2"] and execution.pk == runs["n0"].execution_id
+    assert all(run.workflow == "echo" and run.attempts == 0 and run.attempt_log == [] for run in runs.values())
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.RUNNING and execution.queued_at and execution.started_at
+    assert execution.created_at is not None and execution.definition["workflows"][0]["id"] == "n0"
     assert node_map(execution)["n0"].status == NodeStatus.QUEUED
     recorded = list(Event.objects.filter(execution=execution).order_by("id").values_list("type", "data"))
     assert [t for t, _ in recorded] == ["execution.created", "execution.queued", "execution.started"]
