@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
 from monitoring.models import ExecutionTally
@@ -59,12 +60,39 @@ def execution_tally_add(*, status: str, duration_seconds: float | None, shard: i
         increment()
 
 
+def _finished_duration(execution: Any) -> float | None:
+    if execution.started_at is not None and execution.finished_at is not None:
+        return float((execution.finished_at - execution.started_at).total_seconds())
+    return None
+
+
 def execution_count_finished(*, execution: Any) -> None:
     """Count one execution that just reached its final status."""
-    duration = None
-    if execution.started_at is not None and execution.finished_at is not None:
-        duration = (execution.finished_at - execution.started_at).total_seconds()
-    execution_tally_add(status=execution.status, duration_seconds=duration, shard=execution.pk or 0)
+    execution_tally_add(status=execution.status, duration_seconds=_finished_duration(execution),
+                        shard=execution.pk or 0)
+
+
+@lru_cache(maxsize=1)
+def tally_upsert_one_sql() -> str:
+    """``execution_tally_add`` of one execution as one PostgreSQL statement
+    (parameters: status, bucket, shard, duration): insert the row, or add
+    to it under its row lock when it exists (``ON CONFLICT`` on the unique
+    status/bucket/shard), so that two runs finishing together never lose an
+    increment. Meant to be a CTE of the finish's rollup statement
+    (``monitoring.receivers.on_execution_finished``)."""
+    q = connection.ops.quote_name
+    table = q(ExecutionTally._meta.db_table)
+    return (f"INSERT INTO {table} AS t (status, le, shard, {q('count')}, duration_sum) VALUES (%s, %s, %s, 1, %s)"
+            f" ON CONFLICT (status, le, shard) DO UPDATE SET {q('count')} = t.{q('count')} + 1,"
+            " duration_sum = t.duration_sum + EXCLUDED.duration_sum")
+
+
+def tally_upsert_one_params(*, execution: Any) -> list[Any]:
+    """The parameters of ``tally_upsert_one_sql`` for one finished execution
+    (what ``execution_count_finished`` would add)."""
+    duration = _finished_duration(execution)
+    duration = None if duration is None else max(0.0, duration)
+    return [execution.status, duration_bucket(duration), (execution.pk or 0) % SHARDS, duration or 0.0]
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from orchestration import subscribers
 from orchestration.subscribers import SubscriberCache
@@ -126,9 +126,16 @@ def on_event_recorded(sender: Any, *, event: Any, **kwargs: Any) -> None:
 def on_execution_finished(sender: Any, *, execution: Any, **kwargs: Any) -> None:
     """Runs inside the transaction that finished the execution: counts it in
     the Prometheus running totals and adds it to its day's rollup, so both
-    commit or roll back with the finish."""
-    from monitoring.counters import execution_count_finished
-    from monitoring.rollups import rollup_add_execution
+    commit or roll back with the finish. On PostgreSQL both are one
+    statement (the count a CTE of the rollup's upsert): one round trip of
+    the last node's finish instead of two."""
+    from monitoring import counters
+    from monitoring.rollups import rollup_add_execution, upsert_one_sql
 
-    execution_count_finished(execution=execution)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH tally AS ({counters.tally_upsert_one_sql()}) {upsert_one_sql()}",
+                           [*counters.tally_upsert_one_params(execution=execution), execution.pk, execution.pk])
+        return
+    counters.execution_count_finished(execution=execution)
     rollup_add_execution(execution=execution)

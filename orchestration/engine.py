@@ -205,13 +205,22 @@ def frozen(execution: Execution | int, *, keep: bool = True) -> Frozen:
         task_pk, task_key, definition, parameters, input_ = Execution.objects.filter(pk=execution_id).values_list(
             "task_id", "task__task_id", "definition", "parameters", "input"
         ).get()
+    found = _make_frozen(task_pk, task_key, definition, parameters, input_)
+    if keep:
+        _frozen_keep(execution_id, found, now)
+    return found
+
+
+def _make_frozen(task_pk: int, task_key: str, definition: dict[str, Any], parameters: Any, input_: Any) -> Frozen:
     workflows = definition.get("workflows", [])
-    found = Frozen(
+    return Frozen(
         task_pk=task_pk, task_key=task_key, definition=definition, nodes={n["id"]: n for n in workflows},
         graph=graph.Graph.from_nodes(workflows), parameters=parameters or {}, input=input_,
     )
-    if not keep:
-        return found
+
+
+def _frozen_keep(execution_id: int, found: Frozen, now: float) -> None:
+    """Cache ``found`` as the execution's entry, evicting what is past the bounds."""
     with _frozen_lock:
         _frozen[execution_id] = (found, now)
         _frozen.move_to_end(execution_id)
@@ -219,7 +228,18 @@ def frozen(execution: Execution | int, *, keep: bool = True) -> Frozen:
             len(_frozen) > _FROZEN_MAX or now - next(iter(_frozen.values()))[1] > FROZEN_IDLE_SECONDS
         ):
             _frozen.popitem(last=False)
-    return found
+
+
+def frozen_cached(execution_id: int) -> Frozen | None:
+    """The execution's ``Frozen`` when this process has it cached (and the
+    execution has not ended here), else None: never a query."""
+    with _frozen_lock:
+        entry = _frozen.get(execution_id)
+        if entry is None or entry[1] == _ENDED:
+            return None
+        _frozen[execution_id] = (entry[0], time.monotonic())
+        _frozen.move_to_end(execution_id)
+        return entry[0]
 
 
 # The last-use time of an ended execution's entry: first in line for eviction.
@@ -299,10 +319,11 @@ def execution_create(
         snapshot = reuse_from.definition if reuse_from else definition_snapshot(task)
         # Due now: created queued (the pending -> queued step needs no condition
         # while no one else can see the row), and begun in this transaction
-        # when admission grants it: insert, insert, one write, commit.
+        # when admission grants it: one insert (the execution and its node
+        # runs), one write, commit.
         now = timezone.now()
         due = not_before is None or not_before <= now
-        execution = Execution.objects.create(
+        execution = Execution(
             task=task,
             status=ExecutionStatus.QUEUED if due else ExecutionStatus.PENDING,
             queued_at=now if due else None,
@@ -330,7 +351,7 @@ def execution_create(
             if source is not None:
                 runs.append(
                     NodeRun(
-                        execution=execution, node_id=node["id"], workflow=node["workflow"],
+                        node_id=node["id"], workflow=node["workflow"],
                         status=NodeStatus.COMPLETED, output=source.output, input=source.input,
                         reason=f"output reused from execution #{source.execution_id}",
                         reused_from=source.reused_from or source, attempts=0,
@@ -338,8 +359,9 @@ def execution_create(
                     )
                 )
             else:
-                runs.append(NodeRun(execution=execution, node_id=node["id"], workflow=node["workflow"]))
-        NodeRun.objects.bulk_create(runs)
+                runs.append(NodeRun(node_id=node["id"], workflow=node["workflow"]))
+        # The execution and its node runs: one statement on PostgreSQL.
+        persistence.create_with_children(execution, runs, fk="execution", key="node_id")
         _emit("execution.created", execution, data=_event_data(execution, status=ExecutionStatus.PENDING))
         if due:
             _emit("execution.queued", execution, data=_event_data(execution))
@@ -796,10 +818,13 @@ def _finalize_if_done(execution: Execution, runs: dict[str, NodeRun]) -> None:
     if not execution.status_reason and failed:
         execution.status_reason = f"{len(failed)} node(s) failed"
     persistence.save(execution, ["status", "finished_at", "error", "status_reason"])
-    persistence.flush()  # the receivers below may read what this transaction wrote
-    signals.execution_finished.send(sender=Execution, execution=execution)
-    _emit(f"execution.{status}", execution, data=_event_data(execution))
     transaction.on_commit(lambda: admission.get_backend().release(execution.pk), robust=True)
+    _emit(f"execution.{status}", execution, data=_event_data(execution))
+    # The receivers below may read what this transaction wrote. Its events go
+    # in the same statement, so the transition's last write has nothing left
+    # to write (one statement fewer for an execution's last node).
+    persistence.flush(events_too=True)
+    signals.execution_finished.send(sender=Execution, execution=execution)
     if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):
         _schedule_task_retry(execution)
     transaction.on_commit(lambda: frozen_forget(execution.pk))
@@ -883,13 +908,19 @@ def node_claim(
     whole claim is one round trip (with the execution's ``Frozen`` cached);
     without them, or when they do not match the claimed row (the statement
     checks it, so a wrong message never reads another node's outputs), the
-    outputs take a second query."""
+    outputs take a second query. When this process has not cached the
+    execution named by the message (its first node here), the statement
+    reads the claimed row's ``Frozen`` instead, and the outputs, if the node
+    has an upstream, take a second query: a root node's claim stays one
+    round trip."""
     now = timezone.now()
     if connection.vendor == "postgresql" and connection.get_autocommit():
         hinted = _hinted_upstream(execution_id, node_id)
         found = _claim_in_one_statement(
             node_run_id=node_run_id, dispatch_id=dispatch_id, worker=worker, now=now,
             hint=(execution_id, node_id, hinted) if hinted is not None and execution_id is not None else None,
+            # The execution's first node in this process: its Frozen comes with the claim.
+            with_frozen=bool(execution_id) and hinted is None,
         )
         if found is None:
             return None
@@ -938,15 +969,14 @@ def _claimed(run: NodeRun, execution: Execution, fixed: Frozen, outputs: dict[st
 def _hinted_upstream(execution_id: int | None, node_id: str) -> list[str] | None:
     """The upstream (sorted node ids) of the node a message names, for the
     claim to read their outputs in its own statement; None when the message
-    names none, or an execution or node that does not exist (the claim then
-    reads the outputs of the row it actually claimed, in a second query)."""
+    names none, an execution this process has not cached (the claim then
+    reads its ``Frozen`` in its statement instead, see ``node_claim``) or a
+    node that does not exist (the claim then reads the outputs of the row it
+    actually claimed, in a second query)."""
     if not execution_id or not node_id:
         return None
-    try:
-        fixed = frozen(execution_id)
-    except Execution.DoesNotExist:
-        return None
-    if node_id not in fixed.nodes:
+    fixed = frozen_cached(execution_id)
+    if fixed is None or node_id not in fixed.nodes:
         return None
     return sorted(fixed.upstream(node_id))
 
@@ -954,7 +984,7 @@ def _hinted_upstream(execution_id: int | None, node_id: str) -> list[str] | None
 CLAIM_NODE_FIELDS = ("id", "execution_id", "node_id", "attempts", "status", "dispatch_id", "started_at", "worker")
 
 
-def _claim_sql(*, with_outputs: bool = False) -> str:
+def _claim_sql(*, with_outputs: bool = False, with_frozen: bool = False) -> str:
     """The claim as one PostgreSQL statement: the conditional update, the
     execution's hot columns and the ``workflow.started`` event row (data
     built by the database), all or nothing. Returns one row, or none when the
@@ -965,7 +995,12 @@ def _claim_sql(*, with_outputs: bool = False) -> str:
     only when the claimed row is the node ``%(node)s`` of execution
     ``%(execution)s`` (what the message said), else NULL: a message naming
     another node never reads that node's upstream. The subquery sees the
-    statement's snapshot, before the update, which touches no completed run."""
+    statement's snapshot, before the update, which touches no completed run.
+
+    ``with_frozen``: the last four columns are what ``frozen`` reads (the
+    execution's definition, parameters and input, its task's taskId), so
+    that a process claiming an execution's first node needs no query of its own
+    for them."""
     q = connection.ops.quote_name
     node, execution, event = (q(m._meta.db_table) for m in (NodeRun, Execution, events.event_model()))
     nc = {name: persistence.column(NodeRun, name) for name in ("id", "execution_id", "node_id", "attempts", "status",
@@ -980,6 +1015,11 @@ def _claim_sql(*, with_outputs: bool = False) -> str:
                     WHERE o.{nc["execution_id"]} = c.execution_id AND o.{nc["status"]} = 'completed'
                       AND o.{nc["node_id"]} = ANY(%(upstream)s::text[])
                ) END, """ if with_outputs else ""
+    if with_frozen:
+        task = Task._meta
+        ec += "".join(f", x.{persistence.column(Execution, name)}" for name in ("definition", "parameters", "input"))
+        ec += (f", (SELECT t.{persistence.column(Task, 'task_id')} FROM {q(task.db_table)} t"
+               f" WHERE t.{persistence.column(Task, 'id')} = x.{persistence.column(Execution, 'task_id')})")
     return f"""
         WITH claimed AS (
             UPDATE {node} SET {nc["status"]} = 'running', {nc["worker"]} = %(worker)s,
@@ -1003,27 +1043,28 @@ def _claim_sql(*, with_outputs: bool = False) -> str:
     """
 
 
-# The claim's statement, without and with the upstream's outputs (built once per process).
-_CLAIM_SQL: dict[bool, str] = {}
+# The claim's statement by (with the upstream's outputs, with the Frozen columns), built once per process.
+_CLAIM_SQL: dict[tuple[bool, bool], str] = {}
 
 
 def _claim_in_one_statement(
     *, node_run_id: int, dispatch_id: str, worker: str, now: datetime,
-    hint: tuple[int, str, list[str]] | None = None,
+    hint: tuple[int, str, list[str]] | None = None, with_frozen: bool = False,
 ) -> tuple[NodeRun, Execution, dict[str, Any] | None] | None:
     """Run the claim's statement. ``hint``: (execution id, node id, its
     upstream) from the message, to read the upstream's outputs in the same
-    statement. Returns the claimed run, its execution and the outputs (None
-    when not read: no hint, or one that does not match the claimed row), or
-    None when nothing was claimed."""
+    statement. ``with_frozen``: also read the claimed row's execution's
+    ``Frozen`` and cache it in this process. Returns the claimed run, its
+    execution and the outputs (None when not read: no hint, or one that
+    does not match the claimed row), or None when nothing was claimed."""
     try:
         dispatch = uuid.UUID(str(dispatch_id))
     except ValueError:
         return None
     with_outputs = hint is not None
-    sql = _CLAIM_SQL.get(with_outputs)
+    sql = _CLAIM_SQL.get((with_outputs, with_frozen))
     if sql is None:
-        sql = _CLAIM_SQL[with_outputs] = _claim_sql(with_outputs=with_outputs)
+        sql = _CLAIM_SQL[with_outputs, with_frozen] = _claim_sql(with_outputs=with_outputs, with_frozen=with_frozen)
     params: dict[str, Any] = {"id": node_run_id, "dispatch": dispatch, "worker": worker[:200], "now": now}
     if hint is not None:
         params.update(execution=hint[0], node=hint[1], upstream=hint[2])
@@ -1037,9 +1078,13 @@ def _claim_in_one_statement(
     if with_outputs:
         raw, *hot = hot
         if raw is not None:
-            # Django has psycopg load jsonb as text (JSONField decodes it itself).
-            outputs = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+            outputs = _jsonb(raw)
+    if with_frozen:
+        *hot, definition, parameters, input_, task_key = hot
     execution = Execution.from_db(connection.alias, persistence.in_model_order(Execution, HOT_EXECUTION_FIELDS), hot)
+    if with_frozen:
+        _frozen_keep(execution_id, _make_frozen(execution.task_id, task_key, _jsonb(definition), _jsonb(parameters),
+                                                _jsonb(input_)), time.monotonic())
     known = {"id": run_id, "execution_id": execution_id, "node_id": node_id, "attempts": attempts,
              "status": NodeStatus.RUNNING, "dispatch_id": dispatch, "started_at": now, "worker": worker[:200]}
     names = persistence.in_model_order(NodeRun, CLAIM_NODE_FIELDS)
@@ -1048,6 +1093,12 @@ def _claim_in_one_statement(
     _announce_started(event_id=event_id, task_id=execution.task_id, execution_id=execution_id, node_id=node_id,
                       attempt=attempts, at=now)
     return run, execution, outputs
+
+
+def _jsonb(raw: Any) -> Any:
+    """A jsonb column's value as read by a raw cursor: Django has psycopg load
+    jsonb as text (JSONField decodes it itself)."""
+    return json.loads(raw) if isinstance(raw, (str, bytes)) else raw
 
 
 def _announce_started(*, event_id: int, task_id: int, execution_id: int, node_id: str, attempt: int,
@@ -1098,8 +1149,9 @@ def node_finish(
     before a node of that priority waits there: such a node is not continued
     with but left to the broker (asked for each candidate's own priority).
 
-    On PostgreSQL the transaction is four round trips whatever it does (see
-    ``orchestration.persistence``): lock, read, one write statement, commit."""
+    On PostgreSQL the transaction is three round trips after BEGIN whatever
+    it does (see ``orchestration.persistence``): lock and read (one query),
+    one write statement, commit."""
     continuation = _Continuation(worker=worker, yields_to=yields_to) if continue_here else None
     token = _continuation.set(continuation)
     try:
@@ -1113,21 +1165,21 @@ def node_finish(
 def _node_finish(*, node_run_id: int, dispatch_id: str, outcome: Outcome) -> Claim | None:
     now = timezone.now()
     with transaction.atomic(), events.batch(), persistence.writes():
-        # The node's execution, found and locked in one query (OF the execution
-        # only), its hot columns only: the definition comes from ``frozen``.
-        execution = persistence.lock_execution_of(node_run_id, HOT_EXECUTION_FIELDS)
+        # The node's execution, found and locked (OF the execution only), its
+        # hot columns only: the definition comes from ``frozen``. Then, once
+        # the lock is held, all the execution's node runs in one read (the
+        # graph's next step needs their statuses), with the columns settling
+        # this one needs: one round trip for both. Under the execution's lock
+        # nothing else changes a running node's status or stop request (only
+        # its heartbeat), so the rows need no lock of their own.
+        execution, runs = persistence.lock_and_read(
+            node_run_id, HOT_EXECUTION_FIELDS, fields=HOT_NODE_FIELDS, settle_fields=SETTLE_NODE_FIELDS
+        )
         if execution is None:
             return None
         continuation = _continuation.get()
         if continuation is not None:
             continuation.execution_id = execution.pk
-        # All the execution's node runs in one read (the graph's next step needs
-        # their statuses), with the columns settling this one needs. Under the
-        # execution's lock nothing else changes a running node's status or stop
-        # request (only its heartbeat), so the rows need no lock of their own.
-        runs = persistence.read_runs(
-            execution.pk, fields=HOT_NODE_FIELDS, settle_id=node_run_id, settle_fields=SETTLE_NODE_FIELDS
-        )
         run = next((nr for nr in runs.values() if nr.pk == node_run_id), None)
         if run is None or run.status != NodeStatus.RUNNING or str(run.dispatch_id) != dispatch_id:
             log.info("node run %s: outcome of a stale dispatch ignored", node_run_id)

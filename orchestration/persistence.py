@@ -4,20 +4,20 @@ A node transition (a node's outcome, its successors' dispatch, its events)
 is one transaction. Through the ORM it used to be about seven statements:
 the execution's lock, the node runs, one UPDATE per changed row, one for the
 dispatched successors, the event INSERT. On PostgreSQL this module makes it
-four round trips and one commit, whatever the transition:
+three round trips after psycopg's BEGIN, whatever the transition:
 
-1. ``lock_execution_of(node_run_id)``: the execution's row lock and its hot
-   columns (one statement);
-2. ``read_runs(execution_id, settle_id)``: every node run's status columns,
-   and the settling columns of the one node being settled only;
-3. ``flush()``, at the end: every row change the transition recorded with
+1. ``lock_and_read(node_run_id)``: ``lock_execution_of`` (the execution's
+   row lock and its hot columns) and ``read_runs`` (every node run's status
+   columns, and the settling columns of the one node being settled only),
+   two statements sent as one query;
+2. ``flush()``, at the end: every row change the transition recorded with
    ``save()`` (write-behind: merged per row, grouped per column set, one
    ``UPDATE ... FROM (VALUES ...)`` per group) and every event of the
    transaction's ``events.batch()``, as data-modifying CTEs of a single
    statement, which can also return the completed outputs a continued node
    needs (read from the statement's snapshot: the rows written by the same
    statement are not seen, so callers add what they hold in memory);
-4. COMMIT.
+3. COMMIT.
 
 Elsewhere (SQLite, the embedded default) the same calls fall back to the
 ORM, one statement per row.
@@ -35,7 +35,7 @@ import contextvars
 import functools
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -319,6 +319,52 @@ def _statement(
     return head + " UNION ALL ".join(selects), params
 
 
+def create_with_children(parent: Model, children: Sequence[Model], *, fk: str, key: str) -> None:
+    """``parent.save()`` then ``bulk_create(children)``, the children pointing
+    at the parent by their foreign key ``fk`` (a field name): on PostgreSQL
+    one statement (the parent's INSERT a CTE of the children's), elsewhere
+    the ORM's two. ``key`` names a field unique among the children, by
+    which the ids the statement returns are matched to them. Sets every
+    primary key and the children's ``fk``. For models without save signals
+    (none is sent), like ``bulk_create``."""
+    field = _field(type(children[0]), fk) if children else None
+    if not _postgresql() or field is None:
+        parent.save(force_insert=True)
+        for child in children:
+            setattr(child, fk, parent)
+        if children:
+            type(children[0])._default_manager.bulk_create(list(children))
+        return
+    parent_model, child_model = type(parent), type(children[0])
+    head, row, tail, inserted = _insert_parts(parent_model)
+    params: list[Any] = [f.get_db_prep_save(f.pre_save(parent, True), connection) for f in inserted]
+    q = connection.ops.quote_name
+    columns = tuple(f for f in child_model._meta.concrete_fields if not f.primary_key and f.name != fk)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    for child in children:
+        params.extend(f.get_db_prep_save(f.pre_save(child, True), connection) for f in columns)
+    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+    typed = ", ".join(f"v.c{i}::{_cast(f)}" for i, f in enumerate(columns))
+    sql = (
+        f"WITH p AS ({head}{row}{tail}), "
+        f"c AS (INSERT INTO {q(child_model._meta.db_table)} "
+        f"({', '.join(column(child_model, f.name) for f in columns)}, {column(child_model, fk)}) "
+        f"SELECT {typed}, p.id FROM p CROSS JOIN (VALUES {', '.join([one] * len(children))}) AS v({aliases}) "
+        f"RETURNING {column(child_model, 'id')} AS id, {column(child_model, key)}::text AS key) "
+        "SELECT id, NULL::text FROM p UNION ALL SELECT id, key FROM c"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        result = cursor.fetchall()
+    ids = {found: pk for pk, found in result if found is not None}
+    parent.pk = next(pk for pk, found in result if found is None)
+    parent._state.adding, parent._state.db = False, connection.alias
+    for child in children:
+        setattr(child, fk, parent)
+        child.pk = ids[str(getattr(child, key))]
+        child._state.adding, child._state.db = False, connection.alias
+
+
 # --- Reads -----------------------------------------------------------------------------------
 
 
@@ -392,6 +438,83 @@ def lock_execution_of(node_run_id: int, fields: Iterable[str]) -> Execution | No
     return None if row is None else _from_db(Execution, names, row)
 
 
+@functools.cache
+def _read_of_node_run_sql(names: tuple[str, ...], extra: tuple[str, ...]) -> str:
+    """``_read_sql`` with the execution given by one of its node runs' id."""
+    q = connection.ops.quote_name
+    head, _ = _read_sql(names, extra).rsplit("%s", 1)
+    return (f"{head}(SELECT {column(NodeRun, 'execution')} FROM {q(NodeRun._meta.db_table)}"
+            f" WHERE {column(NodeRun, 'id')} = %s)")
+
+
+def _client_side_binding(cursor: Any) -> bool:
+    """Whether ``cursor`` (Django's wrapper) sends a query with its parameters
+    bound on the client (psycopg's ``ClientCursor``, Django's default):
+    through the simple query protocol, which runs several statements sent
+    as one query."""
+    kind = type(getattr(cursor, "cursor", None))
+    known = _binds_on_client.get(kind)
+    if known is None:
+        from psycopg.client_cursor import ClientCursorMixin
+
+        known = _binds_on_client[kind] = issubclass(kind, ClientCursorMixin)
+    return known
+
+
+_binds_on_client: dict[type[Any], bool] = {}  # psycopg cursor class -> whether it binds on the client
+
+
+def lock_and_read(
+    node_run_id: int, execution_fields: Iterable[str], *, fields: Iterable[str], settle_fields: Iterable[str] = ()
+) -> tuple[Execution | None, dict[str, NodeRun]]:
+    """``lock_execution_of(node_run_id, execution_fields)``, then ``read_runs``
+    of that execution (settling ``node_run_id``): (None, {}) when the node run
+    is gone. On PostgreSQL one round trip: the two statements sent as one
+    query. That is safe because PostgreSQL takes a snapshot per statement, not
+    per query (READ COMMITTED): the read starts once the lock is granted, so
+    it sees everything the lock's previous holder committed, as a read sent
+    after the lock's answer does (a single statement would not: its snapshot
+    predates the wait for the lock)."""
+    names = in_model_order(NodeRun, tuple(fields))
+    extra = tuple(name for name in in_model_order(NodeRun, tuple(settle_fields)) if name not in names)
+    execution_names = in_model_order(Execution, tuple(execution_fields))
+    if not _postgresql():
+        execution = lock_execution_of(node_run_id, execution_names)
+        if execution is None:
+            return None, {}
+        return execution, read_runs(execution.pk, fields=names, settle_id=node_run_id, settle_fields=extra)
+    with connection.cursor() as cursor:
+        if not _client_side_binding(cursor):  # server-side binding: one statement per query
+            execution = lock_execution_of(node_run_id, execution_names)
+            if execution is None:
+                return None, {}
+            return execution, read_runs(execution.pk, fields=names, settle_id=node_run_id, settle_fields=extra)
+        cursor.execute(f"{_lock_sql(execution_names)}; {_read_of_node_run_sql(names, extra)}",
+                       [node_run_id, *([node_run_id] * len(extra)), node_run_id])
+        row = cursor.fetchone()
+        cursor.nextset()
+        result = cursor.fetchall()
+    if row is None:
+        return None, {}
+    return _from_db(Execution, execution_names, row), _runs_from_rows(result, names, extra, node_run_id)
+
+
+def _runs_from_rows(
+    result: list[tuple[Any, ...]], names: tuple[str, ...], extra: tuple[str, ...], settle_id: int | None
+) -> dict[str, NodeRun]:
+    all_names = in_model_order(NodeRun, (*names, *extra))
+    order = tuple([*names, *extra].index(name) for name in all_names)
+    id_at = names.index("id")
+    found = {}
+    for row in result:
+        if row[id_at] == settle_id:
+            run = _from_db(NodeRun, all_names, [row[i] for i in order])
+        else:
+            run = _from_db(NodeRun, names, row[: len(names)])
+        found[run.node_id] = run
+    return found
+
+
 def read_runs(
     execution_id: int, *, fields: Iterable[str], settle_id: int | None = None, settle_fields: Iterable[str] = ()
 ) -> dict[str, NodeRun]:
@@ -410,14 +533,4 @@ def read_runs(
     with connection.cursor() as cursor:
         cursor.execute(_read_sql(names, extra), [settle_id] * len(extra) + [execution_id])
         result = cursor.fetchall()
-    all_names = in_model_order(NodeRun, (*names, *extra))
-    order = tuple([*names, *extra].index(name) for name in all_names)
-    id_at = names.index("id")
-    found = {}
-    for row in result:
-        if row[id_at] == settle_id:
-            run = _from_db(NodeRun, all_names, [row[i] for i in order])
-        else:
-            run = _from_db(NodeRun, names, row[: len(names)])
-        found[run.node_id] = run
-    return found
+    return _runs_from_rows(result, names, extra, settle_id)

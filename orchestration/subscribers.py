@@ -22,6 +22,7 @@ Rule source: issue 11 (no query per event; invalidation across processes).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 T = TypeVar("T")
 
@@ -62,10 +63,26 @@ def bump(name: str) -> None:
 
 
 def current_token(name: str) -> uuid.UUID | None:
-    """The committed token of ``name`` (None before its first change)."""
+    """The committed token of ``name`` (None before its first change). One
+    primary-key read in raw SQL: the alert rules read it after every
+    successful run, and the ORM's query building was a third of its cost."""
+    with connection.cursor() as cursor:
+        cursor.execute(_token_sql(), [name])
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    token = row[0]
+    return token if isinstance(token, uuid.UUID) else uuid.UUID(str(token))
+
+
+@functools.cache
+def _token_sql() -> str:
     from orchestration.models import SubscriberGeneration
 
-    return SubscriberGeneration.objects.filter(name=name).values_list("token", flat=True).first()
+    meta = SubscriberGeneration._meta
+    q = connection.ops.quote_name
+    return (f"SELECT {q(str(meta.get_field('token').column))} FROM {q(meta.db_table)}"
+            f" WHERE {q(str(meta.get_field('name').column))} = %s")
 
 
 _UNSET = object()

@@ -111,6 +111,48 @@ def test_concurrent_shards_add_up(make_task):
     assert totals.duration_sum == pytest.approx(0.5 + 2 + 2 + 7 + 7200 + 9000)
 
 
+def test_on_postgresql_a_finish_counts_and_rolls_up_in_one_statement_as_the_orm_path_would(make_task):
+    from django.db import connection
+
+    from monitoring.counters import execution_count_finished
+    from monitoring.models import ExecutionRollup
+    from monitoring.rollups import rollup_add_execution
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement finish is PostgreSQL's")
+    task = make_task("one-statement")
+    sent: list[str] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        # Nine runs in one bucket: two of them share a shard, so one adds to a row another created;
+        # and one that ended before it started (counted as 0 s).
+        runs = [execution(task, "completed", duration=d) for d in (2.5, 3.0, 4, 4, 4, 4, 4, 4, 4, -1.0)]
+    finishes = [sql for sql in sent if ExecutionTally._meta.db_table in sql]
+    assert len(finishes) == 10 and all(ExecutionRollup._meta.db_table in sql for sql in finishes)
+    assert ExecutionTally.objects.filter(count__gt=1).exists()
+
+    def state() -> tuple[object, list[dict[str, object]]]:
+        return execution_totals(), list(ExecutionRollup.objects.filter(task=task).values(
+            *(f.name for f in ExecutionRollup._meta.concrete_fields if not f.primary_key)))
+
+    in_one = state()
+
+    # What the two ORM-path calls make of the same runs.
+    ExecutionTally.objects.all().delete()
+    ExecutionRollup.objects.all().delete()
+    for e in runs:
+        with transaction.atomic():
+            execution_count_finished(execution=e)
+            rollup_add_execution(execution=e)
+    assert state() == in_one
+    totals = execution_totals()
+    assert totals.by_status["completed"] == 10 and totals.duration_sum == pytest.approx(2.5 + 3 + 7 * 4)
+
+
 def test_the_migration_starts_the_counters_from_rows_and_rollups(make_task):
     """Existing installations keep their totals: the migration that adds the
     counters seeds them from the finished executions and the daily rollups."""

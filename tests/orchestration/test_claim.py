@@ -102,3 +102,46 @@ def test_a_message_naming_another_node_or_execution_cannot_read_their_outputs(ad
 
     claim, _ = _claim(unknown, "c", execution_id=10**9, node_id="nowhere")
     assert claim is not None and claim.outputs == {"a": OUTPUTS["a"], "b": None}
+
+
+def test_the_first_claim_of_an_execution_in_a_process_reads_its_frozen_part_in_the_same_statement(
+    admit_all, make_task
+):
+    task = make_task("first-claim", WORKFLOWS, parameters={"p": 1})
+    execution = services.execution_create(task=task, input={"in": 1})
+    cached = engine.frozen(execution.pk, keep=False)  # what a read of the row gives
+    engine.frozen_forget(execution.pk)  # a pool process that never saw this execution
+    assert engine.frozen_cached(execution.pk) is None
+
+    claim, statements = _claim(execution, "a", execution_id=execution.pk, node_id="a")
+
+    assert len(statements) == 1, statements  # no query of its own for the definition
+    assert claim is not None and claim.outputs == {} and claim.task_key == "first-claim"
+    assert claim.execution.parameters == {"p": 1} and claim.execution.input == {"in": 1}
+    assert claim.node == cached.nodes["a"]
+    kept = engine.frozen_cached(execution.pk)
+    assert kept is not None
+    assert (kept.task_pk, kept.task_key, kept.definition, kept.parameters, kept.input, kept.nodes) == (
+        cached.task_pk, cached.task_key, cached.definition, cached.parameters, cached.input, cached.nodes)
+    # The next node's claim in this process uses the entry: one statement with its upstream's outputs.
+    engine.node_finish(node_run_id=claim.node_run.pk, dispatch_id=str(claim.node_run.dispatch_id),
+                       outcome=engine.Outcome(status=NodeStatus.COMPLETED, output=OUTPUTS["a"]))
+    second, statements = _claim(execution, "b", execution_id=execution.pk, node_id="b")
+    assert len(statements) == 1 and second is not None and second.outputs == {"a": OUTPUTS["a"]}
+
+
+def test_a_first_claim_whose_message_names_another_execution_gets_the_claimed_rows_frozen_part(
+    admit_all, make_task
+):
+    ours = services.execution_create(task=make_task("ours", WORKFLOWS, parameters={"p": "ours"}))
+    theirs = services.execution_create(task=make_task("theirs", [{"id": "a", "workflow": "echo"}]))
+    for pk in (ours.pk, theirs.pk):
+        engine.frozen_forget(pk)
+
+    claim, _ = _claim(ours, "a", execution_id=theirs.pk, node_id="a")
+
+    assert claim is not None and claim.execution.pk == ours.pk and claim.task_key == "ours"
+    assert claim.execution.parameters == {"p": "ours"}
+    kept = engine.frozen_cached(ours.pk)
+    assert kept is not None and set(kept.nodes) == {"a", "b", "x", "c", "y"}
+    assert engine.frozen_cached(theirs.pk) is None

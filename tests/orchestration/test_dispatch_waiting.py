@@ -50,6 +50,36 @@ def test_a_clear_answer_is_trusted_for_the_recheck_interval_only(empty_broker, m
     assert dispatch.waiting_before(6) is True  # a "waiting" answer is never kept
 
 
+def test_a_clear_answer_one_forked_process_heard_serves_the_others_for_the_interval(empty_broker, monkeypatch):
+    """A prefork worker's pool processes share the answer: the child asks the
+    broker (nothing waits), then a high-priority message arrives, and the
+    parent, within the interval, trusts the child's answer instead of asking."""
+    monkeypatch.setattr(dispatch, "WAITING_RECHECK_SECONDS", 60)
+    dispatch._clear_at.clear()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (runs in the child)
+        code = 1
+        try:
+            code = 0 if dispatch.waiting_before(6) is False else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    _send(3)
+
+    assert dispatch.waiting_before(6) is False  # the child's clear answer holds here too
+    assert dispatch.waiting_before(9) is True  # another priority's answer was never heard
+    monkeypatch.setattr(dispatch, "WAITING_RECHECK_SECONDS", 0)
+    assert dispatch.waiting_before(6) is True
+
+
+def test_a_clear_answer_from_the_future_is_not_trusted(empty_broker, monkeypatch):
+    monkeypatch.setattr(dispatch, "WAITING_RECHECK_SECONDS", 60)
+    _send(3)
+    dispatch._clear_at[6] = time.monotonic() + 3600  # e.g. a torn write
+    assert dispatch.waiting_before(6) is True
+
+
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[RedisServer]:
     """A throw-away redis-server this process's Celery app points at (the

@@ -49,9 +49,10 @@ def test_a_chain_hop_claims_the_next_node_in_the_finishing_transaction(admit_all
     with connection.execute_wrapper(statements):
         following = _finish(claim, {"page": "<p>one</p>"})
     assert following is not None
-    # Lock, read, one write statement (outcome, claim of n1, both events, n1's
-    # upstream outputs): no claim statement and no message for n1.
-    assert len(statements.sql) == 3, statements.sql
+    # Lock and read (one query), one write statement (outcome, claim of n1,
+    # both events, n1's upstream outputs): no claim statement and no message for n1.
+    assert len(statements.sql) == 2, statements.sql
+    assert statements.sql[0].count("; ") == 1 and "FOR NO KEY UPDATE" in statements.sql[0]
     assert following.node_run.node_id == "n1"
     assert following.outputs == {"n0": {"page": "<p>one</p>"}}
     runs = node_map(execution)
@@ -98,7 +99,7 @@ def test_a_fan_out_writes_every_dispatch_in_one_statement_and_continues_with_one
     claim = _claim(execution, "root")
     with connection.execute_wrapper(statements):
         following = _finish(claim, {"n": 1})
-    assert len(statements.sql) == 3, statements.sql
+    assert len(statements.sql) == 2, statements.sql
     assert following is not None and following.outputs == {"root": {"n": 1}}
     statuses = sorted(r.status for r in NodeRun.objects.filter(execution=execution, node_id__startswith="b"))
     assert statuses == [NodeStatus.QUEUED] * 19 + [NodeStatus.RUNNING]
@@ -138,17 +139,21 @@ def test_a_condition_reads_the_output_written_in_the_same_transaction(admit_all,
     assert node_map(execution)["no"].status == NodeStatus.SKIPPED
 
 
-def test_creating_a_due_execution_is_three_statements_and_keeps_its_events(admit_all, make_task):
+def test_creating_a_due_execution_is_two_statements_and_keeps_its_events(admit_all, make_task):
     task = _chain(make_task, 3)
     services.execution_create(task=task)  # warm: the task's secrets check and caches
     statements = Statements()
     with connection.execute_wrapper(statements):
         execution = engine.execution_create(task=task)
-    # The execution, its node runs, then one statement for its start, the
+    # The execution with its node runs, then one statement for its start, the
     # first node's dispatch and the events.
-    assert len(statements.sql) == 3, statements.sql
+    assert len(statements.sql) == 2, statements.sql
+    runs = {run.node_id: run for run in NodeRun.objects.filter(execution=execution)}
+    assert sorted(runs) == ["n0", "n1", "n2"] and execution.pk == runs["n0"].execution_id
+    assert all(run.workflow == "echo" and run.attempts == 0 and run.attempt_log == [] for run in runs.values())
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.RUNNING and execution.queued_at and execution.started_at
+    assert execution.created_at is not None and execution.definition["workflows"][0]["id"] == "n0"
     assert node_map(execution)["n0"].status == NodeStatus.QUEUED
     recorded = list(Event.objects.filter(execution=execution).order_by("id").values_list("type", "data"))
     assert [t for t, _ in recorded] == ["execution.created", "execution.queued", "execution.started"]
@@ -214,3 +219,79 @@ def test_rows_read_by_the_lean_path_behave_as_the_orms(admit_all, make_task):
     assert NodeRun.objects.get(pk=n0.pk).reason == "checked"
     locked = persistence.lock_execution_of(n0.pk, ("id", "task_id", "status"))
     assert locked == execution and locked.status == ExecutionStatus.RUNNING
+
+
+def test_the_read_sent_with_the_lock_sees_what_the_locks_previous_holder_committed(admit_all, make_task):
+    """The finish's lock and read go as one query; the read must still see
+    the rows as they are once the lock is granted (a fan-in's two branches
+    finishing together: the second must see the first completed), not as
+    they were when the query arrived and waited for the lock."""
+    import threading
+    import time
+
+    from django.db import connection as this_thread_connection
+    from django.db import transaction
+
+    from orchestration import persistence
+
+    task = make_task("fan-in", [{"id": "a", "workflow": "echo"}, {"id": "b", "workflow": "echo"},
+                                {"id": "join", "workflow": "echo", "dependsOn": ["a", "b"]}])
+    execution = services.execution_create(task=task)
+    runs = node_map(execution)
+    locked, release = threading.Event(), threading.Event()
+
+    def other_branch_finishing() -> None:
+        try:
+            with transaction.atomic():
+                engine.lock_execution(execution.pk)
+                NodeRun.objects.filter(pk=runs["b"].pk).update(status=NodeStatus.COMPLETED)
+                locked.set()
+                release.wait(10)
+        finally:
+            this_thread_connection.close()
+
+    other = threading.Thread(target=other_branch_finishing)
+    other.start()
+    assert locked.wait(10)
+    threading.Timer(0.5, release.set).start()
+    started = time.monotonic()
+    with transaction.atomic():
+        found, read = persistence.lock_and_read(runs["a"].pk, engine.HOT_EXECUTION_FIELDS,
+                                                fields=engine.HOT_NODE_FIELDS, settle_fields=engine.SETTLE_NODE_FIELDS)
+    waited = time.monotonic() - started
+    other.join(10)
+
+    assert waited >= 0.4  # it did wait for the lock
+    assert found is not None and found.pk == execution.pk
+    assert read["b"].status == NodeStatus.COMPLETED
+    assert set(read) == {"a", "b", "join"} and read["a"].stop_requested == ""  # a's settling columns too
+
+
+def test_the_last_nodes_finish_writes_the_end_and_its_events_in_one_statement_before_the_receivers(
+    admit_all, make_task
+):
+    from monitoring.models import ExecutionRollup
+
+    execution = services.execution_create(task=_chain(make_task, 2))
+    last = _finish(_claim(execution, "n0"), 1)
+    assert last is not None
+    in_transaction: list[str] = []  # what the finish's transaction sends (not the subscribers after it)
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if context["connection"].in_atomic_block:
+            in_transaction.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert _finish(last, 2) is None
+    # Lock and read; the outcome, the execution's end and both events; the
+    # finish's receivers (monitoring's count and rollup, which read the rows
+    # written before them). Nothing after them.
+    assert len(in_transaction) == 3, in_transaction
+    assert Event._meta.db_table in in_transaction[1] and ExecutionRollup._meta.db_table in in_transaction[2]
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.COMPLETED
+    types = list(Event.objects.filter(execution=execution).order_by("id").values_list("type", "node_id"))
+    assert types[-2:] == [("workflow.completed", "n1"), ("execution.completed", "")]
+    rollup = ExecutionRollup.objects.get(task=execution.task)
+    assert rollup.completed == 1 and rollup.d_count == 1
