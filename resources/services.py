@@ -457,6 +457,24 @@ def _dispatch_here_after_commit() -> None:
 # --- The admission backend's two calls ---------------------------------------------------
 
 
+def _new_request(execution: Execution, need: Requirements, now: datetime, reason: str = "") -> ResourceRequest:
+    """An unsaved request of ``execution`` for ``need``, first requested and
+    waiting since ``now``."""
+    return ResourceRequest(
+        execution=execution,
+        priority=execution.priority,
+        cpu_millicores=need.cpu_millicores,
+        memory_bytes=need.memory_bytes,
+        disk_bytes=need.disk_bytes,
+        network_bytes_per_second=need.network_bytes_per_second,
+        source=need.source,
+        complexity=need.complexity,
+        first_requested_at=now,
+        waiting_since=now,
+        reason=reason,
+    )
+
+
 def admission_enqueue(*, execution: Execution) -> None:
     """Put the queued ``execution`` in the admission queue (its request row,
     waiting since now, with what it waits for as the reason, on the request
@@ -474,21 +492,7 @@ def admission_enqueue(*, execution: Execution) -> None:
         Amount(need.cpu_millicores, need.memory_bytes, need.disk_bytes, need.network_bytes_per_second)
     )
     ResourceRequest.objects.bulk_create(
-        [
-            ResourceRequest(
-                execution_id=execution.pk,
-                priority=execution.priority,
-                cpu_millicores=need.cpu_millicores,
-                memory_bytes=need.memory_bytes,
-                disk_bytes=need.disk_bytes,
-                network_bytes_per_second=need.network_bytes_per_second,
-                source=need.source,
-                complexity=need.complexity,
-                first_requested_at=now,
-                waiting_since=now,
-                reason=text,
-            )
-        ],
+        [_new_request(execution, need, now, reason=text)],
         update_conflicts=True,
         unique_fields=["execution"],
         update_fields=["waiting_since", "reason"],
@@ -550,21 +554,7 @@ def _ensure_requests(executions: list[Execution], now: datetime) -> dict[int, Re
     for execution in executions:
         if execution.pk in found:
             continue
-        need = execution_requirements(execution)
-        fresh.append(
-            ResourceRequest(
-                execution=execution,
-                priority=execution.priority,
-                cpu_millicores=need.cpu_millicores,
-                memory_bytes=need.memory_bytes,
-                disk_bytes=need.disk_bytes,
-                network_bytes_per_second=need.network_bytes_per_second,
-                source=need.source,
-                complexity=need.complexity,
-                first_requested_at=now,
-                waiting_since=now,
-            )
-        )
+        fresh.append(_new_request(execution, execution_requirements(execution), now))
     for request in ResourceRequest.objects.bulk_create(fresh):
         found[request.execution_id] = request
     idle = [r for r in found.values() if r.waiting_since is None]
