@@ -101,6 +101,50 @@ def lock_execution(execution_id: int) -> Execution:
     )
 
 
+# The begin's locking statement by whether it also reads the Frozen columns, built once per process.
+_BEGIN_LOCK_SQL: dict[bool, str] = {}
+
+
+def _lock_to_begin(execution_id: int) -> Execution:
+    """``lock_execution`` for admission's begin, the hot path: the execution's
+    ``HOT_EXECUTION_FIELDS`` only, in one statement that also reads its
+    ``Frozen`` columns (definition, parameters, input, the task's taskId) and
+    caches them when this process has not (PostgreSQL; elsewhere
+    ``lock_execution``). No task row, no ``Model.__init__``, no deep copy of
+    the definition: the ORM lock with its task cost a pool process 4 % of its
+    CPU under ``bench_schedules.py`` (``profiles/worker_schedules_round8.txt``).
+    Raises ``Execution.DoesNotExist``."""
+    if connection.vendor != "postgresql":
+        return lock_execution(execution_id)
+    with_frozen = frozen_cached(execution_id) is None
+    sql = _BEGIN_LOCK_SQL.get(with_frozen)
+    if sql is None:
+        q = connection.ops.quote_name
+        names = persistence.in_model_order(Execution, HOT_EXECUTION_FIELDS)
+        columns = ", ".join(f"x.{persistence.column(Execution, name)}" for name in names)
+        if with_frozen:
+            columns += "".join(f", x.{persistence.column(Execution, n)}" for n in ("definition", "parameters", "input"))
+            columns += (f", (SELECT t.{persistence.column(Task, 'task_id')} FROM {q(Task._meta.db_table)} t"
+                        f" WHERE t.{persistence.column(Task, 'id')} = x.{persistence.column(Execution, 'task_id')})")
+        sql = _BEGIN_LOCK_SQL[with_frozen] = (
+            f"SELECT {columns} FROM {q(Execution._meta.db_table)} x"
+            f" WHERE x.{persistence.column(Execution, 'id')} = %s FOR NO KEY UPDATE OF x"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [execution_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Execution.DoesNotExist(f"execution {execution_id} does not exist")
+    hot = list(row)
+    if with_frozen:
+        *hot, definition, parameters, input_, task_key = hot
+    execution = Execution.from_db(connection.alias, persistence.in_model_order(Execution, HOT_EXECUTION_FIELDS), hot)
+    if with_frozen:
+        _frozen_keep(execution_id, _make_frozen(execution.task_id, task_key, _jsonb(definition), _jsonb(parameters),
+                                                _jsonb(input_)), time.monotonic())
+    return execution
+
+
 # --- Definitions snapshot ---------------------------------------------------------
 
 
@@ -391,7 +435,7 @@ def execution_begin(*, execution_id: int) -> bool:
     """Start a queued execution (admission control calls this when it fits).
     Returns False when the execution is no longer queued."""
     with transaction.atomic(), events.batch(), persistence.writes():
-        execution = lock_execution(execution_id)
+        execution = _lock_to_begin(execution_id)
         if execution.status != ExecutionStatus.QUEUED:
             return False
         _begin_locked(execution)  # its start, first dispatches and events: one statement
@@ -408,7 +452,7 @@ def _begin_locked(execution: Execution, runs: dict[str, NodeRun] | None = None) 
     execution.status_reason = ""
     if first_start:
         execution.started_at = now
-    timeout_ms = execution.definition.get("timeout")
+    timeout_ms = frozen(execution).definition.get("timeout")
     execution.deadline_at = now + timedelta(milliseconds=timeout_ms) if timeout_ms else None
     persistence.save(execution, ["status", "status_reason", "started_at", "deadline_at"])
     if first_start:

@@ -7,6 +7,7 @@ database and count the statements the engine sends."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -198,6 +199,52 @@ def test_beginning_a_queued_execution_is_lock_read_and_one_write(admit_all, make
     assert execution.status == ExecutionStatus.RUNNING
     assert node_map(execution)["n0"].status == NodeStatus.QUEUED
     assert Event.objects.filter(execution=execution, type="execution.started").count() == 1
+
+
+def test_beginning_locks_the_hot_columns_and_reads_the_frozen_part_only_when_not_cached(admit_all, make_task):
+    """Admission's begin locks the execution without its task row (the ORM
+    lock loaded every column of both and deep-copied the definition), reads
+    the definition, parameters and input in that same statement only when
+    this process has not cached them, and takes the timeout from them."""
+    from django.utils import timezone
+
+    from orchestration.engine import definition_snapshot
+
+    task = _chain(make_task, 2)
+    task.timeout_ms = 60_000
+    task.save(update_fields=["timeout_ms"])
+
+    def queued() -> Execution:
+        execution = Execution.objects.create(task=task, status=ExecutionStatus.QUEUED, queued_at=timezone.now(),
+                                             definition=definition_snapshot(task), parameters={"p": "ü"})
+        NodeRun.objects.bulk_create(NodeRun(execution=execution, node_id=n["id"], workflow=n["workflow"])
+                                    for n in task.workflows)
+        return execution
+
+    assert engine.execution_begin(execution_id=queued().pk)  # warm: the event subscribers' caches
+    execution = queued()
+    assert engine.frozen_cached(execution.pk) is None
+    statements = Statements()
+    with connection.execute_wrapper(statements):
+        assert engine.execution_begin(execution_id=execution.pk)
+    lock = statements.sql[0]
+    assert "FOR NO KEY UPDATE" in lock and '"definition"' in lock
+    assert '"workflows"' not in lock and '"resource_requirements"' not in lock  # no task row
+    cached = engine.frozen_cached(execution.pk)
+    assert cached is not None and cached.parameters == {"p": "ü"} and cached.task_key == task.task_id
+    assert cached.definition == definition_snapshot(task)
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.RUNNING
+    assert execution.deadline_at == execution.started_at + timedelta(minutes=1)
+
+    again = queued()
+    engine.frozen(again.pk)  # cached in this process (as by the process that created it)
+    statements = Statements()
+    with connection.execute_wrapper(statements):
+        assert engine.execution_begin(execution_id=again.pk)
+    assert '"definition"' not in statements.sql[0] and len(statements.sql) == 3
+    again.refresh_from_db()
+    assert again.status == ExecutionStatus.RUNNING and node_map(again)["n0"].status == NodeStatus.QUEUED
 
 
 def test_rows_read_by_the_lean_path_behave_as_the_orms(admit_all, make_task):
